@@ -1,0 +1,1 @@
+"""Signed erasure certificates: model, signing, PDF and offline verification."""

@@ -1,0 +1,1 @@
+"""Diagnostics: SMART, hardware inventory, quick tests and a reuse / repair / recycle verdict."""

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from tests.loopdev import have_root, loop_device
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Tests marked 'root' need loop devices.  CI runs as root; refuse to pretend otherwise there.
+    if have_root():
+        return
+    if os.environ.get("CI"):
+        raise pytest.UsageError("CI must run as root: the block-I/O tests need loop devices")
+    skip = pytest.mark.skip(reason="needs root and /dev/loop-control (run as root, as CI does)")
+    for item in items:
+        if "root" in item.keywords:
+            item.add_marker(skip)
+
+
+LoopFactory = Callable[..., str]
+
+
+@pytest.fixture
+def make_loop(tmp_path: Path) -> Iterator[LoopFactory]:
+    """make_loop(size, sector_size=512, fill=None, name=...) -> '/dev/loopN', detached at teardown."""
+    with ExitStack() as stack:
+        counter = iter(range(1_000_000))
+
+        def factory(size: int, **kw: object) -> str:
+            kw.setdefault("name", f"disk{next(counter)}.img")
+            return stack.enter_context(loop_device(tmp_path, size, **kw))  # type: ignore[arg-type]
+
+        yield factory
