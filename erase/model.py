@@ -77,8 +77,11 @@ class DriveInfo:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DriveInfo:
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: (tuple(v) if k in ("by_id", "by_path") else v) for k, v in d.items() if k in known})
+        known = set(cls.__dataclass_fields__)
+        kwargs: dict[str, Any] = {k: v for k, v in d.items() if k in known}
+        kwargs["by_id"] = tuple(kwargs.get("by_id", ()))
+        kwargs["by_path"] = tuple(kwargs.get("by_path", ()))
+        return cls(**kwargs)
 
 
 @dataclass(frozen=True)
