@@ -7,6 +7,7 @@ show cannot be built.  Certificates (``certs``) sign exactly this record's ``to_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -136,7 +137,9 @@ class PassRecord:
         if not 0 <= self.bytes_written <= self.bytes_total:
             raise InvalidModel(f"pass {self.index}: bytes_written out of range")
         if self.completed and self.bytes_written != self.bytes_total:
-            raise InvalidModel(f"pass {self.index}: cannot be complete with {self.bytes_written}/{self.bytes_total} bytes")
+            raise InvalidModel(
+                f"pass {self.index}: cannot be complete with {self.bytes_written}/{self.bytes_total} bytes"
+            )
         if self.completed and self.finished_at is None:
             raise InvalidModel(f"pass {self.index}: a completed pass has an end time")
 
@@ -262,7 +265,9 @@ class JobRecord:
         if self.outcome.success:
             problems = self.success_problems()
             if problems:
-                raise InvalidModel(f"outcome '{self.outcome}' is not supported by the facts: " + "; ".join(problems))
+                raise InvalidModel(
+                    f"outcome '{self.outcome}' is not supported by the facts: " + "; ".join(problems)
+                )
             if self.finished_at is None:
                 raise InvalidModel("a successful job has an end time")
         elif not self.reasons:
@@ -270,32 +275,7 @@ class JobRecord:
 
     def success_problems(self) -> list[str]:
         """Everything that stands between these facts and a successful erasure (empty = success)."""
-        problems: list[str] = []
-        plan = self.plan
-        if len(self.passes) != len(plan.passes):
-            problems.append(f"{len(self.passes)} of {len(plan.passes)} passes recorded")
-        for p in self.passes:
-            if not p.completed:
-                problems.append(f"pass {p.index + 1} incomplete ({p.bytes_written}/{p.bytes_total} bytes)")
-            if p.bad_ranges:
-                problems.append(f"pass {p.index + 1}: {len(p.bad_ranges)} unwritable range(s)")
-            if p.bytes_total != plan.drive.size_bytes:
-                problems.append(f"pass {p.index + 1} covered {p.bytes_total} of {plan.drive.size_bytes} bytes")
-        wanted = plan.verified_passes()
-        if self.outcome is Outcome.UNVERIFIED and wanted:
-            problems.append("verification was asked; an unverified outcome is not allowed")
-        if self.outcome is Outcome.VERIFIED and not wanted:
-            problems.append("no verification was asked; the outcome cannot be 'verified'")
-        by_pass = {v.pass_index: v for v in self.verifications}
-        for i in wanted:
-            v = by_pass.get(i)
-            if v is None:
-                problems.append(f"pass {i + 1} was not verified")
-            elif not v.passed:
-                problems.append(f"verification of pass {i + 1} failed ({v.mismatch_count} sector(s) differ)")
-            elif v.mode != plan.verify_mode:
-                problems.append(f"pass {i + 1} verified in {v.mode} mode, {plan.verify_mode} was asked")
-        return problems
+        return success_problems(self.plan, self.passes, self.verifications, self.outcome)
 
     @property
     def nist_level(self) -> str | None:
@@ -335,3 +315,37 @@ class JobRecord:
             outcome=Outcome(d["outcome"]),
             reasons=tuple(d.get("reasons", [])),
         )
+
+
+def success_problems(
+    plan: JobPlan,
+    passes: Sequence[PassRecord],
+    verifications: Sequence[VerificationRecord],
+    outcome: Outcome,
+) -> list[str]:
+    """Everything that stands between these facts and ``outcome`` as a success (empty = supported)."""
+    problems: list[str] = []
+    if len(passes) != len(plan.passes):
+        problems.append(f"{len(passes)} of {len(plan.passes)} passes recorded")
+    for p in passes:
+        if not p.completed:
+            problems.append(f"pass {p.index + 1} incomplete ({p.bytes_written}/{p.bytes_total} bytes)")
+        if p.bad_ranges:
+            problems.append(f"pass {p.index + 1}: {len(p.bad_ranges)} unwritable range(s)")
+        if p.bytes_total != plan.drive.size_bytes:
+            problems.append(f"pass {p.index + 1} covered {p.bytes_total} of {plan.drive.size_bytes} bytes")
+    wanted = plan.verified_passes()
+    if outcome is Outcome.UNVERIFIED and wanted:
+        problems.append("verification was asked; an unverified outcome is not allowed")
+    if outcome is Outcome.VERIFIED and not wanted:
+        problems.append("no verification was asked; the outcome cannot be 'verified'")
+    by_pass = {v.pass_index: v for v in verifications}
+    for i in wanted:
+        v = by_pass.get(i)
+        if v is None:
+            problems.append(f"pass {i + 1} was not verified")
+        elif not v.passed:
+            problems.append(f"verification of pass {i + 1} failed ({v.mismatch_count} sector(s) differ)")
+        elif v.mode != plan.verify_mode:
+            problems.append(f"pass {i + 1} verified in {v.mode} mode, {plan.verify_mode} was asked")
+    return problems

@@ -1,0 +1,465 @@
+"""Append-only, fsync'd job journal, and the job state derived from it.
+
+Each job lives in its own directory::
+
+    <jobs-root>/<job-id>/journal.jsonl   one JSON object per line, fsync'd after every line
+
+Every line has ``seq`` (0, 1, 2, ...), ``t`` (UTC ISO 8601) and ``event``.  Events, in order:
+
+``planned`` {plan}                          the whole :class:`~erase.record.JobPlan`
+``worker-started`` {pid, boot_id, start}    a worker process took the job (again, on resume)
+``pass-started`` {pass, start}              writing pass ``pass`` from byte ``start``
+``progress`` {pass, phase, done, total, rate, synced}
+``bad-range`` {pass, range}                 unwritable range found while writing
+``pass-finished`` {pass, start, written, completed}
+``verify-started`` {pass, mode, seed, planned}
+``verify-finished`` {pass, verification}    a :class:`~erase.record.VerificationRecord`
+``failed`` {reason, error}                  the job cannot go on (drive gone, abort on error, ...)
+``cancelled`` {reason}                      the worker was asked to stop
+``finished`` {}                             the worker reached the end of the plan
+
+The outcome is *derived* from the journal, never stored as a claim: a job with no ``finished``,
+``failed`` or ``cancelled`` line and no live worker was killed, so it is *interrupted*.  A torn last
+line (a crash in the middle of a write) is ignored and reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from erase.errors import JournalError
+from erase.model import Range
+from erase.record import JobPlan, JobRecord, Outcome, PassRecord, VerificationRecord, success_problems
+
+JOURNAL = "journal.jsonl"
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Journal:
+    """Writer side: appends one fsync'd JSON line per event."""
+
+    def __init__(self, job_dir: Path) -> None:
+        self.job_dir = job_dir
+        self.path = job_dir / JOURNAL
+        events, _torn = read_events(self.path) if self.path.exists() else ([], False)
+        self._seq = events[-1]["seq"] + 1 if events else 0
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if _torn:
+            # Keep the file line-structured: end the torn line so the next event parses.
+            os.write(self._fd, b"\n")
+            os.fsync(self._fd)
+
+    @classmethod
+    def create(cls, jobs_root: Path, plan: JobPlan) -> Journal:
+        job_dir = jobs_root / plan.job_id
+        job_dir.mkdir(parents=True, exist_ok=False)
+        _fsync_dir(jobs_root)
+        journal = cls(job_dir)
+        journal.append("planned", plan=plan.to_dict())
+        _fsync_dir(job_dir)
+        return journal
+
+    def append(self, event: str, **data: Any) -> None:
+        line = {"seq": self._seq, "t": utcnow(), "event": event, **data}
+        payload = (json.dumps(line, separators=(",", ":"), sort_keys=True) + "\n").encode()
+        written = os.write(self._fd, payload)
+        if written != len(payload):
+            raise JournalError(f"short write to journal {self.path}")
+        os.fsync(self._fd)
+        self._seq += 1
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_events(path: Path) -> tuple[list[dict[str, Any]], bool]:
+    """All complete events of a journal, and whether a torn (partial) line was found."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise JournalError(f"no journal at {path}", hint="is this a job directory?") from exc
+    events: list[dict[str, Any]] = []
+    torn = False
+    lines = raw.split(b"\n")
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            last = i == len(lines) - 1 or all(not rest.strip() for rest in lines[i + 1 :])
+            if last:
+                torn = True
+                continue
+            raise JournalError(f"{path}: line {i + 1} is corrupt", hint="the journal was altered") from exc
+        if not isinstance(obj, dict) or obj.get("seq") != len(events):
+            raise JournalError(f"{path}: line {i + 1} is out of sequence", hint="the journal was altered")
+        events.append(obj)
+    if not events or events[0].get("event") != "planned":
+        raise JournalError(f"{path}: the journal does not start with a plan")
+    return events, torn
+
+
+# -- worker liveness ---------------------------------------------------------------------------
+
+
+def boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return socket.gethostname()
+
+
+def process_start(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (field 22 of /proc/PID/stat), to tell a reused pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def worker_alive(event: dict[str, Any]) -> bool:
+    if event.get("boot_id") != boot_id():
+        return False
+    start = process_start(int(event["pid"]))
+    return start is not None and start == event.get("start")
+
+
+# -- derived state -----------------------------------------------------------------------------
+
+
+@dataclass
+class PassState:
+    index: int
+    total: int
+    started_at: str | None = None
+    finished_at: str | None = None
+    segments: list[tuple[int, int]] = field(default_factory=list)  # durable [start, end) written
+    open_start: int | None = None  # start of the segment being written now
+    synced: int | None = None  # durable offset reached in the open segment
+    done: int = 0  # latest (maybe not durable) offset, for display
+    completed: bool = False
+    bad_ranges: list[Range] = field(default_factory=list)
+    resumed: int = 0
+
+    def covered(self) -> int:
+        spans = list(self.segments)
+        if self.open_start is not None and self.synced is not None and self.synced > self.open_start:
+            spans.append((self.open_start, self.synced))
+        total = 0
+        reach = 0
+        for start, end in sorted(spans):
+            start = max(start, reach)
+            if end > start:
+                total += end - start
+                reach = end
+        return total
+
+    def resume_offset(self) -> int:
+        """Where writing can safely restart: the end of the contiguous durable prefix."""
+        reach = 0
+        spans = list(self.segments)
+        if self.open_start is not None and self.synced is not None:
+            spans.append((self.open_start, self.synced))
+        for start, end in sorted(spans):
+            if start > reach:
+                break
+            reach = max(reach, end)
+        return reach
+
+
+@dataclass
+class JobState:
+    """Everything a reader (CLI, TUI) needs about a job, derived from its journal alone."""
+
+    job_dir: Path
+    plan: JobPlan
+    events: list[dict[str, Any]]
+    torn: bool
+    passes: dict[int, PassState]
+    verifications: dict[int, VerificationRecord]
+    phase: str  # planned, write, verify, done
+    current_pass: int | None
+    phase_done: int
+    phase_total: int
+    rate: float
+    started_at: str | None
+    ended_at: str | None
+    end_event: str | None  # finished, failed, cancelled, or None
+    failure: str | None
+    worker: dict[str, Any] | None
+    last_t: str
+    new_events: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, job_dir: Path, planned: dict[str, Any]) -> JobState:
+        return cls(
+            job_dir=job_dir,
+            plan=JobPlan.from_dict(planned["plan"]),
+            events=[planned],
+            torn=False,
+            passes={},
+            verifications={},
+            phase="planned",
+            current_pass=None,
+            phase_done=0,
+            phase_total=0,
+            rate=0.0,
+            started_at=None,
+            ended_at=None,
+            end_event=None,
+            failure=None,
+            worker=None,
+            last_t=planned["t"],
+        )
+
+    def apply(self, ev: dict[str, Any]) -> None:
+        """Fold one journal event into the state."""
+        self.events.append(ev)
+        self.last_t = ev["t"]
+        size = self.plan.drive.size_bytes
+        kind = ev["event"]
+        if kind == "worker-started":
+            self.worker = ev
+            self.started_at = self.started_at or ev["t"]
+            # A new worker closes any segment the previous one left open (its durable part stays).
+            for ps in self.passes.values():
+                if ps.open_start is not None:
+                    if ps.synced is not None and ps.synced > ps.open_start:
+                        ps.segments.append((ps.open_start, ps.synced))
+                    ps.open_start = None
+                    ps.synced = None
+            if self.end_event == "cancelled":
+                self.end_event = None
+                self.failure = None
+                self.ended_at = None
+        elif kind == "pass-started":
+            i = int(ev["pass"])
+            existing = self.passes.get(i)
+            if existing is None:
+                ps = self.passes[i] = PassState(index=i, total=size, started_at=ev["t"])
+            else:
+                ps = existing
+                ps.resumed += 1
+            ps.open_start = ps.synced = ps.done = int(ev["start"])
+            self.phase, self.current_pass = "write", i
+            self.phase_done, self.phase_total = ps.done, size
+        elif kind == "progress":
+            i = int(ev["pass"])
+            self.phase, self.current_pass = ev["phase"], i
+            self.phase_done, self.phase_total = int(ev["done"]), int(ev["total"])
+            self.rate = float(ev.get("rate", 0.0))
+            if ev["phase"] == "write" and i in self.passes:
+                ps = self.passes[i]
+                ps.done = int(ev["done"])
+                if ev.get("synced") and ps.open_start is not None:
+                    ps.synced = int(ev["done"])
+        elif kind == "bad-range":
+            rng = Range.from_dict(ev["range"])
+            bad = self.passes[int(ev["pass"])].bad_ranges
+            if rng not in bad:
+                bad.append(rng)
+        elif kind == "pass-finished":
+            ps = self.passes[int(ev["pass"])]
+            start, written = int(ev["start"]), int(ev["written"])
+            ps.segments.append((start, start + written))
+            ps.open_start = ps.synced = None
+            ps.done = start + written
+            ps.completed = bool(ev["completed"])
+            ps.finished_at = ev["t"]
+        elif kind == "verify-started":
+            self.phase, self.current_pass = "verify", int(ev["pass"])
+            self.phase_done, self.phase_total = 0, int(ev.get("planned", size))
+        elif kind == "verify-finished":
+            v = VerificationRecord.from_dict(ev["verification"])
+            self.verifications[v.pass_index] = v
+        elif kind in ("failed", "cancelled", "finished"):
+            self.end_event = kind
+            self.ended_at = ev["t"]
+            self.phase = "done"
+            if kind != "finished":
+                self.failure = str(ev.get("reason", ""))
+        else:
+            raise JournalError(f"{self.job_dir}: unknown event {kind!r} at line {ev['seq'] + 1}")
+
+    @property
+    def alive(self) -> bool:
+        return self.end_event is None and self.worker is not None and worker_alive(self.worker)
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.end_event is None:
+            return Outcome.RUNNING if self.alive else Outcome.INTERRUPTED
+        if self.end_event == "cancelled":
+            return Outcome.INTERRUPTED
+        if self.end_event == "failed":
+            return Outcome.FAILED
+        return Outcome.FAILED if self._problems() else self._success_outcome()
+
+    def _success_outcome(self) -> Outcome:
+        return Outcome.UNVERIFIED if self.plan.verify == "none" else Outcome.VERIFIED
+
+    def _pass_records(self) -> list[PassRecord]:
+        out = []
+        for i in sorted(self.passes):
+            ps = self.passes[i]
+            out.append(
+                PassRecord(
+                    index=i,
+                    pattern=self.plan.passes[i],
+                    bytes_total=ps.total,
+                    bytes_written=ps.covered(),
+                    started_at=ps.started_at or "",
+                    finished_at=ps.finished_at,
+                    completed=ps.completed and ps.covered() == ps.total,
+                    bad_ranges=tuple(ps.bad_ranges),
+                    resumed=ps.resumed,
+                )
+            )
+        return out
+
+    def _problems(self) -> list[str]:
+        return success_problems(
+            self.plan,
+            self._pass_records(),
+            [self.verifications[k] for k in sorted(self.verifications)],
+            self._success_outcome(),
+        )
+
+    @property
+    def overall_fraction(self) -> float:
+        """0..1 over the whole plan (writes and verifications), for progress bars."""
+        n = len(self.plan.passes)
+        verified = set(self.plan.verified_passes())
+        units = n + len(verified)
+        done = 0.0
+        for i in range(n):
+            ps = self.passes.get(i)
+            if ps is None:
+                continue
+            if ps.completed:
+                done += 1
+            elif ps.total:
+                done += ps.done / ps.total
+            if i in verified:
+                if i in self.verifications:
+                    done += 1
+                elif self.phase == "verify" and self.current_pass == i and self.phase_total:
+                    done += self.phase_done / self.phase_total
+        return min(1.0, done / units) if units else 0.0
+
+    def record(self) -> JobRecord:
+        """The job's record.  Only for a job that is over (finished, failed or interrupted)."""
+        outcome = self.outcome
+        if outcome is Outcome.RUNNING:
+            raise JournalError(f"job {self.plan.job_id} is still running", hint="wait for it to end")
+        reasons: list[str] = []
+        if outcome is Outcome.FAILED:
+            if self.failure:
+                reasons.append(self.failure)
+            reasons.extend(self._problems())
+        elif outcome is Outcome.INTERRUPTED:
+            if self.end_event == "cancelled":
+                reasons.append(self.failure or "the job was cancelled before the end")
+            else:
+                reasons.append("the worker stopped before the end (killed, crashed or power lost)")
+            reasons.extend(self._problems())
+        if self.torn:
+            reasons.append("the journal ends with a torn line (the worker died while writing it)")
+        return JobRecord(
+            plan=self.plan,
+            passes=tuple(self._pass_records()),
+            verifications=tuple(self.verifications[k] for k in sorted(self.verifications)),
+            started_at=self.started_at or self.events[0]["t"],
+            finished_at=self.ended_at,
+            outcome=outcome,
+            reasons=tuple(dict.fromkeys(reasons)),
+        )
+
+
+def derive(job_dir: Path) -> JobState:
+    """The state of a job from its journal alone (see :class:`Follower` to keep it current cheaply)."""
+    return Follower(job_dir).poll()
+
+
+class Follower:
+    """Reads a journal incrementally: each :meth:`poll` applies only the lines appended since."""
+
+    def __init__(self, job_dir: Path) -> None:
+        self.job_dir = job_dir
+        self.path = job_dir / JOURNAL
+        self._offset = 0
+        self._state: JobState | None = None
+
+    def poll(self) -> JobState:
+        """Apply new complete lines; return the current state.  New events are in ``state.new_events``."""
+        with open(self.path, "rb") as f:
+            f.seek(self._offset)
+            chunk = f.read()
+        complete, sep, tail = chunk.rpartition(b"\n")
+        new: list[dict[str, Any]] = []
+        if sep:
+            self._offset += len(complete) + 1
+            for i, line in enumerate(complete.split(b"\n")):
+                if not line.strip():
+                    continue
+                try:
+                    new.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    # A torn line followed by more lines: the worker restarted after a crash mid-write.
+                    if self._state is not None or i > 0:
+                        if self._state is not None:
+                            self._state.torn = True
+                        continue
+                    raise JournalError(f"{self.path}: first line is corrupt") from exc
+        if self._state is None:
+            if not new or new[0].get("event") != "planned":
+                raise JournalError(f"{self.path}: the journal does not start with a plan")
+            self._state = JobState.start(self.job_dir, new[0])
+            new = new[1:]
+        state = self._state
+        state.torn = state.torn or bool(tail.strip())
+        state.new_events = new
+        for ev in new:
+            if ev.get("seq") != len(state.events):
+                raise JournalError(
+                    f"{self.path}: event {ev.get('seq')} is out of sequence", hint="the journal was altered"
+                )
+            state.apply(ev)
+        return state
+
+
+def iter_jobs(jobs_root: Path) -> Iterator[Path]:
+    if not jobs_root.is_dir():
+        return
+    for child in sorted(jobs_root.iterdir()):
+        if (child / JOURNAL).is_file():
+            yield child
