@@ -15,9 +15,7 @@ class InvalidModel(EraseError):
 
 class UnknownMethod(EraseError):
     def __init__(self, name: str, known: list[str]) -> None:
-        super().__init__(
-            f"unknown erase method '{name}'", hint="choose one of: " + ", ".join(sorted(known))
-        )
+        super().__init__(f"unknown erase method '{name}'", hint="choose one of: " + ", ".join(sorted(known)))
 
 
 class DeviceError(EraseError):

@@ -158,7 +158,12 @@ class Range:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Range:
-        return cls(offset=int(d["offset"]), length=int(d["length"]), op=d.get("op", "write"), error=d.get("error", ""))
+        return cls(
+            offset=int(d["offset"]),
+            length=int(d["length"]),
+            op=d.get("op", "write"),
+            error=d.get("error", ""),
+        )
 
 
 @dataclass(frozen=True)

@@ -47,9 +47,7 @@ class CommandResult:
 
 
 class Runner(Protocol):
-    def run(
-        self, argv: Sequence[str], *, timeout: float = 60.0, mutating: bool = False
-    ) -> CommandResult: ...
+    def run(self, argv: Sequence[str], *, timeout: float = 60.0, mutating: bool = False) -> CommandResult: ...
 
     def which(self, tool: str) -> bool: ...
 
@@ -77,9 +75,7 @@ class SubprocessRunner:
     def which(self, tool: str) -> bool:
         return shutil.which(tool) is not None
 
-    def run(
-        self, argv: Sequence[str], *, timeout: float = 60.0, mutating: bool = False
-    ) -> CommandResult:
+    def run(self, argv: Sequence[str], *, timeout: float = 60.0, mutating: bool = False) -> CommandResult:
         args = _check_argv(argv)
         if shutil.which(args[0]) is None:
             raise ToolMissing(args[0])
@@ -164,9 +160,7 @@ class ReplayRunner:
         prefix = fixture_name([tool]) + "_"
         return any(p.name.startswith(prefix) or p.name == tool for p in self.directory.iterdir())
 
-    def run(
-        self, argv: Sequence[str], *, timeout: float = 60.0, mutating: bool = False
-    ) -> CommandResult:
+    def run(self, argv: Sequence[str], *, timeout: float = 60.0, mutating: bool = False) -> CommandResult:
         args = _check_argv(argv)
         self.log.append(args)
         if not self.which(args[0]):
@@ -187,9 +181,7 @@ class RecordingRunner:
     def which(self, tool: str) -> bool:
         return self.inner.which(tool)
 
-    def run(
-        self, argv: Sequence[str], *, timeout: float = 60.0, mutating: bool = False
-    ) -> CommandResult:
+    def run(self, argv: Sequence[str], *, timeout: float = 60.0, mutating: bool = False) -> CommandResult:
         result = self.inner.run(argv, timeout=timeout, mutating=mutating)
         write_fixture(self.directory, result)
         return result
@@ -205,9 +197,7 @@ class DryRunRunner:
     def which(self, tool: str) -> bool:
         return self.inner.which(tool)
 
-    def run(
-        self, argv: Sequence[str], *, timeout: float = 60.0, mutating: bool = False
-    ) -> CommandResult:
+    def run(self, argv: Sequence[str], *, timeout: float = 60.0, mutating: bool = False) -> CommandResult:
         args = _check_argv(argv)
         if mutating:
             self.would_run.append(args)
