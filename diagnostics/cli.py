@@ -1,0 +1,244 @@
+"""``station diagnose``: the diagnostics subcommand.  ``station/cli.py`` wires :func:`register`.
+
+Exit codes: 0 every verdict is "reuse"; 3 something needs repair or recycling; 5 nothing bad was
+found but something could not be checked ("unknown"); 4 cancelled; 2 bad input (rule file,
+bounds, device); 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import stat
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from diagnostics.diagnose import Bounds, DiagnosticReport, diagnose
+from diagnostics.errors import DiagnosticsError
+from diagnostics.grading import load_rules
+from station.errors import TabulaError
+from station.runner import Runner, SubprocessRunner
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_NEEDS_WORK = 3
+EXIT_CANCELLED = 4
+EXIT_UNKNOWN = 5
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "diagnose",
+        help="SMART, inventory and quick hardware tests, with a reuse / repair / recycle verdict",
+        description=(
+            "Read SMART health of every drive, inventory the machine, run bounded quick tests "
+            "(CPU, RAM, drive read speed, battery) and grade the results with a rule file. "
+            "Nothing is written to any drive. Exit codes: 0 reuse, 3 repair or recycle, "
+            "5 unknown (something could not be checked), 4 cancelled, 2 bad input."
+        ),
+    )
+    p.add_argument("--drives-only", action="store_true", help="only drives: SMART and read test")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--quick", dest="mode", action="store_const", const="quick", help="short bounded tests (default)"
+    )
+    mode.add_argument(
+        "--full",
+        dest="mode",
+        action="store_const",
+        const="full",
+        help="longer tests and a SMART short self-test",
+    )
+    p.set_defaults(mode="quick")
+    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    p.add_argument("--device", action="append", metavar="DEV", help="diagnose only this drive (repeatable)")
+    p.add_argument("--rules", metavar="FILE", help="grading rule file (TOML); default: the shipped rules")
+    p.add_argument("--no-read-test", action="store_true", help="skip the sequential read speed test")
+    p.add_argument(
+        "--self-test",
+        choices=["none", "short", "long"],
+        help="SMART self-test to run (default: short with --full)",
+    )
+    p.set_defaults(func=run)
+
+
+def _check_device(path: str) -> str | None:
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return f"{path}: {exc.strerror}"
+    if not stat.S_ISBLK(st.st_mode):
+        return f"{path} is not a block device"
+    return None
+
+
+def _fmt_bytes(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit, size in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+def print_human(report: DiagnosticReport, out: TextIO) -> None:
+    w = out.write
+    inv = report.inventory
+    if inv is not None:
+        s = inv.system
+        w("Machine\n")
+        w(
+            f"  {s.manufacturer or '?'} {s.model or '?'}  serial {s.serial or '?'}  chassis {s.chassis_type or '?'}\n"
+        )
+        c = inv.cpu
+        w(f"  CPU  {c.model or '?'}  {c.cores or '?'} cores / {c.threads or '?'} threads")
+        w(f"  {c.max_mhz or c.current_mhz or '?'} MHz\n")
+        m = inv.memory
+        w(f"  RAM  {_fmt_bytes(m.total_bytes)}")
+        if m.modules:
+            w(
+                " ("
+                + ", ".join(
+                    f"{x.locator or '?'}: {_fmt_bytes(x.size_bytes)} {x.type or ''}".strip()
+                    for x in m.modules
+                )
+                + ")"
+            )
+        w("\n")
+        for g in inv.gpus:
+            w(f"  GPU  {g.name or g.vendor_id + ':' + g.device_id}\n")
+        for n in inv.network:
+            if n.physical:
+                w(f"  NIC  {n.name} {n.mac or '?'}\n")
+        for b in inv.batteries:
+            w(
+                f"  Battery {b.name}: wear {b.wear_percent if b.wear_percent is not None else '?'} %, cycles {b.cycle_count}\n"
+            )
+        for disp in inv.displays:
+            w(
+                f"  Display {disp.connector}: {disp.name or disp.manufacturer_id or '?'} {disp.preferred_mode or ''}\n"
+            )
+        for k, why in inv.unavailable.items():
+            w(f"  (not available: {k}: {why})\n")
+    w("Drives\n")
+    if not report.drives:
+        w("  none found\n")
+    for d in report.drives:
+        sm = d.smart
+        w(
+            f"  {d.device}  {sm.model or '?'}  serial {sm.serial or '?'}  SMART {sm.status.upper()}  -> {d.verdict.verdict}\n"
+        )
+        for r in sm.reasons:
+            w(f"      {r}\n")
+        for r in d.verdict.reasons:
+            w(f"      {r}\n")
+        if d.verdict.unknowns:
+            w(f"      unknown: {', '.join(d.verdict.unknowns)}\n")
+    w("Tests\n")
+    for t in report.tests:
+        w(f"  {t.name:<20} {t.status:<8} {t.reason}\n")
+    if report.machine is not None:
+        w(f"Machine verdict: {report.machine.verdict}\n")
+        for r in report.machine.reasons:
+            w(f"  {r}\n")
+        if report.machine.unknowns:
+            w(f"  unknown: {', '.join(report.machine.unknowns)}\n")
+    if report.cancelled:
+        w("Cancelled: the report is incomplete.\n")
+
+
+def exit_code(report: DiagnosticReport) -> int:
+    if report.cancelled:
+        return EXIT_CANCELLED
+    return {"reuse": EXIT_OK, "unknown": EXIT_UNKNOWN}.get(report.overall, EXIT_NEEDS_WORK)
+
+
+def run(
+    args: argparse.Namespace,
+    *,
+    runner: Runner | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    sys_root: Path = Path("/sys"),
+    proc_root: Path = Path("/proc"),
+    bounds: Bounds | None = None,
+    check_devices: bool = True,
+) -> int:
+    """Run ``station diagnose`` with parsed ``args``; returns the exit code.
+
+    The keyword arguments let tests replay a recorded machine (``runner``, ``sys_root``) and
+    shrink the bounds; the command line never sets them.
+    """
+    out = out or sys.stdout
+    err = err or sys.stderr
+    runner = runner or SubprocessRunner()
+    try:
+        rules = load_rules(args.rules)
+    except TabulaError as exc:
+        err.write(f"error: {exc.diagnostics()}\n")
+        return EXIT_BAD_INPUT
+    devices: list[str] | None = args.device
+    if devices and check_devices:
+        for dev in devices:
+            problem = _check_device(dev)
+            if problem:
+                err.write(f"error: {problem}\n")
+                return EXIT_BAD_INPUT
+    b = bounds or Bounds.for_mode(args.mode)
+    if args.self_test is not None:
+        b = Bounds(
+            b.cpu_seconds,
+            b.ram_bytes,
+            b.ram_seconds,
+            b.read_bytes,
+            b.read_seconds,
+            b.battery_seconds,
+            None if args.self_test == "none" else args.self_test,
+        )
+
+    cancel = threading.Event()
+    previous: Callable[[int, FrameType | None], Any] | int | None = None
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main:
+
+        def on_sigint(signum: int, frame: FrameType | None) -> None:
+            cancel.set()
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+
+    def progress(kind: str, data: dict[str, Any]) -> None:
+        if not args.json and kind == "step":
+            err.write(f"... {data.get('name')} {data.get('device', '')}\n")
+
+    try:
+        report = diagnose(
+            runner,
+            mode=args.mode,
+            drives_only=args.drives_only,
+            devices=devices,
+            rules=rules,
+            bounds=b,
+            read_test=not args.no_read_test,
+            sys_root=sys_root,
+            proc_root=proc_root,
+            cancel=cancel,
+            on_event=progress,
+        )
+    except DiagnosticsError as exc:
+        err.write(f"error: {exc.diagnostics()}\n")
+        return EXIT_BAD_INPUT
+    finally:
+        if in_main and previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if args.json:
+        json.dump(report.to_dict(), out, indent=2)
+        out.write("\n")
+    else:
+        print_human(report, out)
+    return exit_code(report)

@@ -1,0 +1,201 @@
+"""One diagnosis of a machine: inventory, SMART per drive, quick tests, verdicts.
+
+:func:`diagnose` is what ``station diagnose`` runs; the TUI can call it too (``on_event`` reports
+each step, ``cancel`` stops between and inside steps).  Every external command goes through the
+runner; the quick tests read sysfs, memory and the drives directly (read-only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from diagnostics.grading import Rules, Verdict, VerdictName, grade_machine, load_rules
+from diagnostics.health import DriveHealth, assess_drive
+from diagnostics.hwtests import TestResult, battery_test, cpu_test, drive_read_test, ram_test
+from diagnostics.inventory import Inventory, collect_inventory, list_storage
+from diagnostics.smart import SelfTestKind, SelfTestOutcome, read_smart, run_self_test
+from station.runner import Runner
+
+Mode = Literal["quick", "full"]
+REPORT_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """How long / how much each quick test may take."""
+
+    cpu_seconds: float
+    ram_bytes: int
+    ram_seconds: float
+    read_bytes: int
+    read_seconds: float
+    battery_seconds: float
+    self_test: SelfTestKind | None
+
+    @classmethod
+    def for_mode(cls, mode: Mode) -> Bounds:
+        if mode == "full":
+            return cls(60.0, 1 << 30, 120.0, 4 << 30, 60.0, 10.0, "short")
+        return cls(5.0, 64 << 20, 10.0, 256 << 20, 5.0, 2.0, None)
+
+
+@dataclass
+class DiagnosticReport:
+    mode: Mode
+    started_at: str
+    rules_source: str
+    finished_at: str | None = None
+    inventory: Inventory | None = None
+    drives: list[DriveHealth] = field(default_factory=list)
+    tests: list[TestResult] = field(default_factory=list)
+    machine: Verdict | None = None
+    cancelled: bool = False
+
+    @property
+    def overall(self) -> VerdictName:
+        """The machine verdict, or the worst drive verdict in drives-only mode."""
+        if self.machine is not None:
+            return self.machine.verdict
+        order = ("reuse", "unknown", "repair", "recycle")
+        worst: VerdictName = "reuse"
+        for d in self.drives:
+            if order.index(d.verdict.verdict) > order.index(worst):
+                worst = d.verdict.verdict
+        return worst
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": REPORT_SCHEMA,
+            "mode": self.mode,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "rules": self.rules_source,
+            "cancelled": self.cancelled,
+            "overall": self.overall,
+            "machine": self.machine.to_dict() if self.machine else None,
+            "inventory": self.inventory.to_dict() if self.inventory else None,
+            "drives": [d.to_dict() for d in self.drives],
+            "smart": {d.device: d.smart.to_dict() for d in self.drives},
+            "tests": [t.to_dict() for t in self.tests],
+        }
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def machine_facts(inv: Inventory, tests: list[TestResult]) -> dict[str, float | None]:
+    facts: dict[str, float | None] = {}
+    if inv.memory.total_bytes is not None:
+        facts["ram_total_gib"] = round(inv.memory.total_bytes / (1 << 30), 2)
+    else:
+        facts["ram_total_gib"] = None
+    if inv.batteries:
+        wear = [b.wear_percent for b in inv.batteries]
+        cycles = [b.cycle_count for b in inv.batteries]
+        facts["battery_wear_percent"] = (
+            None if any(w is None for w in wear) else max(w for w in wear if w is not None)
+        )
+        facts["battery_cycle_count"] = (
+            None if any(c is None for c in cycles) else max(c for c in cycles if c is not None)
+        )
+    elif inv.system.portable is None:
+        # No battery and no chassis type: a battery may be missing, we cannot say.
+        facts["battery_wear_percent"] = None
+    for t in tests:
+        if t.name == "cpu":
+            temp = t.numbers.get("max_temperature_c")
+            facts["cpu_max_temperature_c"] = float(temp) if isinstance(temp, int | float) else None
+            thr = t.numbers.get("throttle_events")
+            facts["cpu_throttle_events"] = float(thr) if isinstance(thr, int | float) else None
+    return facts
+
+
+def diagnose(
+    runner: Runner,
+    *,
+    mode: Mode = "quick",
+    drives_only: bool = False,
+    devices: list[str] | None = None,
+    rules: Rules | None = None,
+    bounds: Bounds | None = None,
+    read_test: bool = True,
+    sys_root: Path = Path("/sys"),
+    proc_root: Path = Path("/proc"),
+    cancel: threading.Event | None = None,
+    on_event: Callable[[str, dict[str, Any]], None] | None = None,
+) -> DiagnosticReport:
+    """Run the whole diagnosis.  Nothing here writes to a drive."""
+    rules = rules or load_rules()
+    bounds = bounds or Bounds.for_mode(mode)
+    cancel = cancel or threading.Event()
+
+    def event(event_kind: str, **data: Any) -> None:
+        if on_event is not None:
+            on_event(event_kind, data)
+
+    report = DiagnosticReport(mode=mode, started_at=_now(), rules_source=rules.source)
+    if not drives_only:
+        event("step", name="inventory")
+        report.inventory = collect_inventory(runner, sys_root=sys_root, proc_root=proc_root)
+        storage = report.inventory.storage
+    else:
+        storage, _ = list_storage(runner, sys_root)
+    paths = list(devices) if devices else [s.path for s in storage]
+
+    for path in paths:
+        if cancel.is_set():
+            break
+        event("step", name="smart", device=path)
+        smart = read_smart(runner, path)
+        st: SelfTestOutcome | None = None
+        if bounds.self_test is not None and smart.status != "unknown":
+            event("step", name="self-test", device=path, test=bounds.self_test)
+
+            def self_test_progress(remaining: int | None, device: str = path) -> None:
+                event("progress", name="self-test", device=device, remaining=remaining)
+
+            st = run_self_test(runner, path, bounds.self_test, cancel=cancel, on_progress=self_test_progress)
+        rt: TestResult | None = None
+        if read_test and not cancel.is_set():
+            event("step", name="read", device=path)
+            rt = drive_read_test(
+                path, max_bytes=bounds.read_bytes, seconds=bounds.read_seconds, cancel=cancel
+            )
+            report.tests.append(rt)
+        health = assess_drive(smart, rules, self_test=st, read_test=rt)
+        report.drives.append(health)
+        event("drive", device=path, status=health.status, verdict=health.verdict.verdict)
+
+    if not drives_only and report.inventory is not None:
+        if not cancel.is_set():
+            event("step", name="cpu")
+            report.tests.append(cpu_test(seconds=bounds.cpu_seconds, cancel=cancel, sys_root=sys_root))
+        if not cancel.is_set():
+            event("step", name="ram")
+            report.tests.append(ram_test(bounds.ram_bytes, seconds=bounds.ram_seconds, cancel=cancel))
+        if not cancel.is_set():
+            event("step", name="battery")
+            report.tests.append(
+                battery_test(seconds=bounds.battery_seconds, sys_root=sys_root, cancel=cancel)
+            )
+        inv = report.inventory
+        statuses = {t.name: t.status for t in report.tests if t.name in ("cpu", "ram", "battery")}
+        for name in ("cpu", "ram", "battery"):
+            statuses.setdefault(name, "unknown")  # not run (cancelled): not a pass
+        report.machine = grade_machine(
+            rules,
+            facts=machine_facts(inv, report.tests),
+            drives={d.device: d.verdict.verdict for d in report.drives},
+            tests=statuses,
+            portable=inv.system.portable,
+            battery_count=len(inv.batteries),
+        )
+    report.cancelled = cancel.is_set()
+    report.finished_at = _now()
+    return report
