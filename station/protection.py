@@ -66,6 +66,7 @@ import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -400,6 +401,7 @@ class SystemState:
 
     # -- lookups ------------------------------------------------------------------------------------
 
+    @cached_property
     def by_devnum(self) -> dict[str, str]:
         return {b.devnum: b.name for b in self.blocks.values()}
 
@@ -421,7 +423,7 @@ class SystemState:
 
     def mount_device(self, m: Mount) -> str | None:
         """The block device under a mount: by major:minor, or by source for btrfs-like 0:N mounts."""
-        name = self.by_devnum().get(m.devnum)
+        name = self.by_devnum.get(m.devnum)
         if name is not None and not m.devnum.startswith("0:"):
             return name
         return self.name_of_dev_path(m.source)
@@ -437,7 +439,8 @@ class SystemState:
                 best = m
         return best
 
-    def system_mountpoints(self) -> set[str]:
+    @cached_property
+    def system_mountpoints(self) -> frozenset[str]:
         """SYSTEM_MOUNTS plus the mounts behind overlay layers mounted there (a live system's squashfs)."""
         result = {m.mountpoint for m in self.mounts if m.mountpoint in SYSTEM_MOUNTS}
         todo = deque(m for m in self.mounts if m.mountpoint in result)
@@ -452,8 +455,9 @@ class SystemState:
                 if under is not None and under.mountpoint not in result:
                     result.add(under.mountpoint)
                     todo.extend(x for x in self.mounts if x.mountpoint == under.mountpoint)
-        return result
+        return frozenset(result)
 
+    @cached_property
     def loop_backing_devices(self) -> dict[str, str]:
         """Loop name -> the block device holding its backing file (via the mount the file lives on)."""
         out: dict[str, str] = {}
@@ -546,7 +550,7 @@ class _Member:
 
 def stack_of(disk: str, state: SystemState) -> list[_Member]:
     """The disk and everything that depends on it (partitions, holders, loops over its files)."""
-    backing = state.loop_backing_devices()
+    backing = state.loop_backing_devices
     loops_on: dict[str, list[str]] = {}
     for loop, dev in backing.items():
         loops_on.setdefault(dev, []).append(loop)
@@ -616,7 +620,7 @@ def _reasons(disk: str, info: DriveInfo, state: SystemState) -> Iterable[Reason]
         )
     members = stack_of(disk, state)
     by_name = {m.name: m for m in members}
-    system_mps = state.system_mountpoints()
+    system_mps = state.system_mountpoints
 
     for mount in state.mounts:
         name = state.mount_device(mount)
@@ -709,7 +713,9 @@ def _reasons(disk: str, info: DriveInfo, state: SystemState) -> Iterable[Reason]
             )
 
 
-def _mount_reason(mount: Mount, m: _Member, disk: str, system_mps: set[str], state: SystemState) -> Reason:
+def _mount_reason(
+    mount: Mount, m: _Member, disk: str, system_mps: frozenset[str], state: SystemState
+) -> Reason:
     via = tuple(_dev(v) for v in m.via)
     src = f"{_dev(m.name)}{_where(m, disk)}"
     prefix = _loop_prefix(m)
