@@ -338,13 +338,17 @@ def test_resolve_unknown_path_and_not_a_block_device() -> None:
 
 
 @pytest.mark.root
-def test_resolve_a_real_loop_needs_the_flag(make_loop: LoopFactory) -> None:
+def test_resolve_a_real_loop_needs_the_flag(make_loop: LoopFactory, tmp_path: Path) -> None:
     dev = make_loop(2 * MiB)
     with pytest.raises(LoopNeedsFlag) as err:
         resolve(dev, include_loop=False)
     assert err.value.message == f"{dev} is a loop device, which is only offered with --include-loop"
     e = resolve(dev, include_loop=True)
     assert e.path == dev and e.info.transport == "loop" and e.protection.allowed
+    # A link to it (as /dev/disk/by-id and by-path are) names the same drive.
+    link = tmp_path / "by-path-link"
+    link.symlink_to(dev)
+    assert resolve(str(link), include_loop=True).info == e.info
 
 
 def test_resolve_the_system_disk_returns_its_refusal() -> None:
