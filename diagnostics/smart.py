@@ -321,6 +321,8 @@ def parse_attributes(doc: Mapping[str, Any]) -> SmartAttributes:
     if error_log is None:
         error_log = _int(_dig(doc, "ata_smart_error_log", "summary", "count"))
 
+    if temperature is not None and temperature <= 0:
+        temperature = None  # 0 C is what devices without a sensor report (QEMU SCSI): not a reading
     return SmartAttributes(
         reallocated_sectors=_ata_raw(table, ATA_REALLOCATED),
         reallocation_events=_ata_raw(table, ATA_REALLOCATION_EVENTS),
@@ -513,6 +515,7 @@ def parse_report(device: str, result: CommandResult) -> SmartReport:
         protocol=protocol,
         device_type=_str(_dig(doc, "device", "type")),
         model=_str(doc.get("model_name"))
+        or _str(doc.get("scsi_model_name"))
         or " ".join(x for x in (_str(doc.get("scsi_vendor")), _str(doc.get("scsi_product"))) if x)
         or None,
         serial=_str(doc.get("serial_number")),

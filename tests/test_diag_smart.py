@@ -89,20 +89,13 @@ def test_usb_bridge_is_unknown_never_passed() -> None:
         assert rep.status == "unknown", rep.reasons
 
 
-def test_scsi_disk_is_not_passed_without_a_health_status() -> None:
-    case = MACHINES / "qemu-scsi"
-    if not case.exists():
-        pytest.skip("qemu-scsi recordings not present yet")
-    import json
-
-    runner = ReplayRunner(case)
-    for d in json.loads((case / "machine.json").read_text())["disks"]:
-        rep = read_smart(runner, d["path"])
-        doc_passed = rep.smart_available is not False and rep.status == "passed"
-        # passed only when smartctl really read a health status from the device
-        assert rep.status in ("passed", "unknown", "failed")
-        if doc_passed:
-            assert any("PASSED" in r for r in rep.reasons)
+def test_scsi_disk_without_smart_support_is_unknown_never_passed() -> None:
+    rep = read_smart(ReplayRunner(MACHINES / "qemu-scsi"), "/dev/sda")
+    assert rep.status == "unknown"
+    assert rep.smart_available is False and rep.protocol == "SCSI"
+    assert rep.model == "QEMU QEMU HARDDISK" and rep.serial == "TBL-SCSI-0001"
+    assert rep.attributes.temperature_c is None  # the device reports 0 C: no sensor
+    assert any("does not support SMART" in r for r in rep.reasons)
 
 
 def test_attribute_at_threshold_now_is_failed(tmp_path: Path) -> None:
