@@ -1,0 +1,438 @@
+"""The Textual application: state shared by the screens, timers, hot-plug, and starting workers.
+
+The UI thread never waits for a worker: jobs run in their own processes (:func:`station.jobs.spawn`)
+and are followed by reading their journals on a timer.  Drive discovery (which reads sysfs and every
+process's open files) runs in a thread, triggered by hot-plug events and by a slow periodic rescan.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from textual import work
+from textual.app import App
+from textual.message import Message
+from textual.worker import Worker, WorkerState
+
+from erase.errors import EraseError
+from erase.model import DriveInfo
+from erase.record import JobPlan, Outcome
+from station import paths
+from station.drives import DriveEntry
+from station.errors import TabulaError
+from station.i18n import N_, _, choose_language, current_language, set_language
+from station.jobs import create_job, find_jobs, plan_job, spawn
+from station.tui import model
+from station.tui.model import Bench, JobBook, StationSettings, select_jobs
+from station.worker import WorkerOptions
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+DriveSource = Callable[[], list[DriveEntry]]
+HotplugCallback = Callable[[str, Any], None]
+MonitorFactory = Callable[[HotplugCallback], Stoppable]
+HealthProvider = Callable[[DriveInfo], str | None]
+
+
+class DrivesChanged(Message):
+    """A drive came or went (posted from the monitor thread)."""
+
+    def __init__(self, action: str, what: str) -> None:
+        super().__init__()
+        self.action = action
+        self.what = what
+
+
+class JobsFound(Message):
+    def __init__(self, job_dirs: list[Path], wanted: list[Path], problems: list[str]) -> None:
+        super().__init__()
+        self.job_dirs = job_dirs
+        self.wanted = wanted
+        self.problems = problems
+
+
+class DrivesScanned(Message):
+    def __init__(self, entries: list[DriveEntry], health: dict[str, str | None]) -> None:
+        super().__init__()
+        self.entries = entries
+        self.health = health
+
+
+CSS = """
+#title { height: auto; padding: 0 1; background: $boost; }
+#drives { height: 1fr; }
+#detail { height: 3; padding: 0 1; background: $boost; }
+#policies { height: 1fr; }
+#policy-help { height: 4; padding: 0 1; }
+#plan { height: auto; max-height: 10; }
+#steps { height: 1fr; padding: 0 1; }
+#confirm-row { height: 3; }
+#confirm-label { padding: 1 1; width: auto; }
+#confirm { width: 20; }
+#bench { height: 1fr; }
+#result-box { height: auto; max-height: 8; padding: 0 1; }
+#details { padding: 0 1; }
+#settings { padding: 0 1; }
+#settings Input, #settings Select { width: 60; }
+"""
+
+
+class TabulaApp(App[int]):
+    CSS = CSS
+    ENABLE_COMMAND_PALETTE = False
+
+    def __init__(
+        self,
+        *,
+        jobs_root: Path,
+        include_loop: bool,
+        demo: bool,
+        explicit_lang: str | None,
+        drive_source: DriveSource,
+        monitor_factory: MonitorFactory | None,
+        settings_path: Path,
+        settings: StationSettings,
+        settings_doc: dict[str, Any],
+        certificates: bool,
+        health: HealthProvider | None,
+        poll_interval: float,
+        rescan_interval: float,
+        cmdline: Path,
+        environ: Mapping[str, str] | None,
+    ) -> None:
+        super().__init__()
+        self.jobs_root = jobs_root
+        self.include_loop = include_loop
+        self.demo = demo
+        self.explicit_lang = explicit_lang
+        self.drive_source = drive_source
+        self.monitor_factory = monitor_factory
+        self.settings_path = settings_path
+        self.settings = settings
+        self.settings_doc = settings_doc
+        self.certificates = certificates
+        self.health = health
+        self.poll_interval = poll_interval
+        self.rescan_interval = rescan_interval
+        self.cmdline = cmdline
+        self.environ = environ
+        self.entries: list[DriveEntry] = []
+        self.selected: set[str] = set()
+        self.book = JobBook()
+        self.benches: list[Bench] = []
+        self.session_jobs: set[Path] = set()
+        self.seen_job_dirs: set[Path] = set()
+        self.monitor: Stoppable | None = None
+        self.scans = 0  # completed drive scans (tests wait on it)
+        self.jobs_loaded = 0
+        self.health_cache: dict[str, str | None] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        from station.tui.screens import DrivesScreen
+
+        self.title = _("Tabula: drive erasure")
+        self.push_screen(DrivesScreen())
+        self.scan_drives()
+        self.find_new_jobs()
+        if self.monitor_factory is not None:
+            try:
+                self.monitor = self.monitor_factory(self._on_hotplug)
+            except (OSError, TabulaError, ValueError) as exc:
+                self.notify(
+                    _(
+                        "Hot-plug detection is unavailable ({error}): drives are rescanned every few seconds."
+                    ).format(error=exc),
+                    severity="warning",
+                )
+        self.set_interval(self.poll_interval, self.tick)
+        self.set_interval(self.rescan_interval, self.periodic)
+
+    def on_unmount(self) -> None:
+        if self.monitor is not None:
+            self.monitor.stop()
+            self.monitor = None
+
+    def _on_hotplug(self, action: str, payload: Any) -> None:
+        # Monitor thread: post_message is thread-safe.
+        what = payload.kernel_name if isinstance(payload, DriveInfo) else str(payload)
+        self.post_message(DrivesChanged(action, what))
+
+    def on_drives_changed(self, message: DrivesChanged) -> None:
+        self.scan_drives()
+
+    def periodic(self) -> None:
+        self.scan_drives()
+        self.find_new_jobs()
+
+    # -- drives ---------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
+    def scan_drives(self) -> None:
+        entries = self.drive_source()
+        if self.demo:
+            entries = [e for e in entries if e.info.transport == "loop"]
+        health: dict[str, str | None] = {}
+        if self.health is not None:
+            known = set(self.health_cache)
+            for e in entries:
+                if e.identity not in known:
+                    health[e.identity] = self.health(e.info)  # slow (smartctl): here, never in the UI
+        self.post_message(DrivesScanned(entries, health))
+
+    def on_drives_scanned(self, message: DrivesScanned) -> None:
+        self.entries = message.entries
+        self.health_cache.update(message.health)
+        allowed = {e.identity for e in self.entries if e.protection.allowed}
+        self.selected &= allowed
+        self.scans += 1
+        self.refresh_screens()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            err = event.worker.error
+            text = err.diagnostics() if isinstance(err, TabulaError) else f"{type(err).__name__}: {err}"
+            self.notify(
+                _("Could not read the drives: {error}").format(error=text), severity="error", timeout=10
+            )
+
+    def health_of(self, info: DriveInfo) -> str | None:
+        """The drive's health as last read (in the scan thread); None when unknown."""
+        return self.health_cache.get(info.identity)
+
+    # -- jobs -------------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="jobs", exit_on_error=False)
+    def find_new_jobs(self) -> None:
+        """Jobs in jobs_root this TUI does not follow yet: at start (reattach) and from other tools."""
+        known = set(self.seen_job_dirs)
+        fresh = [d for d in find_jobs(self.jobs_root) if d not in known]
+        if fresh:
+            wanted, problems = select_jobs(fresh)
+            self.post_message(JobsFound(fresh, wanted, problems))
+
+    def on_jobs_found(self, message: JobsFound) -> None:
+        self.seen_job_dirs.update(message.job_dirs)
+        for d in message.wanted:
+            try:
+                self.book.add(d)
+            except (TabulaError, OSError) as exc:
+                self.notify(f"{d.name}: {exc}", severity="warning")
+        for p in message.problems:
+            self.notify(_("Unreadable job journal: {problem}").format(problem=p), severity="warning")
+        self.jobs_loaded += 1
+        self.refresh_screens()
+
+    def show_absent_job(self, job: model.TrackedJob) -> bool:
+        """Whether to keep a row for a drive that is gone: while its job runs, or if it ended lately."""
+        if job.outcome is Outcome.RUNNING or job.job_dir in self.session_jobs:
+            return True
+        ended = model.job_ended_at(job.state)
+        return ended is not None and _now() - ended < model.RECENT_SECONDS
+
+    def make_plan(self, entry: DriveEntry, policy: str) -> JobPlan:
+        return plan_job(entry.info, model.options_for(policy, entry.info), operator=self.settings.operator())
+
+    def worker_options(self) -> WorkerOptions:
+        return WorkerOptions(
+            cert_dir=str(paths.certs_dir()) if self.certificates else None,
+            key_dir=str(paths.keys_dir()) if self.certificates else None,
+            settings=str(self.settings_path) if self.settings_path.exists() else None,
+            lang=current_language(),
+            include_loop=self.include_loop or self.demo,
+        )
+
+    def start_jobs(self, plans: list[JobPlan]) -> Bench | None:
+        """Write each job's journal and start its worker process; never waits for one."""
+        options = self.worker_options()
+        if options.key_dir is not None and not self.ensure_station_key(Path(options.key_dir)):
+            return None
+        started: list[Path] = []
+        for plan in plans:
+            try:
+                job_dir = create_job(self.jobs_root, plan, options)
+                process = spawn(job_dir)
+            except (TabulaError, EraseError, OSError) as exc:
+                self.notify(
+                    _("Could not start {drive}: {error}").format(drive=plan.drive.path, error=exc),
+                    severity="error",
+                    timeout=15,
+                )
+                continue
+            self.seen_job_dirs.add(job_dir)
+            self.session_jobs.add(job_dir)
+            self.book.add(job_dir, process=process)
+            started.append(job_dir)
+        self.selected.clear()
+        if not started:
+            return None
+        bench = Bench(started)
+        self.benches.append(bench)
+        self.refresh_screens()
+        return bench
+
+    def ensure_station_key(self, key_dir: Path) -> bool:
+        """Create the station key once, before workers start side by side (they would race to create it)."""
+        if (key_dir / "station.key").exists():
+            return True
+        from certs.keys import init_station_key, station_id_default
+
+        try:
+            init_station_key(key_dir, station_id_default())
+        except (TabulaError, OSError) as exc:
+            self.notify(_("Could not create the station key: {error}").format(error=exc), severity="error")
+            return False
+        return True
+
+    def tick(self) -> None:
+        changed = self.book.poll()
+        for bench in self.benches:
+            if not bench.rang and bench.settled(self.book):
+                bench.rang = True
+                self.bell()
+                jobs = [self.book.jobs[d] for d in bench.job_dirs]
+                ok = sum(1 for j in jobs if j.outcome.success)
+                self.notify(
+                    _("Bench finished: {ok} of {n} drive(s) erased and verified.").format(ok=ok, n=len(jobs)),
+                    severity="information" if ok == len(jobs) else "error",
+                    timeout=10,
+                )
+        if changed:
+            self.refresh_screens()
+
+    def refresh_screens(self) -> None:
+        from station.tui.screens import BenchScreen, DrivesScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, DrivesScreen | BenchScreen) and screen.is_mounted:
+                screen.refresh_rows()
+
+    # -- settings -----------------------------------------------------------------------------------
+    def save_settings(self, settings: StationSettings) -> None:
+        from station.tui.screens import DrivesScreen
+
+        lang_now = current_language()
+        new_lang = choose_language(
+            self.explicit_lang, settings.language, cmdline=self.cmdline, environ=self.environ
+        )
+        try:
+            model.save_settings(self.settings_path, settings, self.settings_doc, new_lang)
+        except (TabulaError, OSError) as exc:
+            self.notify(_("Settings not saved: {error}").format(error=exc), severity="error")
+            return
+        self.settings = settings
+        self.settings_doc = model.load_settings(self.settings_path)[1]
+        if new_lang != lang_now:
+            set_language(new_lang)
+            self.title = _("Tabula: drive erasure")
+            while len(self.screen_stack) > 2:
+                self.pop_screen()
+            self.switch_screen(DrivesScreen())
+        else:
+            self.pop_screen()
+        self.notify(_("Settings saved."))
+
+    def running_jobs(self) -> int:
+        return sum(1 for j in self.book.jobs.values() if j.outcome is Outcome.RUNNING)
+
+
+def _now() -> float:
+    import time
+
+    return time.time()
+
+
+def _default_drive_source(include_loop: bool) -> DriveSource:
+    from station.drives import discover
+
+    return lambda: discover(include_loop=include_loop)
+
+
+def _default_monitor(include_loop: bool) -> MonitorFactory:
+    from station.drives import monitor
+
+    def factory(callback: HotplugCallback) -> Stoppable:
+        return monitor(callback, include_loop=include_loop)
+
+    return factory
+
+
+HEALTH_LABELS = {"reuse": N_("good"), "repair": N_("repair"), "recycle": N_("recycle"), "unknown": "?"}
+
+
+def smart_health(info: DriveInfo) -> str | None:
+    """Health from SMART through :mod:`diagnostics.health` (None for loop devices, '?' when unreadable)."""
+    if info.transport == "loop":
+        return None
+    from diagnostics.health import drive_health
+    from station.runner import SubprocessRunner
+
+    try:
+        verdict = drive_health(info.path, SubprocessRunner()).verdict.verdict
+    except (TabulaError, OSError, ValueError):
+        return "?"  # no SMART through this adapter, or smartctl missing: the column says "unknown"
+    return _(HEALTH_LABELS.get(verdict, "?"))
+
+
+def _diagnostics_available() -> bool:
+    return importlib.util.find_spec("diagnostics.health") is not None
+
+
+def certify_available() -> bool:
+    """Whether the worker can sign certificates here (station.certify is being written elsewhere)."""
+    return importlib.util.find_spec("station.certify") is not None
+
+
+def create_app(
+    *,
+    jobs_root: Path,
+    include_loop: bool = False,
+    lang: str | None = None,
+    demo: bool = False,
+    drive_source: DriveSource | None = None,
+    monitor_factory: MonitorFactory | None | bool = True,
+    settings_path: Path | None = None,
+    certificates: bool | None = None,
+    health: HealthProvider | None | bool = True,
+    poll_interval: float = 0.5,
+    rescan_interval: float = 5.0,
+    cmdline: Path = Path("/proc/cmdline"),
+    environ: Mapping[str, str] | None = None,
+) -> TabulaApp:
+    """Build the app.  Tests inject ``drive_source`` / ``monitor_factory`` where the kernel cannot help.
+
+    ``monitor_factory=True`` uses pyudev (kernel events when udevd is absent), ``None``/``False`` only
+    rescans periodically.  ``certificates=None`` signs certificates when the signer is installed.
+    """
+    loops = include_loop or demo
+    settings_path = settings_path if settings_path is not None else paths.settings_file()
+    settings, doc = model.load_settings(settings_path)
+    set_language(choose_language(lang, settings.language, cmdline=cmdline, environ=environ))
+    if monitor_factory is True:
+        factory: MonitorFactory | None = _default_monitor(loops)
+    elif monitor_factory is False:
+        factory = None
+    else:
+        factory = monitor_factory
+    return TabulaApp(
+        jobs_root=jobs_root,
+        include_loop=loops,
+        demo=demo,
+        explicit_lang=lang,
+        drive_source=drive_source if drive_source is not None else _default_drive_source(loops),
+        monitor_factory=factory,
+        settings_path=settings_path,
+        settings=settings,
+        settings_doc=doc,
+        certificates=certify_available() if certificates is None else certificates,
+        health=(smart_health if _diagnostics_available() else None) if health is True else (health or None),
+        poll_interval=poll_interval,
+        rescan_interval=rescan_interval,
+        cmdline=cmdline,
+        environ=environ if environ is not None else dict(os.environ),
+    )

@@ -1,0 +1,531 @@
+"""What the TUI shows, computed without Textual: drive rows, job status, policies, plans, settings.
+
+Everything here is plain Python so it can be tested (and reused) without a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from erase.errors import JournalError
+from erase.journal import JobState
+from erase.methods import METHODS
+from erase.model import DriveInfo
+from erase.record import JobPlan, Outcome
+from station.drives import DriveEntry
+from station.errors import BadInput
+from station.i18n import LANGUAGES, N_, _
+from station.jobs import EraseOptions, JobWatcher
+from station.protection import ReasonCode
+
+# --------------------------------------------------------------------------------------------------
+# Formatting
+
+
+def human_size(n: int) -> str:
+    """Decimal units, like drive labels: 500 GB, 1.0 TB, 16 MB."""
+    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+    value = float(n)
+    for unit in units:
+        if value < 1000 or unit == units[-1]:
+            if unit == "B":
+                return f"{int(value)} B"
+            return f"{value:.0f} {unit}" if value >= 100 else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def human_rate(bytes_per_s: float) -> str:
+    return f"{bytes_per_s / 1e6:.0f} MB/s" if bytes_per_s >= 10e6 else f"{bytes_per_s / 1e6:.1f} MB/s"
+
+
+def human_duration(seconds: float) -> str:
+    """0:42, 12:05, 3h07."""
+    if seconds < 0 or math.isinf(seconds) or math.isnan(seconds):
+        return "?"
+    s = int(round(seconds))
+    if s < 3600:
+        return f"{s // 60}:{s % 60:02d}"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}"
+
+
+MEDIA_LABELS = {
+    "hdd": "HDD",
+    "ssd": "SSD",
+    "nvme": "NVMe",
+    "usb": "USB",
+    "mmc": "SD/MMC",
+    "virtual": "VIRT",
+    "unknown": "?",
+}
+
+
+def media_label(info: DriveInfo) -> str:
+    if info.transport == "loop":
+        return "LOOP"
+    return MEDIA_LABELS.get(info.media_type, info.media_type)
+
+
+def bay_label(info: DriveInfo) -> str:
+    """Where the drive is plugged: the by-path link, shortened (``pci-0000:00:1f.2-ata-1`` -> ``1f.2-ata-1``)."""
+    if info.by_path:
+        name = os.path.basename(sorted(info.by_path, key=len)[0])
+        if name.startswith("pci-"):
+            rest = name[4:]
+            parts = rest.split("-", 1)
+            addr = parts[0].split(":")[-1]
+            return addr + ("-" + parts[1] if len(parts) > 1 else "")
+        return name
+    return "-"
+
+
+FLASH = frozenset({"ssd", "nvme", "usb", "mmc"})
+
+
+# --------------------------------------------------------------------------------------------------
+# Protection reasons in the technician's language
+
+REASON_LABELS: dict[ReasonCode, str] = {
+    ReasonCode.BOOT_MEDIUM: N_("boot medium"),
+    ReasonCode.SYSTEM_DISK: N_("system disk"),
+    ReasonCode.LOOP_BACKS_SYSTEM: N_("holds the system"),
+    ReasonCode.MOUNTED: N_("mounted"),
+    ReasonCode.SWAP: N_("swap in use"),
+    ReasonCode.HOLDERS: N_("part of a volume"),
+    ReasonCode.READ_ONLY: N_("read-only"),
+    ReasonCode.IN_USE: N_("in use"),
+}
+
+REASON_EXPLANATIONS: dict[ReasonCode, str] = {
+    ReasonCode.BOOT_MEDIUM: N_("This is the medium Tabula started from. It is never erased."),
+    ReasonCode.SYSTEM_DISK: N_("The running system lives on this drive. It is never erased."),
+    ReasonCode.LOOP_BACKS_SYSTEM: N_("A file of the running system lives on this drive."),
+    ReasonCode.MOUNTED: N_("A filesystem of this drive is mounted: unmount it first."),
+    ReasonCode.SWAP: N_("This drive is used as swap: turn it off first."),
+    ReasonCode.HOLDERS: N_("This drive is part of a volume (LVM, RAID, encryption): stop it first."),
+    ReasonCode.READ_ONLY: N_("This drive is read-only (write-protect switch or adapter)."),
+    ReasonCode.IN_USE: N_("Another program has this drive open: close it first."),
+}
+
+
+def protection_label(entry: DriveEntry) -> str:
+    labels = dict.fromkeys(_(REASON_LABELS.get(r.code, N_("protected"))) for r in entry.protection.reasons)
+    return ", ".join(labels)
+
+
+def protection_explanations(entry: DriveEntry) -> list[str]:
+    return list(
+        dict.fromkeys(
+            _(REASON_EXPLANATIONS.get(r.code, N_("This drive is protected.")))
+            for r in entry.protection.reasons
+        )
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Policies
+
+NIST_CLEAR = "nist-clear"
+
+
+@dataclass(frozen=True)
+class Policy:
+    key: str  # NIST_CLEAR or a method name
+    title: str  # translated at display time through _()
+    description: str
+    available: bool = True
+
+
+def policies() -> list[Policy]:
+    out = [
+        Policy(
+            NIST_CLEAR,
+            N_("NIST Clear (recommended)"),
+            N_(
+                "Overwrite every sector once and read it all back: zeros on hard disks, random data on flash."
+            ),
+        )
+    ]
+    for name, m in METHODS.items():
+        if name == "custom":
+            continue
+        out.append(Policy(name, name, m.description))
+    out.append(
+        Policy(
+            "nist-purge",
+            N_("NIST Purge (not available yet)"),
+            N_("Firmware erase commands (ATA/NVMe sanitize) will come in a later version."),
+            available=False,
+        )
+    )
+    return out
+
+
+def policy_keys() -> list[str]:
+    return [p.key for p in policies() if p.available]
+
+
+def options_for(policy: str, info: DriveInfo) -> EraseOptions:
+    """The erase options a policy means for one drive (NIST Clear picks the pattern by drive type)."""
+    if policy == NIST_CLEAR:
+        method = "prng" if info.media_type in FLASH else "zero"
+        return EraseOptions(method=method, verify="last", verify_mode="full")
+    if policy not in METHODS or policy == "custom":
+        raise BadInput(f"unknown erase policy {policy!r}", hint="choose one of: " + ", ".join(policy_keys()))
+    return EraseOptions(method=policy, verify="last", verify_mode="full")
+
+
+def policy_title(policy: str) -> str:
+    for p in policies():
+        if p.key == policy:
+            return _(p.title)
+    return policy
+
+
+#: Rough sequential speeds used only for time estimates (bytes/s); the real rate is shown live.
+ESTIMATED_RATE = {
+    "hdd": 120e6,
+    "ssd": 350e6,
+    "nvme": 1200e6,
+    "usb": 30e6,
+    "mmc": 15e6,
+    "virtual": 400e6,
+    "unknown": 80e6,
+}
+
+
+def work_units(plan: JobPlan) -> int:
+    return len(plan.passes) + len(plan.verified_passes())
+
+
+def estimate_seconds(plan: JobPlan) -> float:
+    rate = ESTIMATED_RATE.get(plan.drive.media_type, ESTIMATED_RATE["unknown"])
+    return plan.drive.size_bytes * work_units(plan) / rate
+
+
+VERIFY_MODE_LABELS = {"full": N_("every sector"), "sample": N_("NIST sample")}
+
+
+def plan_steps(plan: JobPlan) -> list[str]:
+    """The steps of a plan, one line each, in the current language."""
+    steps = []
+    n = len(plan.passes)
+    verified = set(plan.verified_passes())
+    for i, p in enumerate(plan.passes):
+        what = _("random data") if p.kind == "prng" else f"0x{p.hex}"
+        steps.append(_("Write pass {i} of {n}: {what} on every sector").format(i=i + 1, n=n, what=what))
+        if i in verified:
+            steps.append(_("Read back every sector and check it ({mode})").format(
+                    mode=_(VERIFY_MODE_LABELS.get(plan.verify_mode, plan.verify_mode))
+                ))
+    return steps
+
+
+def level_achieved(plan: JobPlan) -> str:
+    if plan.verify == "none":
+        return _("no NIST level (not verified)")
+    return _("NIST SP 800-88 Clear, once verification passes")
+
+
+# --------------------------------------------------------------------------------------------------
+# Confirmation
+
+
+def confirmation_word(entries: list[DriveEntry]) -> str:
+    """What the technician types to confirm: last 4 characters of the serial, the device name, or a word."""
+    if len(entries) != 1:
+        return _("ERASE")
+    info = entries[0].info
+    if info.transport == "loop" or not info.serial:
+        return info.kernel_name or os.path.basename(info.path)
+    serial = info.serial.replace(" ", "")
+    return serial[-4:]
+
+
+def confirmation_matches(expected: str, typed: str) -> bool:
+    return typed.strip().casefold() == expected.casefold() and bool(expected)
+
+
+# --------------------------------------------------------------------------------------------------
+# Jobs as the TUI sees them
+
+
+def certificate_paths(job_dir: Path) -> list[str]:
+    """The certificate files the worker wrote for a job (empty when none)."""
+    path = job_dir / "certificate.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return []
+    except (OSError, json.JSONDecodeError):
+        return []  # being written right now (the worker replaces it atomically): next tick
+    paths = data.get("paths", []) if isinstance(data, dict) else []
+    return [str(p) for p in paths]
+
+
+FAILURE_EXPLANATIONS = {
+    "DriveGone": N_("the drive was unplugged or stopped answering"),
+    "WrongDrive": N_("another drive is now at this place: plan it again"),
+    "NowProtected": N_("the drive became protected (mounted or in use)"),
+    "internal": N_("internal error: see worker.log in the job folder"),
+}
+
+
+def failure_summary(state: JobState) -> str:
+    """Why a job did not succeed, in plain words (the exact reason stays in the journal and record)."""
+    outcome = state.outcome
+    if outcome is Outcome.INTERRUPTED:
+        if state.end_event == "cancelled":
+            return _("stopped on request")
+        return _("the worker stopped before the end (power cut or killed)")
+    if outcome is Outcome.FAILED:
+        last = state.events[-1] if state.events else {}
+        error = str(last.get("error", "")) if last.get("event") == "failed" else ""
+        if error in FAILURE_EXPLANATIONS:
+            return _(FAILURE_EXPLANATIONS[error])
+        if state.end_event == "finished":
+            return _("verification found sectors that were not erased")
+        return state.failure or _("failed")
+    return ""
+
+
+@dataclass
+class TrackedJob:
+    job_dir: Path
+    state: JobState
+    watcher: JobWatcher
+    ours: bool = False  # started by this TUI (we hold its process)
+    process: Any = None  # subprocess.Popen, never waited on: only poll()ed
+    certificates: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def plan(self) -> JobPlan:
+        return self.state.plan
+
+    @property
+    def identity(self) -> str:
+        return self.state.plan.drive.identity
+
+    @property
+    def process_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    @property
+    def outcome(self) -> Outcome:
+        state = self.state
+        if state.end_event is None and state.worker is None and self.process_running:
+            return Outcome.RUNNING  # spawned, the worker has not journalled its start yet
+        return state.outcome
+
+    @property
+    def settled(self) -> bool:
+        """Over, and its worker gone (so record and certificate are written)."""
+        return self.outcome is not Outcome.RUNNING and not self.process_running
+
+    def eta_seconds(self) -> float | None:
+        state = self.state
+        if state.rate <= 0:
+            return None
+        units = work_units(state.plan)
+        left = (1.0 - state.overall_fraction) * units * state.plan.drive.size_bytes
+        return left / state.rate
+
+
+def status_text(job: TrackedJob) -> str:
+    """One short line for the drive list: 'P1/3 42% 118MB/s 1:02', 'verified', 'FAILED'."""
+    outcome = job.outcome
+    state = job.state
+    if outcome is Outcome.RUNNING:
+        if state.worker is None or state.phase == "planned":
+            return _("starting")
+        pct = int(state.overall_fraction * 100)
+        eta = job.eta_seconds()
+        rate = human_rate(state.rate).replace(" ", "") if state.rate else ""
+        eta_s = human_duration(eta) if eta is not None else ""
+        n = len(state.plan.passes)
+        cur = (state.current_pass or 0) + 1
+        head = _("check") if state.phase == "verify" else f"P{cur}/{n}"
+        return " ".join(x for x in (head, f"{pct}%", rate, eta_s) if x)
+    if outcome is Outcome.VERIFIED:
+        return _("signed") if job.certificates else _("verified")
+    if outcome is Outcome.UNVERIFIED:
+        return _("erased, not verified")
+    if outcome is Outcome.FAILED:
+        return _("FAILED")
+    return _("interrupted")
+
+
+def job_ended_at(state: JobState) -> float | None:
+    if state.ended_at is None:
+        return None
+    return datetime.fromisoformat(state.ended_at.replace("Z", "+00:00")).timestamp()
+
+
+RECENT_SECONDS = 12 * 3600
+
+
+class JobBook:
+    """The jobs the TUI follows, each read incrementally through its own :class:`JobWatcher`.
+
+    One watcher per job so a damaged journal only affects its own row, and so jobs can be forgotten.
+    """
+
+    def __init__(self) -> None:
+        self.jobs: dict[Path, TrackedJob] = {}
+
+    def add(self, job_dir: Path, *, process: Any = None) -> TrackedJob:
+        existing = self.jobs.get(job_dir)
+        if existing is not None:
+            return existing
+        watcher = JobWatcher([job_dir])
+        state = watcher.poll()[0]
+        job = TrackedJob(job_dir, state, watcher, ours=process is not None, process=process)
+        job.certificates = certificate_paths(job_dir)
+        self.jobs[job_dir] = job
+        return job
+
+    def poll(self) -> list[TrackedJob]:
+        """Read what every unfinished job appended; returns the jobs that changed."""
+        changed = []
+        for job in list(self.jobs.values()):
+            if job.settled and job.state.end_event is not None and job.certificates:
+                continue  # nothing more can happen to it
+            before = (len(job.state.events), job.outcome, len(job.certificates))
+            try:
+                job.state = job.watcher.poll()[0]
+                job.error = None
+            except (JournalError, OSError) as exc:
+                job.error = str(exc)
+            if job.settled:
+                job.certificates = certificate_paths(job.job_dir)
+            if (len(job.state.events), job.outcome, len(job.certificates)) != before:
+                changed.append(job)
+        return changed
+
+    def latest_by_identity(self) -> dict[str, TrackedJob]:
+        out: dict[str, TrackedJob] = {}
+        for job in sorted(self.jobs.values(), key=lambda j: j.plan.created_at):
+            out[job.identity] = job
+        return out
+
+
+def select_jobs(job_dirs: list[Path], *, now: float | None = None) -> tuple[list[Path], list[str]]:
+    """Of these job directories, those worth showing at start (running or recent); and unreadable ones."""
+    now = time.time() if now is None else now
+    wanted: list[Path] = []
+    problems: list[str] = []
+    for job_dir in job_dirs:
+        try:
+            state = JobWatcher([job_dir]).poll()[0]
+        except (JournalError, OSError) as exc:
+            problems.append(f"{job_dir.name}: {exc}")
+            continue
+        ended = job_ended_at(state)
+        if state.outcome is Outcome.RUNNING or (ended is not None and now - ended < RECENT_SECONDS):
+            wanted.append(job_dir)
+    return wanted, problems
+
+
+# --------------------------------------------------------------------------------------------------
+# Settings
+
+SETTINGS_FIELDS = ("technician", "organisation", "location")
+
+
+@dataclass(frozen=True)
+class StationSettings:
+    technician: str = ""
+    organisation: str = ""
+    location: str = ""
+    language: str = ""  # "" = automatic (boot parameter, then locale)
+    default_policy: str = NIST_CLEAR
+
+    def operator(self) -> dict[str, str]:
+        return {k: getattr(self, k) for k in SETTINGS_FIELDS if getattr(self, k)}
+
+
+def load_settings(path: Path) -> tuple[StationSettings, dict[str, Any]]:
+    """The station settings and the whole TOML document (other keys are kept when saving)."""
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return StationSettings(), {}
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{path} is not valid TOML: {exc}", hint="fix or remove the file") from exc
+    cert = doc.get("certificate", {})
+    station = doc.get("station", {})
+    if not isinstance(cert, dict) or not isinstance(station, dict):
+        raise BadInput(f"{path}: [certificate] and [station] must be tables")
+    lang = str(station.get("language", ""))
+    policy = str(station.get("default_policy", NIST_CLEAR))
+    settings = StationSettings(
+        technician=str(cert.get("technician", "")),
+        organisation=str(cert.get("organisation", "")),
+        location=str(cert.get("location", "")),
+        language=lang if lang in LANGUAGES else "",
+        default_policy=policy if policy in policy_keys() else NIST_CLEAR,
+    )
+    return settings, doc
+
+
+def save_settings(path: Path, settings: StationSettings, doc: Mapping[str, Any], ui_language: str) -> None:
+    """Write settings.toml: [certificate] (read by the certificate signer) and [station] (the TUI's)."""
+    out: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in doc.items()}
+    cert = out.setdefault("certificate", {})
+    for key in SETTINGS_FIELDS:
+        cert[key] = getattr(settings, key)
+    cert["language"] = settings.language or ui_language
+    station = out.setdefault("station", {})
+    station["language"] = settings.language
+    station["default_policy"] = settings.default_policy
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(dump_toml(out), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise BadInput(f"cannot write {type(value).__name__} values to settings.toml")
+
+
+def dump_toml(doc: Mapping[str, Any], prefix: str = "") -> str:
+    """A TOML document for scalars, lists of scalars and nested tables."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in doc.items() if not isinstance(v, dict)]
+    for k, v in doc.items():
+        if isinstance(v, dict):
+            name = f"{prefix}{k}"
+            lines.append(f"\n[{name}]")
+            body = dump_toml(v, prefix=name + ".")
+            if body:
+                lines.append(body)
+    return "\n".join(lines).strip("\n") + "\n"
+
+
+@dataclass
+class Bench:
+    """Jobs confirmed together: one progress/result screen, one bell when they are all over."""
+
+    job_dirs: list[Path]
+    rang: bool = False
+
+    def settled(self, book: JobBook) -> bool:
+        jobs = [book.jobs[d] for d in self.job_dirs if d in book.jobs]
+        return bool(jobs) and all(j.settled for j in jobs)

@@ -1,0 +1,761 @@
+"""The screens of the station: drives, policy, plan + confirmation, bench progress/result, details, settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingsMap, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.dom import DOMNode
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
+
+from erase.errors import EraseError
+from erase.record import JobPlan, Outcome
+from station.drives import DriveEntry
+from station.errors import TabulaError
+from station.i18n import N_, _
+from station.tui import model
+from station.tui.model import (
+    StationSettings,
+    TrackedJob,
+    bay_label,
+    confirmation_matches,
+    confirmation_word,
+    estimate_seconds,
+    failure_summary,
+    human_duration,
+    human_rate,
+    human_size,
+    level_achieved,
+    media_label,
+    plan_steps,
+    policies,
+    policy_title,
+    protection_explanations,
+    protection_label,
+    status_text,
+)
+
+if TYPE_CHECKING:
+    from station.tui.app import TabulaApp
+
+
+def translate_bindings(node: DOMNode) -> None:
+    """Show this node's key hints in the current language (BINDINGS are written in English)."""
+    keys = {
+        key: [dataclasses.replace(b, description=_(b.description)) if b.description else b for b in bindings]
+        for key, bindings in node._bindings.key_to_bindings.items()
+    }
+    node._bindings = BindingsMap.from_keys(keys)
+
+
+def clip(text: str | None, width: int, *, keep_end: bool = False) -> str:
+    if not text:
+        return "-"
+    if len(text) <= width:
+        return text
+    return "…" + text[-(width - 1) :] if keep_end else text[: width - 1] + "…"
+
+
+class TabulaScreen(Screen[Any]):
+    def __init__(self) -> None:
+        super().__init__()
+        translate_bindings(self)
+
+    @property
+    def tabula(self) -> TabulaApp:
+        from station.tui.app import TabulaApp
+
+        app = self.app
+        assert isinstance(app, TabulaApp)
+        return app
+
+
+# --------------------------------------------------------------------------------------------------
+# Drives (main screen)
+
+DRIVE_COLUMNS = (
+    ("dev", N_("Drive"), 8),
+    ("bay", N_("Bay"), 9),
+    ("model", N_("Model"), 14),
+    ("serial", N_("Serial"), 9),
+    ("size", N_("Size"), 8),
+    ("type", N_("Type"), 5),
+    ("health", N_("Health"), 7),
+    ("status", N_("Status"), 18),
+)
+
+
+@dataclasses.dataclass
+class DriveRow:
+    key: str  # the drive's identity
+    entry: DriveEntry | None  # None when the drive is gone but its job is still shown
+    job: TrackedJob | None
+    selected: bool
+
+    @property
+    def info(self) -> Any:
+        if self.entry is not None:
+            return self.entry.info
+        assert self.job is not None
+        return self.job.plan.drive
+
+    @property
+    def protected(self) -> bool:
+        return self.entry is not None and not self.entry.protection.allowed
+
+    @property
+    def busy(self) -> bool:
+        return self.job is not None and self.job.outcome is Outcome.RUNNING
+
+
+class DrivesScreen(TabulaScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "toggle_drive", "Select"),
+        Binding("a", "select_all", "All"),
+        Binding("e", "erase", "Erase"),
+        Binding("p", "bench", "Follow"),
+        Binding("d", "details", "Details"),
+        Binding("s", "settings", "Settings"),
+        Binding("q", "quit_app", "Quit"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="title")
+        table: DataTable[Any] = DataTable(id="drives", cursor_type="row", cell_padding=0, zebra_stripes=True)
+        yield table
+        yield Static(id="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#drives", DataTable)
+        for key, label, width in DRIVE_COLUMNS:
+            table.add_column(_(label), key=key, width=width)
+        self._row_keys: list[str] = []
+        self.refresh_rows()
+
+    def rows(self) -> list[DriveRow]:
+        app = self.tabula
+        latest = app.book.latest_by_identity()
+        out: list[DriveRow] = []
+        seen: set[str] = set()
+        for entry in app.entries:
+            ident = entry.identity
+            seen.add(ident)
+            out.append(DriveRow(ident, entry, latest.get(ident), ident in app.selected))
+        for ident, job in latest.items():
+            if ident not in seen and app.show_absent_job(job):
+                out.append(DriveRow(ident, None, job, False))
+        return out
+
+    def cells(self, row: DriveRow) -> list[Text | str]:
+        info = row.info
+        mark = "●" if row.selected else ("✗" if row.protected else " ")
+        dev = mark + (info.kernel_name or os.path.basename(info.path))
+        health = self.tabula.health_of(info) if row.entry is not None else None
+        if row.entry is None:
+            status = Text(_("removed") + ": ", style="bold red")
+            if row.job is not None:
+                status.append(status_text(row.job))
+        elif row.protected:
+            status = Text("🔒 " + protection_label(row.entry), style="yellow")
+        elif row.job is not None and not (row.selected and row.job.settled):
+            style = {
+                Outcome.VERIFIED: "bold green",
+                Outcome.UNVERIFIED: "green",
+                Outcome.FAILED: "bold red",
+                Outcome.INTERRUPTED: "red",
+                Outcome.RUNNING: "cyan",
+            }[row.job.outcome]
+            status = Text(status_text(row.job), style=style)
+        elif row.selected:
+            status = Text(_("selected"), style="bold")
+        else:
+            status = Text(_("idle"), style="dim")
+        return [
+            dev,
+            clip(bay_label(info), 8),
+            clip(info.model, 13),
+            clip(info.serial, 8, keep_end=True),
+            human_size(info.size_bytes),
+            media_label(info),
+            clip(health or "-", 6),
+            status,
+        ]
+
+    def refresh_rows(self) -> None:
+        table = self.query_one("#drives", DataTable)
+        rows = self.rows()
+        keys = [r.key for r in rows]
+        if keys != self._row_keys:
+            cursor_key = (
+                self._row_keys[table.cursor_row] if 0 <= table.cursor_row < len(self._row_keys) else None
+            )
+            table.clear()
+            for r in rows:
+                table.add_row(*self.cells(r), key=r.key)
+            self._row_keys = keys
+            if cursor_key in keys:
+                table.move_cursor(row=keys.index(cursor_key))
+        else:
+            for r in rows:
+                for (col, _label, _w), value in zip(DRIVE_COLUMNS, self.cells(r), strict=True):
+                    table.update_cell(r.key, col, value)
+        self._rows = {r.key: r for r in rows}
+        n_sel = len(self.tabula.selected)
+        title = _("Drives: {n}").format(n=len(self.tabula.entries))
+        if n_sel:
+            title += "  " + _("selected: {n}").format(n=n_sel)
+        if self.tabula.demo:
+            title += "  " + _("(demonstration)")
+        self.query_one("#title", Static).update(Text(title, style="bold"))
+        self.update_detail()
+
+    def current(self) -> DriveRow | None:
+        table = self.query_one("#drives", DataTable)
+        if not self._row_keys or not 0 <= table.cursor_row < len(self._row_keys):
+            return None
+        return self._rows.get(self._row_keys[table.cursor_row])
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.update_detail()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_details()
+
+    def update_detail(self) -> None:
+        row = self.current()
+        detail = self.query_one("#detail", Static)
+        if row is None:
+            detail.update(_("No drive found. Plug a drive in: it appears here by itself."))
+            return
+        info = row.info
+        line1 = (
+            f"{info.path}  {info.model or ''}  {_('S/N')} {info.serial or '-'}  {human_size(info.size_bytes)}"
+        )
+        text = Text(line1.strip() + "\n")
+        if row.entry is None:
+            text.append(_("This drive was removed.") + " ", style="bold red")
+            if row.job is not None and row.job.outcome is not Outcome.RUNNING:
+                text.append(failure_summary(row.job.state))
+        elif row.protected:
+            text.append(" ".join(protection_explanations(row.entry)), style="yellow")
+        elif row.job is not None:
+            text.append(self.job_sentence(row.job))
+        else:
+            text.append(_("Ready. Space selects it, E erases the selection."), style="dim")
+        detail.update(text)
+
+    def job_sentence(self, job: TrackedJob) -> str:
+        outcome = job.outcome
+        if outcome is Outcome.RUNNING:
+            return _("Erasing: {status}").format(status=status_text(job))
+        if outcome.success:
+            if job.certificates:
+                return _("Erased and verified. Certificate: {path}").format(path=job.certificates[-1])
+            return _("Erased and verified.") if outcome is Outcome.VERIFIED else _("Erased, not verified.")
+        return _("Not erased: {why}").format(why=failure_summary(job.state))
+
+    # -- actions ----------------------------------------------------------------------------
+    def action_toggle_drive(self) -> None:
+        row = self.current()
+        if row is None:
+            return
+        if row.entry is None:
+            self.notify(_("This drive was removed."), severity="warning")
+            return
+        if row.protected:
+            self.notify(
+                _("This drive is protected and cannot be erased: {why}").format(
+                    why=" ".join(protection_explanations(row.entry))
+                ),
+                severity="error",
+            )
+            return
+        if row.busy:
+            self.notify(_("This drive is being erased."), severity="warning")
+            return
+        selected = self.tabula.selected
+        if row.key in selected:
+            selected.discard(row.key)
+        else:
+            selected.add(row.key)
+        self.refresh_rows()
+        table = self.query_one("#drives", DataTable)
+        if table.cursor_row < len(self._row_keys) - 1:
+            table.move_cursor(row=table.cursor_row + 1)
+
+    def action_select_all(self) -> None:
+        rows = [r for r in self._rows.values() if r.entry is not None and not r.protected and not r.busy]
+        selected = self.tabula.selected
+        if rows and all(r.key in selected for r in rows):
+            selected.clear()
+        else:
+            selected.update(r.key for r in rows)
+        self.refresh_rows()
+
+    def action_erase(self) -> None:
+        app = self.tabula
+        chosen = [e for e in app.entries if e.identity in app.selected]
+        if not chosen:
+            row = self.current()
+            if row is not None and row.entry is not None and not row.protected and not row.busy:
+                chosen = [row.entry]
+            elif row is not None and row.protected:
+                self.action_toggle_drive()  # explains the refusal
+                return
+        if not chosen:
+            self.notify(_("Select one or more drives first (space)."), severity="warning")
+            return
+        self.app.push_screen(PolicyScreen(chosen))
+
+    def action_bench(self) -> None:
+        if not self.tabula.benches:
+            self.notify(_("No erasure started yet."), severity="information")
+            return
+        self.app.push_screen(BenchScreen(self.tabula.benches[-1]))
+
+    def action_details(self) -> None:
+        row = self.current()
+        if row is not None:
+            self.app.push_screen(DetailsScreen(row.entry, row.job))
+
+    def action_settings(self) -> None:
+        self.app.push_screen(SettingsScreen())
+
+    def action_quit_app(self) -> None:
+        self.app.exit(0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Policy
+
+
+class PolicyScreen(TabulaScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, entries: list[DriveEntry]) -> None:
+        super().__init__()
+        self.entries = entries
+
+    def compose(self) -> ComposeResult:
+        n = len(self.entries)
+        yield Static(
+            Text(_("How should these {n} drive(s) be erased?").format(n=n), style="bold"), id="title"
+        )
+        options = [
+            Option(
+                _(p.title) if p.key.startswith("nist") else f"{p.title}: {_(p.description)}",
+                id=p.key,
+                disabled=not p.available,
+            )
+            for p in policies()
+        ]
+        yield OptionList(*options, id="policies")
+        yield Static(id="policy-help")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        ol = self.query_one(OptionList)
+        default = self.tabula.settings.default_policy
+        for i, p in enumerate(policies()):
+            if p.key == default:
+                ol.highlighted = i
+        ol.focus()
+        self.show_help()
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        self.show_help()
+
+    def show_help(self) -> None:
+        ol = self.query_one(OptionList)
+        if ol.highlighted is None:
+            return
+        p = policies()[ol.highlighted]
+        text = Text(_(p.description) + "\n", style="bold" if not p.available else "")
+        if p.key == model.NIST_CLEAR:
+            text.append(
+                _(
+                    "On SSD, NVMe and USB flash, overwriting cannot reach spare areas: Purge will be stronger."
+                ),
+                style="dim",
+            )
+        elif p.available:
+            text.append(_("Every method ends with a full read-back check of the last pass."), style="dim")
+        else:
+            text.append(_("Purge not available yet."), style="yellow")
+        self.query_one("#policy-help", Static).update(text)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        key = event.option.id
+        assert key is not None
+        self.app.push_screen(PlanScreen(self.entries, key))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+# --------------------------------------------------------------------------------------------------
+# Plan + confirmation
+
+
+class PlanScreen(TabulaScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, entries: list[DriveEntry], policy: str) -> None:
+        super().__init__()
+        self.entries = entries
+        self.policy = policy
+        self.plans: list[JobPlan] = []
+        self.errors: list[str] = []
+        self.word = confirmation_word(entries)
+
+    def compose(self) -> ComposeResult:
+        app = self.tabula
+        for e in self.entries:
+            try:
+                self.plans.append(app.make_plan(e, self.policy))
+            except (TabulaError, EraseError) as exc:
+                self.errors.append(f"{e.path}: {exc}")
+        total = max((estimate_seconds(p) for p in self.plans), default=0.0)
+        head = Text(_("Plan: {policy}").format(policy=policy_title(self.policy)) + "\n", style="bold")
+        if self.plans:
+            head.append(_("Result: {level}").format(level=level_achieved(self.plans[0])) + "\n")
+        head.append(_("Estimated time: about {t} (drives run side by side)").format(t=human_duration(total)))
+        yield Static(head, id="title")
+        table: DataTable[Any] = DataTable(id="plan", cursor_type="none", cell_padding=0, show_cursor=False)
+        yield table
+        steps = Text()
+        if len({(p.method, len(p.passes)) for p in self.plans}) == 1:
+            steps.append(_("Steps for each drive:") + "\n", style="bold")
+            for s in plan_steps(self.plans[0]):
+                steps.append(f" • {s}\n")
+        else:
+            for p in self.plans:
+                steps.append(f"{p.drive.kernel_name}: " + "; ".join(plan_steps(p)) + "\n")
+        for err in self.errors:
+            steps.append(err + "\n", style="bold red")
+        yield VerticalScroll(Static(steps), id="steps")
+        with Horizontal(id="confirm-row"):
+            if self.errors:
+                yield Label(_("This plan cannot start: fix the problems above."), id="confirm-label")
+            else:
+                yield Label(
+                    _("All data will be lost. Type {word} to start:").format(word=self.word),
+                    id="confirm-label",
+                )
+                yield Input(id="confirm", placeholder=self.word)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#plan", DataTable)
+        for key, label, width in (
+            ("dev", N_("Drive"), 9),
+            ("model", N_("Model"), 16),
+            ("serial", N_("Serial"), 12),
+            ("size", N_("Size"), 9),
+            ("method", N_("Method"), 12),
+            ("passes", N_("Passes"), 7),
+            ("time", N_("Time"), 7),
+        ):
+            table.add_column(_(label), key=key, width=width)
+        for p in self.plans:
+            d = p.drive
+            table.add_row(
+                d.kernel_name,
+                clip(d.model, 15),
+                clip(d.serial, 11, keep_end=True),
+                human_size(d.size_bytes),
+                p.method,
+                str(len(p.passes)),
+                human_duration(estimate_seconds(p)),
+            )
+        if not self.errors:
+            self.query_one("#confirm", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if not confirmation_matches(self.word, event.value):
+            event.input.value = ""
+            self.notify(_("That is not {word}. Nothing was erased.").format(word=self.word), severity="error")
+            return
+        bench = self.tabula.start_jobs(self.plans)
+        if bench is None:
+            return
+        # Back to the drive list, then show the bench on top of it.
+        while len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+        self.app.push_screen(BenchScreen(bench))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+# --------------------------------------------------------------------------------------------------
+# Bench: live progress, then result
+
+
+def bar(fraction: float, width: int = 10) -> str:
+    filled = int(round(max(0.0, min(1.0, fraction)) * width))
+    return "█" * filled + "░" * (width - filled)
+
+
+class BenchScreen(TabulaScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Drives"),
+    ]
+
+    def __init__(self, bench: model.Bench) -> None:
+        super().__init__()
+        self.bench = bench
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="title")
+        yield DataTable(id="bench", cursor_type="row", cell_padding=0, zebra_stripes=True)
+        yield VerticalScroll(Static(id="result"), id="result-box")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#bench", DataTable)
+        for key, label, width in (
+            ("dev", N_("Drive"), 9),
+            ("serial", N_("Serial"), 10),
+            ("step", N_("Step"), 11),
+            ("bar", N_("Progress"), 16),
+            ("rate", N_("Speed"), 10),
+            ("left", N_("Left"), 22),
+        ):
+            table.add_column(_(label), key=key, width=width)
+        for job in self.jobs():
+            table.add_row(*self.cells(job), key=str(job.job_dir))
+        self.refresh_rows()
+
+    def jobs(self) -> list[TrackedJob]:
+        book = self.tabula.book.jobs
+        return [book[d] for d in self.bench.job_dirs if d in book]
+
+    def cells(self, job: TrackedJob) -> list[Text | str]:
+        st = job.state
+        d = st.plan.drive
+        outcome = job.outcome
+        if outcome is Outcome.RUNNING:
+            n = len(st.plan.passes)
+            if st.worker is None or st.phase == "planned":
+                step = _("starting")
+            elif st.phase == "verify":
+                step = _("check")
+            else:
+                step = _("pass {cur}/{n}").format(cur=(st.current_pass or 0) + 1, n=n)
+            eta = job.eta_seconds()
+            left: Text | str = human_duration(eta) if eta is not None else "…"
+            rate = human_rate(st.rate) if st.rate else "…"
+        else:
+            step = status_text(job)
+            rate = ""
+            style = "bold green" if outcome.success else "bold red"
+            left = Text(_("done") if outcome.success else clip(failure_summary(st), 21), style=style)
+        frac = 1.0 if outcome.success else st.overall_fraction
+        return [
+            d.kernel_name or os.path.basename(d.path),
+            clip(d.serial, 9, keep_end=True),
+            step,
+            f"{bar(frac)} {int(frac * 100):3d}%",
+            rate,
+            left,
+        ]
+
+    def refresh_rows(self) -> None:
+        table = self.query_one("#bench", DataTable)
+        jobs = self.jobs()
+        for job in jobs:
+            key = str(job.job_dir)
+            for col, value in zip(
+                ("dev", "serial", "step", "bar", "rate", "left"), self.cells(job), strict=True
+            ):
+                table.update_cell(key, col, value)
+        settled = [j for j in jobs if j.settled]
+        title = Text()
+        if len(settled) == len(jobs):
+            ok = sum(1 for j in jobs if j.outcome.success)
+            title.append(
+                _("Finished: {ok} of {n} drive(s) erased and verified.").format(ok=ok, n=len(jobs)),
+                style="bold green" if ok == len(jobs) else "bold red",
+            )
+        else:
+            title.append(
+                _("Erasing {n} drive(s): {done} finished. You may go back to the drives (Esc).").format(
+                    n=len(jobs), done=len(settled)
+                ),
+                style="bold",
+            )
+        self.query_one("#title", Static).update(title)
+        self.query_one("#result", Static).update(self.summary(jobs))
+
+    def summary(self, jobs: list[TrackedJob]) -> Text:
+        text = Text()
+        for job in jobs:
+            if not job.settled:
+                continue
+            d = job.plan.drive
+            name = d.kernel_name or d.path
+            outcome = job.outcome
+            if outcome.success:
+                text.append(f"✔ {name}: ", style="bold green")
+                text.append(
+                    _("{method}, {n} pass(es), verified.").format(
+                        method=job.plan.method, n=len(job.plan.passes)
+                    )
+                    if outcome is Outcome.VERIFIED
+                    else _("{method}, {n} pass(es), not verified.").format(
+                        method=job.plan.method, n=len(job.plan.passes)
+                    )
+                )
+                if job.certificates:
+                    text.append(" " + _("Certificate: {path}").format(path=job.certificates[-1]))
+                elif self.tabula.certificates:
+                    text.append(" " + _("No certificate: see {path}").format(path=job.job_dir / "worker.log"))
+                else:
+                    text.append(" " + _("Record: {path}").format(path=job.job_dir / "record.json"))
+            else:
+                text.append(f"✘ {name}: ", style="bold red")
+                text.append(failure_summary(job.state))
+                text.append(" " + _("Journal: {path}").format(path=job.job_dir))
+            text.append("\n")
+        return text
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+# --------------------------------------------------------------------------------------------------
+# Details (drive, protection, job, certificate)
+
+
+class DetailsScreen(TabulaScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, entry: DriveEntry | None, job: TrackedJob | None) -> None:
+        super().__init__()
+        self.entry = entry
+        self.job = job
+
+    def compose(self) -> ComposeResult:
+        yield VerticalScroll(Static(self.describe()), id="details")
+        yield Footer()
+
+    def describe(self) -> Text:
+        info = self.entry.info if self.entry is not None else (self.job.plan.drive if self.job else None)
+        text = Text()
+        if info is None:
+            return text
+        text.append(_("Drive") + "\n", style="bold underline")
+        for label, value in (
+            (_("Device"), info.path),
+            (_("Model"), info.model),
+            (_("Serial"), info.serial),
+            (_("WWN"), info.wwn),
+            (_("Size"), f"{human_size(info.size_bytes)} ({info.size_bytes} bytes)"),
+            (_("Type"), f"{media_label(info)} ({info.transport})"),
+            (_("Bay"), ", ".join(info.by_path) or None),
+            (_("Health"), self.tabula.health_of(info)),
+        ):
+            text.append(f"  {label}: ", style="bold")
+            text.append(f"{value or '-'}\n")
+        if self.entry is not None and not self.entry.protection.allowed:
+            text.append("\n" + _("Protected: cannot be erased") + "\n", style="bold yellow")
+            for r in self.entry.protection.reasons:
+                why = _(model.REASON_EXPLANATIONS.get(r.code, N_("This drive is protected.")))
+                text.append(f"  • {why}\n")
+                text.append(f"    {info.path} {r.message}\n", style="dim")
+                if r.hint:
+                    text.append(f"    → {r.hint}\n", style="dim")
+        job = self.job
+        if job is not None:
+            st = job.state
+            text.append("\n" + _("Last erasure") + "\n", style="bold underline")
+            for label, value in (
+                (_("Job"), st.plan.job_id),
+                (_("Method"), f"{st.plan.method} ({len(st.plan.passes)} pass(es), verify {st.plan.verify})"),
+                (_("Started"), st.started_at),
+                (_("Ended"), st.ended_at),
+                (_("Status"), status_text(job)),
+                (_("Folder"), str(job.job_dir)),
+            ):
+                text.append(f"  {label}: ", style="bold")
+                text.append(f"{value or '-'}\n")
+            if job.outcome is not Outcome.RUNNING and not job.outcome.success:
+                text.append(f"  {failure_summary(st)}\n", style="red")
+                if st.failure:
+                    text.append(f"  {st.failure}\n", style="dim")
+            if job.certificates:
+                text.append("\n" + _("Certificate") + "\n", style="bold underline")
+                for p in job.certificates:
+                    text.append(f"  {p}\n")
+        return text
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+# --------------------------------------------------------------------------------------------------
+# Settings
+
+
+class SettingsScreen(TabulaScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save"),
+        Binding("escape", "back", "Cancel"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        s = self.tabula.settings
+        yield Static(Text(_("Settings"), style="bold"), id="title")
+        with VerticalScroll(id="settings"):
+            yield Label(_("Technician"))
+            yield Input(s.technician, id="technician")
+            yield Label(_("Organisation"))
+            yield Input(s.organisation, id="organisation")
+            yield Label(_("Location"))
+            yield Input(s.location, id="location")
+            yield Label(_("Language"))
+            yield Select(
+                [(_("Automatic"), ""), ("English", "en"), ("Français", "fr")],
+                value=s.language,
+                allow_blank=False,
+                id="language",
+            )
+            yield Label(_("Default erase policy"))
+            yield Select(
+                [(policy_title(k), k) for k in model.policy_keys()],
+                value=s.default_policy,
+                allow_blank=False,
+                id="policy",
+            )
+            yield Static(Text(str(self.tabula.settings_path), style="dim"))
+        yield Footer()
+
+    def action_save(self) -> None:
+        lang = self.query_one("#language", Select).value
+        policy = self.query_one("#policy", Select).value
+        settings = StationSettings(
+            technician=self.query_one("#technician", Input).value.strip(),
+            organisation=self.query_one("#organisation", Input).value.strip(),
+            location=self.query_one("#location", Input).value.strip(),
+            language=lang if isinstance(lang, str) else "",
+            default_policy=policy if isinstance(policy, str) else model.NIST_CLEAR,
+        )
+        self.tabula.save_settings(settings)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
