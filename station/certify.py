@@ -1,0 +1,76 @@
+"""Turn a finished job's journal into its signed certificate (and PDF).
+
+The certificate is a function of the journal: :func:`certify_job` derives the job record from the
+journal alone, so it can run in the worker at the end of the job, or later from ``station
+certify JOB`` after a crash.  It is idempotent per job: ``certificate.json`` in the job directory
+points at the issued files and a second call returns them instead of issuing a duplicate.
+
+The station key is created on first use (mode 0600, never printed); settings (technician,
+organisation, destination, ...) come from the ``[certificate]`` table of the settings file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from certs.issue import issue_certificate
+from certs.keys import init_station_key, station_id_default
+from certs.settings import CertSettings
+from erase.journal import derive
+from station import paths
+from station.runner import SubprocessRunner
+from station.worker import WorkerOptions, write_atomic
+
+CERTIFICATE_INDEX = "certificate.json"
+
+
+def _settings(options: WorkerOptions) -> CertSettings:
+    path = Path(options.settings) if options.settings else paths.settings_file()
+    if options.settings or path.exists():
+        return CertSettings.load(path)
+    return CertSettings(language=options.lang if options.lang in ("en", "fr") else "en")
+
+
+def _health(device_path: str, transport: str) -> dict[str, object] | None:
+    """SMART summary for real drives; loop devices have none (and none is claimed)."""
+    if transport == "loop":
+        return None
+    from diagnostics.health import drive_health
+
+    return drive_health(device_path, SubprocessRunner()).to_dict()
+
+
+def certify_job(job_dir: Path, options: WorkerOptions) -> list[Path]:
+    index = job_dir / CERTIFICATE_INDEX
+    if index.exists():
+        return [Path(p) for p in json.loads(index.read_text())["paths"]]
+    record = derive(job_dir).record()
+    key_dir = Path(options.key_dir) if options.key_dir else paths.keys_dir()
+    if not (key_dir / "station.key").exists():
+        init_station_key(key_dir, station_id_default())
+    cert_dir = Path(options.cert_dir) if options.cert_dir else paths.certs_dir()
+    drive = record.plan.drive
+    issued = issue_certificate(
+        record,
+        key_dir=key_dir,
+        cert_dir=cert_dir,
+        settings=_settings(options),
+        health=_health(drive.path, drive.transport),
+        lang=options.lang,
+    )
+    files = [issued.json_path, issued.pdf_path]
+    write_atomic(
+        index,
+        json.dumps(
+            {
+                "certificate_id": issued.certificate_id,
+                "sequence": issued.sequence,
+                "digest": issued.digest,
+                "verified_success": issued.verified_success,
+                "paths": [str(p) for p in files],
+            },
+            indent=2,
+        ).encode(),
+    )
+    return files
