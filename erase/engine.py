@@ -47,6 +47,7 @@ PROGRESS_INTERVAL = 0.25  # at most ~4 progress reports per second
 PROBE_EVERY = 64  # consecutive failed sectors before probing whether the drive is still there
 GONE_AFTER_DEAD_BLOCKS = 3
 MAX_REPORTED_RANGES = 1000
+COMPARE_CHUNK = 256 << 10  # expected bytes are generated and compared this much at a time
 
 GONE_ERRNOS = frozenset(
     {errno.ENODEV, errno.ENXIO, errno.ENOENT, errno.ESHUTDOWN, errno.ENOMEDIUM, errno.ENOTCONN}
@@ -412,7 +413,7 @@ def write_pass(
                 else:
                     dead_blocks = 0
                 pos = off + n
-                reporter.report(pos, force=True, errors=bad.items)
+                reporter.report(pos, errors=bad.items)
                 if on_error == "abort":
                     completed = False
                     break
@@ -446,8 +447,11 @@ def _verify(
 ) -> VerifyOutcome:
     sector = dev.logical_sector_size
     total = sum(n for _, n in items)
-    src = PatternSource(pattern, chunk=block_size)
-    expected = _Slot(block_size)
+    src = PatternSource(pattern, chunk=COMPARE_CHUNK)
+    # The expected bytes are made and compared in small chunks that stay in the CPU cache, so the
+    # only trip to memory is the read buffer itself (a 4 MiB expected buffer would double the
+    # memory traffic, which is what limits a fast device).
+    expected = _Slot(COMPARE_CHUNK)
     mism = _RangeList("verify", sector)
     rerr = _RangeList("read", sector)
     reporter = _Reporter("verify", pass_index, dev.size if absolute else total, on_progress)
@@ -458,39 +462,40 @@ def _verify(
     def produce(off: int, n: int, slot: _Slot) -> None:
         dev.pread_into(slot.view[:n], off)
 
-    def compare(off: int, n: int, slot: _Slot) -> None:
+    def compare(off: int, n: int, addr: int) -> None:
+        """Compare the ``n`` bytes at ``addr`` with the expected content of [off, off + n)."""
         nonlocal checked
-        rel = off - base
-        if _memcmp(slot.addr + rel, expected.addr + rel, n) == 0:
-            checked += n
-            return
-        for i in range(0, n, sector):
-            ln = min(sector, n - i)
-            if _memcmp(slot.addr + rel + i, expected.addr + rel + i, ln) != 0:
-                mism.add(off + i, ln)
+        pos = 0
+        while pos < n:
+            ln = min(COMPARE_CHUNK, n - pos)
+            tag = src.content_tag(off + pos, ln)
+            if tag is None or tag != expected.tag:
+                expected.tag = None
+                src.fill(off + pos, expected.view[:ln])
+                expected.tag = tag
+            if _memcmp(addr + pos, expected.addr, ln) != 0:
+                for i in range(0, ln, sector):
+                    sl = min(sector, ln - i)
+                    if _memcmp(addr + pos + i, expected.addr + i, sl) != 0:
+                        mism.add(off + pos + i, sl)
+            pos += ln
         checked += n
 
     reporter.report(items[0][0] if absolute and items else 0, force=True)
-    with _Pipeline(items, produce, block_size) as pipe:
+    with _Pipeline(items, produce, block_size, depth=3) as pipe:
         for off, n, slot, perr in pipe:
             if cancel is not None and cancel.is_set():
                 cancelled = True
                 break
-            tag = src.content_tag(off, n)
-            if tag is None or tag != expected.tag:
-                expected.tag = None
-                src.fill(off, expected.view[:n])
-                expected.tag = tag
-            base = off
             if perr is None:
-                compare(off, n, slot)
+                compare(off, n, slot.addr)
             else:
                 _raise_if_gone(dev, perr)
                 spans = _retry_sectors(dev, dev.pread_into, slot.view[:n], off, rerr)
                 if not spans:
                     _check_still_there(dev, perr)
                 for s_off, s_len in spans:
-                    compare(s_off, s_len, slot)
+                    compare(s_off, s_len, slot.addr + (s_off - off))
             done = off + n if absolute else done + n
             reporter.report(done, errors=(*rerr.items[:50], *mism.items[:50]))
     if absolute and not cancelled:
