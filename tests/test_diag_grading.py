@@ -40,11 +40,14 @@ def test_failing_nvme_is_recycle() -> None:
 
 @pytest.mark.parametrize(
     ("runner_dir", "device"),
-    [(THIS_MACHINE, "/dev/vda"), (MACHINES / "qemu-scsi", "/dev/sda"), (MACHINES / "qemu-usb", "/dev/sda")],
+    [
+        (THIS_MACHINE, "/dev/vda"),
+        (MACHINES / "qemu-scsi", "/dev/sda"),
+        (MACHINES / "qemu-usb", "/dev/sda"),
+        (MACHINES / "qemu-scsi-lsi", "/dev/sda"),
+    ],
 )
 def test_drives_without_smart_are_listed_unknown_never_reuse(runner_dir: Path, device: str) -> None:
-    if not runner_dir.exists():
-        pytest.skip(f"{runner_dir.name} not recorded yet")
     d = drive_health(device, ReplayRunner(runner_dir)).to_dict()
     assert d["status"] == "unknown" and d["verdict"] == "unknown"
     assert "smart_health" in d["unknowns"]

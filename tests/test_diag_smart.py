@@ -20,7 +20,7 @@ from diagnostics.smart import (
     start_self_test,
     wait_self_test,
 )
-from station.runner import CommandResult, MissingRecording, ReplayRunner, write_fixture
+from station.runner import CommandResult, ReplayRunner, write_fixture
 from tests.test_diag_helpers import MACHINES, THIS_MACHINE, StagedReplay, ata_row, copy_case, derive
 
 
@@ -76,17 +76,10 @@ def test_virtio_disk_of_this_machine_is_unknown_never_passed() -> None:
 
 
 def test_usb_bridge_is_unknown_never_passed() -> None:
-    case = MACHINES / "qemu-usb"
-    if not case.exists():
-        pytest.skip("qemu-usb recordings not present yet")
-    runner = ReplayRunner(case)
-    disks = [d["path"] for d in __import__("json").loads((case / "machine.json").read_text())["disks"]]
-    for dev in disks:
-        try:
-            rep = read_smart(runner, dev)
-        except MissingRecording:
-            continue
-        assert rep.status == "unknown", rep.reasons
+    rep = read_smart(ReplayRunner(MACHINES / "qemu-usb"), "/dev/sda")
+    assert rep.status == "unknown" and rep.protocol is None
+    assert any("Unknown USB bridge" in r for r in rep.reasons)
+    assert rep.attributes.power_on_hours is None
 
 
 def test_scsi_disk_without_smart_support_is_unknown_never_passed() -> None:
