@@ -5,7 +5,8 @@ journal alone, so it can run in the worker at the end of the job, or later from 
 certify JOB`` after a crash.  It is idempotent per job: ``certificate.json`` in the job directory
 points at the issued files and a second call returns them instead of issuing a duplicate.
 
-The station key is created on first use (mode 0600, never printed); settings (technician,
+The station key is created on first use by :func:`ensure_station_key`, before any worker starts
+(mode 0600, never printed); settings (technician,
 organisation, destination, ...) come from the ``[certificate]`` table of the settings file.
 """
 
@@ -41,14 +42,18 @@ def _health(device_path: str, transport: str) -> dict[str, object] | None:
     return drive_health(device_path, SubprocessRunner()).to_dict()
 
 
+def ensure_station_key(key_dir: Path) -> None:
+    """Create the station key on first use.  Call it once, before workers start (never concurrently)."""
+    if not (key_dir / "station.key").exists():
+        init_station_key(key_dir, station_id_default())
+
+
 def certify_job(job_dir: Path, options: WorkerOptions) -> list[Path]:
     index = job_dir / CERTIFICATE_INDEX
     if index.exists():
         return [Path(p) for p in json.loads(index.read_text())["paths"]]
     record = derive(job_dir).record()
     key_dir = Path(options.key_dir) if options.key_dir else paths.keys_dir()
-    if not (key_dir / "station.key").exists():
-        init_station_key(key_dir, station_id_default())
     cert_dir = Path(options.cert_dir) if options.cert_dir else paths.certs_dir()
     drive = record.plan.drive
     issued = issue_certificate(

@@ -268,9 +268,11 @@ def _summary(states: Sequence[JobState], procs: Sequence[Any], out: TextIO, json
         record: dict[str, Any] = json.loads(record_path.read_text()) if record_path.exists() else {}
         outcome = record.get("outcome") or s.outcome.value
         code = exit_code_for(outcome)
+        worker_error = None
         if p.returncode not in (0, EXIT_FAILED, EXIT_INTERRUPTED):
+            # The worker itself failed (e.g. it could not sign the certificate): never report success.
             code = EXIT_INTERNAL
-            outcome = outcome if outcome != "verified" else "failed"
+            worker_error = _last_line(s.job_dir / "worker.log") or f"worker exit code {p.returncode}"
         codes.append(code)
         certs = _certificate_paths(s.job_dir)
         if json_mode:
@@ -286,6 +288,7 @@ def _summary(states: Sequence[JobState], procs: Sequence[Any], out: TextIO, json
                         "record": str(record_path) if record else None,
                         "certificate": certs,
                         "worker_exit": p.returncode,
+                        "worker_error": worker_error,
                     }
                 )
                 + "\n"
@@ -300,10 +303,23 @@ def _summary(states: Sequence[JobState], procs: Sequence[Any], out: TextIO, json
             out.write(f"  job {s.plan.job_id}: {s.job_dir}\n")
             for c in certs:
                 out.write(f"  certificate: {c}\n")
-            if p.returncode == EXIT_INTERNAL:
-                out.write(f"  worker crashed: see {s.job_dir / 'worker.log'}\n")
+            if worker_error:
+                out.write(
+                    f"  ERROR: {worker_error}\n  (no certificate was issued; see {s.job_dir / 'worker.log'})\n"
+                )
     out.flush()
     return _worst(codes)
+
+
+def _last_line(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    return (
+        lines[-2] + " " + lines[-1]
+        if len(lines) >= 2 and lines[-1].startswith("->")
+        else (lines[-1] if lines else None)
+    )
 
 
 def _worst(codes: Sequence[int]) -> int:
@@ -382,6 +398,10 @@ def cmd_erase(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Tex
         if not _confirm(entries, plans, stdin, stdout if not args.json else sys.stderr):
             return EXIT_REFUSED
     wopts = _worker_options(args)
+    if wopts.cert_dir is not None and wopts.key_dir is not None:
+        from station.certify import ensure_station_key
+
+        ensure_station_key(Path(wopts.key_dir))
     job_dirs = [create_job(jobs_root, plan, wopts) for plan in plans]
     procs = [spawn(d) for d in job_dirs]
     printer = ProgressPrinter(stdout, json_mode=args.json, tty=stdout.isatty())
@@ -456,6 +476,9 @@ def cmd_certify(args: argparse.Namespace) -> int:
         options = WorkerOptions(**{**options.__dict__, "cert_dir": args.cert_dir})
     if options.cert_dir is None:
         options = WorkerOptions(**{**options.__dict__, "cert_dir": str(paths.certs_dir())})
+    from station.certify import ensure_station_key
+
+    ensure_station_key(Path(options.key_dir) if options.key_dir else paths.keys_dir())
     issued = certify_job(job_dir, options)
     for p in issued:
         print(p)

@@ -126,7 +126,20 @@ def run_demo(args: argparse.Namespace) -> int:
     if left and code == 0:
         print("station: the erase reported success but secrets remain: this is a bug", file=sys.stderr)
         return 1
-    return code
+    return max(code, _audit())
+
+
+def _audit() -> int:
+    """Verify the certificates offline, as an auditor would: trusting only the station's public key."""
+    from station import paths
+    from station.cli import main as station_main
+
+    trust = paths.home() / "trust"
+    trust.mkdir(parents=True, exist_ok=True)
+    (trust / "station.pem").write_bytes((paths.keys_dir() / "station.pub.pem").read_bytes())
+    print(f"\nAn auditor checks the signed certificates offline (trusting only {trust / 'station.pem'}):")
+    print(f"  station verify --chain --trust {trust} {paths.certs_dir()}")
+    return station_main(["verify", "--chain", "--trust", str(trust), str(paths.certs_dir())])
 
 
 def register(sub: Any) -> None:
