@@ -224,9 +224,11 @@ def plan_steps(plan: JobPlan) -> list[str]:
         what = _("random data") if p.kind == "prng" else f"0x{p.hex}"
         steps.append(_("Write pass {i} of {n}: {what} on every sector").format(i=i + 1, n=n, what=what))
         if i in verified:
-            steps.append(_("Read back every sector and check it ({mode})").format(
+            steps.append(
+                _("Read back every sector and check it ({mode})").format(
                     mode=_(VERIFY_MODE_LABELS.get(plan.verify_mode, plan.verify_mode))
-                ))
+                )
+            )
     return steps
 
 

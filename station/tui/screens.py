@@ -156,14 +156,14 @@ class DrivesScreen(TabulaScreen):
 
     def cells(self, row: DriveRow) -> list[Text | str]:
         info = row.info
-        mark = "●" if row.selected else ("✗" if row.protected else " ")
+        mark = "●" if row.selected else ("✗" if row.protected and not row.busy else " ")
         dev = mark + (info.kernel_name or os.path.basename(info.path))
         health = self.tabula.health_of(info) if row.entry is not None else None
         if row.entry is None:
             status = Text(_("removed") + ": ", style="bold red")
             if row.job is not None:
                 status.append(status_text(row.job))
-        elif row.protected:
+        elif row.protected and not row.busy:  # a running erase holds its drive open: not a lock
             status = Text("🔒 " + protection_label(row.entry), style="yellow")
         elif row.job is not None and not (row.selected and row.job.settled):
             style = {
@@ -244,7 +244,7 @@ class DrivesScreen(TabulaScreen):
             text.append(_("This drive was removed.") + " ", style="bold red")
             if row.job is not None and row.job.outcome is not Outcome.RUNNING:
                 text.append(failure_summary(row.job.state))
-        elif row.protected:
+        elif row.protected and not row.busy:
             text.append(" ".join(protection_explanations(row.entry)), style="yellow")
         elif row.job is not None:
             text.append(self.job_sentence(row.job))
