@@ -160,6 +160,10 @@ def bench_config(n: int, size: int, block: int, repeat: int, with_nwipe: bool) -
         r["engine_verify_prng_s"] = best_of(
             repeat, lambda: run_parallel_engine("verify", "prng", loops, block)
         )
+        run_parallel_engine("write", "zero", loops, block)  # zeros back on the drives, untimed
+        r["engine_verify_zero_s"] = best_of(
+            repeat, lambda: run_parallel_engine("verify", "zero", loops, block)
+        )
         if with_nwipe:
             nw = [
                 "nwipe",
@@ -172,7 +176,6 @@ def bench_config(n: int, size: int, block: int, repeat: int, with_nwipe: bool) -
                 *loops,
             ]
             r["nwipe_zero_s"] = run_parallel_commands([nw])
-        del r["engine_zero_again_s"]  # only there to put zeros back for the zero verification
         for k in [k for k in r if k.endswith("_s")]:
             r[k[:-2] + "_gbps"] = total / r[k] / 1e9
         r["ratio_zero_vs_dd"] = r["dd_zero_s"] / r["engine_zero_s"]

@@ -250,14 +250,19 @@ def _strerror(e: OSError) -> str:
     return e.strerror or str(e)
 
 
-def _check_still_there(dev: BlockDevice, cause: OSError | None = None) -> None:
-    """Raise DriveGone if the device changed size or no longer answers reads at both ends."""
+def _check_size(dev: BlockDevice) -> None:
+    """Raise DriveGone if the kernel no longer reports the device's size (0 after a hot-unplug)."""
     try:
         size = dev.current_size()
     except OSError as e:
         raise DriveGone(f"{dev.path}: the drive no longer answers ({_strerror(e)})") from e
     if size != dev.size:
         raise DriveGone(f"{dev.path}: the drive disappeared (its size changed from {dev.size} to {size})")
+
+
+def _check_still_there(dev: BlockDevice, cause: OSError | None = None) -> None:
+    """Raise DriveGone if the device changed size or no longer answers reads at both ends."""
+    _check_size(dev)
     sector = dev.logical_sector_size
     buf = aligned_buffer(PAGE if sector <= PAGE else sector)
     view = memoryview(buf)
@@ -422,8 +427,7 @@ def write_pass(
             now = time.monotonic()
             if now - last_sync >= checkpoint_seconds:
                 _sync(dev)
-                if dev.current_size() != size:
-                    _check_still_there(dev)
+                _check_size(dev)
                 last_sync = now
                 reporter.report(pos, synced=True, force=True, errors=bad.items)
             else:

@@ -302,3 +302,23 @@ def test_aligned_buffer_is_page_aligned() -> None:
 
     b = aligned_buffer(1000)
     assert len(b) == 4096 and ctypes.addressof(ctypes.c_char.from_buffer(b)) % 4096 == 0
+
+
+@pytest.mark.root
+def test_mismatch_list_is_capped_but_the_count_is_exact(make_loop: LoopFactory, tmp_path: Path) -> None:
+    loop = make_loop(2 * MIB, name="cap.img")
+    img = backing(tmp_path, "cap.img")
+    (p,) = expand("zero", seed=SEED)
+    with BlockDevice.open(loop, write=True) as dev:
+        write_pass(dev, p, 0, on_progress=nothing)
+        # every other sector of the first 1.5 MiB gets one non-zero byte: 1536 separate bad sectors
+        damaged = bytearray(1536 * 1024)
+        for s in range(0, 3072, 2):
+            damaged[s * 512 + 9] = 1
+        corrupt(img, 0, bytes(damaged))
+        v = verify_full(dev, p, 0, on_progress=nothing)
+    assert v.mismatch_count == 1536
+    assert len(v.mismatches) == 1000
+    assert v.mismatches[0] == Range(0, 512, op="verify") and v.mismatches[-1] == Range(
+        1998 * 512, 512, op="verify"
+    )

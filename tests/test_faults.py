@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from erase.blockdev import BlockDevice
-from erase.engine import verify_full, write_pass
+from erase.engine import DriveUnresponsive, verify_full, write_pass
 from erase.errors import DriveGone
 from erase.methods import expand
 from erase.model import Pattern, Progress, Range
@@ -138,3 +138,14 @@ def test_vanishing_drive_raises_drive_gone(how: str, disk: tuple[FaultDisk, str]
         write_pass(dev, p, 0, block_size=512 * 1024, on_progress=progress, checkpoint_seconds=0)
     assert triggered, "the fault was injected mid-pass"
     assert "drive" in ei.value.diagnostics()
+
+
+def test_drive_refusing_every_write_is_unresponsive_not_retried_forever(disk: tuple[FaultDisk, str]) -> None:
+    fd, loop = disk
+    # Reads still work (so the drive is there), every write fails: a worn-out SSD gone read-only.
+    fd.set_faults([{"op": "write", "mode": "eio", "start": 0, "end": 1 << 62}])
+    with BlockDevice.open(loop, write=True) as dev, pytest.raises(DriveUnresponsive) as ei:
+        write_pass(dev, Pattern(kind="bytes", hex="00"), 0, block_size=64 * 1024, on_progress=nothing)
+    assert "3 consecutive blocks" in str(ei.value)
+    assert isinstance(ei.value, DriveGone)
+    assert fd.backing.read_bytes() == OLD * SIZE
