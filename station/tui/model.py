@@ -76,16 +76,16 @@ def media_label(info: DriveInfo) -> str:
 
 
 def bay_label(info: DriveInfo) -> str:
-    """Where the drive is plugged: the by-path link, shortened (``pci-0000:00:1f.2-ata-1`` -> ``1f.2-ata-1``)."""
-    if info.by_path:
-        name = os.path.basename(sorted(info.by_path, key=len)[0])
-        if name.startswith("pci-"):
-            rest = name[4:]
-            parts = rest.split("-", 1)
-            addr = parts[0].split(":")[-1]
-            return addr + ("-" + parts[1] if len(parts) > 1 else "")
-        return name
-    return "-"
+    """Where the drive is plugged: the port part of its by-path link (``...-ata-3`` -> ``ata-3``)."""
+    if not info.by_path:
+        return "-"
+    name = os.path.basename(sorted(info.by_path, key=len)[0])
+    if name.startswith("pci-"):
+        # pci-0000:00:17.0-ata-3, pci-0000:03:00.0-nvme-1, pci-0000:00:14.0-usb-0:2:1.0-scsi-0:0:0:0
+        rest = name.split("-", 2)
+        if len(rest) == 3:
+            return rest[2].split("-scsi-")[0]
+    return name
 
 
 FLASH = frozenset({"ssd", "nvme", "usb", "mmc"})

@@ -81,14 +81,14 @@ class TabulaScreen(Screen[Any]):
 # Drives (main screen)
 
 DRIVE_COLUMNS = (
-    ("dev", N_("Drive"), 8),
-    ("bay", N_("Bay"), 9),
-    ("model", N_("Model"), 14),
+    ("dev", N_("Drive"), 9),
+    ("bay", N_("Bay"), 8),
+    ("model", N_("Model"), 12),
     ("serial", N_("Serial"), 9),
     ("size", N_("Size"), 8),
     ("type", N_("Type"), 5),
     ("health", N_("Health"), 7),
-    ("status", N_("Status"), 18),
+    ("status", N_("Status"), 22),
 )
 
 
@@ -180,8 +180,8 @@ class DrivesScreen(TabulaScreen):
             status = Text(_("idle"), style="dim")
         return [
             dev,
-            clip(bay_label(info), 8),
-            clip(info.model, 13),
+            clip(bay_label(info), 7),
+            clip(info.model, 11),
             clip(info.serial, 8, keep_end=True),
             human_size(info.size_bytes),
             media_label(info),
@@ -665,7 +665,7 @@ class DetailsScreen(TabulaScreen):
             (_("Model"), info.model),
             (_("Serial"), info.serial),
             (_("WWN"), info.wwn),
-            (_("Size"), f"{human_size(info.size_bytes)} ({info.size_bytes} bytes)"),
+            (_("Size"), _("{size} ({n} bytes)").format(size=human_size(info.size_bytes), n=info.size_bytes)),
             (_("Type"), f"{media_label(info)} ({info.transport})"),
             (_("Bay"), ", ".join(info.by_path) or None),
             (_("Health"), self.tabula.health_of(info)),
@@ -686,7 +686,10 @@ class DetailsScreen(TabulaScreen):
             text.append("\n" + _("Last erasure") + "\n", style="bold underline")
             for label, value in (
                 (_("Job"), st.plan.job_id),
-                (_("Method"), f"{st.plan.method} ({len(st.plan.passes)} pass(es), verify {st.plan.verify})"),
+                (
+                    _("Method"),
+                    _("{method}, {n} pass(es)").format(method=st.plan.method, n=len(st.plan.passes)),
+                ),
                 (_("Started"), st.started_at),
                 (_("Ended"), st.ended_at),
                 (_("Status"), status_text(job)),
