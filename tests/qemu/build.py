@@ -16,6 +16,7 @@ second.  The initramfs is written by this module itself (cpio "newc"), so no cpi
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -348,9 +349,19 @@ def _tool_versions(paths: dict[str, str]) -> dict[str, str]:
 
 
 def build(*, cache: Path | None = None, force: bool = False, log: bool = False) -> GuestImage:
-    """Build (or reuse) the guest kernel and initramfs in ``cache``; returns their paths."""
-    start = time.monotonic()
+    """Build (or reuse) the guest kernel and initramfs in ``cache``; returns their paths.
+
+    Safe to call from several processes at once: they take turns on a lock file in the cache.
+    """
     cache = cache or cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(cache, force=force, log=log)
+
+
+def _build_locked(cache: Path, *, force: bool, log: bool) -> GuestImage:
+    start = time.monotonic()
     missing = missing_host_packages()
     if missing:
         raise LabBuildError(f"missing host packages: {', '.join(missing)}")
