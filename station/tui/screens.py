@@ -138,6 +138,7 @@ class DrivesScreen(TabulaScreen):
         for key, label, width in DRIVE_COLUMNS:
             table.add_column(_(label), key=key, width=width)
         self._row_keys: list[str] = []
+        self._shown: dict[str, list[Text | str]] = {}
         self.refresh_rows()
 
     def rows(self) -> list[DriveRow]:
@@ -198,15 +199,22 @@ class DrivesScreen(TabulaScreen):
                 self._row_keys[table.cursor_row] if 0 <= table.cursor_row < len(self._row_keys) else None
             )
             table.clear()
+            self._shown = {}
             for r in rows:
-                table.add_row(*self.cells(r), key=r.key)
+                cells = self.cells(r)
+                table.add_row(*cells, key=r.key)
+                self._shown[r.key] = cells
             self._row_keys = keys
             if cursor_key in keys:
                 table.move_cursor(row=keys.index(cursor_key))
         else:
             for r in rows:
-                for (col, _label, _w), value in zip(DRIVE_COLUMNS, self.cells(r), strict=True):
-                    table.update_cell(r.key, col, value)
+                cells = self.cells(r)
+                shown = self._shown.get(r.key)
+                for i, ((col, _label, _w), value) in enumerate(zip(DRIVE_COLUMNS, cells, strict=True)):
+                    if shown is None or shown[i] != value:  # only what changed: cheap with 24+ drives
+                        table.update_cell(r.key, col, value)
+                self._shown[r.key] = cells
         self._rows = {r.key: r for r in rows}
         n_sel = len(self.tabula.selected)
         title = _("Drives: {n}").format(n=len(self.tabula.entries))
