@@ -1,0 +1,151 @@
+"""Errors of the certs package.  Each explains itself to a person (see :mod:`station.errors`).
+
+Verification failures carry a short machine-readable ``reason`` code (``bad_signature``,
+``unknown_key``, ...) that ``station verify --json`` reports next to the human message.
+"""
+
+from __future__ import annotations
+
+from station.errors import TabulaError
+
+
+class CertError(TabulaError):
+    """Base of every certs error."""
+
+    #: Short, stable code naming the kind of failure (used in ``--json`` output and tests).
+    reason: str = "error"
+
+
+class InvalidCertificate(CertError):
+    """A certificate could not be built because it would state something false or incomplete."""
+
+    reason = "invalid_certificate"
+
+
+class SettingsError(CertError):
+    """The certificate settings file is unreadable or holds an invalid value."""
+
+    reason = "settings_error"
+    hint = "fix the settings file (see certs/README.md for every key)"
+
+
+# --- reading and checking a signed certificate ------------------------------------------------
+
+
+class VerificationError(CertError):
+    """A signed file did not pass verification."""
+
+    reason = "invalid"
+
+
+class Unreadable(VerificationError):
+    """The file could not be read at all."""
+
+    reason = "unreadable"
+
+
+class MalformedEnvelope(VerificationError):
+    """Not a well-formed JWS (truncated file, bad JSON, bad base64url, wrong header)."""
+
+    reason = "malformed"
+    hint = "the file is truncated or is not a Tabula signed certificate"
+
+
+class UnsupportedAlgorithm(MalformedEnvelope):
+    reason = "unsupported_algorithm"
+    hint = "Tabula certificates are signed with EdDSA (Ed25519) only"
+
+
+class BadSignature(VerificationError):
+    """The signature does not match the signed bytes: the file was changed after signing."""
+
+    reason = "bad_signature"
+    hint = "the certificate was modified after it was signed; do not trust its content"
+
+
+class UnknownKey(VerificationError):
+    """The signature is valid but the signing key is in no trust store."""
+
+    reason = "unknown_key"
+    hint = (
+        "add the station's public key (station keys export) or its organisation's key to the trust directory"
+    )
+
+
+class UnendorsedKey(VerificationError):
+    """The station key came with an endorsement that no trusted organisation key vouches for."""
+
+    reason = "unendorsed_key"
+    hint = "trust the organisation key that endorsed this station, or re-endorse the station key"
+
+
+class SchemaError(VerificationError):
+    """The signed payload is not a valid certificate of a known schema version."""
+
+    reason = "schema_error"
+
+
+class NotASuccess(VerificationError):
+    """Valid, authentic signature, but the record is a failure report: the drive is NOT erased."""
+
+    reason = "failure_report"
+    hint = "the drive was not (provably) erased: erase it again and keep the new certificate"
+
+
+class ChainError(VerificationError):
+    """A station's certificate sequence is broken: a certificate was deleted, duplicated or reordered."""
+
+    reason = "chain_error"
+    hint = "collect every certificate the station issued; a missing one may hide a failed erasure"
+
+
+class ChainGap(ChainError):
+    reason = "chain_gap"
+
+
+class ChainBreak(ChainError):
+    reason = "chain_break"
+
+
+class ChainDuplicate(ChainError):
+    reason = "chain_duplicate"
+
+
+class ChainReordered(ChainError):
+    reason = "chain_reordered"
+
+
+# --- keys, trust and the sequence state ---------------------------------------------------------
+
+
+class KeyStoreError(CertError):
+    """A key file is missing, unreadable, of the wrong type or has unsafe permissions."""
+
+    reason = "key_error"
+
+
+class KeyMissing(KeyStoreError):
+    hint = "create the station key first: station keys init"
+
+
+class KeyExists(KeyStoreError):
+    hint = "a key already exists; Tabula never overwrites a signing key"
+
+
+class TrustStoreError(CertError):
+    """The trust directory holds a file that is not a public key or a valid endorsement."""
+
+    reason = "trust_error"
+
+
+class SequenceError(CertError):
+    """The station's certificate sequence state is unreadable or inconsistent with its key."""
+
+    reason = "sequence_error"
+    hint = "restore the sequence state from backup; never reset it, or the chain will show a gap"
+
+
+class PdfError(CertError):
+    """A PDF certificate could not be written or carries no signed record."""
+
+    reason = "pdf_error"
