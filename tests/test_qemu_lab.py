@@ -14,6 +14,7 @@ from tests.qemu.build import Cpio, missing_host_packages
 from tests.qemu.guest import (
     DiskSpec,
     GuestError,
+    GuestTimeout,
     boot,
     ctrl_arg,
     disk_arg,
@@ -228,12 +229,7 @@ def test_recorded_lies_nvme_format_erases_the_others_do_not() -> None:
 
 @pytest.mark.qemu
 def test_guest_sees_sata_and_nvme_serials(tmp_path: Path) -> None:
-    missing = missing_host_packages()
-    if missing:
-        message = f"the QEMU lab needs these Debian packages: apt-get install -y {' '.join(missing)}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    _require_lab()
     disks = [
         DiskSpec("sata-hdd", make_image(tmp_path / "sata.img", 8 << 20), serial="CI-SATA-1"),
         DiskSpec("nvme", make_image(tmp_path / "nvme.img", 8 << 20), serial="CI-NVME-1"),
@@ -247,3 +243,56 @@ def test_guest_sees_sata_and_nvme_serials(tmp_path: Path) -> None:
         "CI-NVME-1": report.devices["CI-NVME-1"].path,
     }
     assert seen["CI-SATA-1"].startswith("/dev/sd") and seen["CI-NVME-1"].startswith("/dev/nvme")
+
+
+def _require_lab() -> None:
+    missing = missing_host_packages()
+    if missing:
+        message = f"the QEMU lab needs these Debian packages: apt-get install -y {' '.join(missing)}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.mark.qemu
+def test_guest_runs_argv_verbatim_and_kills_hung_commands(tmp_path: Path) -> None:
+    _require_lab()
+    report = boot(
+        [],
+        [
+            ["sleep", "30"],
+            ["no-such-tool"],
+            ["echo", "a b; $(c) *"],
+            ["sh", "-c", "echo out; echo err >&2; exit 3"],
+        ],
+        timeout=120,
+        command_timeout=2,
+    )
+    sleep, missing, echo, sh = report.results
+    assert sleep.returncode == 137 and sleep.duration < 10  # killed by the guest's timeout
+    assert missing.returncode == 127
+    assert echo.stdout == "a b; $(c) *\n"  # one argument, never seen by a shell
+    assert (sh.returncode, sh.stdout, sh.stderr) == (3, "out\n", "err\n")
+
+
+@pytest.mark.qemu
+def test_guest_timeout_kills_qemu(tmp_path: Path) -> None:
+    _require_lab()
+    before = _qemu_pids()
+    with pytest.raises(GuestTimeout) as info:
+        boot([], [["sleep", "60"]], timeout=3)
+    assert "did not finish within 3 s" in str(info.value)
+    assert _qemu_pids() <= before  # the QEMU this test started is gone
+
+
+def _qemu_pids() -> set[int]:
+    pids = set()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue  # the process ended while we looked
+            if cmdline.startswith(b"qemu-system-x86_64\0") and b"opt/tabula/job" in cmdline:
+                pids.add(int(proc.name))
+    return pids
