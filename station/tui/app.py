@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.worker import Worker, WorkerState
 
 from erase.errors import EraseError
+from erase.journal import JOURNAL
 from erase.model import DriveInfo
 from erase.record import JobPlan, Outcome
 from station import paths
@@ -51,7 +52,7 @@ class DrivesChanged(Message):
 
 
 class JobsFound(Message):
-    def __init__(self, job_dirs: list[Path], wanted: list[Path], problems: list[str]) -> None:
+    def __init__(self, job_dirs: dict[Path, float], wanted: list[Path], problems: list[str]) -> None:
         super().__init__()
         self.job_dirs = job_dirs
         self.wanted = wanted
@@ -128,7 +129,7 @@ class TabulaApp(App[int]):
         self.book = JobBook()
         self.benches: list[Bench] = []
         self.session_jobs: set[Path] = set()
-        self.seen_job_dirs: set[Path] = set()
+        self.seen_job_dirs: dict[Path, float] = {}  # journal -> mtime when last judged not worth showing
         self.monitor: Stoppable | None = None
         self.scans = 0  # completed drive scans (tests wait on it)
         self.jobs_loaded = 0
@@ -209,15 +210,31 @@ class TabulaApp(App[int]):
     # -- jobs -------------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="jobs", exit_on_error=False)
     def find_new_jobs(self) -> None:
-        """Jobs in jobs_root this TUI does not follow yet: at start (reattach) and from other tools."""
-        known = set(self.seen_job_dirs)
-        fresh = [d for d in find_jobs(self.jobs_root) if d not in known]
+        """Jobs in jobs_root this TUI does not follow yet: at start (reattach) and from other tools.
+
+        A journal skipped once (old, or planned and not started yet) is read again only when it grows.
+        """
+        seen = dict(self.seen_job_dirs)
+        fresh: dict[Path, float] = {}
+        for d in find_jobs(self.jobs_root):
+            if d in self.book.jobs:
+                continue
+            try:
+                mtime = (d / JOURNAL).stat().st_mtime
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            if seen.get(d) != mtime:
+                fresh[d] = mtime
         if fresh:
-            wanted, problems = select_jobs(fresh)
+            wanted, problems = select_jobs(list(fresh))
             self.post_message(JobsFound(fresh, wanted, problems))
+        else:
+            self.post_message(JobsFound({}, [], []))
 
     def on_jobs_found(self, message: JobsFound) -> None:
         self.seen_job_dirs.update(message.job_dirs)
+        if not message.job_dirs and self.jobs_loaded:
+            return
         for d in message.wanted:
             try:
                 self.book.add(d)
@@ -264,7 +281,6 @@ class TabulaApp(App[int]):
                     timeout=15,
                 )
                 continue
-            self.seen_job_dirs.add(job_dir)
             self.session_jobs.add(job_dir)
             self.book.add(job_dir, process=process)
             started.append(job_dir)
