@@ -241,3 +241,50 @@ def test_toml_writer_refuses_what_it_cannot_write() -> None:
     }
     with pytest.raises(BadInput):
         model.dump_toml({"x": object()})
+
+
+async def test_settings_screen_saves_and_switches_language(tmp_path: Path) -> None:
+    from textual.widgets import Input
+
+    from station.tui.app import create_app
+    from station.tui.screens import DrivesScreen, SettingsScreen
+
+    settings_path = tmp_path / "settings.toml"
+    app = create_app(
+        jobs_root=tmp_path / "jobs",
+        drive_source=lambda: [entry(drive())],
+        monitor_factory=False,
+        settings_path=settings_path,
+        health=False,
+        cmdline=tmp_path / "none",
+        environ={"LANG": "en_US.UTF-8"},
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        while not app.scans:
+            await pilot.pause(0.05)
+        await pilot.press("s")
+        assert isinstance(app.screen, SettingsScreen)
+        await pilot.press("tab")
+        assert isinstance(app.focused, Input) and app.focused.id == "technician"
+        await pilot.press(*"Camille", "tab", *"Atelier", "tab", *"Lyon", "tab")
+        await pilot.press("enter", "down", "down", "enter")  # language: Automatic -> English -> Français
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, DrivesScreen)
+        assert app.screen.query_one("#title").render().plain.startswith("Disques : 1")  # type: ignore[attr-defined]
+    saved, _doc = model.load_settings(settings_path)
+    assert saved == model.StationSettings("Camille", "Atelier", "Lyon", "fr", model.NIST_CLEAR)
+    # The next start speaks French from the settings although the locale is English.
+    app2 = create_app(
+        jobs_root=tmp_path / "jobs",
+        drive_source=lambda: [],
+        monitor_factory=False,
+        settings_path=settings_path,
+        health=False,
+        cmdline=tmp_path / "none",
+        environ={"LANG": "en_US.UTF-8"},
+    )
+    async with app2.run_test(size=(80, 24)) as pilot:
+        while not app2.scans:
+            await pilot.pause(0.05)
+        assert "Aucun disque trouvé" in str(app2.screen.query_one("#detail").render())  # type: ignore[attr-defined]
