@@ -159,6 +159,18 @@ async def test_select_plan_confirm_progress_result(home: Path, make_loop: Callab
         assert isinstance(app.screen, DrivesScreen)
         for d in devs:
             assert row_status(app, d) in ("verified", "signed")
+        if certify_available():  # the certificate viewer checks the signature like `station verify`
+            move_to(app, devs[0])
+            await pilot.press("d")
+            assert isinstance(app.screen, DetailsScreen)
+            assert "Signature valid, signed by this station." in screen_text(app)
+            await pilot.press("escape")
+            signed = next(p for p in jobs[0].certificates if p.endswith(".json"))
+            doc = json.loads(Path(signed).read_text())
+            doc["payload"] = doc["payload"][:-4] + ("AAAA" if doc["payload"][-4:] != "AAAA" else "BBBB")
+            Path(signed).write_text(json.dumps(doc))
+            await pilot.press("d")
+            assert "Signature NOT valid" in screen_text(app)
     for d in devs:  # the drives really were overwritten
         with open(d, "rb") as f:
             assert f.read(MiB) == bytes(MiB)

@@ -288,3 +288,24 @@ async def test_settings_screen_saves_and_switches_language(tmp_path: Path) -> No
         while not app2.scans:
             await pilot.pause(0.05)
         assert "Aucun disque trouvé" in str(app2.screen.query_one("#detail").render())  # type: ignore[attr-defined]
+
+
+async def test_demo_mode_offers_only_loop_devices(tmp_path: Path) -> None:
+    from station.tui.app import create_app
+
+    loop = drive("virtual", "loop", serial=None, path="/dev/loop9", kernel_name="loop9", by_path=())
+    app = create_app(
+        jobs_root=tmp_path / "jobs",
+        demo=True,
+        lang="en",
+        drive_source=lambda: [entry(drive()), entry(loop)],
+        monitor_factory=False,
+        settings_path=tmp_path / "settings.toml",
+        health=False,
+    )
+    assert app.include_loop
+    async with app.run_test(size=(80, 24)) as pilot:
+        while not app.scans:
+            await pilot.pause(0.05)
+        assert [e.path for e in app.entries] == ["/dev/loop9"]
+        assert "(demonstration)" in str(app.screen.query_one("#title").render())  # type: ignore[attr-defined]

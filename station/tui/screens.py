@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -713,10 +714,35 @@ class DetailsScreen(TabulaScreen):
                 text.append("\n" + _("Certificate") + "\n", style="bold underline")
                 for p in job.certificates:
                     text.append(f"  {p}\n")
+                text.append_text(certificate_check(job.certificates))
         return text
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+
+def certificate_check(paths: list[str]) -> Text:
+    """Verify the signed certificate as ``station verify`` does, against this station's own keys."""
+    from certs.errors import CertError
+    from certs.trust import TrustStore
+    from certs.verify import Verifier
+    from station import paths as station_paths
+
+    signed = [p for p in paths if p.endswith(".json")] or paths[:1]
+    store = TrustStore()
+    key_dir = station_paths.keys_dir()
+    try:
+        for name in ("station.pub.pem", "org.pub.pem"):
+            pem = key_dir / name
+            if pem.is_file():
+                store.add_pem(pem.read_bytes(), str(pem))
+        verdict = Verifier(store).verify_file(Path(signed[0]))
+    except (CertError, OSError) as exc:
+        return Text("  " + _("Signature not checked: {error}").format(error=exc) + "\n", style="yellow")
+    if verdict.ok:
+        return Text("  ✔ " + _("Signature valid, signed by this station.") + "\n", style="bold green")
+    why = "; ".join(m for _code, m in verdict.problems) or verdict.reason
+    return Text("  ✘ " + _("Signature NOT valid: {why}").format(why=why) + "\n", style="bold red")
 
 
 # --------------------------------------------------------------------------------------------------
