@@ -33,7 +33,9 @@ def drive() -> DriveInfo:
 
 
 def plan(verify: str = "last", passes: int = 2) -> JobPlan:
-    pats = [Pattern(kind="bytes", hex="00", label="zeros"), Pattern(kind="bytes", hex="ff", label="ones")][:passes]
+    pats = [Pattern(kind="bytes", hex="00", label="zeros"), Pattern(kind="bytes", hex="ff", label="ones")][
+        :passes
+    ]
     return JobPlan(
         job_id="job-1",
         created_at="2026-11-28T12:00:00.000Z",
@@ -248,4 +250,6 @@ def test_record_cannot_overclaim() -> None:
             outcome=Outcome.VERIFIED,
         )
     with pytest.raises(InvalidModel, match="must say why"):
-        JobRecord(plan=plan(), passes=(), verifications=(), started_at="a", finished_at=None, outcome=Outcome.FAILED)
+        JobRecord(
+            plan=plan(), passes=(), verifications=(), started_at="a", finished_at=None, outcome=Outcome.FAILED
+        )
