@@ -1,6 +1,6 @@
 """The ``station`` command line.
 
-``station`` with no arguments starts the TUI; subcommands are the headless interface for benches,
+``station`` with no arguments starts the TUI (``station --lang fr``); subcommands are the headless interface for benches,
 scripts and the live image.  Exit codes (``station erase``): 0 erased (and verified as asked),
 2 refused or bad input (nothing written), 3 erasure or verification failed, 4 interrupted,
 1 internal error.
@@ -535,6 +535,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="station", description="Tabula: verified drive erasure, diagnostics and signed certificates"
     )
     parser.add_argument("--version", action="version", version=f"tabula {__version__}")
+    parser.add_argument(
+        "--include-loop", action="store_true", help="TUI: offer loop devices too (tests, demo)"
+    )
+    parser.add_argument(
+        "--lang", choices=("en", "fr"), default=None, help="TUI language (default: settings, locale)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p = sub.add_parser("drives", help="list drives and whether they may be erased")
     p.add_argument("--json", action="store_true")
@@ -566,8 +572,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return EXIT_OK
+        from station.tui import run as run_tui
+
+        return run_tui(jobs_root=paths.jobs_dir(), include_loop=args.include_loop, lang=args.lang)
     try:
         code: int = args.func(args)
         return code
