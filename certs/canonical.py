@@ -30,24 +30,35 @@ class CanonicalError(ValueError):
 
 
 def _check(value: Any, path: str) -> None:
-    if value is None or isinstance(value, (str, bool)):
+    t = type(value)
+    if t is str or t is bool or value is None:
         return
-    if isinstance(value, int):
+    if t is int:
         if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
             raise CanonicalError(f"{path}: integer {value} is outside the JSON-safe range")
         return
+    if t is dict:
+        for k, v in value.items():
+            if type(k) is not str:
+                raise CanonicalError(f"{path}: object keys must be strings, got {k!r}")
+            if type(v) is not str:  # fast path: most values are strings
+                _check(v, f"{path}.{k}")
+        return
+    if t is list or t is tuple:
+        for i, v in enumerate(value):
+            if type(v) is not str:
+                _check(v, f"{path}[{i}]")
+        return
+    if isinstance(value, (str, bool)):  # subclasses (StrEnum...) serialise as their value
+        return
+    if isinstance(value, int):
+        _check(int(value), path)
+        return
+    if isinstance(value, dict):
+        _check(dict(value), path)
+        return
     if isinstance(value, float):
         raise CanonicalError(f"{path}: floating-point numbers are not allowed in a signed record")
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise CanonicalError(f"{path}: object keys must be strings, got {k!r}")
-            _check(v, f"{path}.{k}")
-        return
-    if isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            _check(v, f"{path}[{i}]")
-        return
     raise CanonicalError(f"{path}: {type(value).__name__} is not a JSON value")
 
 

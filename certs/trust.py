@@ -82,9 +82,11 @@ class TrustStore:
 
     def _check_offered(self, raw: Any) -> Endorsement | VerificationError:
         """Read an endorsement carried by a certificate, once per distinct endorsement (cached)."""
-        cache_key = (
-            raw.get("signature") if isinstance(raw, dict) and isinstance(raw.get("signature"), str) else None
-        )
+        cache_key: str | None = None
+        if isinstance(raw, dict) and all(
+            isinstance(raw.get(k), str) for k in ("protected", "payload", "signature")
+        ):
+            cache_key = f"{raw['protected']}.{raw['payload']}.{raw['signature']}"  # the whole signed object
         if cache_key is not None and cache_key in self._checked:
             return self._checked[cache_key]
         result: Endorsement | VerificationError

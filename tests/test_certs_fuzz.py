@@ -17,7 +17,12 @@ from certs.model import Certificate
 from tests.fixtures.certs import records
 from tests.fixtures.certs.helpers import Station, load_json, make_station, resign
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=300,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 # text includes lone surrogates: JSON can carry them as "\ud800" escapes
 any_text = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=20)

@@ -293,3 +293,16 @@ def test_envelope_file_whitespace_is_not_signed(station: Station, issued: tuple[
     obj = load_json(issued[0])
     assert check(station, json.dumps(obj, separators=(",", ":")).encode()).ok
     assert load_station_key(station.key_dir).kid == json.loads(b64url_decode(obj["protected"]))["kid"]
+
+
+def test_tampered_endorsement_is_not_served_from_the_cache(station: Station, issued: tuple[Path, Path]) -> None:
+    verifier = station.verifier()
+    obj = load_json(issued[0])
+    assert verifier.verify_envelope(json.dumps(obj).encode(), "good").ok  # caches the endorsement
+    endorsement = dict(obj["header"]["endorsement"])
+    body = json.loads(b64url_decode(endorsement["payload"]))
+    body["organisation"] = "Someone else"
+    endorsement["payload"] = b64url_encode(canonical_json(body))  # same signature, other content
+    forged = dict(obj, header={"endorsement": endorsement})
+    v = verifier.verify_envelope(json.dumps(forged).encode(), "forged")
+    assert v.reason == "unendorsed_key" and "invalid" in v.problems[0][1]
