@@ -1,10 +1,20 @@
 """``station demo``: the whole job on file-backed virtual drives, without risking a real disk.
 
 It creates a few files filled with fake "donor data" (a secret sentence repeated, including in the
-very last sector), attaches them as loop devices (root is needed for that), erases them with the
-same code path as ``station erase`` (one worker process per drive, journals, verification,
-signed certificates), then scans every backing file to show that the secret is gone.  The loop
-devices are detached at the end; files, journals and certificates stay under the demo directory.
+very last sector) and attaches them as loop devices (root is needed for that): a mix of sizes, a
+drive with 4096-byte sectors, and one *failing* drive whose backing file lives on a tmpfs too small
+to hold it, so part of it cannot be written (the kernel answers EIO, as a drive with bad sectors
+would).  Then:
+
+* ``station demo`` opens the TUI on those drives: select, choose a method, read the plan, confirm,
+  watch the progress, read the result and the certificate.
+* ``station demo --cli`` runs the same job headless (the code path of ``station erase``), then
+  verifies the certificates offline as an auditor would.
+
+Afterwards every backing file is scanned for the secret.  The failing drive must end FAILED with
+its unwritable ranges listed, and its certificate must say it was NOT erased: the demo checks that
+too.  Loop devices are detached and the tmpfs unmounted at the end; files, journals and
+certificates stay in the demo directory.
 """
 
 from __future__ import annotations
@@ -16,43 +26,63 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from station.errors import BadInput
 
 SECRET = b"DONOR-SECRET: bank account FR76 3000 6000 0112 3456 7890 189, password hunter2. "
+MiB = 1 << 20
 
-# name, size in bytes, logical sector size: a mix like a real bench (odd size, 4Kn drive)
+
+@dataclass(frozen=True)
+class DemoDrive:
+    name: str
+    size: int
+    sector: int
+    failing: bool = False  # backed by a tmpfs smaller than the drive: the end cannot be written
+
+
 DEMO_DRIVES = (
-    ("donor-laptop.img", 64 << 20, 512),
-    ("donor-desktop.img", (96 << 20) + 7 * 512, 512),
-    ("donor-4kn.img", 48 << 20, 4096),
+    DemoDrive("donor-laptop.img", 64 * MiB, 512),
+    DemoDrive("donor-desktop.img", 96 * MiB + 7 * 512, 512),
+    DemoDrive("donor-4kn.img", 48 * MiB, 4096),
+    DemoDrive("donor-failing.img", 32 * MiB, 512, failing=True),
 )
+FAILING_ROOM = 20 * MiB  # what the failing drive's tmpfs can hold
+FAILING_PLANTED = 16 * MiB  # secrets planted in its first 16 MiB
 
 
-def plant(path: Path, size: int, sector: int) -> None:
-    """A drive full of recognisable secrets, including its first and last sector."""
-    block = (SECRET * ((1 << 20) // len(SECRET) + 1))[: 1 << 20]
+def plant(path: Path, size: int, sector: int, planted: int | None = None) -> None:
+    """A drive full of recognisable secrets (first ``planted`` bytes), including its last sector."""
+    block = (SECRET * (MiB // len(SECRET) + 1))[:MiB]
+    limit = size if planted is None else planted
     with open(path, "wb") as f:
-        left = size
+        f.truncate(size)
+        left = limit
         while left:
             n = min(left, len(block))
             f.write(block[:n])
             left -= n
-        f.seek(size - sector)
-        f.write((SECRET * (sector // len(SECRET) + 1))[:sector])
+        if planted is None:
+            f.seek(size - sector)
+            f.write((SECRET * (sector // len(SECRET) + 1))[:sector])
 
 
 def count_secrets(path: Path) -> int:
     found = 0
     with open(path, "rb") as f:
         tail = b""
-        while chunk := f.read(8 << 20):
+        while chunk := f.read(8 * MiB):
             data = tail + chunk
             found += data.count(SECRET[:32])
             tail = data[-31:]
     return found
+
+
+def _run(argv: list[str]) -> None:
+    subprocess.run(argv, check=True, capture_output=True)
 
 
 @contextmanager
@@ -67,66 +97,103 @@ def loop_attached(path: Path, sector: int) -> Iterator[str]:
     try:
         yield dev
     finally:
-        subprocess.run(["losetup", "--detach", dev], check=True)
+        _run(["losetup", "--detach", dev])
+
+
+@contextmanager
+def small_tmpfs(mountpoint: Path, size: int) -> Iterator[Path]:
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    _run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tabula-demo", str(mountpoint)])
+    try:
+        yield mountpoint
+    finally:
+        _run(["umount", "--lazy", str(mountpoint)])
+
+
+def _prepare(
+    base: Path, stack: ExitStack, drives: tuple[DemoDrive, ...]
+) -> list[tuple[DemoDrive, Path, str]]:
+    out = []
+    for d in drives:
+        if d.failing:
+            media = stack.enter_context(small_tmpfs(base / "failing-media", FAILING_ROOM))
+            path = media / d.name
+            plant(path, d.size, d.sector, planted=FAILING_PLANTED)
+            note = f"only {FAILING_ROOM // MiB} MiB of it can be written: it will FAIL"
+        else:
+            path = base / d.name
+            plant(path, d.size, d.sector)
+            note = "healthy"
+        dev = stack.enter_context(loop_attached(path, d.sector))
+        print(
+            f"  {dev:<12} {d.name:<18} {d.size / MiB:7.1f} MiB  {d.sector}-byte sectors  "
+            f"{count_secrets(path):5d} secrets planted  ({note})"
+        )
+        out.append((d, path, dev))
+    return out
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from station.cli import cmd_erase
-
     if os.geteuid() != 0:
         raise BadInput(
             "the demo attaches loop devices, which needs root", hint="run it as root: sudo station demo"
         )
     base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="tabula-demo-"))
     base.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("TABULA_HOME", str(base / "state"))
-    print(f"Demo directory: {base}")
-    files = []
-    for name, size, sector in DEMO_DRIVES[: args.drives]:
-        path = base / name
-        plant(path, size, sector)
-        files.append((path, size, sector))
-        print(
-            f"  virtual drive {name}: {size} bytes, {sector}-byte sectors, {count_secrets(path)} secrets planted"
-        )
+    os.environ["TABULA_HOME"] = str(base / "state")
+    print(f"Demo directory: {base}\nVirtual drives (loop devices over files):")
+    drives = DEMO_DRIVES[: args.drives] if args.drives else DEMO_DRIVES
     with ExitStack() as stack:
-        devices = [
-            stack.enter_context(loop_attached(p, s)) for p, s, _ in ((f[0], f[2], None) for f in files)
-        ]
-        erase_args: dict[str, Any] = dict(
-            devices=devices,
-            method=args.method,
-            verify=args.verify,
-            sample=False,
-            rounds=1,
-            final_blank=False,
-            pattern=None,
-            block_size=4 << 20,
-            on_error="continue",
-            include_loop=True,
-            yes=True,
-            confirm_from_stdin=False,
-            json=False,
-            plan=False,
-            resume=None,
-            job_dir=None,
-            cert_dir=None,
-            key_dir=None,
-            no_cert=False,
-            settings=None,
-            lang=args.lang,
-        )
-        code = cmd_erase(argparse.Namespace(**erase_args))
-    print("\nAfter the erase, scanning every virtual drive for the planted secret:")
-    left = 0
-    for path, _size, _sector in files:
+        prepared = _prepare(base, stack, drives)
+        if args.cli:
+            code = _headless(args, [dev for _, _, dev in prepared])
+        else:
+            from station import paths
+            from station.tui import run as run_tui
+
+            code = run_tui(jobs_root=paths.jobs_dir(), include_loop=True, lang=args.lang, demo=True)
+        return max(code, _report(prepared, headless=args.cli))
+
+
+def _headless(args: argparse.Namespace, devices: list[str]) -> int:
+    from station.cli import build_parser, cmd_erase
+
+    argv = ["erase", *devices, "--method", args.method, "--verify", args.verify, "--include-loop", "--yes"]
+    argv += ["--lang", args.lang or "en"]
+    code = cmd_erase(build_parser().parse_args(argv))
+    audit = _audit()
+    return 0 if code in (0, 3) and audit in (0, 1) else max(code, audit)
+
+
+def _report(prepared: list[tuple[DemoDrive, Path, str]], *, headless: bool) -> int:
+    """Scan the backing files; check that the station told the truth about each drive."""
+    from erase.journal import derive
+    from station import paths
+    from station.jobs import find_jobs
+
+    outcomes: dict[str, str] = {}
+    for job in find_jobs(paths.jobs_dir()):
+        state = derive(job)
+        if state.plan.drive.backing_file:
+            outcomes[state.plan.drive.backing_file] = state.outcome.value
+    print("\nAfter the erase, every virtual drive is scanned for the planted secret:")
+    lies = 0
+    for d, path, _dev in prepared:
         n = count_secrets(path)
-        left += n
-        print(f"  {path.name}: {n} secret(s) found {'(GONE)' if n == 0 else '(STILL THERE!)'}")
-    if left and code == 0:
-        print("station: the erase reported success but secrets remain: this is a bug", file=sys.stderr)
-        return 1
-    return max(code, _audit())
+        outcome = outcomes.get(str(path), "not erased")
+        print(f"  {d.name:<18} {outcome.upper():<12} {n:5d} secret(s) left")
+        if outcome in ("verified", "unverified") and (n or d.failing):
+            lies += 1
+            print(
+                f"  ^ station claimed success on {d.name} but it is not erased: this is a bug",
+                file=sys.stderr,
+            )
+    if any(d.failing for d, _, _ in prepared) and headless:
+        print(
+            "\nThe failing drive could not be fully written: its job is FAILED, its unwritable ranges are in\n"
+            "its record, and its signed certificate is a failure report that never verifies as an erasure."
+        )
+    return 1 if lies else 0
 
 
 def _audit() -> int:
@@ -143,10 +210,15 @@ def _audit() -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("demo", help="erase file-backed virtual drives end to end (needs root)")
+    p = sub.add_parser(
+        "demo", help="erase file-backed virtual drives end to end, in the TUI or headless (root)"
+    )
+    p.add_argument("--cli", action="store_true", help="headless: the station erase code path, then an audit")
     p.add_argument("--dir", help="where to put the virtual drives (default: a new temp directory)")
-    p.add_argument("--drives", type=int, default=len(DEMO_DRIVES), choices=range(1, len(DEMO_DRIVES) + 1))
-    p.add_argument("--method", default="dod-short")
-    p.add_argument("--verify", choices=("none", "last", "all"), default="all")
-    p.add_argument("--lang", choices=("en", "fr"), default=os.environ.get("TABULA_LANG", "en"))
+    p.add_argument(
+        "--drives", type=int, choices=range(1, len(DEMO_DRIVES) + 1), help="how many virtual drives"
+    )
+    p.add_argument("--method", default="dod-short", help="headless: overwrite method (default dod-short)")
+    p.add_argument("--verify", choices=("none", "last", "all"), default="all", help="headless: verification")
+    p.add_argument("--lang", choices=("en", "fr"), default=os.environ.get("TABULA_LANG"))
     p.set_defaults(func=run_demo)
