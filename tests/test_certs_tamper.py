@@ -295,7 +295,9 @@ def test_envelope_file_whitespace_is_not_signed(station: Station, issued: tuple[
     assert load_station_key(station.key_dir).kid == json.loads(b64url_decode(obj["protected"]))["kid"]
 
 
-def test_tampered_endorsement_is_not_served_from_the_cache(station: Station, issued: tuple[Path, Path]) -> None:
+def test_tampered_endorsement_is_not_served_from_the_cache(
+    station: Station, issued: tuple[Path, Path]
+) -> None:
     verifier = station.verifier()
     obj = load_json(issued[0])
     assert verifier.verify_envelope(json.dumps(obj).encode(), "good").ok  # caches the endorsement
