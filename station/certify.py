@@ -15,7 +15,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from certs.build import record_sha256
+from certs.errors import CertError
 from certs.issue import issue_certificate
+from certs.jws import parse_envelope
 from certs.keys import init_station_key, station_id_default
 from certs.settings import CertSettings
 from erase.journal import derive
@@ -42,6 +45,21 @@ def _health(device_path: str, transport: str) -> dict[str, object] | None:
     return drive_health(device_path, SubprocessRunner()).to_dict()
 
 
+def _already_issued(cert_dir: Path, job_id: str, record_digest: str) -> list[Path] | None:
+    """The files of a certificate already issued for this exact record, if any."""
+    if not cert_dir.is_dir():
+        return None
+    for path in cert_dir.glob("*.json"):
+        try:
+            payload = json.loads(parse_envelope(path.read_bytes()).payload_bytes)
+        except (CertError, ValueError, OSError):
+            continue  # not a certificate of ours (or a broken file): `station verify` reports those
+        job = payload.get("job", {}) if isinstance(payload, dict) else {}
+        if job.get("job_id") == job_id and job.get("record_sha256") == record_digest:
+            return [path, path.with_suffix(".pdf")]
+    return None
+
+
 def ensure_station_key(key_dir: Path) -> None:
     """Create the station key on first use.  Call it once, before workers start (never concurrently)."""
     if not (key_dir / "station.key").exists():
@@ -53,8 +71,13 @@ def certify_job(job_dir: Path, options: WorkerOptions) -> list[Path]:
     if index.exists():
         return [Path(p) for p in json.loads(index.read_text())["paths"]]
     record = derive(job_dir).record()
-    key_dir = Path(options.key_dir) if options.key_dir else paths.keys_dir()
     cert_dir = Path(options.cert_dir) if options.cert_dir else paths.certs_dir()
+    already = _already_issued(cert_dir, record.plan.job_id, record_sha256(record))
+    if already is not None:
+        # A crash between signing and writing the index: reuse it, never a second certificate.
+        write_atomic(index, json.dumps({"paths": [str(p) for p in already], "recovered": True}).encode())
+        return already
+    key_dir = Path(options.key_dir) if options.key_dir else paths.keys_dir()
     drive = record.plan.drive
     issued = issue_certificate(
         record,

@@ -741,6 +741,12 @@ def certificate_check(paths: list[str]) -> Text:
         return Text("  " + _("Signature not checked: {error}").format(error=exc) + "\n", style="yellow")
     if verdict.ok:
         return Text("  ✔ " + _("Signature valid, signed by this station.") + "\n", style="bold green")
+    if verdict.authentic and verdict.certificate is not None and not verdict.certificate.success:
+        # A genuine failure report: the signature is fine, the drive is NOT erased.
+        return Text(
+            "  ✔ " + _("Signature valid: this is a failure report, the drive is NOT erased.") + "\n",
+            style="bold yellow",
+        )
     why = "; ".join(m for _code, m in verdict.problems) or verdict.reason
     return Text("  ✘ " + _("Signature NOT valid: {why}").format(why=why) + "\n", style="bold red")
 
