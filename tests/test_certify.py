@@ -8,11 +8,10 @@ from pathlib import Path
 from certs.trust import TrustStore
 from certs.verify import Verifier
 from erase.journal import Journal
+from erase.record import VerificationRecord
 from station.certify import certify_job, ensure_station_key
 from station.worker import WorkerOptions
-from erase.record import VerificationRecord
 from tests.test_journal import SIZE, dead_worker, full_pass, plan
-
 
 VERIFIED = VerificationRecord(
     pass_index=1,
