@@ -44,6 +44,7 @@ import subprocess
 import sys
 import termios
 import time
+import traceback
 import tty
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -596,6 +597,10 @@ def autorun(cfg: AutorunConfig, state_dir: Path, out: TextIO) -> int:
             except TabulaError as exc:
                 tee.write(f"station autorun: {exc.diagnostics()}\n")
                 code = EXIT_INTERNAL
+            except Exception:
+                # A bug: the other consoles only see the log, so the traceback goes there too.
+                tee.write("station autorun: internal error\n" + traceback.format_exc())
+                raise
             finally:
                 state.write_status(code, {"method": cfg.method, "cancelled": cancelled, "at": time.time()})
                 state.set_phase("done")

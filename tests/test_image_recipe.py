@@ -1,0 +1,271 @@
+"""The live image recipe, checked fast (no debootstrap, no QEMU): helpers, GRUB menu, overlay, scripts.
+
+``tests/test_image_boot.py`` builds and boots the real image; this file checks what can be checked in
+a second, and runs ``make-persistence.sh`` for real on a loop device holding a small hybrid ISO made
+with the same grub-mkrescue call as the build.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from station.autorun import parse_boot_params
+from station.protection import BOOT_CMDLINE_KEYS, BOOT_LABELS, BOOT_MARKER
+
+REPO = Path(__file__).resolve().parent.parent
+IMAGE = REPO / "image-build"
+OVERLAY = IMAGE / "overlay"
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("tabula_image", IMAGE / "tabula_image.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["tabula_image"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+ti = _load()
+
+
+def test_the_station_recognises_the_image_as_its_boot_medium() -> None:
+    assert ti.VOLUME_ID in BOOT_LABELS
+    assert "tabula.boot" in BOOT_CMDLINE_KEYS
+    assert f"tabula.boot=LABEL={ti.VOLUME_ID}" in ti.BASE_PARAMS
+    build = (IMAGE / "build.sh").read_text()
+    assert "-volid TABULA" in build
+    assert f"$ISO_DIR/{BOOT_MARKER}" in build
+
+
+def test_package_list_has_the_drive_tools_and_no_network_server() -> None:
+    pkgs = ti.read_packages(IMAGE / "packages.txt")
+    for tool in ("smartmontools", "hdparm", "nvme-cli", "sg3-utils", "util-linux", "ledmon", "mmc-utils"):
+        assert tool in pkgs
+    for boot in ("linux-image-amd64", "live-boot", "systemd", "udev", "python3", "python3-venv"):
+        assert boot in pkgs
+    assert not any(p.startswith(("openssh", "dropbear", "telnetd", "avahi")) for p in pkgs)
+    assert len(pkgs) == len(set(pkgs))
+
+
+def test_read_packages_rejects_garbage(tmp_path: Path) -> None:
+    f = tmp_path / "p.txt"
+    f.write_text("# c\nbash\n\nfoo; rm -rf /\n")
+    with pytest.raises(SystemExit):
+        ti.read_packages(f)
+
+
+def test_mirror_from_deb822_and_one_line_sources(tmp_path: Path) -> None:
+    d = tmp_path / "sources.list.d"
+    d.mkdir()
+    (d / "debian.sources").write_text(
+        "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n\n"
+        "Types: deb-src\nURIs: http://src.example/debian\nSuites: bookworm\n\n"
+        "Types: deb\n# comment\nURIs: http://mirror.example/debian/\nSuites: bookworm\nComponents: main\n"
+    )
+    assert ti.debian_mirror(tmp_path, environ={}) == "http://mirror.example/debian"
+    (tmp_path / "sources.list").write_text("# x\ndeb [arch=amd64] http://one.example/debian bookworm main\n")
+    assert ti.debian_mirror(tmp_path, environ={}) == "http://one.example/debian"
+    assert ti.debian_mirror(tmp_path, environ={"TABULA_MIRROR": "http://env/debian/"}) == "http://env/debian"
+    with pytest.raises(SystemExit):
+        ti.debian_mirror(tmp_path / "none", environ={})
+
+
+def test_grub_menu_boots_live_with_serial_console_and_appends_only_to_the_default_entry() -> None:
+    cfg = ti.render_grub_cfg("tabula.auto=zero tabula.countdown=3 tabula.after=poweroff", timeout=1)
+    assert "set timeout=1" in cfg and "set default=0" in cfg
+    assert "terminal_input console serial" in cfg and "terminal_output console serial" in cfg
+    linux = [line.strip() for line in cfg.splitlines() if line.strip().startswith("linux ")]
+    assert len(linux) == 4
+    assert all(line.startswith("linux /live/vmlinuz boot=live") for line in linux)
+    assert all("console=ttyS0,115200n8 console=tty0" in line for line in linux)
+    assert cfg.count("initrd /live/initrd.img") == 4
+    # The kernel command line the station will parse from the default entry.
+    params = parse_boot_params(linux[0].removeprefix("linux /live/vmlinuz"))
+    assert (params.auto, params.countdown, params.after, params.warnings) == ("zero", 3, "poweroff", ())
+    assert "tabula.lang=fr" in linux[2] and "tabula.bench=1" in linux[3]
+    plain = ti.render_grub_cfg()
+    assert "tabula.auto" not in plain and "set timeout=5" in plain
+
+
+@pytest.mark.parametrize("bad", ["a;b", "x'y", "$(reboot)", "a\\b", '"q"'])
+def test_grub_append_refuses_anything_that_could_escape_the_menu(bad: str) -> None:
+    with pytest.raises(SystemExit):
+        ti.render_grub_cfg(f"tabula.lang=fr {bad}")
+
+
+def test_manifest_records_packages_python_and_source() -> None:
+    doc = ti.build_manifest(
+        dpkg="zlib1g\t1:1.2.13.dfsg-1\tamd64\nbash\t5.2.15-2+b7\tamd64\n\n",
+        freeze="textual==8.2.8\ntabula-station @ file:///tmp/wheels/tabula_station-0.1.0-py3-none-any.whl\n",
+        commit="abc123",
+        dirty=True,
+        mirror="http://deb.debian.org/debian",
+        suite="bookworm",
+        kernel="6.1.0-37-amd64",
+        built_at="2025-01-01T00:00:00Z",
+        rootfs_key="k",
+    )
+    assert [p["package"] for p in doc["debian"]["packages"]] == ["bash", "zlib1g"]
+    assert doc["debian"]["packages"][1]["version"] == "1:1.2.13.dfsg-1"
+    assert {"name": "textual", "version": "8.2.8"} in doc["python"]
+    assert doc["source"] == {"commit": "abc123", "dirty": True}
+    assert doc["volume_id"] == "TABULA" and doc["data_label"] == "TABULA-DATA"
+    json.dumps(doc)
+
+
+def test_tree_key_changes_with_content_and_exec_bit(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    f = d / "a"
+    f.write_text("1")
+    k1 = ti.tree_key([d])
+    f.write_text("2")
+    k2 = ti.tree_key([d])
+    f.chmod(0o755)
+    k3 = ti.tree_key([d])
+    assert len({k1, k2, k3}) == 3
+    assert ti.tree_key([d]) == k3
+
+
+def test_overlay_autologin_session_persistence_and_network() -> None:
+    tty1 = (OVERLAY / "etc/systemd/system/getty@tty1.service.d/autologin.conf").read_text()
+    serial = (OVERLAY / "etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf").read_text()
+    for unit in (tty1, serial):
+        assert "ExecStart=\n" in unit and "--autologin root" in unit and unit.rstrip().endswith("linux")
+    profile = (OVERLAY / "root/.bash_profile").read_text()
+    assert "/usr/local/sbin/tabula-session" in profile and "/dev/ttyS0" in profile and "/dev/tty1" in profile
+    session = OVERLAY / "usr/local/sbin/tabula-session"
+    assert os.access(session, os.X_OK)
+    text = session.read_text()
+    assert "station.autorun --from-cmdline" in text and "TABULA_HOME=/var/lib/tabula" in text
+    mount = (OVERLAY / "usr/local/sbin/tabula-mount-data").read_text()
+    assert "LABEL=TABULA-DATA" in mount and "TARGET=/var/lib/tabula" in mount and "tmpfs" in mount
+    unit = (OVERLAY / "etc/systemd/system/tabula-data.service").read_text()
+    assert "Before=getty@tty1.service serial-getty@ttyS0.service" in unit
+    net = (OVERLAY / "etc/systemd/network/20-wired.network").read_text()
+    assert "Name=en* eth*" in net and "DHCP=yes" in net and "LLMNR=no" in net
+    assert "LLMNR=no" in (OVERLAY / "etc/systemd/resolved.conf.d/tabula.conf").read_text()
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "build.sh",
+        "make-persistence.sh",
+        "overlay/usr/local/sbin/tabula-session",
+        "overlay/usr/local/sbin/tabula-mount-data",
+    ],
+)
+def test_scripts_parse(script: str) -> None:
+    path = IMAGE / script
+    shell = "bash" if path.read_text().startswith("#!/usr/bin/env bash") else "sh"
+    subprocess.run([shell, "-n", str(path)], check=True)
+    assert os.access(path, os.X_OK)
+
+
+def test_build_refuses_bad_arguments_before_doing_anything() -> None:
+    r = subprocess.run([str(IMAGE / "build.sh"), "--variant", "Bad Name"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--variant" in r.stderr
+    r = subprocess.run([str(IMAGE / "build.sh"), "--frobnicate"], capture_output=True, text=True)
+    assert r.returncode == 2
+
+
+# -- make-persistence.sh, for real on a loop device ------------------------------------------------
+
+SECTOR = 512
+
+
+@pytest.fixture
+def stick(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A 64 MiB 'stick' (a loop device with partition scanning) holding a small TABULA hybrid ISO."""
+    if (
+        os.geteuid() != 0
+        or shutil.which("grub-mkrescue") is None
+        or not Path("/usr/lib/grub/x86_64-efi").is_dir()
+    ):
+        if os.environ.get("CI"):
+            pytest.fail(
+                "needs root and grub-mkrescue (apt-get install -y grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools)"
+            )
+        pytest.skip("needs root and grub-mkrescue")
+    src = tmp_path / "iso"
+    src.mkdir()
+    (src / "hello.txt").write_text("tabula\n")
+    iso = tmp_path / "small.iso"
+    subprocess.run(
+        ["grub-mkrescue", "-o", str(iso), str(src), "--", "-volid", "TABULA"], check=True, capture_output=True
+    )
+    img = tmp_path / "stick.img"
+    shutil.copyfile(iso, img)
+    with img.open("r+b") as f:
+        f.truncate(64 << 20)
+    dev = subprocess.run(
+        ["losetup", "--find", "--show", "--partscan", str(img)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    try:
+        yield dev, iso, img
+    finally:
+        subprocess.run(["losetup", "--detach", dev], check=False)
+
+
+@pytest.mark.root
+def test_make_persistence_appends_a_tabula_data_partition_and_leaves_the_image_alone(stick) -> None:  # type: ignore[no-untyped-def]
+    dev, iso, img = stick
+    r = subprocess.run([str(IMAGE / "make-persistence.sh"), dev, "--yes"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    table = json.loads(
+        subprocess.run(["sfdisk", "--json", dev], check=True, capture_output=True, text=True).stdout
+    )
+    parts = table["partitiontable"]["partitions"]
+    data = [p for p in parts if p.get("name") == "TABULA-DATA"]
+    assert len(data) == 1
+    iso_size = iso.stat().st_size
+    assert data[0]["start"] * SECTOR >= iso_size and data[0]["start"] % 2048 == 0
+    assert (data[0]["start"] + data[0]["size"]) * SECTOR <= 64 << 20
+    label = subprocess.run(
+        ["blkid", "-o", "value", "-s", "LABEL", data[0]["node"]], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert label == "TABULA-DATA"
+    # Everything past the system area (the ISO 9660 file system and the boot images) is untouched.
+    with iso.open("rb") as a, img.open("rb") as b:
+        a.seek(32768)
+        b.seek(32768)
+        assert a.read() == b.read(iso_size - 32768)
+    again = subprocess.run([str(IMAGE / "make-persistence.sh"), dev, "--yes"], capture_output=True, text=True)
+    assert again.returncode == 2 and "already has a TABULA-DATA partition" in again.stderr
+
+
+@pytest.mark.root
+def test_make_persistence_refuses_a_disk_without_the_image_and_unconfirmed_runs(
+    stick, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    dev, _iso, img = stick
+    before = img.read_bytes()
+    r = subprocess.run(
+        [str(IMAGE / "make-persistence.sh"), dev], input="/dev/sdz\n", capture_output=True, text=True
+    )
+    assert r.returncode == 2 and "not confirmed" in r.stderr
+    assert img.read_bytes() == before
+    blank = tmp_path / "blank.img"
+    blank.write_bytes(b"\0" * (32 << 20))
+    other = subprocess.run(
+        ["losetup", "--find", "--show", str(blank)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    try:
+        r = subprocess.run(
+            [str(IMAGE / "make-persistence.sh"), other, "--yes"], capture_output=True, text=True
+        )
+        assert r.returncode == 2 and "does not hold the Tabula image" in r.stderr
+    finally:
+        subprocess.run(["losetup", "--detach", other], check=False)
+    assert blank.read_bytes() == b"\0" * (32 << 20)
