@@ -1,0 +1,61 @@
+"""Errors of the hub.  Each maps to an HTTP status and a stable JSON error code."""
+
+from __future__ import annotations
+
+from station.errors import TabulaError
+
+
+class HubError(TabulaError):
+    """Base of the hub's errors."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        if code is not None:
+            self.code = code
+
+    def to_json(self) -> dict[str, str]:
+        out = {"error": self.code, "message": self.message}
+        if self.hint:
+            out["hint"] = self.hint
+        return out
+
+
+class Unauthorized(HubError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(HubError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(HubError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(HubError):
+    status = 409
+    code = "conflict"
+
+
+class TooLarge(HubError):
+    status = 413
+    code = "payload_too_large"
+
+
+class Rejected(HubError):
+    """A certificate that fails verification (signature, trust, schema, chain)."""
+
+    status = 422
+    code = "invalid_certificate"
+
+
+class AdminError(HubError):
+    """An admin command could not be carried out (bad key, unknown organisation, ...)."""
+
+    code = "admin_error"
