@@ -1,0 +1,5 @@
+import sys
+
+from station.sync.cli import main
+
+sys.exit(main())

@@ -1,0 +1,121 @@
+"""The durable outbox: queued before anything is sent, idempotent, and it survives kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from station.sync import enqueue_certificate, enqueue_report, status
+from station.sync.errors import OutboxConflict, OutboxError
+from station.sync.outbox import Outbox, db_path, reconcile
+from tests.test_sync_support import make_kit, make_org
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_enqueue_is_durable_idempotent_and_refuses_conflicts(tmp_path: Path) -> None:
+    kit = make_kit(tmp_path, make_org(tmp_path), "bench-1")
+    a, b = kit.mint(2)
+    assert enqueue_certificate(a, home=kit.home) == a.stem
+    assert enqueue_certificate(a, home=kit.home) == a.stem  # the same file again: no-op
+    enqueue_certificate(b, home=kit.home)
+    # What a fresh process sees: WAL, synchronous=FULL, both rows with the exact bytes.
+    conn = sqlite3.connect(db_path(kit.home))
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    rows = dict(conn.execute("SELECT doc_id, body FROM items").fetchall())
+    assert rows == {a.stem: a.read_bytes(), b.stem: b.read_bytes()}
+    with Outbox(kit.home) as box:
+        assert box.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    # Another file claiming a queued id with different content is refused, the queued bytes kept.
+    forged = tmp_path / "forged.json"
+    forged.write_bytes(a.read_bytes() + b" ")
+    with pytest.raises(OutboxConflict):
+        enqueue_certificate(forged, home=kit.home)
+    st = status(kit.home)
+    assert (st.pending, st.sent, st.rejected) == (2, 0, 0)
+
+
+def test_enqueue_refuses_what_is_not_a_certificate_or_report(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.json"
+    junk.write_text('{"hello": 1}')
+    with pytest.raises(OutboxError, match="not a signed certificate"):
+        enqueue_certificate(junk, home=tmp_path)
+    with pytest.raises(OutboxError, match="cannot read"):
+        enqueue_certificate(tmp_path / "missing.json", home=tmp_path)
+    bad = tmp_path / "report.json"
+    bad.write_text("[1, 2]")
+    with pytest.raises(OutboxError, match="not a JSON diagnostics report"):
+        enqueue_report(bad, home=tmp_path)
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({"x": "y" * (1024 * 1024)}))
+    with pytest.raises(OutboxError, match="more than"):
+        enqueue_report(big, home=tmp_path)
+    report = tmp_path / "diag.json"
+    report.write_text('{"schema": 1, "overall": "reuse"}')
+    rid = enqueue_report(report, home=tmp_path)
+    assert rid == enqueue_report(report, home=tmp_path) and len(rid) == 64
+    assert status(tmp_path).pending == 1
+
+
+def test_reconcile_queues_certificates_written_but_never_queued(tmp_path: Path) -> None:
+    kit = make_kit(tmp_path, make_org(tmp_path), "bench-1")
+    paths = kit.mint(5)
+    enqueue_certificate(paths[0], home=kit.home)
+    (kit.cert_dir / "certificate.json").write_text("{}")  # not a certificate: ignored
+    assert reconcile(kit.home) == 4
+    assert reconcile(kit.home) == 0
+    with Outbox(kit.home) as box:
+        assert box.known_ids("certificate") == {p.stem for p in paths}
+
+
+def test_status_without_an_outbox_creates_nothing(tmp_path: Path) -> None:
+    st = status(tmp_path)
+    assert (st.pending, st.sent, st.last_success_at, st.last_error) == (0, 0, None, None)
+    assert not db_path(tmp_path).exists()
+
+
+_ENQUEUE_FOREVER = """
+import sys
+from pathlib import Path
+from station.sync import enqueue_certificate
+home = Path(sys.argv[1])
+for p in sorted((home / "certs").glob("*.json")):
+    enqueue_certificate(p, home=home)
+    print(p.stem, flush=True)
+"""
+
+
+def test_every_acknowledged_enqueue_survives_kill_9(tmp_path: Path) -> None:
+    kit = make_kit(tmp_path, make_org(tmp_path), "bench-1")
+    kit.mint(300)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _ENQUEUE_FOREVER, str(kit.home)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    acknowledged = []
+    for line in proc.stdout:
+        acknowledged.append(line.strip())
+        if len(acknowledged) == 40:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+    proc.wait()
+    acknowledged += [line.strip() for line in proc.stdout if line.strip()]
+    assert proc.returncode == -signal.SIGKILL
+    conn = sqlite3.connect(db_path(kit.home))
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    queued = {r[0] for r in conn.execute("SELECT doc_id FROM items")}
+    assert set(acknowledged) <= queued and len(queued) < 300
+    conn.close()
+    # The rest are picked up from the certificate directory: nothing is lost.
+    assert reconcile(kit.home) == 300 - len(queued)
+    assert status(kit.home).pending == 300
