@@ -1,0 +1,521 @@
+"""What a drive can do: ATA (hdparm), NVMe (nvme-cli), SCSI (sg3-utils) and USB bridges.
+
+Parsers are pure functions of a tool's output (tested on recorded outputs); :func:`probe` runs the
+read-only commands through a :class:`station.runner.Runner` and keeps every raw output, so the
+certificate can show what the drive said about itself.  Tools that are missing are found here,
+at planning time (``runner.which``), never halfway through an erase.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from erase.model import DriveInfo
+from station.errors import CommandError
+from station.runner import CommandResult, Runner
+
+# Tools each protocol may need, with their Debian package.
+TOOLS = {
+    "hdparm": "hdparm",
+    "nvme": "nvme-cli",
+    "sg_opcodes": "sg3-utils",
+    "sg_sanitize": "sg3-utils",
+    "sg_requests": "sg3-utils",
+    "rtcwake": "util-linux",
+    "sedutil-cli": "sedutil",
+}
+
+_ABORTED_SENSE = re.compile(r"sb\[\]:\s+70 00 0b ")  # fixed-format sense, key 0xB: ABORTED COMMAND
+
+
+def aborted_command(stderr: str) -> bool:
+    """True when hdparm printed sense data saying the drive aborted the command (exit code 0 anyway)."""
+    return bool(_ABORTED_SENSE.search(stderr))
+
+
+# -- ATA ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AtaSecurity:
+    supported: bool = False
+    enabled: bool = False
+    locked: bool = False
+    frozen: bool = False
+    count_expired: bool = False
+    enhanced_supported: bool = False
+    erase_minutes: int | None = None
+    enhanced_minutes: int | None = None
+
+
+@dataclass(frozen=True)
+class AtaIdentify:
+    valid: bool  # False for an all-zero identify (what unknown USB bridges return)
+    model: str | None = None
+    serial: str | None = None
+    firmware: str | None = None
+    sectors: int | None = None  # LBA48 (else LBA) user addressable sectors
+    logical_sector: int = 512
+    solid_state: bool | None = None  # None when the rotation rate is not reported
+    rotation_rate: int | None = None
+    security: AtaSecurity = field(default_factory=AtaSecurity)
+    sanitize: bool = False
+    sanitize_crypto: bool = False
+    sanitize_block: bool = False
+    sanitize_overwrite: bool = False
+    hpa_feature: bool = False
+    dco_feature: bool = False
+    ama_feature: bool = False
+    trim: bool = False
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text is not None and text.isdigit() else None
+
+
+def parse_hdparm_identify(text: str) -> AtaIdentify:
+    """``hdparm -I DEV``."""
+
+    def field_(label: str) -> str | None:
+        m = re.search(rf"^\s*{label}:\s*(.*?)\s*$", text, re.M)
+        return m.group(1) if m and m.group(1) else None
+
+    model, serial = field_("Model Number"), field_("Serial Number")
+    lba48 = re.search(r"LBA48\s+user addressable sectors:\s+(\d+)", text)
+    lba = re.search(r"LBA\s+user addressable sectors:\s+(\d+)", text)
+    sectors = int(lba48.group(1)) if lba48 else (int(lba.group(1)) if lba else None)
+    lss = re.search(r"Logical\s+Sector size:\s+(\d+)", text) or re.search(
+        r"Logical/Physical Sector size:\s+(\d+)", text
+    )
+    rot = field_("Nominal Media Rotation Rate")
+    solid = None if rot is None else rot.lower().startswith("solid")
+    features = _features(text)
+    sec = _security(text)
+    return AtaIdentify(
+        valid=bool(model or serial) and bool(sectors),
+        model=model,
+        serial=serial,
+        firmware=field_("Firmware Revision"),
+        sectors=sectors,
+        logical_sector=int(lss.group(1)) if lss else 512,
+        solid_state=solid,
+        rotation_rate=_int(rot),
+        security=sec,
+        sanitize=any("sanitize feature set" in f for f in features),
+        sanitize_crypto=any("crypto_scramble_ext" in f for f in features),
+        sanitize_block=any("block_erase_ext" in f for f in features),
+        sanitize_overwrite=any("overwrite_ext" in f for f in features),
+        hpa_feature=any("host protected area" in f for f in features),
+        dco_feature=any("device configuration overlay" in f for f in features),
+        ama_feature=any("accessible max address" in f for f in features),
+        trim=bool(re.search(r"TRIM supported", text)),
+    )
+
+
+def _features(text: str) -> list[str]:
+    """Lowercased lines of the 'Commands/features' section (supported, enabled or not)."""
+    m = re.search(r"^Commands/features:\n(.*?)(?=^\S)", text, re.M | re.S)
+    if not m:
+        return []
+    return [line.strip().lstrip("*").strip().lower() for line in m.group(1).splitlines()]
+
+
+def _security(text: str) -> AtaSecurity:
+    m = re.search(r"^Security:\s*\n(.*?)(?=^\S|\Z)", text, re.M | re.S)
+    if not m:
+        return AtaSecurity()
+    block = m.group(1)
+    lines = [line.strip() for line in block.splitlines()]
+
+    def flag(word: str) -> bool:
+        for line in lines:
+            parts = line.split()
+            if parts and parts[-1] == word and (len(parts) == 1 or parts[0] != "not"):
+                return True
+        return False
+
+    times = re.search(r"(\d+)min for SECURITY ERASE UNIT", block)
+    etimes = re.search(r"(\d+)min for ENHANCED SECURITY ERASE UNIT", block)
+    return AtaSecurity(
+        supported=flag("supported"),
+        enabled=flag("enabled"),
+        locked=flag("locked"),
+        frozen=flag("frozen"),
+        count_expired=any(line.startswith("expired") or line == "expired: security count" for line in lines),
+        enhanced_supported=any(
+            line.startswith("supported: enhanced erase") and not line.startswith("not") for line in lines
+        ),
+        erase_minutes=int(times.group(1)) if times else None,
+        enhanced_minutes=int(etimes.group(1)) if etimes else None,
+    )
+
+
+@dataclass(frozen=True)
+class HpaState:
+    current: int
+    native: int
+    enabled: bool
+
+    @property
+    def hidden_sectors(self) -> int:
+        return max(0, self.native - self.current)
+
+
+def parse_hdparm_n(text: str) -> HpaState | None:
+    """``hdparm -N DEV``: ``max sectors   = 65536/65536, HPA is disabled``."""
+    m = re.search(r"max sectors\s*=\s*(\d+)/(\d+),\s*HPA is (enabled|disabled)", text)
+    if not m:
+        return None
+    return HpaState(int(m.group(1)), int(m.group(2)), m.group(3) == "enabled")
+
+
+def parse_dco_identify(text: str) -> int | None:
+    """``hdparm --dco-identify DEV``: the DCO's real max sectors (None when not reported or bogus)."""
+    m = re.search(r"Real max sectors:\s*(\d+)", text)
+    if not m:
+        return None
+    real = int(m.group(1))
+    return real if real > 1 else None  # QEMU (no DCO) answers 1: not a real value
+
+
+@dataclass(frozen=True)
+class AtaSanitizeStatus:
+    state: str  # SD0 idle, SD2 in progress, ...
+    progress: float | None  # 0..1 while in progress
+    succeeded: bool  # last sanitize completed without error
+    failed: bool  # the drive reports the last sanitize failed
+
+
+def parse_hdparm_sanitize_status(text: str) -> AtaSanitizeStatus | None:
+    """``hdparm --sanitize-status DEV``."""
+    state = re.search(r"State:\s*(.+)", text)
+    if not state:
+        return None
+    prog = re.search(r"Progress:\s*0x([0-9a-fA-F]+)", text)
+    low = text.lower()
+    return AtaSanitizeStatus(
+        state=state.group(1).strip(),
+        progress=int(prog.group(1), 16) / 0xFFFF if prog else None,
+        succeeded="completed without error" in low,
+        failed="operation failed" in low or "sanitize failed" in low,
+    )
+
+
+# -- NVMe --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NvmeController:
+    oacs: int
+    sanicap: int
+    fna: int
+    serial: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+
+    @property
+    def format_supported(self) -> bool:
+        return bool(self.oacs & 0x2)
+
+    @property
+    def sanitize_crypto(self) -> bool:
+        return bool(self.sanicap & 0x1)
+
+    @property
+    def sanitize_block(self) -> bool:
+        return bool(self.sanicap & 0x2)
+
+    @property
+    def sanitize_overwrite(self) -> bool:
+        return bool(self.sanicap & 0x4)
+
+    @property
+    def format_crypto(self) -> bool:
+        return bool(self.fna & 0x4)
+
+    @property
+    def format_all_namespaces(self) -> bool:
+        return bool(self.fna & 0x1 or self.fna & 0x2)
+
+
+def parse_nvme_id_ctrl(text: str) -> NvmeController:
+    d = json.loads(text)
+    return NvmeController(
+        oacs=int(d.get("oacs", 0)),
+        sanicap=int(d.get("sanicap", 0)),
+        fna=int(d.get("fna", 0)),
+        serial=str(d.get("sn", "")).strip() or None,
+        model=str(d.get("mn", "")).strip() or None,
+        firmware=str(d.get("fr", "")).strip() or None,
+    )
+
+
+@dataclass(frozen=True)
+class NvmeNamespace:
+    nsze: int
+    flbas: int
+    lba_sizes: tuple[int, ...]
+    dlfeat: int
+
+    @property
+    def lba_size(self) -> int:
+        return self.lba_sizes[self.flbas & 0xF] if self.lba_sizes else 512
+
+    @property
+    def deallocated_reads(self) -> str | None:
+        """What reading a deallocated block returns: 'zeros', 'ones' or None (not reported)."""
+        return {1: "zeros", 2: "ones"}.get(self.dlfeat & 0x7)
+
+
+def parse_nvme_id_ns(text: str) -> NvmeNamespace:
+    d = json.loads(text)
+    sizes = tuple(1 << int(f.get("ds", 9)) for f in d.get("lbafs", []))
+    return NvmeNamespace(
+        nsze=int(d.get("nsze", 0)),
+        flbas=int(d.get("flbas", 0)),
+        lba_sizes=sizes,
+        dlfeat=int(d.get("dlfeat", 0)),
+    )
+
+
+@dataclass(frozen=True)
+class NvmeSanitizeLog:
+    sprog: int
+    sstat: int
+    est_overwrite: int | None
+    est_block: int | None
+    est_crypto: int | None
+
+    @property
+    def status(self) -> int:
+        return self.sstat & 0x7
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status == 2
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status in (1, 4)
+
+    @property
+    def failed(self) -> bool:
+        return self.status == 3
+
+    def describe(self) -> str:
+        names = {
+            0: "never sanitized",
+            1: "last sanitize completed successfully",
+            2: "sanitize in progress",
+            3: "last sanitize FAILED",
+            4: "last sanitize completed (no-deallocate)",
+        }
+        return f"SSTAT=0x{self.sstat:04x} ({names.get(self.status, 'reserved')}), SPROG={self.sprog}"
+
+
+def _find_key(d: Any, key: str) -> dict[str, Any] | None:
+    if isinstance(d, dict):
+        if key in d:
+            return d
+        for v in d.values():
+            found = _find_key(v, key)
+            if found is not None:
+                return found
+    return None
+
+
+def parse_nvme_sanitize_log(text: str) -> NvmeSanitizeLog | None:
+    """``nvme sanitize-log DEV -o json`` (nvme-cli 2.x nests it under the device name)."""
+    d = _find_key(json.loads(text), "sstat")
+    if d is None:
+        return None
+
+    def est(name: str) -> int | None:
+        v = d.get(name)
+        return None if v in (None, 0xFFFFFFFF) else int(v)
+
+    return NvmeSanitizeLog(
+        sprog=int(d.get("sprog", 0)),
+        sstat=int(d["sstat"]),
+        est_overwrite=est("time_over_write"),
+        est_block=est("time_block_erase"),
+        est_crypto=est("time_crypto_erase"),
+    )
+
+
+def nvme_controller_of(path: str) -> str:
+    """``/dev/nvme0n1`` -> ``/dev/nvme0``."""
+    m = re.fullmatch(r"(/dev/nvme\d+)n\d+", path)
+    return m.group(1) if m else path
+
+
+# -- SCSI --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScsiOpcodes:
+    reported: bool  # False when the device does not support REPORT SUPPORTED OPERATION CODES
+    sanitize_overwrite: bool = False
+    sanitize_block: bool = False
+    sanitize_crypto: bool = False
+
+
+def parse_sg_opcodes(result: CommandResult) -> ScsiOpcodes:
+    """``sg_opcodes DEV``: lines such as ``48    1    Sanitize, overwrite``."""
+    if result.returncode != 0 or "no commands to display" in result.stdout:
+        return ScsiOpcodes(reported=False)
+    low = result.stdout.lower()
+    return ScsiOpcodes(
+        reported=True,
+        sanitize_overwrite="sanitize, overwrite" in low,
+        sanitize_block="sanitize, block erase" in low,
+        sanitize_crypto="sanitize, cryptographic erase" in low,
+    )
+
+
+# -- the whole probe ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """Everything the planner needs to know about one drive, and the raw outputs it came from."""
+
+    protocol: str  # ata, nvme, scsi, usb, none
+    flash: bool  # flash media (SSD, NVMe, USB stick): overwrite reaches Clear only
+    tools: dict[str, bool]
+    ata: AtaIdentify | None = None
+    hpa: HpaState | None = None
+    dco_real_max: int | None = None
+    ata_sanitize: AtaSanitizeStatus | None = None
+    nvme_ctrl: NvmeController | None = None
+    nvme_ns: NvmeNamespace | None = None
+    nvme_sanitize: NvmeSanitizeLog | None = None
+    scsi: ScsiOpcodes | None = None
+    usb_bridge_sat: bool = False  # a USB bridge that passes ATA commands through (valid identify)
+    raw: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def hidden_sectors(self) -> int:
+        if self.hpa is None:
+            return 0
+        native = max(self.hpa.native, self.dco_real_max or 0)
+        return max(0, native - self.hpa.current)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["hidden_sectors"] = self.hidden_sectors
+        return d
+
+
+def _keep(raw: dict[str, dict[str, Any]], r: CommandResult) -> None:
+    raw[" ".join(r.argv)] = {
+        "returncode": r.returncode,
+        "stdout": r.stdout[-8000:],
+        "stderr": r.stderr[-2000:],
+    }
+
+
+def _run(runner: Runner, raw: dict[str, dict[str, Any]], argv: list[str]) -> CommandResult | None:
+    try:
+        r = runner.run(argv, timeout=60)
+    except CommandError as exc:
+        raw[" ".join(argv)] = {"error": exc.message}
+        return None
+    _keep(raw, r)
+    return r
+
+
+def is_flash(drive: DriveInfo, ata: AtaIdentify | None = None) -> bool:
+    if ata is not None and ata.valid and ata.solid_state is not None:
+        return ata.solid_state
+    if drive.media_type in ("ssd", "nvme", "mmc"):
+        return True
+    return not drive.rotational  # USB: a stick or an SSD unless the kernel says it rotates
+
+
+def probe(drive: DriveInfo, runner: Runner) -> Capabilities:
+    """Ask the drive (read-only commands only) what it supports."""
+    tools = {t: runner.which(t) for t in TOOLS}
+    raw: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []
+    dev = drive.path
+    if drive.transport == "nvme" or re.fullmatch(r"/dev/nvme\d+n\d+", dev):
+        if not tools["nvme"]:
+            return Capabilities("nvme", True, tools, raw=raw, notes=("nvme-cli is not installed",))
+        ctrl_dev = nvme_controller_of(dev)
+        ctrl = ns = None
+        slog = None
+        r = _run(runner, raw, ["nvme", "id-ctrl", ctrl_dev, "-o", "json"])
+        if r is not None and r.ok:
+            ctrl = parse_nvme_id_ctrl(r.stdout)
+        r = _run(runner, raw, ["nvme", "id-ns", dev, "-o", "json"])
+        if r is not None and r.ok:
+            ns = parse_nvme_id_ns(r.stdout)
+        r = _run(runner, raw, ["nvme", "sanitize-log", ctrl_dev, "-o", "json"])
+        if r is not None and r.ok:
+            slog = parse_nvme_sanitize_log(r.stdout)
+        elif r is not None:
+            notes.append(f"sanitize log not readable: {r.stderr.strip()[:200]}")
+        return Capabilities(
+            "nvme", True, tools, nvme_ctrl=ctrl, nvme_ns=ns, nvme_sanitize=slog, raw=raw, notes=tuple(notes)
+        )
+    if drive.transport in ("sata", "ata", "usb"):
+        ata = hpa = None
+        dco = None
+        sstat = None
+        if tools["hdparm"]:
+            r = _run(runner, raw, ["hdparm", "-I", dev])
+            if r is not None and r.ok:
+                ata = parse_hdparm_identify(r.stdout)
+            if ata is not None and ata.valid:
+                r = _run(runner, raw, ["hdparm", "-N", dev])
+                hpa = parse_hdparm_n(r.stdout) if r is not None and r.ok else None
+                r = _run(runner, raw, ["hdparm", "--dco-identify", dev])
+                dco = parse_dco_identify(r.stdout) if r is not None and r.ok else None
+                if ata.sanitize:
+                    r = _run(runner, raw, ["hdparm", "--sanitize-status", dev])
+                    sstat = parse_hdparm_sanitize_status(r.stdout) if r is not None and r.ok else None
+        else:
+            notes.append("hdparm is not installed: ATA capabilities unknown")
+        if drive.transport == "usb":
+            sat = ata is not None and ata.valid
+            if not sat:
+                notes.append("USB bridge does not pass ATA IDENTIFY through (all-zero identify)")
+            return Capabilities(
+                "usb",
+                is_flash(drive, ata),
+                tools,
+                ata=ata,
+                hpa=hpa,
+                dco_real_max=dco,
+                ata_sanitize=sstat,
+                usb_bridge_sat=sat,
+                raw=raw,
+                notes=tuple(notes),
+            )
+        return Capabilities(
+            "ata",
+            is_flash(drive, ata),
+            tools,
+            ata=ata,
+            hpa=hpa,
+            dco_real_max=dco,
+            ata_sanitize=sstat,
+            raw=raw,
+            notes=tuple(notes),
+        )
+    if drive.transport in ("scsi", "sas"):
+        scsi = None
+        if tools["sg_opcodes"]:
+            r = _run(runner, raw, ["sg_opcodes", dev])
+            scsi = parse_sg_opcodes(r) if r is not None else None
+            if scsi is not None and not scsi.reported:
+                notes.append("the device does not report its supported commands: SANITIZE support unknown")
+        return Capabilities("scsi", is_flash(drive), tools, scsi=scsi, raw=raw, notes=tuple(notes))
+    return Capabilities(
+        "none", is_flash(drive), tools, raw=raw, notes=(f"no firmware commands for {drive.transport}",)
+    )

@@ -1,0 +1,369 @@
+"""Running firmware steps, each followed by its evidence.  An exit code alone never counts.
+
+Every step returns a :class:`~erase.record.FirmwareStepRecord`: the commands run (passwords
+redacted), what the drive reported afterwards (security state, HPA, sanitize log SSTAT, sense data)
+and the data read back (:mod:`erase.purge.evidence`).  The step's level is reached only when the
+command completed, the drive's own status confirms it, and the data check passed; otherwise the
+record says ``none`` and why, and the worker fails the job.
+
+Mutating commands are run with ``mutating=True`` so a dry-run runner refuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from erase.errors import EraseError
+from erase.journal import utcnow
+from erase.model import DriveInfo
+from erase.purge.evidence import DataCheck, check_changed, check_pattern, hash_samples
+from erase.purge.machine import Machine
+from erase.purge.planner import PASSWORD, PSID, PlannedStep
+from erase.purge.probe import (
+    aborted_command,
+    parse_hdparm_identify,
+    parse_hdparm_n,
+    parse_hdparm_sanitize_status,
+    parse_nvme_id_ns,
+    parse_nvme_sanitize_log,
+)
+from erase.record import FirmwareStepRecord
+from station.errors import CommandError
+from station.runner import CommandResult
+
+
+@dataclass
+class StepContext:
+    machine: Machine
+    drive: DriveInfo
+    seed: bytes  # job seed: each step's sampling seed derives from it
+    sleep: Callable[[float], None] = time.sleep
+    poll_interval: float = 5.0
+    on_note: Callable[[str], None] | None = None
+
+
+class _StepRun:
+    """Collects what one step did."""
+
+    def __init__(self, step: PlannedStep, index: int, ctx: StepContext) -> None:
+        self.step = step
+        self.index = index
+        self.ctx = ctx
+        self.started = utcnow()
+        self.commands: list[dict[str, Any]] = []
+        self.secrets: list[str] = []
+        self.status_lines: list[str] = []
+
+    def redact(self, text: str) -> str:
+        for s in self.secrets:
+            if s:
+                text = text.replace(s, "***")
+        return text
+
+    def run(self, argv: list[str], *, mutating: bool, timeout: float = 120.0) -> CommandResult:
+        result = self.ctx.machine.runner.run(argv, timeout=timeout, mutating=mutating)
+        self.commands.append(
+            {
+                "argv": [self.redact(a) for a in argv],
+                "returncode": result.returncode,
+                "mutating": mutating,
+                "stdout_tail": self.redact(result.stdout.strip()[-600:]),
+                "stderr_tail": self.redact(result.stderr.strip()[-600:]),
+            }
+        )
+        return result
+
+    def status(self, line: str) -> None:
+        self.status_lines.append(line)
+        if self.ctx.on_note is not None:
+            self.ctx.on_note(line)
+
+    def finish(
+        self, *, completed: bool, status_ok: bool, data: DataCheck | None, note: str = ""
+    ) -> FirmwareStepRecord:
+        step = self.step
+        needs_data = step.level != "none"
+        ok = completed and status_ok and (data.passed if data is not None else not needs_data)
+        if not ok and not note:
+            if not completed:
+                note = "the command did not complete"
+            elif not status_ok:
+                note = "the drive's status does not confirm the step"
+            elif data is None:
+                note = "no data evidence"
+            else:
+                note = f"data check failed: {data.detail}"
+        return FirmwareStepRecord(
+            index=self.index,
+            action=step.action,
+            label=step.label,
+            level_planned=step.level,
+            level_achieved=step.level if ok else "none",
+            started_at=self.started,
+            finished_at=utcnow(),
+            completed=completed,
+            status_ok=status_ok,
+            status="; ".join(self.status_lines) or "-",
+            data_check=data.to_dict() if data is not None else None,
+            commands=tuple(self.commands),
+            tool=step.tool,
+            note=note if not ok else "",
+        )
+
+
+def step_seed(seed: bytes, index: int) -> bytes:
+    return hashlib.sha256(seed + b"purge-step" + index.to_bytes(4, "big")).digest()[:16]
+
+
+def run_step(step: PlannedStep, index: int, ctx: StepContext) -> FirmwareStepRecord:
+    """Run one planned step and gather its evidence.  Never raises for a drive that fails the step."""
+    run = _StepRun(step, index, ctx)
+    seed = step_seed(ctx.seed, index)
+    data_path = ctx.machine.data_path(ctx.drive) if step.level != "none" else ""
+    before = hash_samples(data_path, seed) if step.evidence == "changed" else None
+    try:
+        handler = _handler(step.action)
+        completed, status_ok, note = handler(step, run)
+    except CommandError as exc:
+        return run.finish(completed=False, status_ok=False, data=None, note=f"command failed: {exc.message}")
+    data: DataCheck | None = None
+    if step.level != "none" and completed and status_ok:
+        if step.evidence == "changed":
+            assert before is not None
+            data = check_changed(data_path, seed, before)
+        else:
+            data = check_pattern(data_path, seed, step.evidence)
+    return run.finish(completed=completed, status_ok=status_ok, data=data, note=note)
+
+
+Outcome3 = tuple[bool, bool, str]
+
+
+def _dev(step: PlannedStep) -> str:
+    return step.argv[-1]
+
+
+def _hidden(step: PlannedStep, run: _StepRun) -> Outcome3:
+    r = run.run(list(step.argv), mutating=True, timeout=60)
+    if r.returncode != 0:
+        return True, False, f"{step.argv[0]} exited {r.returncode}: {r.stderr.strip()[:200]}"
+    if aborted_command(r.stderr):
+        run.status("the drive aborted the command (sense key ABORTED COMMAND), though hdparm exited 0")
+    after = run.run(["hdparm", "-N", _dev(step)], mutating=False)
+    hpa = parse_hdparm_n(after.stdout)
+    want = int(step.params["native_sectors"])
+    if hpa is None:
+        return True, False, "hdparm -N no longer reports the max address"
+    run.status(f"max sectors {hpa.current}/{hpa.native} after the step")
+    if hpa.current < want:
+        return True, False, f"the native size is still hidden: {hpa.current} of {want} sectors visible"
+    run.ctx.machine.rescan(run.ctx.drive)
+    return True, True, ""
+
+
+def _unfreeze(step: PlannedStep, run: _StepRun) -> Outcome3:
+    r = run.run(list(step.argv), mutating=True, timeout=float(step.estimate_seconds) + 120)
+    if r.returncode != 0:
+        return True, False, f"rtcwake exited {r.returncode}: {r.stderr.strip()[:200]}"
+    ident = parse_hdparm_identify(run.run(["hdparm", "-I", run.ctx.drive.path], mutating=False).stdout)
+    frozen = ident.security.frozen
+    run.status("security " + ("still FROZEN" if frozen else "not frozen") + " after suspend/resume")
+    return True, not frozen, "the drive is still frozen after a suspend/resume cycle" if frozen else ""
+
+
+def _ata_secure_erase(step: PlannedStep, run: _StepRun) -> Outcome3:
+    dev = _dev(step)
+    password = run.ctx.machine.temp_password()
+    run.secrets.append(password)
+    argv = [password if a == PASSWORD else a for a in step.argv]
+    password_set = False
+    try:
+        r = run.run(["hdparm", "--user-master", "u", "--security-set-pass", password, dev], mutating=True)
+        sec = parse_hdparm_identify(run.run(["hdparm", "-I", dev], mutating=False).stdout).security
+        password_set = sec.enabled
+        if r.returncode != 0 or not sec.enabled:
+            why = "aborted the command" if aborted_command(r.stderr) else "did not enable security"
+            run.status(f"SECURITY SET PASSWORD: the drive {why} (hdparm exit {r.returncode})")
+            return False, False, "the drive did not accept the temporary password: nothing was erased"
+        run.status("temporary password set (security enabled)")
+        timeout = float(step.params.get("timeout", 7200.0))
+        r = run.run(argv, mutating=True, timeout=timeout)
+        sec = parse_hdparm_identify(run.run(["hdparm", "-I", dev], mutating=False).stdout).security
+        password_set = sec.enabled
+        if r.returncode != 0 or aborted_command(r.stderr):
+            run.status(
+                f"SECURITY ERASE UNIT failed (exit {r.returncode}, aborted={aborted_command(r.stderr)})"
+            )
+            return False, False, "the drive refused or aborted SECURITY ERASE UNIT"
+        if sec.enabled or sec.locked:
+            run.status("security still enabled after the erase")
+            return True, False, "the drive still has the password after the erase: it did not complete"
+        run.status("SECURITY ERASE UNIT completed; security disabled, password cleared by the drive")
+        return True, True, ""
+    finally:
+        if password_set:
+            # Any failure after the password was set: clear it, so the drive is never left locked.
+            run.run(["hdparm", "--user-master", "u", "--security-disable", password, dev], mutating=True)
+            run.status("temporary password cleared (security disable)")
+
+
+def _poll(run: _StepRun, timeout: float, check: Callable[[], tuple[bool, str]]) -> tuple[bool, str]:
+    """Call ``check`` (-> (finished, description)) until finished or ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    polls = 0
+    while True:
+        finished, desc = check()
+        polls += 1
+        if finished:
+            return True, desc
+        if time.monotonic() > deadline or polls > 100000:
+            return False, desc
+        run.ctx.sleep(run.ctx.poll_interval)
+
+
+def _ata_sanitize(step: PlannedStep, run: _StepRun) -> Outcome3:
+    dev = _dev(step)
+    r = run.run(list(step.argv), mutating=True, timeout=120)
+    if r.returncode != 0 or aborted_command(r.stderr):
+        return False, False, f"hdparm exited {r.returncode}: {r.stderr.strip()[:200]}"
+    last: dict[str, Any] = {}
+
+    def check() -> tuple[bool, str]:
+        st = parse_hdparm_sanitize_status(
+            run.run(["hdparm", "--sanitize-status", dev], mutating=False).stdout
+        )
+        last["st"] = st
+        if st is None:
+            return True, "no sanitize status"
+        busy = "SD2" in st.state or "process" in st.state.lower() or "progress" in st.state.lower()
+        return not busy, f"{st.state}" + (f" ({st.progress:.0%})" if st.progress is not None else "")
+
+    finished, desc = _poll(run, float(step.params.get("timeout", 7200.0)), check)
+    run.status(f"sanitize status: {desc}")
+    st = last.get("st")
+    if not finished:
+        return False, False, "sanitize did not finish in time"
+    if st is None or st.failed or not st.succeeded:
+        return True, False, "the drive does not report a sanitize completed without error"
+    return True, True, ""
+
+
+def _nvme(step: PlannedStep, run: _StepRun) -> Outcome3:
+    ctrl = step.argv[2]
+    r = run.run(list(step.argv), mutating=True, timeout=120)
+    if r.returncode != 0:
+        return False, False, f"nvme sanitize exited {r.returncode}: {r.stderr.strip()[:200]}"
+    last: dict[str, Any] = {}
+
+    def check() -> tuple[bool, str]:
+        res = run.run(["nvme", "sanitize-log", ctrl, "-o", "json"], mutating=False)
+        if res.returncode != 0:
+            last["log"] = None
+            return True, f"sanitize log unreadable: {res.stderr.strip()[:120]}"
+        log = parse_nvme_sanitize_log(res.stdout)
+        last["log"] = log
+        if log is None:
+            return True, "sanitize log has no SSTAT"
+        return not log.in_progress, log.describe()
+
+    finished, desc = _poll(run, float(step.params.get("timeout", 3600.0)), check)
+    run.status(f"sanitize log: {desc}")
+    log = last.get("log")
+    if not finished:
+        return False, False, "sanitize did not finish in time"
+    if log is None or not log.succeeded:
+        return True, False, "the sanitize log does not report a successful sanitize"
+    return True, True, ""
+
+
+def _nvme_format(step: PlannedStep, run: _StepRun) -> Outcome3:
+    dev = step.argv[2]
+    before = run.run(["nvme", "id-ns", dev, "-o", "json"], mutating=False)
+    r = run.run(list(step.argv), mutating=True, timeout=float(step.params.get("timeout", 600.0)))
+    if r.returncode != 0:
+        return False, False, f"nvme format exited {r.returncode}: {r.stderr.strip()[:200]}"
+    if "success formatting" not in r.stdout.lower():
+        return False, False, "nvme format did not report success"
+    after = run.run(["nvme", "id-ns", dev, "-o", "json"], mutating=False)
+    if after.returncode != 0:
+        return True, False, "the namespace cannot be identified after the format"
+    ns_after = parse_nvme_id_ns(after.stdout)
+    if before.returncode == 0:
+        ns_before = parse_nvme_id_ns(before.stdout)
+        if ns_after.nsze != ns_before.nsze:
+            return True, False, f"namespace size changed ({ns_before.nsze} -> {ns_after.nsze} blocks)"
+    run.status(
+        f"format completed; namespace {ns_after.nsze} blocks of {ns_after.lba_size} bytes; "
+        f"deallocated blocks read as {ns_after.deallocated_reads or 'unspecified (DLFEAT=0)'}"
+    )
+    run.ctx.machine.rescan(run.ctx.drive)
+    return True, True, ""
+
+
+def _scsi(step: PlannedStep, run: _StepRun) -> Outcome3:
+    dev = _dev(step)
+    r = run.run(list(step.argv), mutating=True, timeout=120)
+    text = (r.stdout + r.stderr).lower()
+    if r.returncode != 0 or "did_error" in text or "failed" in text:
+        return False, False, f"sg_sanitize exited {r.returncode}: {r.stderr.strip()[:200]}"
+    last: dict[str, str] = {}
+
+    def check() -> tuple[bool, str]:
+        res = run.run(["sg_requests", "--progress", dev], mutating=False)
+        out = (res.stdout + res.stderr).strip()
+        last["out"] = out
+        if "progress indication" in out.lower():
+            return False, out.splitlines()[-1]
+        return True, out.splitlines()[-1] if out else "no sense"
+
+    finished, desc = _poll(run, float(step.params.get("timeout", 7200.0)), check)
+    run.status(f"sense after sanitize: {desc}")
+    if not finished:
+        return False, False, "sanitize did not finish in time"
+    low = last.get("out", "").lower()
+    if any(w in low for w in ("medium error", "hardware error", "sanitize failed", "aborted command")):
+        return True, False, "the drive reports the sanitize failed (sense data)"
+    return True, True, ""
+
+
+def _opal(step: PlannedStep, run: _StepRun) -> Outcome3:
+    psid = str(step.params.get("psid", ""))
+    if not psid:
+        return False, False, "refused: the PSID was not typed by the operator"
+    run.secrets.append(psid)
+    argv = [psid if a == PSID else a for a in step.argv]
+    r = run.run(argv, mutating=True, timeout=300)
+    ok = r.returncode == 0 and "success" in (r.stdout + r.stderr).lower()
+    run.status("PSID revert " + ("reported success" if ok else f"failed (exit {r.returncode})"))
+    return ok, ok, "" if ok else "sedutil-cli did not report a successful PSID revert"
+
+
+_HANDLERS: dict[str, Callable[[PlannedStep, _StepRun], Outcome3]] = {
+    "remove-hpa": _hidden,
+    "restore-dco": _hidden,
+    "unfreeze-suspend": _unfreeze,
+    "ata-sanitize": _ata_sanitize,
+    "ata-secure": _ata_secure_erase,
+    "nvme-sanitize": _nvme,
+    "nvme-format": _nvme_format,
+    "scsi-sanitize": _scsi,
+    "opal-psid": _opal,
+}
+
+
+def _handler(action: str) -> Callable[[PlannedStep, _StepRun], Outcome3]:
+    for prefix, handler in _HANDLERS.items():
+        if action.startswith(prefix):
+            return handler
+    raise EraseError(f"no handler for the firmware step {action!r}")
+
+
+class StepsFailed(EraseError):
+    """Raised by the worker when a firmware step has no evidence of success."""
+
+
+__all__ = ["StepContext", "StepsFailed", "run_step", "step_seed"]
