@@ -14,6 +14,8 @@ Every line has ``seq`` (0, 1, 2, ...), ``t`` (UTC ISO 8601) and ``event``.  Even
 ``pass-finished`` {pass, start, written, completed}
 ``verify-started`` {pass, mode, seed, planned}
 ``verify-finished`` {pass, verification}    a :class:`~erase.record.VerificationRecord`
+``step-started`` {step, action}             firmware/preparation step ``step`` of the plan's purge
+``step-finished`` {step, result}            a :class:`~erase.record.FirmwareStepRecord` (with evidence)
 ``failed`` {reason, error}                  the job cannot go on (drive gone, abort on error, ...)
 ``cancelled`` {reason}                      the worker was asked to stop
 ``finished`` {}                             the worker reached the end of the plan
@@ -36,7 +38,15 @@ from typing import Any
 
 from erase.errors import JournalError
 from erase.model import Range
-from erase.record import JobPlan, JobRecord, Outcome, PassRecord, VerificationRecord, success_problems
+from erase.record import (
+    FirmwareStepRecord,
+    JobPlan,
+    JobRecord,
+    Outcome,
+    PassRecord,
+    VerificationRecord,
+    success_problems,
+)
 
 JOURNAL = "journal.jsonl"
 
@@ -218,6 +228,8 @@ class JobState:
     worker: dict[str, Any] | None
     last_t: str
     new_events: list[dict[str, Any]] = field(default_factory=list)
+    steps: dict[int, FirmwareStepRecord] = field(default_factory=dict)  # firmware steps finished
+    current_step: int | None = None  # firmware step running now
 
     @classmethod
     def start(cls, job_dir: Path, planned: dict[str, Any]) -> JobState:
@@ -301,6 +313,13 @@ class JobState:
         elif kind == "verify-finished":
             v = VerificationRecord.from_dict(ev["verification"])
             self.verifications[v.pass_index] = v
+        elif kind == "step-started":
+            self.phase, self.current_step = "firmware", int(ev["step"])
+            self.phase_done, self.phase_total = 0, 0
+        elif kind == "step-finished":
+            rec = FirmwareStepRecord.from_dict(ev["result"])
+            self.steps[rec.index] = rec
+            self.current_step = None
         elif kind in ("failed", "cancelled", "finished"):
             self.end_event = kind
             self.ended_at = ev["t"]
@@ -325,6 +344,8 @@ class JobState:
         return Outcome.FAILED if self._problems() else self._success_outcome()
 
     def _success_outcome(self) -> Outcome:
+        if not self.plan.passes:  # firmware steps only: each carries its own evidence
+            return Outcome.VERIFIED
         return Outcome.UNVERIFIED if self.plan.verify == "none" else Outcome.VERIFIED
 
     def _pass_records(self) -> list[PassRecord]:
@@ -352,6 +373,7 @@ class JobState:
             self._pass_records(),
             [self.verifications[k] for k in sorted(self.verifications)],
             self._success_outcome(),
+            [self.steps[k] for k in sorted(self.steps)],
         )
 
     @property
@@ -359,8 +381,9 @@ class JobState:
         """0..1 over the whole plan (writes and verifications), for progress bars."""
         n = len(self.plan.passes)
         verified = set(self.plan.verified_passes())
-        units = n + len(verified)
-        done = 0.0
+        n_steps = len(self.plan.purge_steps)
+        units = n + len(verified) + n_steps
+        done = float(len(self.steps))
         for i in range(n):
             ps = self.passes.get(i)
             if ps is None:
@@ -402,6 +425,7 @@ class JobState:
             finished_at=self.ended_at,
             outcome=outcome,
             reasons=tuple(dict.fromkeys(reasons)),
+            firmware_steps=tuple(self.steps[k] for k in sorted(self.steps)),
         )
 
 

@@ -54,10 +54,18 @@ class JobPlan:
     tool: dict[str, str] = field(default_factory=dict)  # {"name": "tabula", "version": ...}
     host: dict[str, str] = field(default_factory=dict)  # {"hostname":..., "kernel":...}
     operator: dict[str, str] = field(default_factory=dict)  # free-form, filled from settings
+    # erase.purge.planner.PurgePlan.to_dict(): firmware/preparation steps run before the passes,
+    # the NIST level requested and expected.  None: a plain overwrite job.
+    purge: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        if not self.passes:
-            raise InvalidModel("a plan needs at least one pass")
+        if not self.passes and not self.purge_steps:
+            raise InvalidModel("a plan needs at least one pass or one firmware step")
+        if self.purge is not None:
+            if self.purge.get("level_requested") not in ("clear", "purge"):
+                raise InvalidModel("a purge plan states the level requested (clear or purge)")
+            if bool(self.purge.get("overwrite")) != bool(self.passes):
+                raise InvalidModel("a purge plan has overwrite passes exactly when it says it overwrites")
         if self.verify not in ("none", "last", "all"):
             raise InvalidModel(f"unknown verify policy {self.verify!r}")
         if self.verify_mode not in ("full", "sample"):
@@ -71,15 +79,25 @@ class JobPlan:
             raise InvalidModel("rounds must be at least 1")
         object.__setattr__(self, "passes", tuple(self.passes))
 
+    @property
+    def purge_steps(self) -> list[dict[str, Any]]:
+        return list(self.purge.get("steps", [])) if self.purge else []
+
     def verified_passes(self) -> tuple[int, ...]:
         """Indexes of the passes that must be verified, by policy."""
-        if self.verify == "none":
+        if self.verify == "none" or not self.passes:
             return ()
         if self.verify == "last":
             return (len(self.passes) - 1,)
         return tuple(range(len(self.passes)))
 
     def to_dict(self) -> dict[str, Any]:
+        d = self._to_dict()
+        if self.purge is not None:
+            d["purge"] = self.purge
+        return d
+
+    def _to_dict(self) -> dict[str, Any]:
         return {
             "job_id": self.job_id,
             "created_at": self.created_at,
@@ -118,6 +136,98 @@ class JobPlan:
             tool=dict(d.get("tool", {})),
             host=dict(d.get("host", {})),
             operator=dict(d.get("operator", {})),
+            purge=d.get("purge"),
+        )
+
+
+LEVEL_RANK = {"none": 0, "clear": 1, "purge": 2}
+
+
+@dataclass(frozen=True)
+class FirmwareStepRecord:
+    """What one firmware or preparation step did, with its evidence (see erase.purge.steps).
+
+    A level is reached only with evidence: the command completed, the drive's status confirms it
+    (``status_ok``) and, for a sanitizing step, the data read back passed (``data_check``).
+    """
+
+    index: int
+    action: str
+    label: str
+    level_planned: str  # none (preparation: HPA removal, unfreeze), clear, purge
+    level_achieved: str
+    started_at: str
+    finished_at: str | None
+    completed: bool
+    status_ok: bool
+    status: str  # what the drive reported (security state, SSTAT, sense, max address)
+    data_check: dict[str, Any] | None
+    commands: tuple[dict[str, Any], ...] = ()
+    tool: str = ""
+    note: str = ""  # why the step did not reach its level
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "commands", tuple(self.commands))
+        for name in ("level_planned", "level_achieved"):
+            if getattr(self, name) not in LEVEL_RANK:
+                raise InvalidModel(f"step {self.index + 1}: unknown level {getattr(self, name)!r}")
+        if LEVEL_RANK[self.level_achieved] > LEVEL_RANK[self.level_planned]:
+            raise InvalidModel(f"step {self.index + 1}: achieved level exceeds the planned level")
+        if self.level_achieved != "none" and not self.ok:
+            raise InvalidModel(
+                f"step {self.index + 1} ({self.label}): a level without evidence "
+                "(completed, confirmed by the drive, data read back) cannot be claimed"
+            )
+        if not self.ok and not self.note:
+            raise InvalidModel(f"step {self.index + 1}: a failed step says why")
+
+    @property
+    def data_passed(self) -> bool:
+        return bool(self.data_check is not None and self.data_check.get("passed") is True)
+
+    @property
+    def ok(self) -> bool:
+        if not (self.completed and self.status_ok and self.finished_at is not None):
+            return False
+        if self.level_planned == "none":
+            return True
+        return self.data_passed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "action": self.action,
+            "label": self.label,
+            "level_planned": self.level_planned,
+            "level_achieved": self.level_achieved,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "completed": self.completed,
+            "status_ok": self.status_ok,
+            "status": self.status,
+            "data_check": self.data_check,
+            "commands": [dict(c) for c in self.commands],
+            "tool": self.tool,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FirmwareStepRecord:
+        return cls(
+            index=int(d["index"]),
+            action=d["action"],
+            label=d["label"],
+            level_planned=d["level_planned"],
+            level_achieved=d["level_achieved"],
+            started_at=d["started_at"],
+            finished_at=d.get("finished_at"),
+            completed=bool(d["completed"]),
+            status_ok=bool(d["status_ok"]),
+            status=d.get("status", ""),
+            data_check=d.get("data_check"),
+            commands=tuple(d.get("commands", [])),
+            tool=d.get("tool", ""),
+            note=d.get("note", ""),
         )
 
 
@@ -253,10 +363,14 @@ class JobRecord:
     outcome: Outcome
     reasons: tuple[str, ...] = ()  # why the outcome is what it is (failures, interruptions)
     schema: str = SCHEMA
+    firmware_steps: tuple[FirmwareStepRecord, ...] = ()
 
     def __post_init__(self) -> None:
         if self.schema != SCHEMA:
             raise InvalidModel(f"unknown record schema {self.schema!r}")
+        object.__setattr__(self, "firmware_steps", tuple(self.firmware_steps))
+        if self.firmware_steps and self.plan.purge is None:
+            raise InvalidModel("firmware steps were recorded for a plan without any")
         object.__setattr__(self, "passes", tuple(self.passes))
         object.__setattr__(self, "verifications", tuple(self.verifications))
         object.__setattr__(self, "reasons", tuple(self.reasons))
@@ -275,12 +389,40 @@ class JobRecord:
 
     def success_problems(self) -> list[str]:
         """Everything that stands between these facts and a successful erasure (empty = success)."""
-        return success_problems(self.plan, self.passes, self.verifications, self.outcome)
+        return success_problems(self.plan, self.passes, self.verifications, self.outcome, self.firmware_steps)
 
     @property
     def nist_level(self) -> str | None:
-        """NIST SP 800-88 level this overwrite achieved: Clear, only when verified."""
-        return "clear" if self.outcome is Outcome.VERIFIED else None
+        """NIST SP 800-88 level achieved: Clear for a verified overwrite; a firmware step's level only
+        with its evidence; never more than requested; None when the job did not succeed."""
+        if self.plan.purge is None:
+            return "clear" if self.outcome is Outcome.VERIFIED else None
+        if not self.outcome.success:
+            return None
+        levels = [s.level_achieved for s in self.firmware_steps]
+        if self.plan.passes and self.outcome is Outcome.VERIFIED:
+            levels.append("clear")
+        best = max(levels, key=lambda lv: LEVEL_RANK[lv], default="none")
+        requested = str(self.plan.purge["level_requested"])
+        if LEVEL_RANK[best] > LEVEL_RANK[requested]:
+            best = requested
+        return None if best == "none" else best
+
+    @property
+    def nist_level_requested(self) -> str:
+        return str(self.plan.purge["level_requested"]) if self.plan.purge else "clear"
+
+    @property
+    def level_note(self) -> str:
+        """Why the level achieved is lower than requested ('' when it is not)."""
+        achieved = self.nist_level or "none"
+        if LEVEL_RANK[achieved] >= LEVEL_RANK[self.nist_level_requested]:
+            return ""
+        if self.outcome.success and self.plan.purge and self.plan.purge.get("level_note"):
+            return str(self.plan.purge["level_note"])
+        if not self.outcome.success:
+            return "not sanitized: " + "; ".join(self.reasons)
+        return "the overwrite was not verified"
 
     @property
     def bad_ranges(self) -> tuple[Range, ...]:
@@ -290,7 +432,7 @@ class JobRecord:
         return tuple(out)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "schema": self.schema,
             "job_id": self.plan.job_id,
             "outcome": str(self.outcome),
@@ -302,6 +444,11 @@ class JobRecord:
             "passes": [p.to_dict() for p in self.passes],
             "verifications": [v.to_dict() for v in self.verifications],
         }
+        if self.plan.purge is not None:
+            d["nist_level_requested"] = self.nist_level_requested
+            d["level_note"] = self.level_note
+            d["firmware_steps"] = [s.to_dict() for s in self.firmware_steps]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> JobRecord:
@@ -314,6 +461,7 @@ class JobRecord:
             finished_at=d.get("finished_at"),
             outcome=Outcome(d["outcome"]),
             reasons=tuple(d.get("reasons", [])),
+            firmware_steps=tuple(FirmwareStepRecord.from_dict(s) for s in d.get("firmware_steps", [])),
         )
 
 
@@ -322,9 +470,21 @@ def success_problems(
     passes: Sequence[PassRecord],
     verifications: Sequence[VerificationRecord],
     outcome: Outcome,
+    firmware_steps: Sequence[FirmwareStepRecord] = (),
 ) -> list[str]:
     """Everything that stands between these facts and ``outcome`` as a success (empty = supported)."""
     problems: list[str] = []
+    by_step = {s.index: s for s in firmware_steps}
+    for i, planned in enumerate(plan.purge_steps):
+        rec = by_step.get(i)
+        if rec is None:
+            problems.append(f"step {i + 1} ({planned.get('label', planned.get('action'))}) did not run")
+        elif not rec.ok:
+            problems.append(f"step {i + 1} ({rec.label}) has no evidence of success: {rec.note}")
+        elif rec.level_achieved != rec.level_planned:
+            problems.append(
+                f"step {i + 1} ({rec.label}) reached {rec.level_achieved}, not {rec.level_planned}"
+            )
     if len(passes) != len(plan.passes):
         problems.append(f"{len(passes)} of {len(plan.passes)} passes recorded")
     for p in passes:
@@ -337,7 +497,7 @@ def success_problems(
     wanted = plan.verified_passes()
     if outcome is Outcome.UNVERIFIED and wanted:
         problems.append("verification was asked; an unverified outcome is not allowed")
-    if outcome is Outcome.VERIFIED and not wanted:
+    if outcome is Outcome.VERIFIED and not wanted and not plan.purge_steps:
         problems.append("no verification was asked; the outcome cannot be 'verified'")
     by_pass = {v.pass_index: v for v in verifications}
     for i in wanted:

@@ -114,12 +114,52 @@ def _confirm(entries: Sequence[Any], plans: Sequence[Any], stdin: TextIO, stdout
     return True
 
 
+_LEVEL = {"none": "no NIST level", "clear": "NIST SP 800-88 Clear", "purge": "NIST SP 800-88 Purge"}
+
+
+def _show_purge_plan(plan: Any, out: TextIO) -> None:
+    """The firmware part of a plan: policy, steps with their level on this media, and what was ruled out."""
+    from erase.purge.planner import PurgePlan
+
+    pp = PurgePlan.from_dict(plan.purge)
+    media = "flash" if pp.flash else "magnetic"
+    out.write(
+        f"  policy {pp.policy}: requested {_LEVEL[pp.level_requested]}  ({media} media, {pp.protocol})\n"
+    )
+    if pp.native_bytes != pp.accessible_bytes:
+        out.write(
+            f"  hidden area: {human_bytes(pp.native_bytes - pp.accessible_bytes)} "
+            f"(accessible {pp.accessible_bytes} of {pp.native_bytes} bytes)\n"
+        )
+    for n, st in enumerate(pp.steps, start=1):
+        level = "preparation" if st.level == "none" else _LEVEL[st.level]
+        out.write(f"    step {n}: {st.label}  -> {level}, ~{human_duration(st.estimate_seconds)}\n")
+        out.write(f"            {' '.join(st.argv)}   (evidence: {st.evidence})\n")
+    if pp.overwrite:
+        out.write(
+            f"    then overwrite with {plan.method}  -> {_LEVEL['clear']}, ~{human_duration(pp.overwrite_estimate_seconds)}\n"
+        )
+    for alt in pp.alternatives:
+        out.write(f"    not used: {alt.label} ({alt.level}): {alt.reason}\n")
+    out.write(f"  estimated time: {human_duration(pp.estimate_seconds)}\n")
+
+
 def _show_plan(entries: Sequence[Any], plans: Sequence[Any], out: TextIO) -> None:
     for entry, plan in zip(entries, plans, strict=True):
         i = entry.info
         out.write(f"\nPlan for {i.path}  [{i.identity}]\n")
         out.write(f"  model {i.model or '-'}  serial {i.serial or '-'}  {human_bytes(i.size_bytes)}  ")
         out.write(f"{i.media_type}/{i.transport}  sectors {i.logical_sector_size}/{i.physical_sector_size}\n")
+        if plan.purge is not None:
+            _show_purge_plan(plan, out)
+            expected = plan.purge["level_expected"]
+            out.write(f"  achieves: {_LEVEL[expected]}")
+            if plan.passes and plan.verify == "none" and expected == "clear":
+                out.write(" only if verified: with --verify none no NIST level will be claimed")
+            out.write("\n")
+            if plan.purge.get("level_note"):
+                out.write(f"  lower than requested: {plan.purge['level_note']}\n")
+            continue
         out.write(
             f"  method {plan.method} (rounds {plan.rounds}, final blank {'yes' if plan.final_blank else 'no'})\n"
         )
@@ -349,8 +389,11 @@ def _worker_options(args: argparse.Namespace) -> WorkerOptions:
 
 
 def cmd_erase(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
-    from station.drives import resolve
+    from erase.purge.machine import current_machine
+    from erase.purge.planner import PlanOptions
+    from station.jobs import plan_purge_job
 
+    machine = current_machine()
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     jobs_root = Path(args.job_dir) if args.job_dir else paths.jobs_dir()
@@ -373,16 +416,26 @@ def cmd_erase(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Tex
     entries = []
     seen: set[str] = set()
     for dev in args.devices:
-        entry = resolve(dev, include_loop=args.include_loop)
+        entry = machine.resolve(dev, include_loop=args.include_loop)
         if entry.info.identity in seen:
             raise BadInput(f"{dev} is given twice", hint="name each drive once")
         seen.add(entry.info.identity)
-        if not entry.protection.allowed:
-            reasons = "; ".join(r.message for r in entry.protection.reasons)
-            raise Refused(f"{entry.info.path} is protected and will not be erased: {reasons}")
+        if not entry.allowed:
+            raise Refused(
+                f"{entry.info.path} is protected and will not be erased: {'; '.join(entry.reasons)}"
+            )
         entries.append(entry)
     try:
-        plans = [plan_job(e.info, options) for e in entries]
+        if args.policy:
+            popts = PlanOptions(
+                allow_usb_ata=args.allow_usb_ata, unfreeze_suspend=args.unfreeze_suspend, psid=args.psid
+            )
+            plans = [plan_purge_job(e.info, options, args.policy, machine.runner, popts)[0] for e in entries]
+        else:
+            plans = [plan_job(e.info, options) for e in entries]
+        if not args.plan:
+            for e in entries:
+                machine.data_path(e.info)  # a recorded machine without a disk image cannot erase
     except TabulaError as exc:
         # Anything the planner refuses happens before a byte is written: it is bad input (exit 2).
         raise BadInput(exc.message, hint=exc.hint or None) from exc
@@ -507,6 +560,22 @@ def _add_erase_parser(sub: Any) -> None:
     p.add_argument(
         "--on-error", choices=("continue", "abort"), default="continue", help="on an unwritable range"
     )
+    p.add_argument(
+        "--policy",
+        choices=("nist-clear", "nist-purge"),
+        help="plan by NIST SP 800-88 level: firmware purge when the drive can, else overwrite (Clear)",
+    )
+    p.add_argument(
+        "--unfreeze-suspend",
+        action="store_true",
+        help="allow a suspend-to-RAM cycle (rtcwake) to clear a BIOS security freeze",
+    )
+    p.add_argument(
+        "--allow-usb-ata",
+        action="store_true",
+        help="allow ATA security/sanitize commands through a USB bridge",
+    )
+    p.add_argument("--psid", help="PSID printed on the drive label: allows a TCG Opal PSID revert")
     p.add_argument("--include-loop", action="store_true", help="allow loop devices (tests, demo)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation (scripts, benches)")
     p.add_argument("--confirm-from-stdin", action="store_true", help=argparse.SUPPRESS)

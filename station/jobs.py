@@ -17,14 +17,17 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from erase.journal import Follower, JobState, Journal, iter_jobs, utcnow
 from erase.methods import expand
 from erase.model import DriveInfo
+from erase.purge.planner import PlanOptions, PurgePlan, plan_purge
+from erase.purge.probe import probe
 from erase.record import ErrorPolicy, JobPlan, VerifyMode, VerifyPolicy
 from station import __version__
+from station.runner import Runner
 from station.worker import WorkerOptions
 
 DEFAULT_BLOCK_SIZE = 4 << 20
@@ -42,8 +45,19 @@ class EraseOptions:
     on_error: ErrorPolicy = "continue"
 
 
-def plan_job(drive: DriveInfo, options: EraseOptions, *, operator: dict[str, str] | None = None) -> JobPlan:
-    """A validated plan for one drive.  Raises a typed error for anything that cannot be done."""
+def plan_job(
+    drive: DriveInfo,
+    options: EraseOptions,
+    *,
+    operator: dict[str, str] | None = None,
+    purge: PurgePlan | None = None,
+) -> JobPlan:
+    """A validated plan for one drive.  Raises a typed error for anything that cannot be done.
+
+    With ``purge`` (see :func:`plan_purge_job`), the plan's firmware steps run first; the overwrite
+    passes of ``options.method`` follow only when the purge plan overwrites, over the drive's native
+    size (after any hidden area is removed).
+    """
     seed = secrets.token_bytes(16)
     passes = expand(
         options.method,
@@ -52,6 +66,10 @@ def plan_job(drive: DriveInfo, options: EraseOptions, *, operator: dict[str, str
         custom_hex=options.custom_hex,
         seed=seed,
     )
+    if purge is not None:
+        drive = replace(drive, size_bytes=purge.native_bytes)
+        if not purge.overwrite:
+            passes = []
     return JobPlan(
         job_id=str(uuid.uuid4()),
         created_at=utcnow(),
@@ -69,7 +87,34 @@ def plan_job(drive: DriveInfo, options: EraseOptions, *, operator: dict[str, str
         tool={"name": "tabula", "version": __version__},
         host={"hostname": socket.gethostname(), "kernel": platform.release()},
         operator=dict(operator or {}),
+        purge=purge.to_dict() if purge is not None else None,
     )
+
+
+def plan_purge_job(
+    drive: DriveInfo,
+    options: EraseOptions,
+    policy: str,
+    runner: Runner,
+    plan_options: PlanOptions | None = None,
+    *,
+    operator: dict[str, str] | None = None,
+) -> tuple[JobPlan, PurgePlan]:
+    """Probe the drive (read-only) and plan ``policy`` (nist-clear / nist-purge) for it."""
+    caps = probe(drive, runner)
+    passes = len(
+        expand(
+            options.method,
+            rounds=options.rounds,
+            final_blank=options.final_blank,
+            custom_hex=options.custom_hex,
+            seed=bytes(16),
+        )
+    )
+    popts = plan_options or PlanOptions()
+    popts = replace(popts, overwrite_passes=passes)
+    pplan = plan_purge(drive, caps, policy, popts)
+    return plan_job(drive, options, operator=operator, purge=pplan), pplan
 
 
 def create_job(jobs_root: Path, plan: JobPlan, options: WorkerOptions) -> Path:

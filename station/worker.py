@@ -33,6 +33,7 @@ from erase.engine import verify_full, verify_sample, write_pass
 from erase.errors import DriveGone, EraseError
 from erase.journal import JobState, Journal, boot_id, derive, process_start, utcnow
 from erase.model import Progress, Range
+from erase.purge.machine import Machine, current_machine
 from erase.record import JobPlan, VerificationRecord
 from erase.sampling import sample_plan
 from station.errors import TabulaError
@@ -96,25 +97,31 @@ def sample_seed(plan: JobPlan, pass_index: int) -> bytes:
     return hashlib.sha256(bytes.fromhex(plan.seed) + b"sample" + pass_index.to_bytes(4, "big")).digest()[:16]
 
 
-def check_still_same_drive(plan: JobPlan, include_loop: bool) -> None:
+def check_still_same_drive(plan: JobPlan, include_loop: bool, machine: Machine | None = None) -> None:
     """Refuse to write unless the device is the planned drive and is still safe to erase."""
-    from station.drives import resolve  # local: keep the worker importable for tests of the engine
-
-    entry = resolve(plan.drive.path, include_loop=include_loop or plan.drive.transport == "loop")
+    machine = machine or current_machine()
+    entry = machine.resolve(plan.drive.path, include_loop=include_loop or plan.drive.transport == "loop")
     now = entry.info
-    if now.identity != plan.drive.identity or now.size_bytes != plan.drive.size_bytes:
+    # A purge plan that removes a hidden area plans for the native size; before (or after) the
+    # removal the drive shows its accessible size.
+    sizes = {plan.drive.size_bytes}
+    if plan.purge is not None:
+        sizes.add(int(plan.purge.get("accessible_bytes", plan.drive.size_bytes)))
+    if now.identity != plan.drive.identity or now.size_bytes not in sizes:
         raise WrongDrive(
             f"{plan.drive.path} is now {now.identity} ({now.size_bytes} bytes), "
             f"the plan was for {plan.drive.identity} ({plan.drive.size_bytes} bytes)"
         )
-    if not entry.protection.allowed:
-        reasons = "; ".join(r.message for r in entry.protection.reasons)
-        raise NowProtected(f"{plan.drive.path} is protected: {reasons}")
+    if not entry.allowed:
+        raise NowProtected(f"{plan.drive.path} is protected: {'; '.join(entry.reasons)}")
 
 
 class Worker:
-    def __init__(self, job_dir: Path, options: WorkerOptions | None = None) -> None:
+    def __init__(
+        self, job_dir: Path, options: WorkerOptions | None = None, machine: Machine | None = None
+    ) -> None:
         self.job_dir = job_dir
+        self.machine = machine or current_machine()
         self.options = options or WorkerOptions.load(job_dir)
         self.cancel = threading.Event()
         self.journal = Journal(job_dir)
@@ -163,8 +170,10 @@ class Worker:
         pid = os.getpid()
         self.journal.append("worker-started", pid=pid, boot_id=boot_id(), start=process_start(pid))
         try:
-            check_still_same_drive(self.plan, self.options.include_loop)
-            self._run_passes()
+            check_still_same_drive(self.plan, self.options.include_loop, self.machine)
+            self._run_steps()
+            if self.plan.passes:
+                self._run_passes()
         except JobCancelled as exc:
             self.journal.append("cancelled", reason=exc.message)
         except DriveGone as exc:
@@ -198,13 +207,35 @@ class Worker:
             certify_job(self.job_dir, self.options)
         return exit_code_for(record.outcome.value)
 
+    def _run_steps(self) -> None:
+        """The plan's firmware and preparation steps, in order; each must bring its evidence."""
+        from erase.purge.planner import PlannedStep
+        from erase.purge.steps import StepContext, StepsFailed, run_step
+
+        ctx = StepContext(machine=self.machine, drive=self.plan.drive, seed=bytes.fromhex(self.plan.seed))
+        for i, raw in enumerate(self.plan.purge_steps):
+            done = self.state.steps.get(i)
+            if done is not None and done.ok:
+                continue  # resumed job: this step already has its evidence
+            self._check_cancel()
+            step = PlannedStep.from_dict(raw)
+            self.journal.append("step-started", step=i, action=step.action)
+            result = run_step(step, i, ctx)
+            self.journal.append("step-finished", step=i, result=result.to_dict())
+            if not result.ok:
+                raise StepsFailed(f"step {i + 1} ({step.label}) failed: {result.note}")
+
     def _run_passes(self) -> None:
         plan = self.plan
         wanted = set(plan.verified_passes())
-        with BlockDevice.open(plan.drive.path, write=True) as dev:
+        with BlockDevice.open(self.machine.data_path(plan.drive), write=True) as dev:
             if dev.size != plan.drive.size_bytes:
+                hidden = plan.purge is not None and plan.drive.size_bytes != plan.purge.get(
+                    "accessible_bytes"
+                )
                 raise WrongDrive(
                     f"{plan.drive.path} has {dev.size} bytes, the plan says {plan.drive.size_bytes}"
+                    + (" (the native size is still hidden)" if hidden else "")
                 )
             for i, pattern in enumerate(plan.passes):
                 ps = self.state.passes.get(i)

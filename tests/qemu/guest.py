@@ -178,8 +178,12 @@ def qemu_argv(
     console: Path,
     output: Path,
     memory_mib: int = 512,
+    extra_args: Sequence[str] = (),
 ) -> list[str]:
-    """The QEMU command line for one boot (no shell anywhere)."""
+    """The QEMU command line for one boot (no shell anywhere).
+
+    ``extra_args`` are appended verbatim (e.g. a ``-virtfs`` share for tests/qemu/station_guest.py).
+    """
     argv = [
         "qemu-system-x86_64",
         "-accel",
@@ -257,6 +261,7 @@ def qemu_argv(
                 argv += ["-device", "qemu-xhci,id=xhci0"]
                 controllers.add("xhci")
             argv += ["-device", f"usb-storage,bus=xhci0.0,drive={drive},serial={disk.serial}"]
+    argv += list(extra_args)
     return argv
 
 
@@ -357,6 +362,8 @@ def boot(
     settle: int = 60,
     image: GuestImage | None = None,
     workdir: Path | None = None,
+    extra_qemu_args: Sequence[str] = (),
+    memory_mib: int = 512,
 ) -> GuestReport:
     """Boot once, run ``commands`` in order, power off; the full report of the boot."""
     if shutil.which("qemu-system-x86_64") is None:
@@ -375,7 +382,15 @@ def boot(
         console = tmpdir / "console.log"
         output = tmpdir / "output.log"
         job.write_bytes(job_data)
-        argv = qemu_argv(image, disks, job=job, console=console, output=output)
+        argv = qemu_argv(
+            image,
+            disks,
+            job=job,
+            console=console,
+            output=output,
+            memory_mib=memory_mib,
+            extra_args=extra_qemu_args,
+        )
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
