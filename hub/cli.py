@@ -54,7 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--ssl-certfile")
     s.add_argument("--ssl-keyfile")
-    s.add_argument("--workers", type=int, default=1)
 
     o = sub.add_parser("org", help="organisations")
     osub = o.add_subparsers(dest="org_command", required=True)
