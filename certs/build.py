@@ -14,6 +14,7 @@ from typing import Any
 
 from certs.errors import InvalidCertificate
 from certs.model import (
+    LEVEL_RANK,
     ByteRange,
     Certificate,
     Check,
@@ -25,6 +26,7 @@ from certs.model import (
     Media,
     PatternInfo,
     Person,
+    RequestedLevel,
     Result,
     Sanitization,
     Station,
@@ -36,7 +38,7 @@ from certs.model import (
 )
 from certs.settings import CertSettings
 from erase.model import Range
-from erase.record import JobRecord, Outcome, VerificationRecord
+from erase.record import FirmwareStepRecord, JobRecord, Outcome, VerificationRecord
 
 
 def utc(ts: str | None) -> str | None:
@@ -71,9 +73,9 @@ def _range(r: Range) -> ByteRange:
     return ByteRange(offset=r.offset, length=r.length, op=r.op, error=r.error)
 
 
-def _check(v: VerificationRecord) -> Check:
+def _check(v: VerificationRecord, first: int = 0) -> Check:
     return Check(
-        pass_index=v.pass_index,
+        pass_index=first + v.pass_index,
         mode=v.mode,
         bytes_total=v.bytes_total,
         bytes_checked=v.bytes_checked,
@@ -89,36 +91,135 @@ def _check(v: VerificationRecord) -> Check:
     )
 
 
-def _verification(record: JobRecord) -> Verification:
-    plan = record.plan
-    checks = tuple(_check(v) for v in record.verifications)
-    wanted = plan.verified_passes()
-    result: VerifyResult
-    if plan.verify == "none":
-        result = "not_performed"
-        method = "none (not verified)"
-    else:
-        which = "every pass" if plan.verify == "all" else "the last pass"
-        if plan.verify_mode == "full":
-            method = f"full read-back of {which}"
-        else:
-            cov = [c.coverage_ppm for c in checks]
-            pct = f" ({min(cov) / 10_000:.2f} % of the bytes)" if cov else ""
-            method = f"sampled read-back of {which}{pct}"
-        done = {c.pass_index for c in checks}
-        if any(not c.passed for c in checks):
-            result = "failed"
-        elif all(i in done for i in wanted) and checks:
-            result = "passed"
-        else:
-            result = "incomplete"
-    return Verification(
-        policy=plan.verify, mode=plan.verify_mode, method=method, result=result, checks=checks
+def _firmware_check(s: FirmwareStepRecord) -> Check | None:
+    """The data read back after a firmware step, as a verification check numbered like its step."""
+    d = s.data_check
+    if not d:
+        return None
+    total = int(d.get("bytes_total", 0))
+    checked = min(int(d.get("bytes_checked", 0)), total)
+    return Check(
+        pass_index=s.index,
+        mode="sample",
+        bytes_total=total,
+        bytes_checked=checked,
+        coverage_ppm=checked * 1_000_000 // total if total else 0,
+        passed=bool(d.get("passed")),
+        started_at=_utc(s.started_at),
+        finished_at=_utc(s.finished_at or s.started_at),
+        seed=str(d.get("seed", "")) or "00",
+        subsections=None,
+        mismatch_count=int(d.get("mismatch_count", 0)),
+        mismatches=(),
+        read_errors=(),
     )
 
 
+def _verification(record: JobRecord) -> Verification:
+    plan = record.plan
+    first = len(plan.purge_steps)
+    fw_checks = [c for c in (_firmware_check(s) for s in record.firmware_steps) if c is not None]
+    checks = tuple(fw_checks) + tuple(_check(v, first) for v in record.verifications)
+    wanted = plan.verified_passes()
+    result: VerifyResult
+    policy = plan.verify
+    if plan.purge_steps and not plan.passes:
+        policy = "all"
+    if policy == "none" and not fw_checks:
+        result = "not_performed"
+        method = "none (not verified)"
+    else:
+        parts = []
+        if plan.purge_steps:
+            parts.append("the drive's status and a sampled read-back after each firmware step")
+        if plan.passes and plan.verify != "none":
+            which = "every pass" if plan.verify == "all" else "the last pass"
+            if plan.verify_mode == "full":
+                parts.append(f"full read-back of {which}")
+            else:
+                cov = [_check(v, first).coverage_ppm for v in record.verifications]
+                pct = f" ({min(cov) / 10_000:.2f} % of the bytes)" if cov else ""
+                parts.append(f"sampled read-back of {which}{pct}")
+        method = "; ".join(parts)
+        done = {v.pass_index for v in record.verifications}
+        sanitizing = [st for st in plan.purge_steps if st.get("level") != "none"]
+        fw_done = len(fw_checks) == len(sanitizing)
+        if any(not c.passed for c in checks):
+            result = "failed"
+        elif all(i in done for i in wanted) and checks and fw_done:
+            result = "passed"
+        else:
+            result = "incomplete"
+    return Verification(policy=policy, mode=plan.verify_mode, method=method, result=result, checks=checks)
+
+
+def _firmware_command(s: FirmwareStepRecord) -> str:
+    """The mutating command(s) the step ran, as run (passwords already redacted in the record)."""
+    cmds = [" ".join(c.get("argv", [])) for c in s.commands if c.get("mutating")]
+    return " ; ".join(cmds) or "(not run)"
+
+
+def _firmware_steps(record: JobRecord, tool: Tool) -> list[Step]:
+    """One certificate step per firmware/preparation step, with the level it proved and why not more."""
+    requested: RequestedLevel = "purge" if record.nist_level_requested == "purge" else "clear"
+    out: list[Step] = []
+    done = {s.index: s for s in record.firmware_steps}
+    planned = record.plan.purge_steps
+    for i, raw in enumerate(planned):
+        s = done.get(i)
+        label = str(raw.get("label", raw.get("action", "")))
+        step_tool = Tool(name=str(raw.get("tool", "")) or tool.name, version="system")
+        if s is None:
+            out.append(
+                Step(
+                    index=i,
+                    kind="firmware",
+                    technique=label,
+                    level_requested=requested,
+                    level_achieved="none",
+                    note="step never ran",
+                    started_at=_utc(record.finished_at or record.started_at),
+                    finished_at=None,
+                    completed=False,
+                    tool=step_tool,
+                    command=" ".join(raw.get("argv", [])),
+                    status="not run",
+                )
+            )
+            continue
+        achieved: Level = s.level_achieved  # type: ignore[assignment]  # validated by FirmwareStepRecord
+        if s.level_planned == "none":
+            note = "preparation step: reaches no level by itself" + (f"; FAILED: {s.note}" if s.note else "")
+        elif achieved == "none":
+            note = f"no evidence of success: {s.note}"
+        elif LEVEL_RANK[achieved] < LEVEL_RANK[requested]:
+            note = f"{label} reaches {achieved.capitalize()} only on this media"
+        else:
+            note = ""
+        data = s.data_check or {}
+        status = s.status + (f"; data read back: {data.get('detail')}" if data else "")
+        out.append(
+            Step(
+                index=i,
+                kind="firmware",
+                technique=label,
+                level_requested=requested,
+                level_achieved=achieved,
+                note=note,
+                started_at=_utc(s.started_at),
+                finished_at=utc(s.finished_at),
+                completed=s.completed and s.finished_at is not None,
+                tool=step_tool,
+                command=_firmware_command(s),
+                status=status,
+            )
+        )
+    return out
+
+
 def _steps(record: JobRecord, tool: Tool, verified: bool) -> tuple[Step, ...]:
-    steps: list[Step] = []
+    steps: list[Step] = _firmware_steps(record, tool) if record.plan.purge is not None else []
+    first = len(steps)
     by_index = {p.index: p for p in record.passes}
     why = "the job was not certified (see the reasons above)"
     for i, pattern in enumerate(record.plan.passes):
@@ -128,7 +229,7 @@ def _steps(record: JobRecord, tool: Tool, verified: bool) -> tuple[Step, ...]:
         if p is None:
             steps.append(
                 Step(
-                    index=i,
+                    index=first + i,
                     kind="overwrite",
                     technique=technique,
                     level_requested="clear",
@@ -155,7 +256,7 @@ def _steps(record: JobRecord, tool: Tool, verified: bool) -> tuple[Step, ...]:
             note = why
         steps.append(
             Step(
-                index=i,
+                index=first + i,
                 kind="overwrite",
                 technique=technique,
                 level_requested="clear",
@@ -173,6 +274,43 @@ def _steps(record: JobRecord, tool: Tool, verified: bool) -> tuple[Step, ...]:
             )
         )
     return tuple(steps)
+
+
+def _hidden(record: JobRecord) -> tuple[int, int | None, HiddenArea, HiddenArea, str]:
+    """Capacities and hidden-area states, from the purge plan's probe and its preparation steps."""
+    drive = record.plan.drive
+    not_checked = "hidden areas (HPA/DCO) not checked: only the host-accessible capacity was sanitized"
+    purge = record.plan.purge
+    if purge is None:
+        return drive.size_bytes, None, HiddenArea(), HiddenArea(), not_checked
+    accessible = int(purge.get("accessible_bytes", drive.size_bytes))
+    native = int(purge.get("native_bytes", drive.size_bytes))
+    caps = purge.get("capabilities") or {}
+    if caps.get("hpa") is None:
+        return accessible, None, HiddenArea(), HiddenArea(), not_checked
+    hidden = native - accessible
+    if hidden <= 0:
+        none = HiddenArea(status="none", hpa_bytes=0, details="hdparm -N: no Host Protected Area")
+        return (
+            accessible,
+            native,
+            none,
+            none,
+            "no hidden area (HPA/DCO) found: the whole native capacity was sanitized",
+        )
+    before = HiddenArea(status="present", hpa_bytes=hidden, details=f"{hidden} bytes hidden (HPA/AMA/DCO)")
+    removed = any(s.ok and s.action in ("remove-hpa", "restore-dco") for s in record.firmware_steps)
+    after = (
+        HiddenArea(status="removed", hpa_bytes=0, details="native size restored and re-probed")
+        if removed
+        else HiddenArea(status="present", hpa_bytes=hidden, details="the hidden area could not be removed")
+    )
+    note = (
+        f"a hidden area of {hidden} bytes was removed before sanitizing"
+        if removed
+        else f"a hidden area of {hidden} bytes remains: not sanitized"
+    )
+    return accessible, native, before, after, note
 
 
 def _opt(d: dict[str, str], key: str) -> str:
@@ -214,7 +352,7 @@ def build_certificate(
     drive = plan.drive
     op = plan.operator
     verified = record.outcome is Outcome.VERIFIED
-    success = verified and record.nist_level == "clear"
+    success = verified and record.nist_level in ("clear", "purge")
     reasons = tuple(record.reasons)
     if not success and not reasons:
         if record.outcome is Outcome.UNVERIFIED:
@@ -226,11 +364,17 @@ def build_certificate(
     tool = Tool(name=plan.tool.get("name", "tabula"), version=plan.tool.get("version", "unknown"))
     steps = _steps(record, tool, success)
     details = f"{len(plan.passes)} pass(es): " + ", ".join(p.describe() for p in plan.passes)
+    if plan.purge is not None:
+        fw = "; ".join(str(st.get("label")) for st in plan.purge_steps) or "none"
+        details = f"policy {plan.purge.get('policy')}; firmware steps: {fw}" + (
+            f"; then {details}" if plan.passes else ""
+        )
     if plan.rounds > 1:
         details += f"; {plan.rounds} rounds"
     if plan.final_blank:
         details += "; final blanking pass"
     bad = tuple(_range(r) for r in record.bad_ranges)
+    accessible, native_bytes, hidden_before, hidden_after, hidden_note = _hidden(record)
     person = Person(
         name=settings.technician or _opt(op, "name"),
         title=settings.title or _opt(op, "title"),
@@ -253,25 +397,36 @@ def build_certificate(
         classification=settings.classification,
         data_backed_up=settings.data_backed_up,  # type: ignore[arg-type]  # validated by CertSettings
         backup_location=settings.backup_location,
-        native_bytes=None,
-        accessible_bytes=drive.size_bytes,
+        native_bytes=native_bytes,
+        accessible_bytes=accessible,
         logical_sector_size=drive.logical_sector_size,
         physical_sector_size=drive.physical_sector_size,
-        hidden_before=HiddenArea(),
-        hidden_after=HiddenArea(),
+        hidden_before=hidden_before,
+        hidden_after=hidden_after,
     )
+    requested: RequestedLevel = "purge" if record.nist_level_requested == "purge" else "clear"
+    achieved_level: Level = record.nist_level if success and record.nist_level else "none"  # type: ignore[assignment]
+    if LEVEL_RANK[achieved_level] < LEVEL_RANK[requested]:
+        level_note = record.level_note or ("not erased: " + "; ".join(reasons))
+        if not success:
+            level_note = "not erased: " + "; ".join(reasons)
+    else:
+        level_note = ""
+    technique = "overwrite"
+    if plan.purge is not None and plan.purge_steps:
+        technique = "firmware+overwrite" if plan.passes else "firmware"
     sanitization = Sanitization(
-        method_type="Clear",
-        level_requested="clear",
-        level_achieved="clear" if success else "none",
-        level_note="" if success else "not erased: " + "; ".join(reasons),
-        method=plan.method,
+        method_type="Purge" if requested == "purge" else "Clear",
+        level_requested=requested,
+        level_achieved=achieved_level,
+        level_note=level_note,
+        method=plan.purge.get("policy", plan.method) if plan.purge is not None else plan.method,
         method_details=details,
-        technique="overwrite",
+        technique=technique,
         tool=tool,
         steps=steps,
         post_classification=settings.post_classification,
-        notes="hidden areas (HPA/DCO) not checked: only the host-accessible capacity was overwritten",
+        notes=hidden_note,
     )
     return Certificate(
         certificate_id=certificate_id or new_certificate_id(),
