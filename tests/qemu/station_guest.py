@@ -75,6 +75,7 @@ def setup_command(guest: StationGuest) -> list[str]:
         f"mount -o bind /run {h}/run",
         f"mount -t tmpfs -o size=64m tmpfs {h}/tmp",
         f"mkdir -p {GUEST_HOME}",
+        "hostname tabula-lab",
         f"test -x {h}{sys.executable}",
         "echo mounted",
     ]
