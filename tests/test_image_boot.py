@@ -2,7 +2,7 @@
 
 The ISO is built (or reused from the cache) by ``image-build/build.sh --variant test-auto`` with
 ``tabula.auto=zero tabula.countdown=3 tabula.after=poweroff`` on its default GRUB entry.  The guest
-has the ISO as a USB stick (the boot medium, attached read-write), a SATA and an NVMe disk filled
+has the ISO as a SATA disk (the boot medium, attached read-write), a SATA and an NVMe disk filled
 with a pattern, and a SATA disk with an ext4 partition labelled TABULA-DATA (the persistence
 partition).  The serial console is read as the guest runs: the countdown and the results appear on
 it.  After the guest powered itself off, the host checks that both drives are all zeros, that the
@@ -140,17 +140,15 @@ def qemu_argv(firmware: str, iso: Path, sata: Path, nvme: Path, data: Path, vars
         argv += ["-drive", f"if=pflash,format=raw,file={vars_file}"]
     else:
         argv += ["-machine", "pc"]
-    argv += ["-device", "qemu-xhci,id=xhci0"]
-    argv += ["-drive", f"if=none,id=stick,file={iso},format=raw"]
-    # A USB stick that answers VPD inquiries (usb-bot + scsi-hd); QEMU's plain usb-storage has no
-    # device/wwid (reading it fails with ENXIO), see the report about station/drives.py.
-    argv += ["-device", "usb-bot,id=bot0,bus=xhci0.0"]
-    argv += ["-device", "scsi-hd,bus=bot0.0,drive=stick,serial=TABULASTICK,bootindex=0"]
     argv += ["-device", "ahci,id=ahci0"]
     argv += ["-drive", f"if=none,id=sata,file={sata},format=raw"]
     argv += ["-device", "ide-hd,bus=ahci0.0,drive=sata,serial=DONOR-SATA-1,rotation_rate=7200"]
     argv += ["-drive", f"if=none,id=data,file={data},format=raw"]
     argv += ["-device", "ide-hd,bus=ahci0.1,drive=data,serial=TABULA-DATA-1"]
+    # The stick as a SATA disk: through the kernel's usb-storage driver, reading device/wwid fails with
+    # ENXIO, which station/drives.py does not treat as "unknown" yet (reported; then: usb-storage).
+    argv += ["-drive", f"if=none,id=stick,file={iso},format=raw"]
+    argv += ["-device", "ide-hd,bus=ahci0.2,drive=stick,serial=TABULASTICK,bootindex=0"]
     argv += ["-drive", f"if=none,id=nvme,file={nvme},format=raw"]
     argv += ["-device", "nvme,drive=nvme,serial=DONOR-NVME-1"]
     return argv
@@ -213,13 +211,14 @@ def test_headless_boot_erases_the_drives_and_never_the_stick(
     argv = qemu_argv(firmware, stick, sata, nvme, data, vars_file)
     t0 = time.monotonic()
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    console = Console(proc, tmp_path / f"console-{firmware}.log")
+    # Kept after the test (image-build/out/ is git-ignored): the first thing to read when it fails.
+    console = Console(proc, auto_iso.parent / f"console-{firmware}.log")
     try:
         console.wait_for("Persistence: /dev/", 600)
         t_session = time.monotonic() - t0
         console.wait_for("Erasing 2 drive(s) in", 300)
-        console.wait_for("powering off", 600)
-        proc.wait(timeout=180)
+        console.wait_for("Certificates: /var/lib/tabula/certs", 600)
+        proc.wait(timeout=300)  # tabula.after=poweroff: QEMU exits when the guest powers off
     finally:
         if proc.poll() is None:
             proc.kill()
