@@ -1,0 +1,211 @@
+"""Capability parsers on the recorded QEMU outputs (tests/fixtures/machines) and on the constructed
+fixtures (tests/fixtures/purge, provenance in its README), and the planner's decisions."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from erase.model import DriveInfo
+from erase.purge.machine import ReplayMachine, parse_lsblk
+from erase.purge.planner import PlanOptions, PurgeRefused, plan_purge
+from erase.purge.probe import (
+    Capabilities,
+    aborted_command,
+    parse_dco_identify,
+    parse_hdparm_identify,
+    parse_hdparm_n,
+    parse_hdparm_sanitize_status,
+    parse_nvme_id_ctrl,
+    parse_nvme_id_ns,
+    parse_nvme_sanitize_log,
+    parse_sg_opcodes,
+    probe,
+)
+from station.runner import read_fixture
+
+HERE = Path(__file__).parent
+MACHINES = HERE / "fixtures" / "machines"
+PURGE = HERE / "fixtures" / "purge"
+
+
+def out(path: Path) -> str:
+    return read_fixture(path).stdout
+
+
+def test_hdparm_identify_of_recorded_sata_disks() -> None:
+    hdd = parse_hdparm_identify(out(MACHINES / "qemu-sata-hdd" / "hdparm_-I_dev_sda"))
+    assert hdd.valid and hdd.model == "QEMU HARDDISK" and hdd.serial == "TBL-HDD-0001"
+    assert hdd.sectors == 65536 and hdd.logical_sector == 512
+    assert hdd.rotation_rate == 7200 and hdd.solid_state is False
+    assert not hdd.security.supported and not hdd.sanitize
+    ssd = parse_hdparm_identify(out(MACHINES / "qemu-sata-ssd" / "hdparm_-I_dev_sda"))
+    assert ssd.solid_state is True and ssd.rotation_rate is None
+
+
+def test_usb_bridge_all_zero_identify_is_invalid() -> None:
+    usb = parse_hdparm_identify(out(MACHINES / "qemu-usb" / "hdparm_-I_dev_sda"))
+    assert not usb.valid and usb.model is None and usb.sectors is None
+
+
+def test_constructed_security_and_sanitize_sections() -> None:
+    frozen = parse_hdparm_identify(out(PURGE / "ata-hdd-frozen" / "hdparm_-I_dev_sda")).security
+    assert frozen.supported and frozen.frozen and not frozen.enabled and not frozen.locked
+    assert frozen.enhanced_supported and frozen.erase_minutes == 2 and frozen.enhanced_minutes == 2
+    enabled = parse_hdparm_identify(
+        out(PURGE / "ata-hdd-erase-lies" / "after-security-set-pass" / "hdparm_-I_dev_sda")
+    ).security
+    assert enabled.enabled and not enabled.frozen
+    ssd = parse_hdparm_identify(out(PURGE / "ata-ssd-sanitize" / "hdparm_-I_dev_sda"))
+    assert ssd.sanitize and ssd.sanitize_crypto and ssd.sanitize_block and ssd.sanitize_overwrite
+
+
+def test_hpa_dco_and_sanitize_status() -> None:
+    hpa = parse_hdparm_n(out(MACHINES / "qemu-sata-hdd" / "hdparm_-N_dev_sda"))
+    assert hpa is not None and (hpa.current, hpa.native, hpa.enabled) == (65536, 65536, False)
+    hidden = parse_hdparm_n(out(PURGE / "ata-hdd-hpa-lies" / "hdparm_-N_dev_sda"))
+    assert hidden is not None and hidden.hidden_sectors == 4096 and hidden.enabled
+    # QEMU has no DCO: it answers "Real max sectors: 1", which is not a size.
+    assert parse_dco_identify(out(MACHINES / "qemu-sata-hdd" / "hdparm_--dco-identify_dev_sda")) is None
+    assert parse_dco_identify("Real max sectors: 976773168\n") == 976773168
+    # The recorded sanitize-status of a drive without SANITIZE prints no state at all.
+    assert (
+        parse_hdparm_sanitize_status(out(MACHINES / "qemu-sata-hdd" / "hdparm_--sanitize-status_dev_sda"))
+        is None
+    )
+    done = parse_hdparm_sanitize_status(
+        out(PURGE / "ata-ssd-sanitize" / "after-sanitize" / "hdparm_--sanitize-status_dev_sda")
+    )
+    assert done is not None and done.succeeded and not done.failed
+    failed = parse_hdparm_sanitize_status(
+        out(PURGE / "ata-ssd-sanitize-failed" / "after-sanitize" / "hdparm_--sanitize-status_dev_sda")
+    )
+    assert failed is not None and failed.failed and not failed.succeeded
+    busy = parse_hdparm_sanitize_status(
+        "State:    SD2 Sanitize operation In Process\nProgress: 0x8000 (50%)\n"
+    )
+    assert busy is not None and busy.progress == pytest.approx(0.5, abs=1e-3)
+
+
+def test_recorded_hdparm_lies_are_recognised() -> None:
+    r = read_fixture(MACHINES / "qemu-sata-hdd" / "hdparm_--user-master_u_--security-erase_p_dev_sda")
+    assert r.returncode == 0 and aborted_command(r.stderr)
+    assert not aborted_command(read_fixture(MACHINES / "qemu-sata-hdd" / "hdparm_-N_dev_sda").stderr)
+
+
+def test_nvme_identify_and_sanitize_log() -> None:
+    ctrl = parse_nvme_id_ctrl(out(MACHINES / "qemu-nvme" / "nvme_id-ctrl_dev_nvme0_-o_json"))
+    assert ctrl.serial == "TBL-NVME-0001" and ctrl.format_supported
+    assert not (ctrl.sanitize_crypto or ctrl.sanitize_block or ctrl.sanitize_overwrite or ctrl.format_crypto)
+    ns = parse_nvme_id_ns(out(MACHINES / "qemu-nvme" / "nvme_id-ns_dev_nvme0n1_-o_json"))
+    assert ns.nsze == 65536 and ns.lba_size == 512 and ns.deallocated_reads == "zeros"
+    assert len(ns.lba_sizes) == 8 and ns.lba_sizes[4] == 4096
+    crypto = parse_nvme_id_ctrl(out(PURGE / "nvme-sanitize-crypto" / "nvme_id-ctrl_dev_nvme0_-o_json"))
+    assert crypto.sanitize_crypto and not crypto.sanitize_block
+    log = parse_nvme_sanitize_log(
+        out(PURGE / "nvme-sanitize-failed" / "after-sanitize" / "nvme_sanitize-log_dev_nvme0_-o_json")
+    )
+    assert log is not None and log.failed and not log.succeeded and "FAILED" in log.describe()
+    ok = parse_nvme_sanitize_log(
+        out(PURGE / "nvme-sanitize-crypto" / "after-sanitize" / "nvme_sanitize-log_dev_nvme0_-o_json")
+    )
+    assert ok is not None and ok.succeeded and ok.est_crypto == 10 and ok.est_overwrite is None
+
+
+def test_sg_opcodes() -> None:
+    assert not parse_sg_opcodes(read_fixture(MACHINES / "qemu-scsi" / "sg_opcodes_dev_sda")).reported
+    assert not parse_sg_opcodes(read_fixture(MACHINES / "qemu-sata-hdd" / "sg_opcodes_dev_sda")).reported
+    listed = parse_sg_opcodes(read_fixture(PURGE / "scsi-sanitize-lies" / "sg_opcodes_dev_sda"))
+    assert listed.reported and listed.sanitize_overwrite and not listed.sanitize_crypto
+
+
+def test_lsblk_of_recorded_machines() -> None:
+    kinds = {}
+    for case in ("qemu-sata-hdd", "qemu-sata-ssd", "qemu-nvme", "qemu-scsi", "qemu-scsi-lsi", "qemu-usb"):
+        (d,) = parse_lsblk(out(MACHINES / case / "lsblk_-J_-b_-O"))
+        kinds[case] = (d.transport, d.media_type)
+        assert d.size_bytes == 33554432 and d.serial
+    assert kinds == {
+        "qemu-sata-hdd": ("sata", "hdd"),
+        "qemu-sata-ssd": ("sata", "ssd"),
+        "qemu-nvme": ("nvme", "nvme"),
+        "qemu-scsi": ("scsi", "hdd"),
+        "qemu-scsi-lsi": ("scsi", "hdd"),
+        "qemu-usb": ("usb", "usb"),
+    }
+
+
+def _caps(case: Path, dev: str) -> tuple[DriveInfo, Capabilities]:
+    m = ReplayMachine(case)
+    drive = m.resolve(dev, include_loop=False).info
+    return drive, probe(drive, m.runner)
+
+
+def test_probe_keeps_raw_identify_for_the_certificate() -> None:
+    drive, caps = _caps(MACHINES / "qemu-nvme", "/dev/nvme0n1")
+    assert caps.protocol == "nvme" and caps.flash
+    assert "nvme id-ctrl /dev/nvme0 -o json" in caps.raw
+    assert '"sanicap":0' in caps.raw["nvme id-ctrl /dev/nvme0 -o json"]["stdout"]
+    assert caps.raw["nvme sanitize-log /dev/nvme0 -o json"]["returncode"] == 1
+    drive, caps = _caps(MACHINES / "qemu-usb", "/dev/sda")
+    assert caps.protocol == "usb" and not caps.usb_bridge_sat and not caps.flash  # rotational per the kernel
+    assert "hdparm -N /dev/sda" not in caps.raw  # no ATA command beyond IDENTIFY through an unknown bridge
+
+
+def test_ata_security_erase_level_depends_on_media() -> None:
+    drive, caps = _caps(PURGE / "ata-hdd-setpass-lies", "/dev/sda")
+    hdd = plan_purge(drive, caps, "nist-purge")
+    assert [s.action for s in hdd.steps] == ["ata-secure-erase-enhanced"] and hdd.steps[0].level == "purge"
+    assert hdd.steps[0].params["timeout"] >= 120  # from the drive's 2 min estimate
+    flash_caps = replace(caps, flash=True)
+    ssd = plan_purge(drive, flash_caps, "nist-purge")
+    assert ssd.level_expected == "clear" and ssd.overwrite and not ssd.steps
+    assert any(a.action == "ata-secure-erase-enhanced" and "only Clear" in a.reason for a in ssd.alternatives)
+
+
+def test_missing_tool_is_found_at_planning_time() -> None:
+    drive, caps = _caps(MACHINES / "qemu-nvme", "/dev/nvme0n1")
+    no_nvme = replace(caps, tools={**caps.tools, "nvme": False})
+    plan = plan_purge(drive, no_nvme, "nist-purge")
+    assert plan.level_expected == "clear"
+    assert any("nvme is not installed (apt-get install nvme-cli)" in a.reason for a in plan.alternatives)
+
+
+def test_usb_ata_commands_need_consent_and_a_sat_bridge() -> None:
+    drive, caps = _caps(PURGE / "ata-hdd-setpass-lies", "/dev/sda")
+    usb_drive = replace(drive, transport="usb", media_type="usb")
+    usb_caps = replace(caps, protocol="usb", usb_bridge_sat=True)
+    refused = plan_purge(usb_drive, usb_caps, "nist-purge")
+    assert not refused.steps and any("--allow-usb-ata" in a.reason for a in refused.alternatives)
+    allowed = plan_purge(usb_drive, usb_caps, "nist-purge", PlanOptions(allow_usb_ata=True))
+    assert [s.action for s in allowed.steps] == ["ata-secure-erase-enhanced"]
+
+
+def test_hidden_area_behind_an_unknown_bridge_is_refused() -> None:
+    drive, caps = _caps(PURGE / "ata-hdd-hpa-lies", "/dev/sda")
+    plan = plan_purge(drive, caps, "nist-clear")
+    assert plan.steps[0].action == "remove-hpa" and plan.native_bytes == 65536 * 512
+    assert plan.accessible_bytes == 61440 * 512
+    with pytest.raises(PurgeRefused, match="Host Protected Area hides 4096 sectors"):
+        plan_purge(
+            replace(drive, transport="usb"), replace(caps, protocol="usb", usb_bridge_sat=False), "nist-clear"
+        )
+
+
+def test_psid_revert_only_when_typed() -> None:
+    drive, caps = _caps(MACHINES / "qemu-nvme", "/dev/nvme0n1")
+    plan = plan_purge(drive, caps, "nist-purge")
+    assert any(a.action == "opal-psid-revert" and "--psid" in a.reason for a in plan.alternatives)
+    tools = {**caps.tools, "sedutil-cli": True}
+    typed = plan_purge(drive, replace(caps, tools=tools), "nist-purge", PlanOptions(psid="ABCDEF0123456789"))
+    assert typed.steps[0].action == "opal-psid-revert" and "@PSID@" in typed.steps[0].argv
+
+
+def test_unknown_policy() -> None:
+    from erase.purge.errors import UnknownPolicy
+
+    drive, caps = _caps(MACHINES / "qemu-nvme", "/dev/nvme0n1")
+    with pytest.raises(UnknownPolicy):
+        plan_purge(drive, caps, "nist-destroy")
