@@ -24,6 +24,7 @@ from certs.settings import CertSettings
 from erase.journal import derive
 from station import paths
 from station.runner import SubprocessRunner
+from station.sync.outbox import enqueue_certificate
 from station.worker import WorkerOptions, write_atomic
 
 CERTIFICATE_INDEX = "certificate.json"
@@ -75,6 +76,7 @@ def certify_job(job_dir: Path, options: WorkerOptions) -> list[Path]:
     already = _already_issued(cert_dir, record.plan.job_id, record_sha256(record))
     if already is not None:
         # A crash between signing and writing the index: reuse it, never a second certificate.
+        enqueue_certificate(already[0], home=paths.home())
         write_atomic(index, json.dumps({"paths": [str(p) for p in already], "recovered": True}).encode())
         return already
     key_dir = Path(options.key_dir) if options.key_dir else paths.keys_dir()
@@ -87,6 +89,9 @@ def certify_job(job_dir: Path, options: WorkerOptions) -> list[Path]:
         health=_health(drive.path, drive.transport),
         lang=options.lang,
     )
+    # Into the sync outbox in the same step, before the job's index says it is done: a crash
+    # between the two is repaired by `station sync`, which also queues certificates it finds.
+    enqueue_certificate(issued.json_path, home=paths.home())
     files = [issued.json_path, issued.pdf_path]
     write_atomic(
         index,

@@ -95,6 +95,16 @@ def cmd_methods(args: argparse.Namespace) -> int:
 # -- erase -------------------------------------------------------------------------------------
 
 
+def _what(plan: Any) -> str:
+    """What a plan will do, in one phrase (for the confirmation prompt)."""
+    overwrite = f"{plan.method}: {len(plan.passes)} pass(es), verify {plan.verify}"
+    if plan.purge is None:
+        return overwrite
+    steps = ", ".join(str(s.get("label")) for s in plan.purge_steps)
+    parts = [p for p in (steps, overwrite if plan.passes else "") if p]
+    return f"policy {plan.purge['policy']} ({' then '.join(parts)})"
+
+
 def _confirm(entries: Sequence[Any], plans: Sequence[Any], stdin: TextIO, stdout: TextIO) -> bool:
     """Ask for each drive's serial (or its last 4 characters) before touching it."""
     for entry, plan in zip(entries, plans, strict=True):
@@ -102,7 +112,7 @@ def _confirm(entries: Sequence[Any], plans: Sequence[Any], stdin: TextIO, stdout
         token = info.serial or info.kernel_name or Path(info.path).name
         stdout.write(
             f"\nAbout to ERASE {info.path} ({info.model or 'unknown model'}, serial {info.serial or '-'}, "
-            f"{human_bytes(info.size_bytes)}) with {plan.method}: {len(plan.passes)} pass(es), verify {plan.verify}.\n"
+            f"{human_bytes(info.size_bytes)}) with {_what(plan)}.\n"
             f"All data on it will be destroyed.  Type its {'serial' if info.serial else 'name'} "
             f"({token!r}) or its last 4 characters to confirm: "
         )
@@ -634,6 +644,9 @@ def build_parser() -> argparse.ArgumentParser:
     register_certs(sub)
     register_diagnostics(sub)
     register_demo(sub)
+    from station.sync.cli import register as register_sync
+
+    register_sync(sub)
     return parser
 
 

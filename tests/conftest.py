@@ -25,6 +25,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 LoopFactory = Callable[..., str]
 
 
+@pytest.fixture(autouse=True)
+def _isolated_tabula_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads or writes the machine's real station state (/var/lib/tabula): each gets its own."""
+    home = tmp_path_factory.mktemp("tabula-home")
+    monkeypatch.setenv("TABULA_HOME", str(home))
+    return home
+
+
 @pytest.fixture
 def make_loop(tmp_path: Path) -> Iterator[LoopFactory]:
     """make_loop(size, sector_size=512, fill=None, name=...) -> '/dev/loopN', detached at teardown."""
