@@ -18,6 +18,7 @@ other virtual block device (holders, not targets), optical drives, hidden NVMe p
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -144,14 +145,20 @@ SYSFS_ATTRS: dict[str, str] = {
 }
 
 
+_UNKNOWN_ATTR_ERRNOS = frozenset(
+    {errno.EIO, errno.ENXIO, errno.ENODEV, errno.EINVAL, errno.ENODATA, errno.EOPNOTSUPP}
+)
+
+
 def _read_attr(path: Path) -> str | None:
     try:
         return path.read_text(errors="replace").strip()
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
     except OSError as exc:
-        # Some attributes (e.g. NVMe wwid on old firmware) fail with EIO/ENODEV/EINVAL: "not known".
-        if exc.errno in (5, 19, 22, 61, 95):
+        # Some attributes fail instead of being absent: "not known".  NVMe wwid on old firmware
+        # (EIO/ENODEV/EINVAL), device/wwid behind many USB bridges (ENXIO: no VPD page 0x83).
+        if exc.errno in _UNKNOWN_ATTR_ERRNOS:
             return None
         raise
 
@@ -196,6 +203,10 @@ def read_record(sys_path: str, properties: Mapping[str, str] | None = None) -> D
     try:
         pg80 = parse_vpd_pg80((path / "device" / "vpd_pg80").read_bytes())
     except (FileNotFoundError, NotADirectoryError):
+        pg80 = None
+    except OSError as exc:
+        if exc.errno not in _UNKNOWN_ATTR_ERRNOS:
+            raise
         pg80 = None
     if pg80 is not None:
         attrs["vpd_serial"] = pg80

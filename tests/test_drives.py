@@ -7,12 +7,14 @@ from recorded property sets (tests/fixtures/sysfs/records), and layouts this mac
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import queue
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -270,6 +272,30 @@ def test_discover_on_a_fake_machine(fake: FakeMachine) -> None:
         "/srv/images/disk.img",
         4096 * 512,
     )
+
+
+def test_usb_bridge_attributes_that_fail_with_enxio_are_unknown(
+    fake: FakeMachine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many USB bridges answer ENXIO for device/wwid and vpd_pg80 (no such VPD page): not a crash."""
+    real_text, real_bytes = Path.read_text, Path.read_bytes
+
+    def refuse(path: Path) -> None:
+        if path.parent.name == "device" and path.name in ("wwid", "vpd_pg80") and "sdb" in str(path):
+            raise OSError(errno.ENXIO, os.strerror(errno.ENXIO), str(path))
+
+    def read_text(path: Path, *a: Any, **kw: Any) -> str:
+        refuse(path)
+        return real_text(path, *a, **kw)
+
+    def read_bytes(path: Path) -> bytes:
+        refuse(path)
+        return real_bytes(path)
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    sdb = next(e.info for e in discover(**fake.roots) if e.info.kernel_name == "sdb")
+    assert (sdb.transport, sdb.model, sdb.wwn) == ("usb", "Ultra", None)
 
 
 def _node(tmp_path: Path, name: str, devnum: str) -> str:
