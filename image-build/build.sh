@@ -153,6 +153,7 @@ print(" ".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"])
 PY
 ) pip setuptools wheel
   mv "$WHEELS.tmp" "$WHEELS"
+  find "$CACHE" -maxdepth 1 -name 'wheels-*' -type d ! -name "wheels-$DEPS_KEY" -exec rm -rf {} +
 fi
 step "wheels: the station from $REPO"
 mkdir -p "$WORK/wheels"
