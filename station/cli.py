@@ -647,6 +647,9 @@ def build_parser() -> argparse.ArgumentParser:
     from station.sync.cli import register as register_sync
 
     register_sync(sub)
+    from station.autorun import register as register_autorun
+
+    register_autorun(sub)
     return parser
 
 
