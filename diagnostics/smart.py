@@ -8,9 +8,8 @@ with regular expressions.  Tabula needs every command to go through one runner s
 machine can be recorded and replayed in tests, and smartctl (>= 7.0) prints a documented JSON
 document (``--json``) that carries the same facts with types and without locale or layout
 guessing.  So this module runs ``smartctl --json=c ...`` through the runner and reads the JSON.
-pySMART is kept as a dependency of the project for other callers, but is not used here: wrapping
-its ``Smartctl._exec`` would still leave us with its text parser and its own argv choices, which
-would need a second set of recordings for the same facts.
+pySMART is therefore not a dependency: wrapping its ``Smartctl._exec`` would still leave us with its
+text parser and its own argv choices, which would need a second set of recordings for the same facts.
 
 Honesty rules implemented here
 ------------------------------
