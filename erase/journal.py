@@ -295,10 +295,8 @@ class JobState:
                 if ev.get("synced") and ps.open_start is not None:
                     ps.synced = int(ev["done"])
         elif kind == "bad-range":
-            rng = Range.from_dict(ev["range"])
-            bad = self.passes[int(ev["pass"])].bad_ranges
-            if rng not in bad:
-                bad.append(rng)
+            ps = self.passes[int(ev["pass"])]
+            ps.bad_ranges = merge_ranges([*ps.bad_ranges, Range.from_dict(ev["range"])])
         elif kind == "pass-finished":
             ps = self.passes[int(ev["pass"])]
             start, written = int(ev["start"]), int(ev["written"])
@@ -427,6 +425,19 @@ class JobState:
             reasons=tuple(dict.fromkeys(reasons)),
             firmware_steps=tuple(self.steps[k] for k in sorted(self.steps)),
         )
+
+
+def merge_ranges(ranges: list[Range]) -> list[Range]:
+    """Coalesce overlapping or touching ranges of the same kind (a range found growing is one range)."""
+    out: list[Range] = []
+    for r in sorted(ranges, key=lambda r: (r.op, r.offset)):
+        last = out[-1] if out else None
+        if last is not None and last.op == r.op and r.offset <= last.end:
+            error = last.error if last.error == r.error or not r.error else f"{last.error}; {r.error}"
+            out[-1] = Range(last.offset, max(last.end, r.end) - last.offset, last.op, error)
+        else:
+            out.append(r)
+    return out
 
 
 def derive(job_dir: Path) -> JobState:

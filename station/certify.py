@@ -23,7 +23,6 @@ from certs.keys import init_station_key, station_id_default
 from certs.settings import CertSettings
 from erase.journal import derive
 from station import paths
-from station.runner import SubprocessRunner
 from station.sync.outbox import enqueue_certificate
 from station.worker import WorkerOptions, write_atomic
 
@@ -37,13 +36,20 @@ def _settings(options: WorkerOptions) -> CertSettings:
     return CertSettings(language=options.lang if options.lang in ("en", "fr") else "en")
 
 
+def _language(options: WorkerOptions, settings: CertSettings) -> str:
+    """The certificate's language: asked for explicitly, else the settings file's."""
+    return options.lang if options.lang in ("en", "fr") else settings.language
+
+
 def _health(device_path: str, transport: str) -> dict[str, object] | None:
     """SMART summary for real drives; loop devices have none (and none is claimed)."""
     if transport == "loop":
         return None
     from diagnostics.health import drive_health
+    from erase.purge.machine import current_machine
 
-    return drive_health(device_path, SubprocessRunner()).to_dict()
+    # The same machine the job ran on: the real one, or a recorded one (TABULA_REPLAY_MACHINE).
+    return drive_health(device_path, current_machine().runner).to_dict()
 
 
 def _already_issued(cert_dir: Path, job_id: str, record_digest: str) -> list[Path] | None:
@@ -81,13 +87,14 @@ def certify_job(job_dir: Path, options: WorkerOptions) -> list[Path]:
         return already
     key_dir = Path(options.key_dir) if options.key_dir else paths.keys_dir()
     drive = record.plan.drive
+    settings = _settings(options)
     issued = issue_certificate(
         record,
         key_dir=key_dir,
         cert_dir=cert_dir,
-        settings=_settings(options),
+        settings=settings,
         health=_health(drive.path, drive.transport),
-        lang=options.lang,
+        lang=_language(options, settings),
     )
     # Into the sync outbox in the same step, before the job's index says it is done: a crash
     # between the two is repaired by `station sync`, which also queues certificates it finds.

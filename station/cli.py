@@ -393,7 +393,7 @@ def _worker_options(args: argparse.Namespace) -> WorkerOptions:
         cert_dir=cert_dir,
         key_dir=str(Path(args.key_dir) if args.key_dir else paths.keys_dir()),
         settings=args.settings,
-        lang=args.lang,
+        lang=args.lang or "",
         include_loop=args.include_loop,
     )
 
@@ -435,14 +435,18 @@ def cmd_erase(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Tex
                 f"{entry.info.path} is protected and will not be erased: {'; '.join(entry.reasons)}"
             )
         entries.append(entry)
+    operator = {k: v for k, v in (("asset_number", args.asset), ("donor", args.donor)) if v}
     try:
         if args.policy:
             popts = PlanOptions(
                 allow_usb_ata=args.allow_usb_ata, unfreeze_suspend=args.unfreeze_suspend, psid=args.psid
             )
-            plans = [plan_purge_job(e.info, options, args.policy, machine.runner, popts)[0] for e in entries]
+            plans = [
+                plan_purge_job(e.info, options, args.policy, machine.runner, popts, operator=operator)[0]
+                for e in entries
+            ]
         else:
-            plans = [plan_job(e.info, options) for e in entries]
+            plans = [plan_job(e.info, options, operator=operator) for e in entries]
         if not args.plan:
             for e in entries:
                 machine.data_path(e.info)  # a recorded machine without a disk image cannot erase
@@ -597,7 +601,16 @@ def _add_erase_parser(sub: Any) -> None:
     p.add_argument("--key-dir", help="station key directory (default $TABULA_HOME/keys)")
     p.add_argument("--no-cert", action="store_true", help="do not sign a certificate")
     p.add_argument("--settings", help="certificate settings file (technician, organisation, ...)")
-    p.add_argument("--lang", choices=("en", "fr"), default=os.environ.get("TABULA_LANG", "en"))
+    p.add_argument(
+        "--lang",
+        choices=("en", "fr"),
+        default=os.environ.get("TABULA_LANG") or None,
+        help="certificate language (default: the settings file's, else English)",
+    )
+    p.add_argument(
+        "--asset", metavar="NUMBER", help="property / asset number of the donated machine (certificate)"
+    )
+    p.add_argument("--donor", metavar="NAME", help="who donated the machine (certificate 'source')")
     p.set_defaults(func=cmd_erase)
 
 

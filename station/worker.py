@@ -29,7 +29,7 @@ from types import FrameType
 from typing import Any
 
 from erase.blockdev import BlockDevice
-from erase.engine import verify_full, verify_sample, write_pass
+from erase.engine import DriveUnresponsive, verify_full, verify_sample, write_pass
 from erase.errors import DriveGone, EraseError
 from erase.journal import JobState, Journal, boot_id, derive, process_start, utcnow
 from erase.model import Progress, Range
@@ -47,7 +47,7 @@ class WorkerOptions:
     cert_dir: str | None = None
     key_dir: str | None = None
     settings: str | None = None  # path of a certificate settings TOML file
-    lang: str = "en"
+    lang: str = ""  # certificate language; "" = the settings file's language
     include_loop: bool = False
     progress_interval: float = 1.0
     checkpoint_seconds: float = 5.0
@@ -176,6 +176,12 @@ class Worker:
                 self._run_passes()
         except JobCancelled as exc:
             self.journal.append("cancelled", reason=exc.message)
+        except DriveUnresponsive as exc:
+            self.journal.append(
+                "failed",
+                reason=f"the drive stopped accepting writes: {exc.message}",
+                error=type(exc).__name__,
+            )
         except DriveGone as exc:
             self.journal.append(
                 "failed", reason=f"the drive disappeared: {exc.message}", error=type(exc).__name__

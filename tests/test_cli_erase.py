@@ -397,3 +397,30 @@ def test_resume_refuses_a_finished_job(
     (job,) = list((home / "jobs").iterdir())
     code, _, err = run_cli(["erase", "--resume", job.name], capsys)
     assert code == 2 and "already over" in err
+
+
+def test_asset_number_and_donor_reach_the_certificate(
+    make_loop: Any, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.fixtures.certs.helpers import payload_of
+
+    dev = loop_with_secrets(make_loop, MiB)
+    argv = ["erase", dev, "--yes", "--include-loop", "--asset", "PC-2026-0042", "--donor", "Mairie de Lyon"]
+    assert run_cli(argv, capsys)[0] == 0
+    (cert,) = (home / "certs").glob("*.json")
+    media = payload_of(cert)["media"]
+    assert (media["asset_number"], media["source"]) == ("PC-2026-0042", "Mairie de Lyon")
+
+
+def test_certificate_language_follows_the_settings_file(
+    make_loop: Any, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pypdf import PdfReader
+
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "settings.toml").write_text('[certificate]\nlanguage = "fr"\norganisation = "Emmaüs Connect"\n')
+    dev = loop_with_secrets(make_loop, MiB)
+    assert run_cli(["erase", dev, "--yes", "--include-loop"], capsys)[0] == 0
+    (pdf,) = (home / "certs").glob("*.pdf")
+    text = "".join(page.extract_text() for page in PdfReader(pdf).pages)
+    assert "Emmaüs Connect" in text and "Certificat" in text

@@ -253,3 +253,15 @@ def test_record_cannot_overclaim() -> None:
         JobRecord(
             plan=plan(), passes=(), verifications=(), started_at="a", finished_at=None, outcome=Outcome.FAILED
         )
+
+
+def test_a_growing_bad_range_is_one_range(tmp_path: Path) -> None:
+    with Journal.create(tmp_path, plan(verify="none", passes=1)) as j:
+        j.append("worker-started", **dead_worker())
+        j.append("pass-started", **{"pass": 0}, start=0)
+        j.append("bad-range", **{"pass": 0}, range=Range(4096, 1024, "write", "EIO").to_dict())
+        j.append("bad-range", **{"pass": 0}, range=Range(4096, 8192, "write", "EIO").to_dict())
+        j.append("bad-range", **{"pass": 0}, range=Range(65536, 512, "write", "EIO").to_dict())
+        j.append("failed", reason="aborted")
+    rec = derive(tmp_path / "job-1").record()
+    assert rec.bad_ranges == (Range(4096, 8192, "write", "EIO"), Range(65536, 512, "write", "EIO"))
