@@ -145,10 +145,10 @@ def qemu_argv(firmware: str, iso: Path, sata: Path, nvme: Path, data: Path, vars
     argv += ["-device", "ide-hd,bus=ahci0.0,drive=sata,serial=DONOR-SATA-1,rotation_rate=7200"]
     argv += ["-drive", f"if=none,id=data,file={data},format=raw"]
     argv += ["-device", "ide-hd,bus=ahci0.1,drive=data,serial=TABULA-DATA-1"]
-    # The stick as a SATA disk: through the kernel's usb-storage driver, reading device/wwid fails with
-    # ENXIO, which station/drives.py does not treat as "unknown" yet (reported; then: usb-storage).
+    # The boot medium as what it is in a workshop: a USB stick (usb-storage behind xHCI).
+    argv += ["-device", "qemu-xhci,id=xhci"]
     argv += ["-drive", f"if=none,id=stick,file={iso},format=raw"]
-    argv += ["-device", "ide-hd,bus=ahci0.2,drive=stick,serial=TABULASTICK,bootindex=0"]
+    argv += ["-device", "usb-storage,bus=xhci.0,drive=stick,serial=TABULASTICK,bootindex=0"]
     argv += ["-drive", f"if=none,id=nvme,file={nvme},format=raw"]
     argv += ["-device", "nvme,drive=nvme,serial=DONOR-NVME-1"]
     return argv
