@@ -128,6 +128,11 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return _current.ngettext(singular, plural, n)
 
 
+def C_(context: str, message: str) -> str:
+    """The message in the current language, in ``context`` (``msgctxt``): one English word, two meanings."""
+    return _current.pgettext(context, message)
+
+
 def N_(message: str) -> str:
     """Marks a string for translation where it is defined; :func:`_` translates it where it is shown."""
     return message
@@ -248,7 +253,10 @@ def build(locale_dir: Path = LOCALE_DIR) -> list[Path]:
 
 
 def extract(files: list[Path]) -> list[str]:
-    """Every literal passed to ``_()`` or ``N_()`` in these Python files, in order of first use."""
+    """Every literal passed to ``_()``, ``N_()`` or ``C_()`` in these Python files, in order of first use.
+
+    ``C_("verdict", "recycle")`` is returned as ``"verdict\\x04recycle"``, as GNU gettext keys it.
+    """
     found: dict[str, None] = {}
     for path in files:
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
@@ -262,6 +270,15 @@ def extract(files: list[Path]) -> list[str]:
                 and isinstance(node.args[0].value, str)
             ):
                 found.setdefault(node.args[0].value, None)
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "C_"
+                and len(node.args) == 2
+                and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args)
+            ):
+                ctx, msg = (a.value for a in node.args)  # type: ignore[attr-defined]
+                found.setdefault(f"{ctx}\x04{msg}", None)
             elif (  # key hints: Binding("e", "erase", "Erase")
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Name)

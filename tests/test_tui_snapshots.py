@@ -190,3 +190,8 @@ def test_plan_and_confirmation(snap_compare: SnapCompare, tmp_path: Path, lang: 
 
 def test_protected_drive_details_in_french(snap_compare: SnapCompare, tmp_path: Path) -> None:
     assert snap_compare(make_app(tmp_path, "fr"), terminal_size=(80, 24), run_before=ready("d"))
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_quit_while_erasing_asks(snap_compare: SnapCompare, bench_home: Path, lang: str) -> None:
+    assert snap_compare(make_app(bench_home, lang), terminal_size=(80, 24), run_before=ready("q"))

@@ -18,6 +18,7 @@ def run(*, jobs_root: Path, include_loop: bool = False, lang: str | None = None,
 
     app = create_app(jobs_root=jobs_root, include_loop=include_loop, lang=lang, demo=demo)
     code = app.run()
+    app.stop_sync(timeout=5.0)  # let an upload in flight record its answer (the outbox keeps the rest)
     running = app.running_jobs()
     if running:
         print(

@@ -10,8 +10,9 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from textual import work
 from textual.app import App
@@ -27,9 +28,14 @@ from station.drives import DriveEntry
 from station.errors import TabulaError
 from station.i18n import N_, _, choose_language, current_language, set_language
 from station.jobs import create_job, find_jobs, plan_job, spawn
+from station.runner import Runner
 from station.tui import model
 from station.tui.model import Bench, JobBook, StationSettings, select_jobs
 from station.worker import WorkerOptions
+
+if TYPE_CHECKING:
+    from diagnostics.diagnose import Bounds, Mode
+    from station.sync import SyncDaemon
 
 
 class Stoppable(Protocol):
@@ -59,6 +65,15 @@ class JobsFound(Message):
         self.problems = problems
 
 
+class SyncPolled(Message):
+    """What the sync outbox says (read in a thread): the status, and jobs whose certificate was sent."""
+
+    def __init__(self, view: model.SyncView, sent: list[Path]) -> None:
+        super().__init__()
+        self.view = view
+        self.sent = sent
+
+
 class DrivesScanned(Message):
     def __init__(self, entries: list[DriveEntry], health: dict[str, str | None]) -> None:
         super().__init__()
@@ -68,7 +83,7 @@ class DrivesScanned(Message):
 
 CSS = """
 #title { height: auto; padding: 0 1; background: $boost; }
-#drives { height: 1fr; }
+#drives { height: 1fr; scrollbar-size-vertical: 1; }
 #detail { height: 3; padding: 0 1; background: $boost; }
 #policies { height: 1fr; }
 #policy-help { height: 4; padding: 0 1; }
@@ -82,7 +97,42 @@ CSS = """
 #details { padding: 0 1; }
 #settings { padding: 0 1; }
 #settings Input, #settings Select { width: 60; }
+#sync { height: 1; padding: 0 1; }
+#sync.off { color: $text-muted; }
+#sync.warn { color: $warning; }
+#sync.error { color: $error; }
+#diag-title { height: auto; padding: 0 1; background: $boost; }
+#diag-body { padding: 0 1; }
+ConfirmScreen { align: center middle; }
+#confirm-box { width: 64; height: auto; border: thick $warning; background: $surface; padding: 1 2; }
+#confirm-text { width: 100%; }
+#confirm-buttons { height: 3; margin-top: 1; align: center middle; }
+#confirm-buttons Button { margin: 0 2; }
 """
+
+
+@dataclass(frozen=True)
+class DiagnoseSetup:
+    """How the diagnostics screen runs :func:`diagnostics.diagnose.diagnose` (tests replay a machine).
+
+    ``runner`` builds the command runner (default: the real one); ``devices`` None diagnoses every
+    drive of the inventory (the demo passes its own loop devices).
+    """
+
+    runner: Callable[[], Runner] | None = None
+    sys_root: Path = Path("/sys")
+    proc_root: Path = Path("/proc")
+    bounds: Bounds | None = None
+    mode: Mode = "quick"
+    read_test: bool = True
+    devices: tuple[str, ...] | None = None
+
+    def make_runner(self) -> Runner:
+        if self.runner is not None:
+            return self.runner()
+        from station.runner import SubprocessRunner
+
+        return SubprocessRunner()
 
 
 class TabulaApp(App[int]):
@@ -107,6 +157,9 @@ class TabulaApp(App[int]):
         rescan_interval: float,
         cmdline: Path,
         environ: Mapping[str, str] | None,
+        home: Path,
+        diagnose_setup: DiagnoseSetup,
+        sync_interval: float,
     ) -> None:
         super().__init__()
         self.jobs_root = jobs_root
@@ -134,6 +187,14 @@ class TabulaApp(App[int]):
         self.scans = 0  # completed drive scans (tests wait on it)
         self.jobs_loaded = 0
         self.health_cache: dict[str, str | None] = {}
+        self.home = home
+        self.diagnose_setup = diagnose_setup
+        self.sync_interval = sync_interval
+        self.sync_daemon: SyncDaemon | None = None
+        self.sync = model.SyncView("", "off")
+        self.sync_polls = 0  # completed sync status reads (tests wait on it)
+        self.certified: set[Path] = set()  # jobs whose certificate was seen (the sync daemon was woken)
+        self.quit_confirmed = False
 
     # -- lifecycle ----------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -155,11 +216,115 @@ class TabulaApp(App[int]):
                 )
         self.set_interval(self.poll_interval, self.tick)
         self.set_interval(self.rescan_interval, self.periodic)
+        self.start_sync()
+        self.request_sync_status()
+        self.set_interval(self.sync_interval, self.request_sync_status)
 
     def on_unmount(self) -> None:
         if self.monitor is not None:
             self.monitor.stop()
             self.monitor = None
+        self.stop_sync(timeout=0)  # never wait for an upload here: run() joins it after the screen is gone
+
+    # -- quitting -------------------------------------------------------------------------------
+    def request_quit(self) -> None:
+        """Quit; while erasures run, first say that they go on in the background, and ask."""
+        running = self.running_jobs()
+        if not running:
+            self.exit(0)
+            return
+        from station.tui.screens import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.quit_confirmed = True
+                self.exit(0)
+
+        self.push_screen(
+            ConfirmScreen(
+                _(
+                    "{n} erasure(s) are running. They continue in the background after you quit, "
+                    "and you can follow them by starting Tabula again. Quit now?"
+                ).format(n=running),
+                yes=_("Quit"),
+                no=_("Stay"),
+            ),
+            answered,
+        )
+
+    async def action_quit(self) -> None:
+        self.request_quit()
+
+    # -- sync -------------------------------------------------------------------------------------
+    def start_sync(self) -> None:
+        """Start the background uploader when a hub is configured (its thread does all the network I/O)."""
+        from station.sync import start_background
+        from station.sync.config import load_config
+        from station.sync.errors import SyncConfigError
+
+        try:
+            config = load_config(self.home)
+        except SyncConfigError:
+            return  # the status line shows the problem (status() reads the same file)
+        if config.configured:
+            self.sync_daemon = start_background(self.home, config)
+
+    def stop_sync(self, timeout: float | None = 5.0) -> None:
+        daemon = self.sync_daemon
+        if daemon is not None:
+            daemon.stop(timeout)
+
+    def wake_sync(self) -> None:
+        if self.sync_daemon is not None:
+            self.sync_daemon.wake()
+
+    def request_sync_status(self) -> None:
+        pending = [
+            j.job_dir for j in self.book.jobs.values() if j.certificates and not j.synced and j.settled
+        ]
+        self.read_sync_status(pending)
+
+    @work(thread=True, exclusive=True, group="sync", exit_on_error=False)
+    def read_sync_status(self, candidates: list[Path]) -> None:
+        """The outbox's counts and the jobs whose certificate was sent: local SQLite, no network."""
+        from station.sync import status
+        from station.sync.outbox import Outbox, db_path
+
+        try:
+            st = status(self.home)
+        except (TabulaError, OSError) as exc:
+            msg = exc.message if isinstance(exc, TabulaError) else str(exc)
+            self.post_message(SyncPolled(model.sync_view(configured=True, problem=msg), []))
+            return
+        invalid = st.url.startswith("(invalid")
+        view = model.sync_view(
+            configured=bool(st.url),
+            pending=st.pending,
+            rejected=st.rejected,
+            last_success_at=st.last_success_at,
+            last_error=st.last_error,
+            last_error_at=st.last_error_at,
+            problem=st.url.strip("()") if invalid else None,
+        )
+        sent: list[Path] = []
+        if candidates and db_path(self.home).exists():
+            with Outbox(self.home, create=False) as box:
+                for job_dir in candidates:
+                    cert_id = model.certificate_id(job_dir)
+                    if cert_id is not None and box.state_of("certificate", cert_id) == "sent":
+                        sent.append(job_dir)
+        self.post_message(SyncPolled(view, sent))
+
+    def on_sync_polled(self, message: SyncPolled) -> None:
+        self.sync = message.view
+        changed = False
+        for d in message.sent:
+            job = self.book.jobs.get(d)
+            if job is not None and not job.synced:
+                job.synced = True
+                changed = True
+        self.sync_polls += 1
+        self.refresh_screens(sync_only=not changed)
 
     def _on_hotplug(self, action: str, payload: Any) -> None:
         # Monitor thread: post_message is thread-safe.
@@ -199,9 +364,12 @@ class TabulaApp(App[int]):
         if event.state is WorkerState.ERROR and event.worker.error is not None:
             err = event.worker.error
             text = err.diagnostics() if isinstance(err, TabulaError) else f"{type(err).__name__}: {err}"
-            self.notify(
-                _("Could not read the drives: {error}").format(error=text), severity="error", timeout=10
-            )
+            what = {
+                "scan": N_("Could not read the drives: {error}"),
+                "jobs": N_("Could not read the job journals: {error}"),
+                "sync": N_("Could not read the sync status: {error}"),
+            }.get(event.worker.group, N_("Internal error: {error}"))
+            self.notify(_(what).format(error=text), severity="error", timeout=10)
 
     def health_of(self, info: DriveInfo) -> str | None:
         """The drive's health as last read (in the scan thread); None when unknown."""
@@ -307,6 +475,11 @@ class TabulaApp(App[int]):
 
     def tick(self) -> None:
         changed = self.book.poll()
+        fresh = [j for j in changed if j.certificates and j.job_dir not in self.certified]
+        if fresh:
+            self.certified.update(j.job_dir for j in fresh)
+            self.wake_sync()  # upload now, not at the next interval
+            self.set_timer(0.5, self.request_sync_status)
         for bench in self.benches:
             if not bench.rang and bench.settled(self.book):
                 bench.rang = True
@@ -321,10 +494,14 @@ class TabulaApp(App[int]):
         if changed:
             self.refresh_screens()
 
-    def refresh_screens(self) -> None:
+    def refresh_screens(self, *, sync_only: bool = False) -> None:
         from station.tui.screens import BenchScreen, DrivesScreen
 
         for screen in self.screen_stack:
+            if isinstance(screen, DrivesScreen) and screen.is_mounted:
+                screen.refresh_sync()
+            if sync_only:
+                continue
             if isinstance(screen, DrivesScreen | BenchScreen) and screen.is_mounted:
                 screen.refresh_rows()
 
@@ -419,11 +596,16 @@ def create_app(
     rescan_interval: float = 5.0,
     cmdline: Path = Path("/proc/cmdline"),
     environ: Mapping[str, str] | None = None,
+    home: Path | None = None,
+    diagnose_setup: DiagnoseSetup | None = None,
+    sync_interval: float = 2.0,
 ) -> TabulaApp:
     """Build the app.  Tests inject ``drive_source`` / ``monitor_factory`` where the kernel cannot help.
 
     ``monitor_factory=True`` uses pyudev (kernel events when udevd is absent), ``None``/``False`` only
     rescans periodically.  ``certificates=None`` signs certificates when the signer is installed.
+    ``home`` is where reports and the sync outbox live (default ``$TABULA_HOME``); the sync line is
+    read every ``sync_interval`` seconds.
     """
     loops = include_loop or demo
     settings_path = settings_path if settings_path is not None else paths.settings_file()
@@ -451,4 +633,7 @@ def create_app(
         rescan_interval=rescan_interval,
         cmdline=cmdline,
         environ=environ if environ is not None else dict(os.environ),
+        home=home if home is not None else paths.home(),
+        diagnose_setup=diagnose_setup if diagnose_setup is not None else DiagnoseSetup(),
+        sync_interval=sync_interval,
     )

@@ -8,16 +8,17 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import time
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from erase.errors import JournalError
-from erase.journal import JobState
+from erase.journal import JobState, boot_id, process_start, worker_alive
 from erase.methods import METHODS
 from erase.model import DriveInfo
 from erase.record import JobPlan, Outcome
@@ -274,6 +275,32 @@ def certificate_paths(job_dir: Path) -> list[str]:
     return [str(p) for p in paths]
 
 
+def certificate_id(job_dir: Path) -> str | None:
+    """The id of the certificate the worker signed for a job (None when none, or not readable yet)."""
+    try:
+        data = json.loads((job_dir / "certificate.json").read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, json.JSONDecodeError):
+        return None  # being replaced right now: next poll
+    if not isinstance(data, dict):
+        return None
+    value = data.get("certificate_id")
+    if isinstance(value, str) and value:
+        return value
+    # An index written after a crash ("recovered") names the files only: read the id from the file.
+    from station.sync.errors import OutboxError
+    from station.sync.outbox import certificate_id_of
+
+    for p in data.get("paths", []):
+        if str(p).endswith(".json"):
+            try:
+                return certificate_id_of(Path(p).read_bytes(), str(p))
+            except (OSError, OutboxError):
+                return None
+    return None
+
+
 FAILURE_EXPLANATIONS = {
     "DriveGone": N_("the drive was unplugged or stopped answering"),
     "WrongDrive": N_("another drive is now at this place: plan it again"),
@@ -309,6 +336,7 @@ class TrackedJob:
     process: Any = None  # subprocess.Popen, never waited on: only poll()ed
     certificates: list[str] = field(default_factory=list)
     error: str | None = None
+    synced: bool = False  # the sync outbox says the hub acknowledged its certificate
 
     @property
     def plan(self) -> JobPlan:
@@ -343,8 +371,27 @@ class TrackedJob:
         return left / state.rate
 
 
-def status_text(job: TrackedJob) -> str:
-    """One short line for the drive list: 'P1/3 42% 118MB/s 1:02', 'verified', 'FAILED'."""
+#: Characters the drive list gives the status column (see screens.DRIVE_COLUMNS).
+STATUS_WIDTH = 24
+
+
+def fit(parts: list[str], width: int) -> str:
+    """Join the parts with spaces, dropping the least useful ones (from the end of ``parts[2:]``) to fit.
+
+    ``parts`` is ordered by importance after the first two: ``[head, percent, eta, rate]``.
+    """
+    kept = [p for p in parts if p]
+    while len(" ".join(kept)) > width and len(kept) > 2:
+        kept.pop()
+    return " ".join(kept)
+
+
+def status_text(job: TrackedJob, width: int = STATUS_WIDTH) -> str:
+    """One short line for the drive list: 'P1/3 42% 118MB/s 1:02', 'verified', 'FAILED'.
+
+    A running job's line never exceeds ``width``: the speed goes first, then the time left (the
+    bench screen shows both in their own columns).
+    """
     outcome = job.outcome
     state = job.state
     if outcome is Outcome.RUNNING:
@@ -357,14 +404,58 @@ def status_text(job: TrackedJob) -> str:
         n = len(state.plan.passes)
         cur = (state.current_pass or 0) + 1
         head = _("check") if state.phase == "verify" else f"P{cur}/{n}"
-        return " ".join(x for x in (head, f"{pct}%", rate, eta_s) if x)
+        full = " ".join(x for x in (head, f"{pct}%", rate, eta_s) if x)
+        if len(full) <= width:
+            return full
+        return fit([head, f"{pct}%", eta_s, rate], width)
     if outcome is Outcome.VERIFIED:
-        return _("signed") if job.certificates else _("verified")
+        if job.certificates:
+            return _("synced") if job.synced else _("signed")
+        return _("verified")
     if outcome is Outcome.UNVERIFIED:
         return _("erased, not verified")
     if outcome is Outcome.FAILED:
         return _("FAILED")
     return _("interrupted")
+
+
+StopResult = Literal["signalled", "not-running", "not-ours"]
+
+
+def stop_worker(job: TrackedJob) -> StopResult:
+    """Ask a job's worker to stop (SIGTERM): it journals ``cancelled`` and the job ends *interrupted*.
+
+    The pid comes from the journal's ``worker-started`` event and is signalled only while it is still
+    that process: same boot, same kernel start time (:func:`erase.journal.worker_alive`).  The check and
+    the signal go through one pidfd, so a pid reused in between is never signalled.  Returns
+    ``"not-ours"`` when the pid now belongs to another process, ``"not-running"`` when the job is over.
+    """
+    state = job.state
+    if state.end_event is not None:
+        return "not-running"
+    event = state.worker
+    if event is None:
+        # Spawned by this TUI, its worker has not journalled its start yet: our own child, not reaped,
+        # so its pid cannot have been reused.
+        if job.process_running:
+            job.process.send_signal(signal.SIGTERM)
+            return "signalled"
+        return "not-running"
+    if event.get("boot_id") != boot_id():
+        return "not-running"  # started before the last reboot: long gone
+    try:
+        fd = os.pidfd_open(int(event["pid"]))
+    except ProcessLookupError:
+        return "not-running"
+    try:
+        if not worker_alive(event):  # checked after the pidfd is held: it names this very process
+            return "not-ours" if process_start(int(event["pid"])) is not None else "not-running"
+        signal.pidfd_send_signal(fd, signal.SIGTERM)
+    except ProcessLookupError:
+        return "not-running"
+    finally:
+        os.close(fd)
+    return "signalled"
 
 
 def job_ended_at(state: JobState) -> float | None:
@@ -531,3 +622,54 @@ class Bench:
     def settled(self, book: JobBook) -> bool:
         jobs = [book.jobs[d] for d in self.job_dirs if d in book.jobs]
         return bool(jobs) and all(j.settled for j in jobs)
+
+
+# --------------------------------------------------------------------------------------------------
+# Sync status line
+
+
+def clock(ts: float | None, now: float | None = None) -> str:
+    """A moment for the status line: 14:05 today, 2026-11-27 before."""
+    if ts is None:
+        return "-"
+    t = datetime.fromtimestamp(ts)
+    today = datetime.fromtimestamp(time.time() if now is None else now).date()
+    return t.strftime("%H:%M") if t.date() == today else t.strftime("%Y-%m-%d")
+
+
+@dataclass(frozen=True)
+class SyncView:
+    """What the drive list's sync line says, and how loud (``off``, ``ok``, ``warn``, ``error``)."""
+
+    text: str
+    level: str
+
+
+def sync_view(
+    *,
+    configured: bool,
+    pending: int = 0,
+    rejected: int = 0,
+    last_success_at: float | None = None,
+    last_error: str | None = None,
+    last_error_at: float | None = None,
+    problem: str | None = None,
+    now: float | None = None,
+) -> SyncView:
+    """The one-line summary of :func:`station.sync.status` for the drive list."""
+    if problem:
+        return SyncView(_("Sync: {problem}").format(problem=problem), "error")
+    if not configured:
+        return SyncView(_("Sync off (no hub configured)"), "off")
+    parts = [_("Sync: {n} pending").format(n=pending)]
+    if rejected:
+        parts.append(_("{n} refused by the hub").format(n=rejected))
+    if last_success_at is not None:
+        parts.append(_("last sent {when}").format(when=clock(last_success_at, now)))
+    else:
+        parts.append(_("nothing sent yet"))
+    failing = last_error is not None and (last_success_at is None or (last_error_at or 0) >= last_success_at)
+    if failing:
+        parts.append(_("error {when}: {error}").format(when=clock(last_error_at, now), error=last_error))
+    level = "error" if failing or rejected else ("warn" if pending else "ok")
+    return SyncView(", ".join(parts), level)

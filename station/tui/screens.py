@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingsMap, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.coordinate import Coordinate
 from textual.dom import DOMNode
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Label, OptionList, Select, Static
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, DataTable, Footer, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from erase.errors import EraseError
@@ -81,15 +83,17 @@ class TabulaScreen(Screen[Any]):
 # --------------------------------------------------------------------------------------------------
 # Drives (main screen)
 
+# 79 columns in all, so a vertical scrollbar (one column, see the CSS) never hides part of the status,
+# which fits model.status_text's longest line.
 DRIVE_COLUMNS = (
     ("dev", N_("Drive"), 9),
-    ("bay", N_("Bay"), 8),
-    ("model", N_("Model"), 12),
+    ("bay", N_("Bay"), 7),
+    ("model", N_("Model"), 10),
     ("serial", N_("Serial"), 9),
     ("size", N_("Size"), 8),
     ("type", N_("Type"), 5),
     ("health", N_("Health"), 7),
-    ("status", N_("Status"), 22),
+    ("status", N_("Status"), model.STATUS_WIDTH),
 )
 
 
@@ -123,6 +127,7 @@ class DrivesScreen(TabulaScreen):
         Binding("e", "erase", "Erase"),
         Binding("p", "bench", "Follow"),
         Binding("d", "details", "Details"),
+        Binding("g", "diagnose", "Diagnostics"),
         Binding("s", "settings", "Settings"),
         Binding("q", "quit_app", "Quit"),
     ]
@@ -132,7 +137,8 @@ class DrivesScreen(TabulaScreen):
         table: DataTable[Any] = DataTable(id="drives", cursor_type="row", cell_padding=0, zebra_stripes=True)
         yield table
         yield Static(id="detail")
-        yield Footer()
+        yield Static(id="sync")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#drives", DataTable)
@@ -141,6 +147,13 @@ class DrivesScreen(TabulaScreen):
         self._row_keys: list[str] = []
         self._shown: dict[str, list[Text | str]] = {}
         self.refresh_rows()
+        self.refresh_sync()
+
+    def refresh_sync(self) -> None:
+        view = self.tabula.sync
+        line = self.query_one("#sync", Static)
+        line.update(clip(view.text, max(10, self.size.width - 2)) if view.text else "")
+        line.set_classes(view.level)
 
     def rows(self) -> list[DriveRow]:
         app = self.tabula
@@ -182,8 +195,8 @@ class DrivesScreen(TabulaScreen):
             status = Text(_("idle"), style="dim")
         return [
             dev,
-            clip(bay_label(info), 7),
-            clip(info.model, 11),
+            clip(bay_label(info), 6),
+            clip(info.model, 9),
             clip(info.serial, 8, keep_end=True),
             human_size(info.size_bytes),
             media_label(info),
@@ -338,8 +351,13 @@ class DrivesScreen(TabulaScreen):
     def action_settings(self) -> None:
         self.app.push_screen(SettingsScreen())
 
+    def action_diagnose(self) -> None:
+        from station.tui.diagnose import DiagnosticsScreen
+
+        self.app.push_screen(DiagnosticsScreen())
+
     def action_quit_app(self) -> None:
-        self.app.exit(0)
+        self.tabula.request_quit()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -370,7 +388,7 @@ class PolicyScreen(TabulaScreen):
         ]
         yield OptionList(*options, id="policies")
         yield Static(id="policy-help")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         ol = self.query_one(OptionList)
@@ -464,7 +482,7 @@ class PlanScreen(TabulaScreen):
                     id="confirm-label",
                 )
                 yield Input(id="confirm", placeholder=self.word)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#plan", DataTable)
@@ -520,6 +538,7 @@ def bar(fraction: float, width: int = 10) -> str:
 
 class BenchScreen(TabulaScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("x", "stop", "Stop"),
         Binding("escape", "back", "Drives"),
     ]
 
@@ -531,7 +550,7 @@ class BenchScreen(TabulaScreen):
         yield Static(id="title")
         yield DataTable(id="bench", cursor_type="row", cell_padding=0, zebra_stripes=True)
         yield VerticalScroll(Static(id="result"), id="result-box")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#bench", DataTable)
@@ -641,8 +660,101 @@ class BenchScreen(TabulaScreen):
             text.append("\n")
         return text
 
+    def current(self) -> TrackedJob | None:
+        table = self.query_one("#bench", DataTable)
+        jobs = self.jobs()
+        if not 0 <= table.cursor_row < len(jobs):
+            return None
+        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
+        return next((j for j in jobs if str(j.job_dir) == key), None)
+
+    def action_stop(self) -> None:
+        job = self.current()
+        if job is None:
+            return
+        name = job.plan.drive.kernel_name or job.plan.drive.path
+        if job.outcome is not Outcome.RUNNING:
+            self.notify(_("The erasure of {drive} is not running.").format(drive=name), severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.stop(job, name)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                _(
+                    "Stop the erasure of {drive}? The drive will be left partly erased: "
+                    "it gets a failure report instead of a certificate, and must be erased again."
+                ).format(drive=name),
+                yes=_("Stop it"),
+                no=_("Keep erasing"),
+            ),
+            answered,
+        )
+
+    def stop(self, job: TrackedJob, name: str) -> None:
+        try:
+            result = model.stop_worker(job)
+        except OSError as exc:
+            self.notify(_("Could not stop {drive}: {error}").format(drive=name, error=exc), severity="error")
+            return
+        if result == "signalled":
+            self.notify(_("Stopping the erasure of {drive}…").format(drive=name))
+        elif result == "not-ours":
+            self.notify(
+                _(
+                    "The worker of {drive} is gone and its process number is now another program's: nothing was stopped."
+                ).format(drive=name),
+                severity="warning",
+            )
+        else:
+            self.notify(_("The erasure of {drive} is not running.").format(drive=name), severity="warning")
+
     def action_back(self) -> None:
         self.app.pop_screen()
+
+
+# --------------------------------------------------------------------------------------------------
+# Confirmation dialog
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question; "no" has the focus, so Enter alone never confirms by accident."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "answer(False)", "No", show=False),
+    ]
+
+    def __init__(self, question: str, *, yes: str, no: str) -> None:
+        super().__init__()
+        self.question = question
+        self.yes = yes
+        self.no = no
+        # The letters of "yes" and "no" in the technician's language: y/n, o/n in French.
+        self.yes_key = _("y")
+        self.no_key = _("n")
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-box"):
+            yield Static(self.question, id="confirm-text")
+            with Horizontal(id="confirm-buttons"):
+                yield Button(f"{self.yes} ({self.yes_key})", id="yes", variant="error")
+                yield Button(f"{self.no} ({self.no_key})", id="no", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def on_key(self, event: events.Key) -> None:
+        if event.character is not None and event.character.lower() in (self.yes_key, self.no_key):
+            event.stop()
+            self.dismiss(event.character.lower() == self.yes_key)
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -661,7 +773,7 @@ class DetailsScreen(TabulaScreen):
 
     def compose(self) -> ComposeResult:
         yield VerticalScroll(Static(self.describe()), id="details")
-        yield Footer()
+        yield Footer(compact=True)
 
     def describe(self) -> Text:
         info = self.entry.info if self.entry is not None else (self.job.plan.drive if self.job else None)
@@ -786,7 +898,7 @@ class SettingsScreen(TabulaScreen):
                 id="policy",
             )
             yield Static(Text(str(self.tabula.settings_path), style="dim"))
-        yield Footer()
+        yield Footer(compact=True)
 
     def action_save(self) -> None:
         lang = self.query_one("#language", Select).value

@@ -1,0 +1,470 @@
+"""The diagnostics screen: inventory, SMART, quick tests and the reuse / repair / recycle verdict.
+
+:func:`diagnostics.diagnose.diagnose` runs in a Textual thread worker, never in the UI thread; its
+``on_event`` callback posts each step to the screen as it happens, and leaving the screen sets the
+``cancel`` event so the diagnosis stops between (and inside) its steps.  What was not checked is
+shown as *unknown*, never as passed.  The report can be saved as JSON to
+``$TABULA_HOME/reports/<timestamp>.json`` and queued for the hub with the certificates.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.widgets import Footer, Static
+
+from station.errors import TabulaError
+from station.i18n import C_, N_, _
+from station.tui.model import human_size
+from station.tui.screens import TabulaScreen
+
+if TYPE_CHECKING:
+    from diagnostics.diagnose import DiagnosticReport
+    from diagnostics.health import DriveHealth
+    from diagnostics.hwtests import TestResult
+
+REPORTS = "reports"
+
+
+# --------------------------------------------------------------------------------------------------
+# Words (plain functions: the tests and the screen share them)
+
+
+def verdict_label(verdict: str) -> str:
+    """reuse / repair / recycle / unknown in the technician's language (réemploi, réparation, ...)."""
+    labels: dict[str, Callable[[], str]] = {
+        "reuse": lambda: C_("verdict", "reuse"),
+        "repair": lambda: C_("verdict", "repair"),
+        "recycle": lambda: C_("verdict", "recycle"),
+        "unknown": lambda: C_("verdict", "unknown"),
+    }
+    return labels[verdict]() if verdict in labels else verdict
+
+
+VERDICT_STYLES = {"reuse": "bold green", "repair": "bold yellow", "recycle": "bold red", "unknown": "bold"}
+
+
+def status_label(status: str) -> str:
+    """A test's or SMART's outcome: passed / FAILED / unknown (never "passed" for what was not checked)."""
+    if status in ("pass", "passed"):
+        return _("passed")
+    if status in ("fail", "failed"):
+        return _("FAILED")
+    return C_("verdict", "unknown")
+
+
+STATUS_STYLES = {"pass": "green", "passed": "green", "fail": "bold red", "failed": "bold red"}
+
+STEP_LABELS = {
+    "inventory": N_("Reading the machine's inventory"),
+    "smart": N_("Reading SMART of {device}"),
+    "self-test": N_("SMART self-test of {device}"),
+    "read": N_("Read test of {device}"),
+    "cpu": N_("CPU test"),
+    "ram": N_("Memory (RAM) test"),
+    "battery": N_("Battery test"),
+}
+
+TEST_LABELS = {"cpu": N_("CPU"), "ram": N_("Memory"), "battery": N_("Battery")}
+
+#: The SMART facts worth a technician's glance, in this order.
+FACT_LABELS = (
+    ("reallocated_sectors", N_("reallocated")),
+    ("pending_sectors", N_("pending")),
+    ("offline_uncorrectable", N_("uncorrectable")),
+    ("media_errors", N_("media errors")),
+    ("critical_warning", N_("critical warning")),
+    ("grown_defects", N_("grown defects")),
+    ("uncorrected_errors", N_("uncorrected")),
+    ("percentage_used", N_("wear %")),
+    ("power_on_hours", N_("hours")),
+    ("temperature_c", N_("°C")),
+    ("read_mb_per_second", N_("read MB/s")),
+)
+
+
+def event_line(kind: str, data: Mapping[str, Any]) -> str | None:
+    """One progress line for an ``on_event`` callback of :func:`diagnose` (None: not worth a line)."""
+    if kind == "step":
+        label = STEP_LABELS.get(str(data.get("name")))
+        if label is None:
+            return None
+        return _(label).format(device=data.get("device", "")) + "…"
+    if kind == "drive":
+        return _("{device}: SMART {status}, {verdict}").format(
+            device=data.get("device", "?"),
+            status=status_label(str(data.get("status"))),
+            verdict=verdict_label(str(data.get("verdict"))),
+        )
+    return None
+
+
+def _num(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "?"
+    if isinstance(value, float):
+        return f"{value:.1f}{unit}" if value != int(value) else f"{int(value)}{unit}"
+    return f"{value}{unit}"
+
+
+def numbers_of(t: TestResult) -> str:
+    """The numbers of a quick test that say the most, in a few words."""
+    n = t.numbers
+    parts: list[str] = []
+    if t.name == "cpu":
+        if n.get("mib_per_second") is not None:
+            parts.append(
+                _("{rate} MiB/s hashed on {n} threads").format(
+                    rate=_num(n["mib_per_second"]), n=n.get("threads", "?")
+                )
+            )
+        if n.get("max_temperature_c") is not None:
+            parts.append(_("max {t} °C").format(t=_num(n["max_temperature_c"])))
+        if n.get("errors"):
+            parts.append(_("{n} wrong results").format(n=n["errors"]))
+    elif t.name == "ram":
+        if n.get("bytes") is not None:
+            parts.append(human_size(int(n["bytes"])))
+        parts.append(
+            _("{done}/{total} patterns").format(
+                done=n.get("patterns_done", "?"), total=n.get("patterns_total", "?")
+            )
+        )
+        if n.get("bad_bytes"):
+            parts.append(_("{n} bad bytes").format(n=n["bad_bytes"]))
+    elif t.name == "battery":
+        if n.get("batteries") == 0:
+            parts.append(_("no battery found"))
+        for name, per in (n.get("per_battery") or {}).items():
+            parts.append(f"{name} {per.get('status') or '?'} {_num(per.get('capacity_percent'), ' %')}")
+    else:  # read test of a drive
+        if n.get("mb_per_second") is not None:
+            parts.append(f"{_num(n['mb_per_second'])} MB/s")
+        if n.get("bytes_read") is not None:
+            parts.append(human_size(int(n["bytes_read"])))
+    return ", ".join(parts)
+
+
+def title_of(t: TestResult) -> str:
+    if t.name in TEST_LABELS:
+        return _(TEST_LABELS[t.name])
+    device = t.numbers.get("device")
+    return _("Read {device}").format(device=device) if device else t.name
+
+
+def render_report(report: DiagnosticReport) -> Text:
+    """The whole report for the screen: verdict first, then machine, drives and quick tests."""
+    text = Text()
+    overall = report.overall
+    head = _("Verdict for this machine") if report.machine is not None else _("Verdict for the drives")
+    text.append(f"{head}: ", style="bold")
+    text.append(verdict_label(overall).upper(), style=VERDICT_STYLES.get(overall, "bold"))
+    text.append("\n")
+    if report.cancelled:
+        text.append(_("Stopped before the end: this report is incomplete.") + "\n", style="bold yellow")
+    if report.machine is not None:
+        for r in report.machine.reasons:
+            text.append(f"  • {r}\n")
+        if report.machine.unknowns:
+            text.append(
+                "  "
+                + _("Unknown (not checked): {what}").format(what=", ".join(report.machine.unknowns))
+                + "\n",
+                style="yellow",
+            )
+
+    inv = report.inventory
+    if inv is not None:
+        text.append("\n" + _("Machine") + "\n", style="bold underline")
+        s = inv.system
+        for label, value in (
+            (_("Manufacturer"), s.manufacturer),
+            (_("Model"), s.model),
+            (_("Serial"), s.serial),
+        ):
+            text.append(f"  {label}: ", style="bold")
+            text.append(f"{value or '?'}\n")
+        c = inv.cpu
+        text.append(f"  {_('CPU')}: ", style="bold")
+        text.append(
+            f"{c.model or '?'} ("
+            + _("{cores} cores, {threads} threads").format(cores=c.cores or "?", threads=c.threads or "?")
+            + ")\n"
+        )
+        m = inv.memory
+        text.append(f"  {_('RAM')}: ", style="bold")
+        ram = human_size(m.total_bytes) if m.total_bytes is not None else "?"
+        if m.modules:
+            ram += (
+                " ("
+                + ", ".join(
+                    f"{x.locator or '?'} {human_size(x.size_bytes) if x.size_bytes else '?'}"
+                    for x in m.modules
+                )
+                + ")"
+            )
+        text.append(ram + "\n")
+        text.append(f"  {_('Battery')}: ", style="bold")
+        if not inv.batteries:
+            text.append((_("none") if inv.system.portable is False else _("none found")) + "\n")
+        for b in inv.batteries:
+            wear = _("wear {w}").format(w=_num(b.wear_percent, " %"))
+            cycles = _("{n} cycles").format(n=_num(b.cycle_count))
+            text.append(f"{b.name}: {wear}, {cycles}\n")
+        text.append(f"  {_('Drives')}: ", style="bold")
+        text.append(
+            ", ".join(f"{d.path} {human_size(d.size_bytes) if d.size_bytes else '?'}" for d in inv.storage)
+            or "-"
+        )
+        text.append("\n")
+
+    text.append("\n" + _("Drive health (SMART)") + "\n", style="bold underline")
+    if not report.drives:
+        text.append("  " + _("No drive was diagnosed.") + "\n")
+    for d in report.drives:
+        text.append_text(render_drive(d))
+
+    text.append("\n" + _("Quick tests") + "\n", style="bold underline")
+    if not report.tests:
+        text.append("  " + _("No test was run.") + "\n")
+    for t in report.tests:
+        text.append(f"  {title_of(t)[:22]:<22} ", style="bold")
+        text.append(f"{status_label(t.status):<9}", style=STATUS_STYLES.get(t.status, "yellow"))
+        numbers = numbers_of(t)
+        text.append(f" {numbers}" if numbers else "")
+        if t.status != "pass" and t.reason:
+            text.append(f" ({t.reason})", style="dim")
+        text.append("\n")
+    return text
+
+
+def render_drive(d: DriveHealth) -> Text:
+    sm = d.smart
+    text = Text()
+    text.append(f"  {d.device}", style="bold")
+    text.append(f"  {sm.model or '?'}  {_('S/N')} {sm.serial or '?'}\n")
+    text.append("    SMART: ")
+    text.append(status_label(sm.status), style=STATUS_STYLES.get(sm.status, "yellow"))
+    text.append("  → ")
+    text.append(verdict_label(d.verdict.verdict), style=VERDICT_STYLES.get(d.verdict.verdict, "bold"))
+    text.append("\n")
+    facts = [f"{_(label)} {_num(d.facts[name])}" for name, label in FACT_LABELS if name in d.facts]
+    if facts:
+        text.append("    " + ", ".join(facts) + "\n", style="dim")
+    for r in d.verdict.reasons or sm.reasons:  # the verdict's reasons quote SMART's own
+        text.append(f"    • {r}\n")
+    if d.verdict.unknowns:
+        text.append(
+            "    " + _("Unknown (not checked): {what}").format(what=", ".join(d.verdict.unknowns)) + "\n",
+            style="yellow",
+        )
+    return text
+
+
+# --------------------------------------------------------------------------------------------------
+# Saving
+
+
+def report_name(report: DiagnosticReport) -> str:
+    """``20261128T125604Z``: the report's start, sortable and safe as a file name."""
+    return report.started_at.replace("-", "").replace(":", "")
+
+
+def save_report(report: DiagnosticReport, home: Path) -> Path:
+    """Write the report as JSON to ``home/reports/<timestamp>.json`` (atomically; never overwrites)."""
+    directory = home / REPORTS
+    directory.mkdir(parents=True, exist_ok=True)
+    base = report_name(report)
+    path = directory / f"{base}.json"
+    n = 1
+    while path.exists():
+        path = directory / f"{base}-{n}.json"
+        n += 1
+    data = (json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return path
+
+
+def queue_report(path: Path, home: Path) -> str | None:
+    """Queue a saved report for the hub when this station's sync has ``enqueue_report``; its id, or None."""
+    outbox = importlib.import_module("station.sync.outbox")
+    enqueue = getattr(outbox, "enqueue_report", None)
+    if enqueue is None:
+        return None
+    report_id: str = enqueue(path, home=home)
+    return report_id
+
+
+# --------------------------------------------------------------------------------------------------
+# The screen
+
+
+class DiagEvent(Message):
+    def __init__(self, kind: str, data: dict[str, Any]) -> None:
+        super().__init__()
+        self.kind = kind
+        self.data = data
+
+
+class DiagDone(Message):
+    def __init__(self, report: DiagnosticReport) -> None:
+        super().__init__()
+        self.report = report
+
+
+class DiagFailed(Message):
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+class DiagnosticsScreen(TabulaScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "save", "Save report"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancel = threading.Event()
+        self.steps: list[str] = []
+        self.report: DiagnosticReport | None = None
+        self.error: str | None = None
+        self.saved: Path | None = None
+        self.thread: threading.Thread | None = None  # the worker thread running the diagnosis
+        self.finished = threading.Event()  # set when diagnose() has returned (or failed)
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="diag-title")
+        with VerticalScroll(id="diag-scroll"):
+            yield Static(id="diag-body")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.show()
+        self.run_diagnosis()
+
+    def on_unmount(self) -> None:
+        self.cancel.set()  # the thread stops at its next check; its messages then go nowhere
+
+    @work(thread=True, exclusive=True, group="diagnose", exit_on_error=False)
+    def run_diagnosis(self) -> None:
+        from diagnostics.diagnose import diagnose
+
+        self.thread = threading.current_thread()
+        setup = self.tabula.diagnose_setup
+        devices = list(setup.devices) if setup.devices is not None else None
+        if devices is None and self.tabula.demo:
+            devices = [e.path for e in self.tabula.entries]  # the demo's own drives only
+
+        def on_event(kind: str, data: dict[str, Any]) -> None:
+            self.post_message(DiagEvent(kind, dict(data)))
+
+        try:
+            report = diagnose(
+                setup.make_runner(),
+                mode=setup.mode,
+                devices=devices,
+                bounds=setup.bounds,
+                read_test=setup.read_test,
+                sys_root=setup.sys_root,
+                proc_root=setup.proc_root,
+                cancel=self.cancel,
+                on_event=on_event,
+            )
+        except (TabulaError, OSError, ValueError) as exc:
+            self.post_message(DiagFailed(exc.diagnostics() if isinstance(exc, TabulaError) else str(exc)))
+            return
+        finally:
+            self.finished.set()
+        self.post_message(DiagDone(report))
+
+    def on_diag_event(self, message: DiagEvent) -> None:
+        line = event_line(message.kind, message.data)
+        if line is not None:
+            self.steps.append(line)
+            self.show()
+
+    def on_diag_done(self, message: DiagDone) -> None:
+        self.report = message.report
+        self.show()
+
+    def on_diag_failed(self, message: DiagFailed) -> None:
+        self.error = message.error
+        self.show()
+
+    def show(self) -> None:
+        title = Text()
+        body = Text()
+        if self.error is not None:
+            title.append(_("Diagnosis failed"), style="bold red")
+            body.append(self.error + "\n", style="red")
+        elif self.report is None:
+            title.append(_("Diagnosing this machine… (Esc stops)"), style="bold")
+            for line in self.steps[:-1]:
+                body.append(f"  ✔ {line}\n", style="dim")
+            if self.steps:
+                body.append(f"  … {self.steps[-1]}\n", style="bold")
+        else:
+            title.append(_("Diagnosis finished. S saves the report."), style="bold")
+            if self.saved is not None:
+                title.append("  " + _("Saved: {path}").format(path=self.saved), style="green")
+            body = render_report(self.report)
+        self.query_one("#diag-title", Static).update(title)
+        self.query_one("#diag-body", Static).update(body)
+
+    def action_save(self) -> None:
+        report = self.report
+        if report is None:
+            self.notify(_("Wait for the diagnosis to finish."), severity="warning")
+            return
+        home = self.tabula.home
+        try:
+            self.saved = save_report(report, home)
+        except OSError as exc:
+            self.notify(_("Report not saved: {error}").format(error=exc), severity="error")
+            return
+        self.show()
+        try:
+            queued = queue_report(self.saved, home)
+        except TabulaError as exc:
+            self.notify(
+                _("Report saved to {path}, but not queued for sync: {error}").format(
+                    path=self.saved, error=exc.message
+                ),
+                severity="warning",
+                timeout=10,
+            )
+            return
+        if queued is not None:
+            self.tabula.wake_sync()
+            self.notify(_("Report saved to {path} and queued for sync.").format(path=self.saved))
+        else:
+            self.notify(_("Report saved to {path}.").format(path=self.saved))
+        self.tabula.request_sync_status()
+
+    def action_back(self) -> None:
+        self.cancel.set()
+        self.app.pop_screen()
