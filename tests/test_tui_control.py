@@ -8,6 +8,7 @@ does not match the journal's.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -209,20 +210,25 @@ async def test_stop_a_real_erase_with_confirmation(home: Path, make_loop: Callab
         job = app.book.jobs[job_dir]
         await until(pilot, lambda: job.state.phase == "write" and job.state.worker is not None)
         pid = int(job.state.worker["pid"])  # type: ignore[index]
-        await pilot.press("x")
-        assert isinstance(app.screen, ConfirmScreen)
-        assert "Stop the erasure of " + os.path.basename(dev) in str(
-            app.screen.query_one("#confirm-text").render()
-        )
-        await pilot.press("n")  # changed my mind: nothing happens
-        assert isinstance(app.screen, BenchScreen)
-        await pilot.pause(0.3)
-        assert job.outcome is Outcome.RUNNING and process_start(pid) is not None
-        await pilot.press("x")
-        await pilot.press("enter")  # the focused button is "Keep erasing"
-        assert isinstance(app.screen, BenchScreen) and job.outcome is Outcome.RUNNING
-        await pilot.press("x", "y")
-        assert isinstance(app.screen, BenchScreen)
+        # Hold the worker still (a loop device is faster than any real drive): it stays the same live
+        # process, and the SIGTERM the TUI sends waits for it, pending, until it is let go.
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            await pilot.press("x")
+            assert isinstance(app.screen, ConfirmScreen)
+            text = str(app.screen.query_one("#confirm-text").render())
+            assert "Stop the erasure of " + os.path.basename(dev) in text
+            await pilot.press("n")  # changed my mind: nothing happens
+            assert isinstance(app.screen, BenchScreen)
+            await pilot.press("x")
+            await pilot.press("enter")  # the focused button is "Keep erasing"
+            assert isinstance(app.screen, BenchScreen)
+            assert not _pending_sigterm(pid)
+            await pilot.press("x", "y")
+            assert isinstance(app.screen, BenchScreen)
+            assert _pending_sigterm(pid)  # sent, through the journal's pid, to the very worker
+        finally:
+            os.kill(pid, signal.SIGCONT)
         await until(pilot, lambda: job.settled, timeout=30)
         assert job.state.end_event == "cancelled"  # the worker journalled it: not killed
         assert job.outcome is Outcome.INTERRUPTED
@@ -233,6 +239,14 @@ async def test_stop_a_real_erase_with_confirmation(home: Path, make_loop: Callab
     done = [p for p in job.state.passes.values() if p.completed]
     assert len(done) < 35  # stopped part-way: the record will not claim the method ran
     assert not job.outcome.success
+
+
+def _pending_sigterm(pid: int) -> bool:
+    """Whether SIGTERM is pending for ``pid`` (/proc/PID/status, ShdPnd: process-wide pending)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("ShdPnd:"):
+            return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    raise AssertionError("no ShdPnd in /proc/PID/status")
 
 
 # -- quitting while erasures run -------------------------------------------------------------------

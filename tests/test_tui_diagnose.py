@@ -148,6 +148,7 @@ async def test_a_drive_without_smart_is_unknown_never_passed(home: Path) -> None
         drive = text[text.index("Drive health (SMART)") : text.index("Quick tests")]
         assert "SMART: unknown  → unknown" in drive
         assert "passed" not in drive
+        assert "grown defects ?" not in drive  # nothing reported: said once below, not per attribute
         assert "Unknown (not checked): smart_health" in drive
         assert "Unknown (not checked): drive /dev/sda" in text  # the machine lists it too
 

@@ -260,7 +260,11 @@ def render_drive(d: DriveHealth) -> Text:
     text.append("  → ")
     text.append(verdict_label(d.verdict.verdict), style=VERDICT_STYLES.get(d.verdict.verdict, "bold"))
     text.append("\n")
-    facts = [f"{_(label)} {_num(d.facts[name])}" for name, label in FACT_LABELS if name in d.facts]
+    shown = [(name, label) for name, label in FACT_LABELS if name in d.facts]
+    if all(d.facts[name] is None for name, _label in shown if name != "read_mb_per_second"):
+        # Nothing reported at all: the "unknown" line below says so once, not one "?" per attribute.
+        shown = [(name, label) for name, label in shown if name == "read_mb_per_second"]
+    facts = [f"{_(label)} {_num(d.facts[name])}" for name, label in shown]
     if facts:
         text.append("    " + ", ".join(facts) + "\n", style="dim")
     for r in d.verdict.reasons or sm.reasons:  # the verdict's reasons quote SMART's own

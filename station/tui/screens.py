@@ -557,10 +557,10 @@ class BenchScreen(TabulaScreen):
         for key, label, width in (
             ("dev", N_("Drive"), 9),
             ("serial", N_("Serial"), 10),
-            ("step", N_("Step"), 11),
+            ("step", N_("Step"), 12),
             ("bar", N_("Progress"), 16),
             ("rate", N_("Speed"), 10),
-            ("left", N_("Left"), 22),
+            ("left", N_("Left"), 21),
         ):
             table.add_column(_(label), key=key, width=width)
         for job in self.jobs():
@@ -590,7 +590,7 @@ class BenchScreen(TabulaScreen):
             step = status_text(job)
             rate = ""
             style = "bold green" if outcome.success else "bold red"
-            left = Text(_("done") if outcome.success else clip(failure_summary(st), 21), style=style)
+            left = Text(_("done") if outcome.success else clip(failure_summary(st), 20), style=style)
         frac = 1.0 if outcome.success else st.overall_fraction
         return [
             d.kernel_name or os.path.basename(d.path),
