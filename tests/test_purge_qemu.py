@@ -26,13 +26,14 @@ pytestmark = pytest.mark.qemu
 PATTERN = b"TABULA-QEMU-PURGE-0123456789abcdef"
 
 DUMP = """
-import glob, json
+import glob, json, os
 from certs.jws import parse_envelope
+GUEST_HOME_GLOB = os.environ["TABULA_HOME"]
 out = []
-for rec in sorted(glob.glob('/tmp/tabula/jobs/*/record.json')):
+for rec in sorted(glob.glob(GUEST_HOME_GLOB + '/jobs/*/record.json')):
     d = json.load(open(rec))
     certs = []
-    for p in sorted(glob.glob('/tmp/tabula/certs/**/*.json', recursive=True)):
+    for p in sorted(glob.glob(GUEST_HOME_GLOB + '/certs/**/*.json', recursive=True)):
         try:
             payload = json.loads(parse_envelope(open(p, 'rb').read()).payload_bytes)
         except ValueError:

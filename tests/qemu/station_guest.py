@@ -2,8 +2,8 @@
 
 The lab guest (tests/qemu/build.py) is a busybox initramfs without Python.  This module shares the
 host's root file system with the guest read-only over 9p (``-virtfs``), mounts it in the guest, mounts
-the guest's own ``/proc``, ``/sys``, ``/dev`` and ``/run`` (udev's database) over it plus a writable
-tmpfs on ``/tmp``, and runs commands chrooted into it: the host's python3, the repository and its
+the guest's own ``/proc``, ``/sys``, ``/dev`` and ``/run`` (udev's database; ``/run/tabula-lab`` is
+the writable scratch space), and runs commands chrooted into it: the host's python3, the repository and its
 installed packages, talking to the guest's kernel and its emulated disks.
 
 Nothing of the host is writable from the guest (``readonly=on``); the guest's disks are image files
@@ -31,7 +31,11 @@ from tests.qemu.guest import DiskSpec, GuestReport, boot
 REPO = Path(__file__).resolve().parents[2]
 HOST_MOUNT = "/mnt/host"
 NINEP_MODULES = ["fs/9p/9p.ko", "net/9p/9pnet_virtio.ko"]
-GUEST_HOME = "/tmp/tabula"
+# The guest's writable scratch space.  It lives in the guest's own /run (the initramfs, bind-mounted
+# into the chroot), NOT on a tmpfs over the host's /tmp: the repository or its virtualenv may well be
+# under /tmp (CI clones anywhere), and hiding them made the chroot lose the code it was meant to run.
+GUEST_SCRATCH = "/run/tabula-lab"
+GUEST_HOME = f"{GUEST_SCRATCH}/tabula"
 
 
 @dataclass(frozen=True)
@@ -72,11 +76,12 @@ def setup_command(guest: StationGuest) -> list[str]:
         f"mount -t proc proc {h}/proc",
         f"mount -o bind /sys {h}/sys",
         f"mount -o bind /dev {h}/dev",
+        f"mkdir -p {GUEST_SCRATCH}",
         f"mount -o bind /run {h}/run",
-        f"mount -t tmpfs -o size=64m tmpfs {h}/tmp",
         f"mkdir -p {GUEST_HOME}",
         "hostname tabula-lab",
-        f"test -x {h}{sys.executable}",
+        # Inside the chroot: a virtualenv's python is a symlink to an absolute path of the host.
+        f"chroot {h} /usr/bin/test -x {sys.executable}",
         "echo mounted",
     ]
     return ["sh", "-c", " && ".join(steps)]
@@ -86,7 +91,8 @@ def chroot_command(argv: Sequence[str], env: dict[str, str] | None = None) -> li
     """``argv`` run chrooted into the host root, with the repository importable and TABULA_HOME set."""
     base = {
         "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "HOME": "/tmp",
+        "HOME": GUEST_SCRATCH,
+        "TMPDIR": GUEST_SCRATCH,
         "LC_ALL": "C.UTF-8",
         "PYTHONPATH": str(REPO),
         "PYTHONDONTWRITEBYTECODE": "1",
