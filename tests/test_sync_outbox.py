@@ -119,3 +119,12 @@ def test_every_acknowledged_enqueue_survives_kill_9(tmp_path: Path) -> None:
     # The rest are picked up from the certificate directory: nothing is lost.
     assert reconcile(kit.home) == 300 - len(queued)
     assert status(kit.home).pending == 300
+
+
+def test_boot_parameter_names_the_hub_unless_saved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from station.sync.config import SyncConfig, load_config, save_config
+
+    monkeypatch.setenv("TABULA_SYNC", "https://hub.example.org")
+    assert load_config(tmp_path).url == "https://hub.example.org"
+    save_config(SyncConfig(url="https://saved.example.org", token_file=tmp_path / "t"), tmp_path)
+    assert load_config(tmp_path).url == "https://saved.example.org"

@@ -116,7 +116,9 @@ def load_config(home: Path | None = None) -> SyncConfig:
         raise SyncConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
     try:
         return SyncConfig(
-            url=str(data.get("url", "")),
+            # The live image's kernel parameter tabula.sync=URL arrives as TABULA_SYNC: it names the
+            # hub when sync.toml does not (the persistence partition's file wins once saved).
+            url=str(data.get("url", "")) or os.environ.get("TABULA_SYNC", ""),
             token_file=Path(data["token_file"]) if "token_file" in data else default_token_file(home),
             ca_bundle=Path(data["ca_bundle"]) if data.get("ca_bundle") else None,
             interval=float(data.get("interval", 60.0)),
