@@ -58,17 +58,20 @@ def test_nist_clear_picks_the_pattern_by_drive_type() -> None:
         opts = model.options_for("nist-clear", drive(media, transport))
         assert opts.method == "prng" and opts.verify == "last" and opts.verify_mode == "full"
     assert model.options_for("dod-short", drive("ssd")).method == "dod-short"
+    # Purge's fallback overwrite is Clear's: the pattern by drive type, verified.
+    assert model.options_for("nist-purge", drive("hdd")) == model.options_for("nist-clear", drive("hdd"))
+    assert model.options_for("nist-purge", drive("nvme", "nvme")).method == "prng"
     with pytest.raises(BadInput):
-        model.options_for("nist-purge", drive())
+        model.options_for("nist-sanitize", drive())
     with pytest.raises(BadInput):
         model.options_for("custom", drive())  # needs a pattern: not offered by the TUI
 
 
-def test_purge_is_offered_honestly_as_unavailable() -> None:
+def test_purge_is_offered_after_clear_which_stays_first() -> None:
     by_key = {p.key: p for p in model.policies()}
-    assert not by_key["nist-purge"].available
-    assert "nist-purge" not in model.policy_keys()
-    assert model.policy_keys()[0] == "nist-clear"
+    assert by_key["nist-purge"].available
+    assert model.policy_keys()[:2] == ["nist-clear", "nist-purge"]
+    assert all(p.available for p in model.policies())
 
 
 def test_plan_steps_level_and_estimate() -> None:

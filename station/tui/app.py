@@ -22,12 +22,13 @@ from textual.worker import Worker, WorkerState
 from erase.errors import EraseError
 from erase.journal import JOURNAL
 from erase.model import DriveInfo
+from erase.purge.planner import PlanOptions, PurgePlan
 from erase.record import JobPlan, Outcome
 from station import paths
 from station.drives import DriveEntry
 from station.errors import TabulaError
 from station.i18n import N_, _, choose_language, current_language, set_language
-from station.jobs import create_job, find_jobs, plan_job, spawn
+from station.jobs import create_job, find_jobs, plan_job, plan_purge_job, spawn
 from station.runner import Runner
 from station.tui import model
 from station.tui.model import Bench, JobBook, StationSettings, select_jobs
@@ -86,7 +87,13 @@ CSS = """
 #drives { height: 1fr; scrollbar-size-vertical: 1; }
 #detail { height: 3; padding: 0 1; background: $boost; }
 #policies { height: 1fr; }
-#policy-help { height: 4; padding: 0 1; }
+#policy-help { height: 5; padding: 0 1; }
+#purge-loading { height: 3; }
+#purge-options { height: auto; padding: 0 1; }
+#purge-options Checkbox { border: none; padding: 0; }
+#psid-row { height: 3; }
+#psid-label { padding: 1 1; width: auto; }
+#psid { width: 40; }
 #plan { height: auto; max-height: 10; }
 #steps { height: 1fr; padding: 0 1; }
 #confirm-row { height: 3; }
@@ -422,6 +429,26 @@ class TabulaApp(App[int]):
 
     def make_plan(self, entry: DriveEntry, policy: str) -> JobPlan:
         return plan_job(entry.info, model.options_for(policy, entry.info), operator=self.settings.operator())
+
+    def plan_purge(
+        self, entry: DriveEntry, policy: str, plan_options: PlanOptions
+    ) -> tuple[JobPlan, PurgePlan]:
+        """Probe the drive (read-only, can take seconds: call it from a thread) and plan ``policy``.
+
+        The commands go through :func:`erase.purge.machine.current_machine`'s runner: this machine,
+        or a recorded one (``TABULA_REPLAY_MACHINE``), as the worker will use.
+        """
+        from erase.purge.machine import current_machine
+
+        runner = current_machine().runner
+        return plan_purge_job(
+            entry.info,
+            model.options_for(policy, entry.info),
+            policy,
+            runner,
+            plan_options,
+            operator=self.settings.operator(),
+        )
 
     def worker_options(self) -> WorkerOptions:
         return WorkerOptions(

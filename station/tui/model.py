@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import time
 import tomllib
@@ -21,6 +22,7 @@ from erase.errors import JournalError
 from erase.journal import JobState, boot_id, process_start, worker_alive
 from erase.methods import METHODS
 from erase.model import DriveInfo
+from erase.purge.planner import LEVEL_RANK, Alternative, PurgePlan
 from erase.record import JobPlan, Outcome
 from station.drives import DriveEntry
 from station.errors import BadInput
@@ -136,6 +138,7 @@ def protection_explanations(entry: DriveEntry) -> list[str]:
 # Policies
 
 NIST_CLEAR = "nist-clear"
+NIST_PURGE = "nist-purge"
 
 
 @dataclass(frozen=True)
@@ -160,13 +163,16 @@ def policies() -> list[Policy]:
         if name == "custom":
             continue
         out.append(Policy(name, name, m.description))
-    out.append(
+    out.insert(
+        1,
         Policy(
-            "nist-purge",
-            N_("NIST Purge (not available yet)"),
-            N_("Firmware erase commands (ATA/NVMe sanitize) will come in a later version."),
-            available=False,
-        )
+            NIST_PURGE,
+            N_("NIST Purge (drive's own erase commands)"),
+            N_(
+                "The drive's firmware erases itself (NVMe Format or Sanitize, ATA or SCSI SANITIZE), "
+                "then the result is checked. When the drive cannot, it is overwritten instead: Clear only."
+            ),
+        ),
     )
     return out
 
@@ -177,7 +183,7 @@ def policy_keys() -> list[str]:
 
 def options_for(policy: str, info: DriveInfo) -> EraseOptions:
     """The erase options a policy means for one drive (NIST Clear picks the pattern by drive type)."""
-    if policy == NIST_CLEAR:
+    if policy in (NIST_CLEAR, NIST_PURGE):  # Purge falls back to the Clear overwrite
         method = "prng" if info.media_type in FLASH else "zero"
         return EraseOptions(method=method, verify="last", verify_mode="full")
     if policy not in METHODS or policy == "custom":
@@ -237,6 +243,175 @@ def level_achieved(plan: JobPlan) -> str:
     if plan.verify == "none":
         return _("no NIST level (not verified)")
     return _("NIST SP 800-88 Clear, once verification passes")
+
+
+# --------------------------------------------------------------------------------------------------
+# NIST Purge plans (erase.purge.planner) in the technician's language
+
+LEVEL_NAMES = {
+    "none": N_("no NIST level"),
+    "clear": N_("NIST Clear"),
+    "purge": N_("NIST Purge"),
+}
+
+
+def level_name(level: str) -> str:
+    return _(LEVEL_NAMES.get(level, level))
+
+
+#: The planner's step labels (English, as in the job record), shown translated.
+STEP_LABELS = {
+    "TCG Opal PSID revert (crypto erase)": N_("TCG Opal PSID revert (crypto erase)"),
+    "ATA SANITIZE crypto scramble": N_("ATA SANITIZE crypto scramble"),
+    "ATA SANITIZE block erase": N_("ATA SANITIZE block erase"),
+    "ATA SANITIZE overwrite (zeros)": N_("ATA SANITIZE overwrite (zeros)"),
+    "ATA SECURITY ERASE UNIT (enhanced)": N_("ATA SECURITY ERASE UNIT (enhanced)"),
+    "ATA SECURITY ERASE UNIT": N_("ATA SECURITY ERASE UNIT"),
+    "NVMe Sanitize crypto erase": N_("NVMe Sanitize crypto erase"),
+    "NVMe Sanitize block erase": N_("NVMe Sanitize block erase"),
+    "NVMe Sanitize overwrite (zeros)": N_("NVMe Sanitize overwrite (zeros)"),
+    "NVMe Format, Secure Erase Settings 2 (crypto erase)": N_("NVMe Format (SES=2, crypto erase)"),
+    "NVMe Format, Secure Erase Settings 1 (user data erase)": N_("NVMe Format (SES=1, user data erase)"),
+    "SCSI SANITIZE cryptographic erase": N_("SCSI SANITIZE cryptographic erase"),
+    "SCSI SANITIZE block erase": N_("SCSI SANITIZE block erase"),
+    "SCSI SANITIZE overwrite (zeros)": N_("SCSI SANITIZE overwrite (zeros)"),
+    "firmware sanitize command": N_("firmware erase command"),
+    "suspend to RAM and resume to clear the BIOS security freeze (operator consent)": N_(
+        "suspend to RAM and resume, to clear the BIOS security freeze"
+    ),
+    "remove the Host Protected Area / restore the Accessible Max Address (native size)": N_(
+        "remove the hidden area (HPA/AMA): back to the native size"
+    ),
+    "restore the Device Configuration Overlay (DCO) factory size": N_(
+        "remove the hidden area (DCO): back to the factory size"
+    ),
+}
+
+
+def step_label(label: str) -> str:
+    known = STEP_LABELS.get(label)
+    return _(known) if known is not None else label
+
+
+#: Why a firmware step cannot be used, in plain words (prefixes of the planner's reasons).
+REASON_TEXTS = (
+    ("needs the PSID printed on the drive label", N_("needs the PSID printed on the drive's label")),
+    ("behind a USB bridge that does not pass", N_("the USB adapter does not pass the drive's commands")),
+    ("behind a USB bridge: ATA commands are refused", N_("behind a USB adapter: ATA commands are not sent")),
+    ("not supported by the drive (no SANITIZE", N_("the drive has no SANITIZE command")),
+    ("this SANITIZE sub-command is not supported", N_("the drive does not offer this kind of SANITIZE")),
+    ("block erase applies to flash media only", N_("block erase is for flash media only")),
+    ("the Security feature set is not supported", N_("the drive has no security erase")),
+    ("enhanced erase is not supported", N_("the drive has no enhanced security erase")),
+    ("the drive is locked", N_("the drive is locked with a password Tabula does not know")),
+    ("a security password is already set", N_("a security password is already set on the drive")),
+    ("the security attempt counter expired", N_("too many password attempts: unplug and replug the drive")),
+    ("frozen by the BIOS", N_("frozen by the computer's BIOS (a suspend/resume cycle can unfreeze it)")),
+    ("not supported by the controller (SANICAP)", N_("the drive has no Sanitize command of this kind")),
+    ("Format NVM is not supported", N_("the drive has no Format command")),
+    ("cryptographic erase is not supported by Format", N_("the drive's Format cannot erase by crypto")),
+    ("the drive does not report SANITIZE support", N_("the drive does not say whether it can SANITIZE")),
+    ("not supported by the drive", N_("the drive does not offer it")),
+    ("the drive's ATA IDENTIFY could not be read", N_("the drive's identity could not be read")),
+    ("not an ATA drive", N_("not an ATA drive")),
+    ("no firmware sanitize command for loop", N_("a loop device (a file) has no firmware to erase it")),
+    ("no firmware sanitize command", N_("this kind of drive has no firmware erase command")),
+    ("not needed: an earlier step purges", N_("not needed: an earlier step purges")),
+    ("reaches only Clear on this media", N_("reaches only Clear on this media")),
+)
+
+
+def reason_text(reason: str) -> str:
+    """A planner reason in plain words; a missing tool is named with its package."""
+    for prefix, text in REASON_TEXTS:
+        if reason.startswith(prefix):
+            return _(text)
+    m = re.fullmatch(r"(\S+) is not installed \(apt-get install (\S+)\)", reason)
+    if m:
+        return _("the tool {tool} is missing (package {package})").format(tool=m[1], package=m[2])
+    return reason
+
+
+@dataclass(frozen=True)
+class PurgeView:
+    """One drive's purge plan as the plan screen shows it."""
+
+    steps: list[tuple[str, str, str]]  # (what, level it reaches on this media, estimated time)
+    ruled_out: list[tuple[str, str]]  # (what, why it cannot be used)
+    level: str  # expected overall: none/clear/purge
+    lower: bool  # lower than requested
+    estimate: float
+    psid_possible: bool  # a TCG Opal PSID revert could be planned with the PSID from the label
+    frozen: bool  # a step needs (or could use) a suspend/resume cycle
+
+
+def ruled_out_alternatives(pp: PurgePlan) -> list[Alternative]:
+    """The firmware steps that could not be used, worth explaining (a drive without firmware,
+    like a loop device, has no TCG Opal either: its PSID is not asked for)."""
+    return [
+        a
+        for a in pp.alternatives
+        if not a.reason.startswith("not needed")
+        and not (pp.protocol == "none" and a.action == "opal-psid-revert")
+    ]
+
+
+def purge_reasons(pp: PurgePlan) -> str:
+    """Why Purge is not possible, in plain words, each reason once."""
+    return "; ".join(dict.fromkeys(reason_text(a.reason) for a in ruled_out_alternatives(pp)))
+
+
+def purge_view(plan: JobPlan, pp: PurgePlan) -> PurgeView:
+    steps: list[tuple[str, str, str]] = []
+    for st in pp.steps:
+        level = _("preparation") if st.level == "none" else level_name(st.level)
+        steps.append((step_label(st.label), level, human_duration(st.estimate_seconds)))
+    if pp.overwrite:
+        verify = bool(plan.verified_passes())
+        for i, p in enumerate(plan.passes):
+            what = _("random data") if p.kind == "prng" else f"0x{p.hex}"
+            text = _("overwrite {what}").format(what=what)
+            if verify and i == len(plan.passes) - 1:
+                text = _("{step} + verify").format(step=text)
+            steps.append((text, level_name("clear"), human_duration(pp.overwrite_estimate_seconds)))
+    ruled_out = [(step_label(a.label), reason_text(a.reason)) for a in ruled_out_alternatives(pp)]
+    psid = any(
+        a.action == "opal-psid-revert" and a.reason.startswith("needs the PSID") for a in pp.alternatives
+    )
+    frozen = any(a.reason.startswith("frozen by the BIOS") for a in pp.alternatives) or any(
+        s.action == "unfreeze-suspend" for s in pp.steps
+    )
+    return PurgeView(
+        steps=steps,
+        ruled_out=ruled_out,
+        level=pp.level_expected,
+        lower=LEVEL_RANK[pp.level_expected] < LEVEL_RANK[pp.level_requested],
+        estimate=pp.estimate_seconds,
+        psid_possible=psid and pp.protocol in ("ata", "usb", "nvme", "scsi") and pp.level_expected != "purge",
+        frozen=frozen,
+    )
+
+
+def firmware_step_name(plan: JobPlan, index: int | None) -> str:
+    steps = plan.purge_steps
+    if index is None or not 0 <= index < len(steps):
+        return ""
+    return step_label(str(steps[index].get("label", "")))
+
+
+def firmware_elapsed(state: JobState, now: float | None = None) -> float | None:
+    """Seconds since the running firmware step started (from its journal event)."""
+    for ev in reversed(state.events):
+        if ev.get("event") == "step-started":
+            started = datetime.fromisoformat(str(ev["t"]).replace("Z", "+00:00")).timestamp()
+            return max(0.0, (time.time() if now is None else now) - started)
+    return None
+
+
+def level_result(state: JobState) -> tuple[str | None, str]:
+    """The NIST level a finished job reached, and why it is lower than requested ('' if not)."""
+    record = state.record()
+    return record.nist_level, record.level_note
 
 
 # --------------------------------------------------------------------------------------------------
@@ -403,7 +578,12 @@ def status_text(job: TrackedJob, width: int = STATUS_WIDTH) -> str:
         eta_s = human_duration(eta) if eta is not None else ""
         n = len(state.plan.passes)
         cur = (state.current_pass or 0) + 1
-        head = _("check") if state.phase == "verify" else f"P{cur}/{n}"
+        if state.phase == "firmware":
+            head = _("firmware {i}/{n}").format(
+                i=(state.current_step or 0) + 1, n=len(state.plan.purge_steps)
+            )
+        else:
+            head = _("check") if state.phase == "verify" else f"P{cur}/{n}"
         full = " ".join(x for x in (head, f"{pct}%", rate, eta_s) if x)
         if len(full) <= width:
             return full

@@ -14,11 +14,25 @@ from textual.binding import Binding, BindingsMap, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.dom import DOMNode
+from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Input, Label, OptionList, Select, Static
+from textual.widgets import (
+    Button,
+    Checkbox,
+    DataTable,
+    Footer,
+    Input,
+    Label,
+    LoadingIndicator,
+    OptionList,
+    Select,
+    Static,
+)
 from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
 
 from erase.errors import EraseError
+from erase.purge.planner import LEVEL_RANK, PlanOptions, PurgePlan
 from erase.record import JobPlan, Outcome
 from station.drives import DriveEntry
 from station.errors import TabulaError
@@ -408,23 +422,36 @@ class PolicyScreen(TabulaScreen):
             return
         p = policies()[ol.highlighted]
         text = Text(_(p.description) + "\n", style="bold" if not p.available else "")
+        flash = any(e.info.media_type in model.FLASH for e in self.entries)
         if p.key == model.NIST_CLEAR:
             text.append(
                 _(
-                    "On SSD, NVMe and USB flash, overwriting cannot reach spare areas: Purge will be stronger."
+                    "On SSD, NVMe and USB flash, overwriting reaches Clear only (spare areas are out of reach): "
+                    "choose NIST Purge for them."
+                )
+                if flash
+                else _("Right for hard disks. On SSD, NVMe and USB flash, NIST Purge is stronger."),
+                style="yellow" if flash else "dim",
+            )
+        elif p.key == model.NIST_PURGE:
+            text.append(
+                _(
+                    "The drive is checked first (read-only): the plan shows what it can do and why, "
+                    "before anything is erased."
                 ),
                 style="dim",
             )
         elif p.available:
             text.append(_("Every method ends with a full read-back check of the last pass."), style="dim")
-        else:
-            text.append(_("Purge not available yet."), style="yellow")
         self.query_one("#policy-help", Static).update(text)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         key = event.option.id
         assert key is not None
-        self.app.push_screen(PlanScreen(self.entries, key))
+        if key == model.NIST_PURGE:
+            self.app.push_screen(PurgePlanScreen(self.entries, key))
+        else:
+            self.app.push_screen(PlanScreen(self.entries, key))
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -527,6 +554,227 @@ class PlanScreen(TabulaScreen):
         self.app.pop_screen()
 
 
+class PurgePlanned(Message):
+    """The purge plans of a plan screen, computed in a thread (one result per drive)."""
+
+    def __init__(self, results: list[PurgeResult], generation: int) -> None:
+        super().__init__()
+        self.results = results
+        self.generation = generation
+
+
+@dataclasses.dataclass(frozen=True)
+class PurgeResult:
+    entry: DriveEntry
+    plan: JobPlan | None
+    purge: PurgePlan | None
+    error: str = ""  # the error's diagnostics() when the drive could not be planned
+
+
+class PurgePlanScreen(TabulaScreen):
+    """NIST Purge: probe each drive read-only (in a thread), show what its firmware can do, confirm.
+
+    Changing an option (suspend-to-RAM consent, the PSID) plans again; a result from an older
+    planning is dropped.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, entries: list[DriveEntry], policy: str) -> None:
+        super().__init__()
+        self.entries = entries
+        self.policy = policy
+        self.results: list[PurgeResult] = []
+        self.plans: list[JobPlan] = []
+        self.errors: list[str] = []
+        self.word = confirmation_word(entries)
+        self.unfreeze = False
+        self.psid: str | None = None
+        self.ready = False
+        self.generation = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="title")
+        yield LoadingIndicator(id="purge-loading")
+        yield VerticalScroll(Static(id="purge-steps"), id="steps")
+        with Vertical(id="purge-options"):
+            yield Checkbox(_("Allow a suspend-to-RAM cycle to unfreeze the drive"), id="unfreeze")
+            yield Static(
+                Text(
+                    _(
+                        "The computer sleeps a few seconds and wakes up by itself: this clears the BIOS "
+                        "security freeze that blocks the drive's erase command. Other programs pause too."
+                    ),
+                    style="dim",
+                ),
+                id="unfreeze-help",
+            )
+            with Horizontal(id="psid-row"):
+                yield Label(_("PSID printed on the drive's label (optional):"), id="psid-label")
+                yield Input(id="psid", placeholder="PSID")
+        with Horizontal(id="confirm-row"):
+            yield Label(id="confirm-label")
+            yield Input(id="confirm", placeholder=self.word)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#unfreeze").display = False
+        self.query_one("#unfreeze-help").display = False
+        self.query_one("#psid-row").display = False
+        self.replan()
+
+    def replan(self) -> None:
+        """Probe and plan every drive again, in a thread (the probe can take seconds)."""
+        self.generation += 1
+        self.ready = False
+        self.query_one("#purge-loading").display = True
+        self.query_one("#title", Static).update(
+            Text(
+                _("Plan: {policy}").format(policy=policy_title(self.policy))
+                + "\n"
+                + _("Asking the drives what they can do (read-only)…"),
+                style="bold",
+            )
+        )
+        self.query_one("#confirm-label", Label).update(_("Wait for the plan…"))
+        confirm = self.query_one("#confirm", Input)
+        confirm.disabled = True
+        options = PlanOptions(unfreeze_suspend=self.unfreeze, psid=self.psid)
+        generation = self.generation
+        self.run_worker(
+            lambda: self.plan_all(options, generation),
+            thread=True,
+            exclusive=True,
+            group="purge-plan",
+            exit_on_error=False,
+        )
+
+    def plan_all(self, options: PlanOptions, generation: int) -> None:
+        """Worker thread: one result per drive; a drive that cannot be planned gets its diagnostics."""
+        results: list[PurgeResult] = []
+        for e in self.entries:
+            try:
+                plan, purge = self.tabula.plan_purge(e, self.policy, options)
+            except TabulaError as exc:
+                results.append(PurgeResult(e, None, None, exc.diagnostics()))
+            except OSError as exc:
+                results.append(PurgeResult(e, None, None, f"{e.path}: {exc}"))
+            else:
+                results.append(PurgeResult(e, plan, purge))
+        self.post_message(PurgePlanned(results, generation))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "purge-plan" or event.state is not WorkerState.ERROR:
+            return
+        err = event.worker.error
+        self.query_one("#purge-loading").display = False
+        self.errors = [_("Internal error: {error}").format(error=f"{type(err).__name__}: {err}")]
+        self.query_one("#purge-steps", Static).update(Text(self.errors[0], style="bold red"))
+        self.query_one("#confirm-label", Label).update(_("This plan cannot start: fix the problems above."))
+
+    def on_purge_planned(self, message: PurgePlanned) -> None:
+        if message.generation != self.generation:
+            return  # an older planning, before an option changed
+        self.results = message.results
+        self.plans = [r.plan for r in message.results if r.plan is not None]
+        self.errors = [r.error for r in message.results if r.error]
+        self.ready = True
+        self.query_one("#purge-loading").display = False
+        self.show_plans()
+
+    def show_plans(self) -> None:
+        views = [
+            (r, model.purge_view(r.plan, r.purge))
+            for r in self.results
+            if r.plan is not None and r.purge is not None
+        ]
+        head = Text(_("Plan: {policy}").format(policy=policy_title(self.policy)) + "\n", style="bold")
+        lower = [v for _r, v in views if v.lower]
+        if views:
+            worst = min((v.level for _r, v in views), key=lambda lv: LEVEL_RANK[lv])
+            head.append(_("Result: {level}").format(level=model.level_name(worst)))
+            if lower:
+                head.append(
+                    "  " + _("lower than requested on {n} drive(s): see why below").format(n=len(lower)),
+                    style="bold yellow",
+                )
+            head.append("\n")
+        total = max((v.estimate for _r, v in views), default=0.0)
+        head.append(_("Estimated time: about {t} (drives run side by side)").format(t=human_duration(total)))
+        self.query_one("#title", Static).update(head)
+
+        body = Text()
+        for r, v in views:
+            d = r.entry.info
+            body.append(
+                f"{d.kernel_name or d.path}  {d.model or ''}  {human_size(d.size_bytes)}\n", style="bold"
+            )
+            for n, (what, level, eta) in enumerate(v.steps, start=1):
+                body.append(f" {n}. {what}  → {level}, ~{eta}\n")
+            if v.lower:
+                body.append(
+                    " "
+                    + _("Purge is not possible on this drive; it will reach {level} only:").format(
+                        level=model.level_name(v.level)
+                    )
+                    + "\n",
+                    style="yellow",
+                )
+                for what, why in dict.fromkeys(v.ruled_out):
+                    body.append(f"   • {what}: {why}\n", style="yellow")
+            else:
+                body.append(" " + _("Reaches {level}.").format(level=model.level_name(v.level)) + "\n")
+        for err in self.errors:
+            body.append(err + "\n", style="bold red")
+        self.query_one("#purge-steps", Static).update(body)
+
+        frozen = any(v.frozen for _r, v in views) or self.unfreeze
+        self.query_one("#unfreeze").display = frozen
+        self.query_one("#unfreeze-help").display = frozen
+        psid = len(self.entries) == 1 and (any(v.psid_possible for _r, v in views) or self.psid is not None)
+        self.query_one("#psid-row").display = psid
+
+        label = self.query_one("#confirm-label", Label)
+        confirm = self.query_one("#confirm", Input)
+        if self.errors or not self.plans:
+            label.update(_("This plan cannot start: fix the problems above."))
+            confirm.disabled = True
+        else:
+            label.update(_("All data will be lost. Type {word} to start:").format(word=self.word))
+            confirm.disabled = False
+            confirm.focus()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        if event.checkbox.id == "unfreeze" and event.value != self.unfreeze:
+            self.unfreeze = event.value
+            self.replan()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "psid":
+            psid = event.value.strip() or None
+            if psid != self.psid:
+                self.psid = psid
+                self.replan()
+            return
+        if not self.ready or self.errors or not self.plans:
+            return
+        if not confirmation_matches(self.word, event.value):
+            event.input.value = ""
+            self.notify(_("That is not {word}. Nothing was erased.").format(word=self.word), severity="error")
+            return
+        bench = self.tabula.start_jobs(self.plans)
+        if bench is None:
+            return
+        while len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+        self.app.push_screen(BenchScreen(bench))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
 # --------------------------------------------------------------------------------------------------
 # Bench: live progress, then result
 
@@ -579,6 +827,8 @@ class BenchScreen(TabulaScreen):
             n = len(st.plan.passes)
             if st.worker is None or st.phase == "planned":
                 step = _("starting")
+            elif st.phase == "firmware":
+                step = _("firmware {i}/{n}").format(i=(st.current_step or 0) + 1, n=len(st.plan.purge_steps))
             elif st.phase == "verify":
                 step = _("check")
             else:
@@ -586,6 +836,10 @@ class BenchScreen(TabulaScreen):
             eta = job.eta_seconds()
             left: Text | str = human_duration(eta) if eta is not None else "…"
             rate = human_rate(st.rate) if st.rate else "…"
+            if st.phase == "firmware":
+                elapsed = model.firmware_elapsed(st)
+                rate = ""
+                left = _("{t} elapsed").format(t=human_duration(elapsed)) if elapsed is not None else "…"
         else:
             step = status_text(job)
             rate = ""
@@ -631,12 +885,34 @@ class BenchScreen(TabulaScreen):
     def summary(self, jobs: list[TrackedJob]) -> Text:
         text = Text()
         for job in jobs:
+            st = job.state
             if not job.settled:
+                if job.outcome is Outcome.RUNNING and st.phase == "firmware":
+                    d = job.plan.drive
+                    elapsed = model.firmware_elapsed(st)
+                    text.append(f"… {d.kernel_name or d.path}: ", style="bold cyan")
+                    text.append(model.firmware_step_name(job.plan, st.current_step) + ": ")
+                    text.append(
+                        _("waiting for the drive's firmware ({t})").format(
+                            t=human_duration(elapsed) if elapsed is not None else "…"
+                        )
+                        + "\n"
+                    )
                 continue
             d = job.plan.drive
             name = d.kernel_name or d.path
             outcome = job.outcome
-            if outcome.success:
+            if outcome.success and job.plan.purge is not None:
+                text.append(f"✔ {name}: ", style="bold green")
+                text.append_text(self.purge_result(job))
+                text.append(" ")
+                if job.certificates:
+                    text.append(_("Certificate: {path}").format(path=job.certificates[-1]))
+                elif self.tabula.certificates:
+                    text.append(_("No certificate: see {path}").format(path=job.job_dir / "worker.log"))
+                else:
+                    text.append(_("Record: {path}").format(path=job.job_dir / "record.json"))
+            elif outcome.success:
                 text.append(f"✔ {name}: ", style="bold green")
                 text.append(
                     _("{method}, {n} pass(es), verified.").format(
@@ -658,6 +934,22 @@ class BenchScreen(TabulaScreen):
                 text.append(failure_summary(job.state))
                 text.append(" " + _("Journal: {path}").format(path=job.job_dir))
             text.append("\n")
+        return text
+
+    def purge_result(self, job: TrackedJob) -> Text:
+        """The NIST level a purge-policy job reached, and why it is lower than requested."""
+        try:
+            level, note = model.level_result(job.state)
+        except TabulaError as exc:
+            return Text(exc.diagnostics(), style="red")
+        text = Text(_("{level} reached.").format(level=model.level_name(level or "none")), style="bold")
+        purge = job.plan.purge or {}
+        if note and note == purge.get("level_note"):
+            # The planner's reasons, in the technician's language (the record keeps them in English).
+            why = model.purge_reasons(PurgePlan.from_dict(purge))
+            text.append(" " + _("Purge was not possible: {why}.").format(why=why), style="yellow")
+        elif note:
+            text.append(" " + _("Lower than requested: {why}").format(why=note), style="yellow")
         return text
 
     def current(self) -> TrackedJob | None:

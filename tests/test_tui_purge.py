@@ -1,0 +1,157 @@
+"""NIST Purge in the TUI: plans from recorded machines, and a real loop-device run that falls back to Clear.
+
+The recorded machines (``TABULA_REPLAY_MACHINE``) answer the read-only probe from their fixtures;
+their drives (``/dev/nvme0n1``...) do not exist here, so the drive list is injected from the
+recorded ``lsblk`` as allowed entries.  No job is started on a recorded machine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from erase.purge.machine import REPLAY_DISK_ENV, REPLAY_ENV, ReplayMachine
+from erase.record import Outcome
+from station.drives import DriveEntry, discover
+from station.protection import Verdict
+from station.tui.app import TabulaApp, create_app
+from station.tui.model import NIST_PURGE, policies
+from station.tui.screens import BenchScreen, PolicyScreen, PurgePlanScreen
+
+MiB = 1 << 20
+MACHINES = Path(__file__).parent / "fixtures" / "machines"
+
+
+def recorded(case: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[DriveEntry]]:
+    monkeypatch.setenv(REPLAY_ENV, str(MACHINES / case))
+    monkeypatch.delenv(REPLAY_DISK_ENV, raising=False)
+    drives = ReplayMachine(MACHINES / case).drives()
+    return lambda: [DriveEntry(d, Verdict.from_reasons([])) for d in drives]
+
+
+def make(home: Path, source: Callable[[], list[DriveEntry]], lang: str = "en") -> TabulaApp:
+    return create_app(
+        jobs_root=home / "jobs",
+        include_loop=True,
+        lang=lang,
+        drive_source=source,
+        monitor_factory=False,
+        settings_path=home / "settings.toml",
+        health=False,
+        poll_interval=0.05,
+        rescan_interval=0.3,
+        cmdline=home / "no-cmdline",
+        environ={},
+    )
+
+
+async def until(pilot: object, cond: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.05)  # type: ignore[attr-defined]
+
+
+def text_of(app: TabulaApp) -> str:
+    from textual.widgets import Label, Static
+
+    return "\n".join(
+        str(w.render()) for w in app.screen.query("*") if isinstance(w, Static | Label) and w.display
+    )
+
+
+async def open_purge_plan(app: TabulaApp, pilot: object) -> PurgePlanScreen:
+    await until(pilot, lambda: app.scans > 0 and bool(app.entries))
+    await pilot.press("e")  # type: ignore[attr-defined]
+    assert isinstance(app.screen, PolicyScreen)
+    keys = [p.key for p in policies()]
+    assert app.screen.query_one("#policies").highlighted == 0  # type: ignore[attr-defined]
+    await pilot.press(*["down"] * keys.index(NIST_PURGE), "enter")  # type: ignore[attr-defined]
+    screen = app.screen
+    assert isinstance(screen, PurgePlanScreen)
+    await until(pilot, lambda: screen.ready)
+    return screen
+
+
+async def test_nvme_plan_shows_format_and_purge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = make(tmp_path, recorded("qemu-nvme", monkeypatch))
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await open_purge_plan(app, pilot)
+        text = text_of(app)
+        assert "NVMe Format (SES=1, user data erase)  → NIST Purge" in text
+        assert "Result: NIST Purge" in text and "lower than requested" not in text
+        assert "overwrite" not in text  # the firmware purges: no overwrite pass
+        assert [len(p.passes) for p in screen.plans] == [0]
+        assert [s["action"] for s in screen.plans[0].purge_steps] == ["nvme-format-erase"]
+        assert not screen.query_one("#psid-row").display  # Purge reached: no PSID needed
+        assert not screen.query_one("#unfreeze").display
+        assert "Type 0001 to start" in text  # the serial's last 4 characters
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+async def test_usb_bridge_falls_back_to_clear_with_reasons(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lang: str
+) -> None:
+    app = make(tmp_path, recorded("qemu-usb", monkeypatch), lang)
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await open_purge_plan(app, pilot)
+        text = text_of(app)
+        assert [len(p.passes) for p in screen.plans] == [1]
+        assert screen.plans[0].purge is not None and screen.plans[0].purge["level_expected"] == "clear"
+        if lang == "en":
+            assert "Result: NIST Clear" in text and "lower than requested on 1 drive(s)" in text
+            assert "Purge is not possible on this drive; it will reach NIST Clear only:" in text
+            assert "the USB adapter does not pass the drive's commands" in text
+            assert "overwrite random data + verify  → NIST Clear" in text
+        else:
+            assert "Résultat : NIST Clear" in text
+            assert "l'adaptateur USB ne transmet pas les commandes du disque" in text
+        assert screen.query_one("#psid-row").display  # a PSID revert could still be tried
+
+
+async def test_planning_error_is_shown_with_diagnostics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The machine cannot be reached (here: a recording that does not exist): the plan says why."""
+    source = recorded("qemu-nvme", monkeypatch)
+    monkeypatch.setenv(REPLAY_ENV, str(tmp_path / "no-such-recording"))
+    app = make(tmp_path, source)
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await open_purge_plan(app, pilot)
+        assert screen.errors and not screen.plans
+        text = text_of(app)
+        assert "no recorded machine at" in text and "no-such-recording" in text
+        assert "This plan cannot start" in text
+        assert screen.query_one("#confirm").disabled
+
+
+@pytest.mark.root
+async def test_loop_device_purge_falls_back_to_clear_and_verifies(
+    tmp_path: Path, make_loop: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(REPLAY_ENV, raising=False)
+    monkeypatch.setenv("TABULA_HOME", str(tmp_path / "home"))
+    dev = make_loop(4 * MiB, fill=b"\xa5")
+    app = make(tmp_path, lambda: [e for e in discover(include_loop=True) if e.path == dev])
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await open_purge_plan(app, pilot)
+        text = text_of(app)
+        assert "a loop device (a file) has no firmware to erase it" in text
+        assert "overwrite 0x00 + verify  → NIST Clear" in text
+        await pilot.press(*screen.word, "enter")
+        await until(pilot, lambda: isinstance(app.screen, BenchScreen))
+        bench = app.screen
+        assert isinstance(bench, BenchScreen)
+        await until(pilot, lambda: bench.bench.settled(app.book), timeout=60)
+        job = app.book.jobs[bench.bench.job_dirs[0]]
+        assert job.outcome is Outcome.VERIFIED
+        await pilot.pause(0.2)
+        result = text_of(app)
+        assert "NIST Clear reached." in result
+        assert "Purge was not possible: a loop device (a file) has no firmware to erase it." in result
+    with open(dev, "rb") as f:
+        assert f.read() == bytes(4 * MiB)
