@@ -186,7 +186,8 @@ async def test_single_loop_is_confirmed_by_its_device_name_in_french(
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: app.scans > 0)
         await pilot.press("e")  # no selection: the highlighted drive
-        await pilot.press("down", "enter")  # "zero" method
+        zero = [p.key for p in policies()].index("zero")
+        await pilot.press(*["down"] * zero, "enter")  # "zero" method
         plan = app.screen
         assert isinstance(plan, PlanScreen)
         assert plan.word == os.path.basename(dev)

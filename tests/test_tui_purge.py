@@ -155,3 +155,27 @@ async def test_loop_device_purge_falls_back_to_clear_and_verifies(
         assert "Purge was not possible: a loop device (a file) has no firmware to erase it." in result
     with open(dev, "rb") as f:
         assert f.read() == bytes(4 * MiB)
+
+
+def test_planner_reasons_in_plain_words_both_languages() -> None:
+    from station.i18n import set_language
+    from station.tui.model import reason_text, step_label
+
+    try:
+        set_language("fr")
+        assert reason_text("hdparm is not installed (apt-get install hdparm)") == (
+            "l'outil hdparm manque (paquet hdparm)"
+        )
+        assert reason_text(
+            "frozen by the BIOS (add --unfreeze-suspend to try a suspend/resume cycle)"
+        ).startswith("gelé par le BIOS")
+        assert step_label("NVMe Format, Secure Erase Settings 1 (user data erase)") == (
+            "NVMe Format (SES=1, effacement des données)"
+        )
+        set_language("en")
+        assert reason_text("a reason the TUI does not know yet") == "a reason the TUI does not know yet"
+        assert step_label("NVMe Format, Secure Erase Settings 1 (user data erase)") == (
+            "NVMe Format (SES=1, user data erase)"
+        )
+    finally:
+        set_language("en")
