@@ -399,3 +399,31 @@ async def test_worker_started_outside_the_tui_is_picked_up(home: Path, make_loop
         await asyncio.to_thread(proc.wait)
     record = json.loads((job_dir / "record.json").read_text())
     assert record["outcome"] == "verified"
+
+
+@pytest.mark.parametrize("lang, expected", [("en", "has no LED"), ("fr", "pas de voyant")])
+async def test_locate_led_from_the_details_screen(
+    home: Path, make_loop: Callable[..., str], lang: str, expected: str
+) -> None:
+    """`l` runs ledctl through the runner; a loop device's bay has no LED, and the technician is told so."""
+    import shutil
+
+    if shutil.which("ledctl") is None:
+        pytest.skip("ledmon not installed (./dev setup installs it)")
+    dev = make_loop(8 * MiB)
+    app = app_for(home, [dev], lang=lang)
+    notes: list[str] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.scans > 0 and len(app.entries) == 1)
+        await pilot.press("d")
+        assert isinstance(app.screen, DetailsScreen)
+        original = app.screen.notify
+
+        def record(message: str, **kw: object) -> None:
+            notes.append(message)
+            original(message, **kw)  # type: ignore[arg-type]
+
+        app.screen.notify = record  # type: ignore[method-assign]
+        await pilot.press("l")
+        await until(pilot, lambda: bool(notes), timeout=20)
+    assert expected in notes[0]

@@ -1056,12 +1056,43 @@ class ConfirmScreen(ModalScreen[bool]):
 class DetailsScreen(TabulaScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
+        Binding("l", "locate", "Locate LED"),
     ]
 
     def __init__(self, entry: DriveEntry | None, job: TrackedJob | None) -> None:
         super().__init__()
         self.entry = entry
         self.job = job
+        self.locating = False
+
+    def action_locate(self) -> None:
+        """Blink (or stop blinking) this drive's bay LED, in a thread: ledctl may take a moment."""
+        if self.entry is None:
+            self.notify(_("This drive was removed."), severity="warning")
+            return
+        self.run_worker(
+            lambda: self._locate(self.entry.info.path if self.entry else "", not self.locating),
+            thread=True,
+            exit_on_error=False,
+        )
+
+    def _locate(self, device: str, on: bool) -> None:
+        from erase.purge.machine import current_machine
+        from station.leds import locate
+
+        result = locate(current_machine().runner, device, on=on)
+        self.app.call_from_thread(self._located, result.reason, on)
+
+    def _located(self, reason: str, on: bool) -> None:
+        if reason == "ok":
+            self.locating = on
+            self.notify(_("The bay LED of this drive is blinking.") if on else _("The bay LED is off."))
+        elif reason == "unsupported":
+            self.notify(_("This drive's bay has no LED that Tabula can control."), severity="warning")
+        elif reason == "no-tool":
+            self.notify(_("LED control needs the ledmon package (ledctl)."), severity="warning")
+        else:
+            self.notify(_("Could not blink the bay LED."), severity="error")
 
     def compose(self) -> ComposeResult:
         yield VerticalScroll(Static(self.describe()), id="details")
