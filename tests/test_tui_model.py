@@ -312,3 +312,15 @@ async def test_demo_mode_offers_only_loop_devices(tmp_path: Path) -> None:
             await pilot.pause(0.05)
         assert [e.path for e in app.entries] == ["/dev/loop9"]
         assert "(demonstration)" in str(app.screen.query_one("#title").render())  # type: ignore[attr-defined]
+
+
+def test_boot_parameter_policy_is_the_default_until_one_is_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TABULA_POLICY", "dod-short")
+    assert model.load_settings(tmp_path / "none.toml")[0].default_policy == "dod-short"
+    saved = tmp_path / "settings.toml"
+    saved.write_text('[station]\ndefault_policy = "zero"\n')
+    assert model.load_settings(saved)[0].default_policy == "zero"
+    monkeypatch.setenv("TABULA_POLICY", "not-a-policy")
+    assert model.load_settings(tmp_path / "none.toml")[0].default_policy == model.NIST_CLEAR

@@ -732,7 +732,7 @@ def load_settings(path: Path) -> tuple[StationSettings, dict[str, Any]]:
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return StationSettings(), {}
+        doc = {}
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{path} is not valid TOML: {exc}", hint="fix or remove the file") from exc
     cert = doc.get("certificate", {})
@@ -740,7 +740,9 @@ def load_settings(path: Path) -> tuple[StationSettings, dict[str, Any]]:
     if not isinstance(cert, dict) or not isinstance(station, dict):
         raise BadInput(f"{path}: [certificate] and [station] must be tables")
     lang = str(station.get("language", ""))
-    policy = str(station.get("default_policy", NIST_CLEAR))
+    # The live image's tabula.policy= boot parameter (exported as TABULA_POLICY) is the default until
+    # a technician saves one in the settings.
+    policy = str(station.get("default_policy", os.environ.get("TABULA_POLICY") or NIST_CLEAR))
     settings = StationSettings(
         technician=str(cert.get("technician", "")),
         organisation=str(cert.get("organisation", "")),
