@@ -93,6 +93,20 @@ class TabulaScreen(Screen[Any]):
         assert isinstance(app, TabulaApp)
         return app
 
+    def confirm_and_start(self, field: Input, word: str, plans: list[JobPlan]) -> None:
+        """Start the jobs only if the technician typed ``word``; then show their bench."""
+        if not confirmation_matches(word, field.value):
+            field.value = ""
+            self.notify(_("That is not {word}. Nothing was erased.").format(word=word), severity="error")
+            return
+        bench = self.tabula.start_jobs(plans)
+        if bench is None:
+            return
+        # Back to the drive list, then show the bench on top of it.
+        while len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+        self.app.push_screen(BenchScreen(bench))
+
 
 # --------------------------------------------------------------------------------------------------
 # Drives (main screen)
@@ -538,17 +552,7 @@ class PlanScreen(TabulaScreen):
             self.query_one("#confirm", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if not confirmation_matches(self.word, event.value):
-            event.input.value = ""
-            self.notify(_("That is not {word}. Nothing was erased.").format(word=self.word), severity="error")
-            return
-        bench = self.tabula.start_jobs(self.plans)
-        if bench is None:
-            return
-        # Back to the drive list, then show the bench on top of it.
-        while len(self.app.screen_stack) > 2:
-            self.app.pop_screen()
-        self.app.push_screen(BenchScreen(bench))
+        self.confirm_and_start(event.input, self.word, self.plans)
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -760,16 +764,7 @@ class PurgePlanScreen(TabulaScreen):
             return
         if not self.ready or self.errors or not self.plans:
             return
-        if not confirmation_matches(self.word, event.value):
-            event.input.value = ""
-            self.notify(_("That is not {word}. Nothing was erased.").format(word=self.word), severity="error")
-            return
-        bench = self.tabula.start_jobs(self.plans)
-        if bench is None:
-            return
-        while len(self.app.screen_stack) > 2:
-            self.app.pop_screen()
-        self.app.push_screen(BenchScreen(bench))
+        self.confirm_and_start(event.input, self.word, self.plans)
 
     def action_back(self) -> None:
         self.app.pop_screen()
