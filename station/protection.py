@@ -63,6 +63,7 @@ from __future__ import annotations
 import enum
 import os
 import re
+import stat
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -464,13 +465,29 @@ class SystemState:
         for b in self.blocks.values():
             if b.backing_file is None:
                 continue
-            m = self.mount_of_path(b.backing_file)
-            if m is None:
-                continue
-            dev = self.mount_device(m)
+            # A loop set up directly on a block device (losetup /dev/loopN /dev/sdb1, or with an
+            # offset on /dev/sdb) depends on that device itself: its "file" lives on devtmpfs, which
+            # maps to no disk, and the kernel records no holder for loops.
+            dev = self.block_device_at(b.backing_file)
+            if dev is None:
+                m = self.mount_of_path(b.backing_file)
+                dev = self.mount_device(m) if m is not None else None
             if dev is not None and dev != b.name:
                 out[b.name] = dev
         return out
+
+    def block_device_at(self, path: str) -> str | None:
+        """The block device a path names when it is a device node (under /dev, or anywhere else)."""
+        name = self.name_of_dev_path(path)
+        if name is not None:
+            return name
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if not stat.S_ISBLK(st.st_mode):
+            return None
+        return self.by_devnum.get(f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}")
 
     def resolve_spec(self, spec: str) -> str | None:
         """A device named like fstab/cmdline do (``/dev/sdb1``, ``LABEL=x``, ``UUID=y``) -> block name."""

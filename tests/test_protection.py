@@ -140,6 +140,36 @@ def test_mounted_loop_is_refused_naming_the_mount_point(
 
 
 @pytest.mark.root
+@pytest.mark.parametrize("offset", [0, 1 * MiB])
+def test_loop_set_up_directly_on_a_device_carries_its_mount_down(
+    make_loop: LoopFactory, tmp_path: Path, cleanup: ExitStack, offset: int
+) -> None:
+    """losetup [-o OFFSET] /dev/loopB /dev/loopA, then mount loopB: loopA must be refused.
+
+    The upper loop's backing "file" is a device node on devtmpfs, which maps to no disk, and the
+    kernel records no holder for loops: found by a review, where such a disk was erased and certified.
+    """
+    lower = make_loop(16 * MiB)
+    upper = subprocess.run(
+        ["losetup", "--find", "--show", "--offset", str(offset), lower],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    cleanup.callback(run, "losetup", "--detach", upper)
+    run("mkfs.ext4", "-q", "-F", upper)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    run("mount", upper, str(mnt))
+    cleanup.callback(run, "umount", str(mnt))
+
+    v = check(info_of(lower))
+    assert not v.allowed and ReasonCode.MOUNTED in codes(v)
+    assert any(r.device == upper and r.target == str(mnt) for r in reasons_of(v, ReasonCode.MOUNTED))
+    assert check(info_of(upper)).codes == {ReasonCode.MOUNTED}
+
+
+@pytest.mark.root
 def test_boot_marker_on_a_mounted_loop_makes_it_the_boot_medium(
     make_loop: LoopFactory, tmp_path: Path, cleanup: ExitStack
 ) -> None:
