@@ -1,9 +1,9 @@
 """The ``station`` command line.
 
 ``station`` with no arguments starts the TUI (``station --lang fr``); subcommands are the headless interface for benches,
-scripts and the live image.  Exit codes (``station erase``): 0 erased (and verified as asked),
-2 refused or bad input (nothing written), 3 erasure or verification failed, 4 interrupted,
-1 internal error.
+scripts and the live image.  Exit codes (``station erase``): 0 erased and verified, 2 refused or bad input (nothing
+written), 3 erasure or verification failed, 4 interrupted, 5 written but not verified
+(``--verify none``: no NIST level is claimed), 1 internal error.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from station.worker import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_REFUSED,
+    EXIT_UNVERIFIED,
     RECORD,
     WorkerOptions,
     exit_code_for,
@@ -319,7 +320,7 @@ def _summary(states: Sequence[JobState], procs: Sequence[Any], out: TextIO, json
         outcome = record.get("outcome") or s.outcome.value
         code = exit_code_for(outcome)
         worker_error = None
-        if p.returncode not in (0, EXIT_FAILED, EXIT_INTERRUPTED):
+        if p.returncode not in (0, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_UNVERIFIED):
             # The worker itself failed (e.g. it could not sign the certificate): never report success.
             code = EXIT_INTERNAL
             worker_error = _last_line(s.job_dir / "worker.log") or f"worker exit code {p.returncode}"
@@ -373,7 +374,7 @@ def _last_line(path: Path) -> str | None:
 
 
 def _worst(codes: Sequence[int]) -> int:
-    for c in (EXIT_INTERNAL, EXIT_FAILED, EXIT_INTERRUPTED):
+    for c in (EXIT_INTERNAL, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_UNVERIFIED):
         if c in codes:
             return c
     return EXIT_OK

@@ -337,12 +337,13 @@ EXIT_INTERNAL = 1
 EXIT_REFUSED = 2
 EXIT_FAILED = 3
 EXIT_INTERRUPTED = 4
+EXIT_UNVERIFIED = 5  # every pass written, but no verification was asked: not a NIST erasure
 
 
 def exit_code_for(outcome: str) -> int:
     return {
         "verified": EXIT_OK,
-        "unverified": EXIT_OK,
+        "unverified": EXIT_UNVERIFIED,
         "failed": EXIT_FAILED,
         "interrupted": EXIT_INTERRUPTED,
     }.get(outcome, EXIT_INTERNAL)

@@ -424,3 +424,15 @@ def test_certificate_language_follows_the_settings_file(
     (pdf,) = (home / "certs").glob("*.pdf")
     text = "".join(page.extract_text() for page in PdfReader(pdf).pages)
     assert "Emmaüs Connect" in text and "Certificat" in text
+
+
+def test_unverified_erasure_says_so_in_the_exit_code(
+    make_loop: Any, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dev = loop_with_secrets(make_loop, MiB)
+    code, out, _ = run_cli(["erase", dev, "--verify", "none", "--yes", "--include-loop"], capsys)
+    assert code == 5, out
+    assert "UNVERIFIED" in out and "NIST" not in out.split("UNVERIFIED", 1)[1].splitlines()[0]
+    assert content(dev) == bytes(MiB)  # written, just not proven
+    (job,) = list((home / "jobs").iterdir())
+    assert json.loads((job / "record.json").read_text())["outcome"] == "unverified"
