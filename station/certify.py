@@ -75,15 +75,25 @@ def ensure_station_key(key_dir: Path) -> None:
 
 def certify_job(job_dir: Path, options: WorkerOptions) -> list[Path]:
     index = job_dir / CERTIFICATE_INDEX
-    if index.exists():
-        return [Path(p) for p in json.loads(index.read_text())["paths"]]
     record = derive(job_dir).record()
+    digest = record_sha256(record)
+    if index.exists():
+        issued_for = json.loads(index.read_text())
+        if issued_for.get("record_sha256") == digest:
+            return [Path(p) for p in issued_for["paths"]]
+        # The job went on since (an interrupted job was resumed): its old certificate, kept in the
+        # chain as history, no longer describes it.  A new one is issued for the current record.
     cert_dir = Path(options.cert_dir) if options.cert_dir else paths.certs_dir()
-    already = _already_issued(cert_dir, record.plan.job_id, record_sha256(record))
+    already = _already_issued(cert_dir, record.plan.job_id, digest)
     if already is not None:
         # A crash between signing and writing the index: reuse it, never a second certificate.
         enqueue_certificate(already[0], home=paths.home())
-        write_atomic(index, json.dumps({"paths": [str(p) for p in already], "recovered": True}).encode())
+        write_atomic(
+            index,
+            json.dumps(
+                {"paths": [str(p) for p in already], "record_sha256": digest, "recovered": True}
+            ).encode(),
+        )
         return already
     key_dir = Path(options.key_dir) if options.key_dir else paths.keys_dir()
     drive = record.plan.drive
@@ -108,6 +118,7 @@ def certify_job(job_dir: Path, options: WorkerOptions) -> list[Path]:
                 "sequence": issued.sequence,
                 "digest": issued.digest,
                 "verified_success": issued.verified_success,
+                "record_sha256": digest,
                 "paths": [str(p) for p in files],
             },
             indent=2,

@@ -50,3 +50,29 @@ def test_certificate_issued_once_even_after_a_crash_before_the_index(tmp_path: P
     verdict = Verifier(store).verify_file(first[0])
     assert verdict.ok
     assert json.loads((job / "certificate.json").read_text())["paths"] == [str(p) for p in first]
+
+
+def test_a_resumed_job_gets_a_new_certificate_for_its_new_record(tmp_path: Path) -> None:
+    """Found by review: a job cancelled (failure report), then resumed to a verified end, kept the old report."""
+    opts = WorkerOptions(cert_dir=str(tmp_path / "certs"), key_dir=str(tmp_path / "keys"))
+    ensure_station_key(tmp_path / "keys")
+    with Journal.create(tmp_path / "jobs", plan()) as j:
+        j.append("worker-started", **dead_worker())
+        full_pass(j, 0)
+        j.append("cancelled", reason="stopped by the operator")
+        job = j.job_dir
+    (report,) = [p for p in certify_job(job, opts) if p.suffix == ".json"]
+    with Journal(job) as j:
+        j.append("worker-started", **dead_worker())
+        full_pass(j, 1)
+        j.append("verify-started", **{"pass": 1}, mode="full", seed=None, planned=SIZE)
+        j.append("verify-finished", **{"pass": 1}, verification=VERIFIED.to_dict())
+        j.append("finished")
+    (cert,) = [p for p in certify_job(job, opts) if p.suffix == ".json"]
+    assert cert != report and report.exists()  # the old report stays in the chain as history
+    store = TrustStore()
+    store.add_pem((tmp_path / "keys" / "station.pub.pem").read_bytes(), "station")
+    verifier = Verifier(store)
+    assert verifier.verify_file(cert).ok
+    assert not verifier.verify_file(report).ok and verifier.verify_file(report).authentic
+    assert certify_job(job, opts)[0] == cert  # and it is stable from then on
