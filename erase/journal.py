@@ -478,7 +478,10 @@ class Follower:
         if self._state is None:
             if not new or new[0].get("event") != "planned":
                 raise JournalError(f"{self.path}: the journal does not start with a plan")
-            self._state = JobState.start(self.job_dir, new[0])
+            try:
+                self._state = JobState.start(self.job_dir, new[0])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise JournalError(f"{self.path}: the plan line is malformed ({exc!r})") from exc
             new = new[1:]
         state = self._state
         state.torn = state.torn or bool(tail.strip())
@@ -488,7 +491,10 @@ class Follower:
                 raise JournalError(
                     f"{self.path}: event {ev.get('seq')} is out of sequence", hint="the journal was altered"
                 )
-            state.apply(ev)
+            try:
+                state.apply(ev)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise JournalError(f"{self.path}: event {ev.get('seq')} is malformed ({exc!r})") from exc
         return state
 
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from erase.errors import EraseError
 from erase.journal import JobState, derive
 from erase.methods import METHODS, method_names
 from erase.record import Outcome
@@ -506,7 +507,24 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     jobs_root = Path(args.job_dir) if args.job_dir else paths.jobs_dir()
     rows: list[dict[str, Any]] = []
     for d in find_jobs(jobs_root):
-        s = derive(d)
+        try:
+            s = derive(d)
+        except EraseError as exc:  # JournalError, or a plan that no longer validates (InvalidModel)
+            # One damaged journal must not hide every other job: list it, with what is wrong.
+            rows.append(
+                {
+                    "job": d.name,
+                    "device": "?",
+                    "identity": "?",
+                    "method": "?",
+                    "created_at": "?",
+                    "outcome": "unreadable",
+                    "progress": 0.0,
+                    "reason": exc.diagnostics(),
+                    "dir": str(d),
+                }
+            )
+            continue
         rows.append(
             {
                 "job": s.plan.job_id,

@@ -15,6 +15,7 @@ still running.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -116,11 +117,30 @@ def check_still_same_drive(plan: JobPlan, include_loop: bool, machine: Machine |
         raise NowProtected(f"{plan.drive.path} is protected: {'; '.join(entry.reasons)}")
 
 
+class JobLocked(EraseError):
+    """Another worker process already runs this job."""
+
+    hint = "follow it with 'station jobs' or the TUI; resume only a job whose worker has stopped"
+
+
+def _lock_job(job_dir: Path) -> int:
+    fd = os.open(job_dir / "worker.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        os.close(fd)
+        raise JobLocked(f"another worker is already running job {job_dir.name}") from exc
+    return fd
+
+
 class Worker:
     def __init__(
         self, job_dir: Path, options: WorkerOptions | None = None, machine: Machine | None = None
     ) -> None:
         self.job_dir = job_dir
+        # One worker per job, for the worker's whole life: two (a double resume, the CLI and the TUI
+        # at once) would interleave their journal lines and fight over the drive.
+        self._lock = _lock_job(job_dir)
         self.machine = machine or current_machine()
         self.options = options or WorkerOptions.load(job_dir)
         self.cancel = threading.Event()

@@ -436,3 +436,37 @@ def test_unverified_erasure_says_so_in_the_exit_code(
     assert content(dev) == bytes(MiB)  # written, just not proven
     (job,) = list((home / "jobs").iterdir())
     assert json.loads((job / "record.json").read_text())["outcome"] == "unverified"
+
+
+def test_a_second_worker_for_the_same_job_is_refused(make_loop: Any, home: Path) -> None:
+    from station.worker import JobLocked, Worker
+
+    dev = loop_with_secrets(make_loop, 16 * MiB)
+    entry = resolve(dev, include_loop=True)
+    plan = plan_job(entry.info, EraseOptions(method="gutmann", verify="all"))
+    job = create_job(home / "jobs", plan, WorkerOptions(include_loop=True, progress_interval=0.01))
+    proc = spawn(job)
+    try:
+        wait_for(lambda: derive(job).worker is not None)
+        before = (job / "journal.jsonl").read_bytes()
+        with pytest.raises(JobLocked):
+            Worker(job)
+        assert (job / "journal.jsonl").read_bytes()[: len(before)] == before
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    assert derive(job).outcome is Outcome.INTERRUPTED
+
+
+def test_one_damaged_journal_does_not_hide_the_others(
+    make_loop: Any, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dev = loop_with_secrets(make_loop, MiB)
+    assert run_cli(["erase", dev, "--yes", "--include-loop", "--no-cert"], capsys)[0] == 0
+    damaged = home / "jobs" / "zz-damaged"
+    damaged.mkdir()
+    (damaged / "journal.jsonl").write_text('{"seq": 0, "event": "planned"}\n{"seq": 5}\n')
+    code, out, _ = run_cli(["jobs", "--json"], capsys)
+    assert code == 0
+    outcomes = sorted(r["outcome"] for r in json.loads(out))
+    assert outcomes == ["unreadable", "verified"]
