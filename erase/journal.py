@@ -108,6 +108,14 @@ class Journal:
         self.close()
 
 
+def _starts_a_worker(line: bytes) -> bool:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(obj, dict) and obj.get("event") == "worker-started"
+
+
 def read_events(path: Path) -> tuple[list[dict[str, Any]], bool]:
     """All complete events of a journal, and whether a torn (partial) line was found."""
     try:
@@ -116,15 +124,15 @@ def read_events(path: Path) -> tuple[list[dict[str, Any]], bool]:
         raise JournalError(f"no journal at {path}", hint="is this a job directory?") from exc
     events: list[dict[str, Any]] = []
     torn = False
-    lines = raw.split(b"\n")
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
+    lines = [(i, line) for i, line in enumerate(raw.split(b"\n")) if line.strip()]
+    for k, (i, line) in enumerate(lines):
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            last = i == len(lines) - 1 or all(not rest.strip() for rest in lines[i + 1 :])
-            if last:
+            # A torn line is what a crash mid-write leaves: the last line, or a line that a later
+            # worker closed before it started (its first event is always 'worker-started').
+            following = lines[k + 1][1] if k + 1 < len(lines) else None
+            if following is None or _starts_a_worker(following):
                 torn = True
                 continue
             raise JournalError(f"{path}: line {i + 1} is corrupt", hint="the journal was altered") from exc
@@ -453,6 +461,7 @@ class Follower:
         self.path = job_dir / JOURNAL
         self._offset = 0
         self._state: JobState | None = None
+        self._mid_torn = False
 
     def poll(self) -> JobState:
         """Apply new complete lines; return the current state.  New events are in ``state.new_events``."""
@@ -471,8 +480,7 @@ class Follower:
                 except json.JSONDecodeError as exc:
                     # A torn line followed by more lines: the worker restarted after a crash mid-write.
                     if self._state is not None or i > 0:
-                        if self._state is not None:
-                            self._state.torn = True
+                        self._mid_torn = True
                         continue
                     raise JournalError(f"{self.path}: first line is corrupt") from exc
         if self._state is None:
@@ -484,7 +492,8 @@ class Follower:
                 raise JournalError(f"{self.path}: the plan line is malformed ({exc!r})") from exc
             new = new[1:]
         state = self._state
-        state.torn = state.torn or bool(tail.strip())
+        # A partial last line may just be a line being written right now: it counts only while it lasts.
+        state.torn = self._mid_torn or bool(tail.strip())
         state.new_events = new
         for ev in new:
             if ev.get("seq") != len(state.events):

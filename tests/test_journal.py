@@ -265,3 +265,31 @@ def test_a_growing_bad_range_is_one_range(tmp_path: Path) -> None:
         j.append("failed", reason="aborted")
     rec = derive(tmp_path / "job-1").record()
     assert rec.bad_ranges == (Range(4096, 8192, "write", "EIO"), Range(65536, 512, "write", "EIO"))
+
+
+def test_a_job_can_be_resumed_again_after_a_torn_line(tmp_path: Path) -> None:
+    """Found by review: closing a torn line made it a 'corrupt' middle line, so a second resume failed."""
+    with Journal.create(tmp_path, plan()) as j:
+        j.append("worker-started", **dead_worker())
+    path = tmp_path / "job-1" / "journal.jsonl"
+    with open(path, "ab") as f:
+        f.write(b'{"seq": 2, "event": "pass-sta')
+    for _ in range(2):  # two successive workers (resumes), each cancelled
+        with Journal(tmp_path / "job-1") as j:
+            j.append("worker-started", **dead_worker())
+            j.append("cancelled", reason="stopped")
+    state = derive(tmp_path / "job-1")
+    assert state.torn and state.end_event == "cancelled"
+    assert any("torn line" in r for r in state.record().reasons)
+
+
+def test_a_corrupt_line_in_the_middle_is_still_refused(tmp_path: Path) -> None:
+    with Journal.create(tmp_path, plan()) as j:
+        j.append("worker-started", **dead_worker())
+        j.append("pass-started", **{"pass": 0}, start=0)
+    path = tmp_path / "job-1" / "journal.jsonl"
+    lines = path.read_bytes().split(b"\n")
+    lines[1] = lines[1][:20]  # not followed by a new worker: altered, not torn
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(JournalError, match="corrupt"):
+        Journal(tmp_path / "job-1")
