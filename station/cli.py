@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -301,11 +302,17 @@ def follow(job_dirs: Sequence[Path], procs: Sequence[Any], printer: ProgressPrin
                 return states
             time.sleep(0.25)
     except KeyboardInterrupt:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            p.wait()
+        # Stop the workers (each journals 'cancelled'), then wait for them: a second Ctrl-C must not
+        # leave this process without its summary and exit code.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            for p in procs:
+                if p.poll() is None:
+                    p.terminate()
+            for p in procs:
+                p.wait()
+        finally:
+            signal.signal(signal.SIGINT, previous)
         states = watcher.poll()
         for s in states:
             printer.events(s)

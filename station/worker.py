@@ -193,6 +193,9 @@ class Worker:
             check_still_same_drive(self.plan, self.options.include_loop, self.machine)
             self._run_steps()
             if self.plan.passes:
+                if self.plan.purge_steps:
+                    # Firmware steps can take hours: the drive may have been swapped or mounted since.
+                    check_still_same_drive(self.plan, self.options.include_loop, self.machine)
                 self._run_passes()
         except JobCancelled as exc:
             self.journal.append("cancelled", reason=exc.message)
