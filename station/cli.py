@@ -497,6 +497,13 @@ def _resume(args: argparse.Namespace, jobs_root: Path, stdout: TextIO) -> int:
             f"job {state.plan.job_id} is already over ({state.outcome.value})",
             hint="start a new erase of the drive instead",
         )
+    if state.plan.drive.identity.startswith("path:"):
+        # No serial, no WWN, no backing file: after a replug another drive of the same size could
+        # sit at that path, and a resume would certify a drive it never wrote from the start.
+        raise BadInput(
+            f"{state.plan.drive.path} has no serial or WWN: Tabula cannot prove it is the same drive",
+            hint="start a new erase of the drive instead of resuming",
+        )
     procs = [spawn(job_dir)]
     printer = ProgressPrinter(stdout, json_mode=args.json, tty=stdout.isatty())
     states = follow([job_dir], procs, printer)

@@ -3,6 +3,7 @@ record, certificate, exit codes.  Every test creates its own loop devices over t
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -470,3 +471,18 @@ def test_one_damaged_journal_does_not_hide_the_others(
     assert code == 0
     outcomes = sorted(r["outcome"] for r in json.loads(out))
     assert outcomes == ["unreadable", "verified"]
+
+
+def test_resume_refuses_a_drive_without_a_stable_identity(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from erase.journal import Journal
+    from tests.test_journal import dead_worker, plan
+
+    anonymous = plan()
+    drive = dataclasses.replace(anonymous.drive, backing_file=None, transport="usb", media_type="usb")
+    assert drive.identity.startswith("path:")
+    with Journal.create(home / "jobs", dataclasses.replace(anonymous, drive=drive)) as j:
+        j.append("worker-started", **dead_worker())
+    code, _, err = run_cli(["erase", "--resume", "job-1", "--job-dir", str(home / "jobs")], capsys)
+    assert code == 2 and "no serial or WWN" in err
