@@ -14,6 +14,10 @@ from erase.purge.planner import PlanOptions, PurgeRefused, plan_purge
 from erase.purge.probe import (
     Capabilities,
     aborted_command,
+    nvme_controller_of,
+    nvme_list_namespaces,
+    nvme_sysfs_controller,
+    nvme_sysfs_namespaces,
     parse_dco_identify,
     parse_hdparm_identify,
     parse_hdparm_n,
@@ -209,3 +213,124 @@ def test_unknown_policy() -> None:
     drive, caps = _caps(MACHINES / "qemu-nvme", "/dev/nvme0n1")
     with pytest.raises(UnknownPolicy):
         plan_purge(drive, caps, "nist-destroy")
+
+
+# -- NVMe: the controller must be this drive's, and nothing else on it may be erased ---------------
+
+
+def _fake_sysfs(root: Path, *, multipath: bool) -> Path:
+    """A sysfs tree as the kernel lays it out: namespace nvme0n1 sits on controller nvme1.
+
+    With native multipath the head ``nvme0n1`` is numbered after subsystem 0 while its controller is
+    ``nvme1``: the name suggests ``/dev/nvme0``, which here would be another drive.
+    """
+    ctrl = root / "devices" / "pci0000:00" / "0000:00:04.0" / "nvme" / "nvme1"
+    (root / "block").mkdir(parents=True)
+    (root / "class" / "nvme").mkdir(parents=True)
+    (root / "class" / "nvme" / "nvme1").symlink_to(ctrl)
+    if multipath:
+        path = ctrl / "nvme0c1n1"
+        path.mkdir(parents=True)
+        head = root / "devices" / "virtual" / "nvme-subsystem" / "nvme-subsys0" / "nvme0n1"
+        (head / "multipath").mkdir(parents=True)
+        (head / "multipath" / "nvme0c1n1").symlink_to(path)
+        (root / "block" / "nvme0n1").symlink_to(head)
+    else:
+        ns = ctrl / "nvme0n1"
+        ns.mkdir(parents=True)
+        (ns / "device").symlink_to(ctrl)
+        (root / "block" / "nvme0n1").symlink_to(ns)
+    return root
+
+
+@pytest.mark.parametrize("multipath", [False, True])
+def test_nvme_controller_comes_from_sysfs_not_the_name(tmp_path: Path, multipath: bool) -> None:
+    sysfs = _fake_sysfs(tmp_path / "sys", multipath=multipath)
+    assert nvme_controller_of("/dev/nvme0n1") == "/dev/nvme0"  # the name's guess...
+    assert nvme_sysfs_controller("/dev/nvme0n1", sysfs) == "/dev/nvme1"  # ...is not the controller
+    assert nvme_sysfs_namespaces("/dev/nvme1", sysfs) == 1
+    assert nvme_sysfs_controller("/dev/nvme5n1", sysfs) is None  # unknown to sysfs
+    assert nvme_sysfs_namespaces("/dev/nvme5", sysfs) is None
+    (tmp_path / "sys" / "class" / "nvme" / "nvme1").resolve().joinpath("nvme0c1n2").mkdir()
+    assert nvme_sysfs_namespaces("/dev/nvme1", sysfs) == 2
+
+
+def test_probe_asks_the_controller_sysfs_names(tmp_path: Path) -> None:
+    """The recorded drive answers on /dev/nvme0 only; sysfs says its controller is nvme1: the probe
+    must ask nvme1 (and find nothing), never the guessed /dev/nvme0, and plan no firmware erase."""
+    m = ReplayMachine(MACHINES / "qemu-nvme")
+    drive = m.resolve("/dev/nvme0n1", include_loop=False).info
+    caps = probe(drive, m.runner, sysfs=_fake_sysfs(tmp_path / "sys", multipath=True))
+    assert caps.nvme_ctrl_dev == "/dev/nvme1" and caps.nvme_ctrl_source == "sysfs"
+    asked = [list(a) for a in m.runner.log]  # type: ignore[attr-defined]
+    assert ["nvme", "id-ctrl", "/dev/nvme1", "-o", "json"] in asked
+    assert not any("/dev/nvme0" in a for a in asked), asked
+    assert caps.nvme_ctrl is None
+    plan = plan_purge(drive, caps, "nist-purge")
+    assert plan.level_expected == "clear" and not plan.steps
+
+
+def test_recorded_nvme_controller_is_the_drives() -> None:
+    drive, caps = _caps(MACHINES / "qemu-nvme", "/dev/nvme0n1")
+    recorded = parse_nvme_id_ctrl(
+        read_fixture(MACHINES / "qemu-nvme" / "nvme_id-ctrl_dev_nvme0_-o_json").stdout
+    )
+    assert recorded.serial == "TBL-NVME-0001" == drive.serial  # id-ctrl pads sn with spaces
+    assert caps.nvme_ctrl_dev == "/dev/nvme0" and caps.nvme_ctrl_source == "name"  # replay: no sysfs
+    assert caps.nvme_namespaces == 1  # nvme list: one namespace with this serial (id-ctrl nn is 256)
+    assert caps.nvme_ctrl is not None and caps.nvme_ctrl.fna == 0
+    plan = plan_purge(drive, caps, "nist-purge")
+    assert plan.level_expected == "purge"
+    (step,) = plan.steps
+    assert step.action == "nvme-format-erase"
+    assert step.params["controller"] == "/dev/nvme0" and step.params["serial"] == "TBL-NVME-0001"
+
+
+@pytest.mark.parametrize("case", [MACHINES / "qemu-nvme", PURGE / "nvme-sanitize-crypto"])
+def test_nvme_controller_with_another_serial_is_refused(case: Path) -> None:
+    drive, caps = _caps(case, "/dev/nvme0n1")
+    assert plan_purge(drive, caps, "nist-purge").level_expected == "purge"
+    assert caps.nvme_ctrl is not None
+    other = replace(caps, nvme_ctrl=replace(caps.nvme_ctrl, serial="SOMEONE-ELSE"))
+    plan = plan_purge(drive, other, "nist-purge")
+    assert plan.level_expected == "clear" and not plan.steps and plan.overwrite
+    nvme = [a for a in plan.alternatives if a.action.startswith("nvme-")]
+    assert any("the controller's serial does not match this drive" in a.reason for a in nvme)
+    assert "the controller's serial does not match this drive" in plan.level_note
+    unreadable = replace(caps, nvme_ctrl=replace(caps.nvme_ctrl, serial=None))
+    assert plan_purge(drive, unreadable, "nist-purge").level_expected == "clear"
+
+
+def test_nvme_list_counts_the_namespaces_of_one_controller() -> None:
+    text = (
+        '{"Devices": [{"DevicePath": "/dev/nvme0n1", "SerialNumber": "A "},'
+        ' {"DevicePath": "/dev/nvme0n2", "SerialNumber": "A"},'
+        ' {"DevicePath": "/dev/nvme1n1", "SerialNumber": "B"}]}'
+    )
+    assert nvme_list_namespaces(text, "A") == 2
+    assert nvme_list_namespaces(text, "B") == 1
+    assert nvme_list_namespaces("{}", "A") is None
+
+
+def test_subsystem_wide_commands_are_refused_with_other_namespaces() -> None:
+    # Sanitize always erases the whole subsystem.
+    drive, caps = _caps(PURGE / "nvme-sanitize-crypto", "/dev/nvme0n1")
+    assert [s.action for s in plan_purge(drive, caps, "nist-purge").steps] == ["nvme-sanitize-crypto"]
+    for count, why in (
+        (2, "other namespaces on this controller would be erased too (2 namespaces)"),
+        (None, "cannot be counted: other namespaces would be erased too"),
+    ):
+        plan = plan_purge(drive, replace(caps, nvme_namespaces=count), "nist-purge")
+        sanitize = {a.action: a.reason for a in plan.alternatives if a.action.startswith("nvme-sanitize")}
+        assert why in sanitize["nvme-sanitize-crypto"]
+        # Format with FNA=0 acts on this namespace only: still allowed.
+        assert [s.action for s in plan.steps] == ["nvme-format-erase"]
+    # Format when FNA says it applies to every namespace (bit 0): refused unless one namespace.
+    drive, caps = _caps(MACHINES / "qemu-nvme", "/dev/nvme0n1")
+    assert caps.nvme_ctrl is not None
+    all_ns = replace(caps, nvme_ctrl=replace(caps.nvme_ctrl, fna=0x1))
+    assert [s.action for s in plan_purge(drive, all_ns, "nist-purge").steps] == ["nvme-format-erase"]
+    plan = plan_purge(drive, replace(all_ns, nvme_namespaces=3), "nist-purge")
+    assert plan.level_expected == "clear" and not plan.steps
+    fmt = {a.action: a.reason for a in plan.alternatives}
+    assert "other namespaces on this controller would be erased too" in fmt["nvme-format-erase"]

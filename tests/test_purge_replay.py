@@ -10,6 +10,7 @@ success, and the disk image must still hold its data (the replay plays what real
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -272,3 +273,38 @@ def test_mutating_commands_are_marked_mutating(tmp_path: Path) -> None:
     assert dry.would_run == [("nvme", "format", "/dev/nvme0n1", "--ses=1", "--force")]
     assert not rec.ok and rec.level_achieved == "none"
     assert _intact(img)
+
+
+@pytest.mark.parametrize(
+    ("machine", "serial"),
+    [(MACHINES / "qemu-nvme", "SOMEONE-ELSE"), (PURGE / "nvme-sanitize-crypto", "SOMEONE-ELSE")],
+    ids=["format", "sanitize"],
+)
+def test_nvme_step_rechecks_the_controller_serial_before_erasing(
+    machine: Path, serial: str, tmp_path: Path
+) -> None:
+    """The plan was made for one drive; right before the command, the controller answers with another
+    serial (renumbered after a hot-plug, multipath): nothing mutating may run."""
+    img = _image(machine, tmp_path)
+    m = ReplayMachine(machine, img)
+    drive = m.resolve("/dev/nvme0n1", include_loop=False).info
+    plan = plan_purge(drive, probe(drive, m.runner), "nist-purge", PlanOptions())
+    (step,) = plan.steps
+    ctx = StepContext(machine=m, drive=drive, seed=b"s" * 16, sleep=lambda s: None)
+    moved = StepContext(machine=m, drive=replace(drive, serial=serial), seed=b"s" * 16)
+    rec = run_step(step, 0, moved)
+    assert not rec.ok and rec.level_achieved == "none"
+    assert "the controller's serial does not match this drive" in rec.note
+    assert [c["argv"][:2] for c in rec.commands] == [["nvme", "id-ctrl"]]
+    assert not any(c["mutating"] for c in rec.commands)
+    assert _intact(img)
+    # A plan that does not name the controller (older plan) is refused too.
+    bare = replace(step, params={k: v for k, v in step.params.items() if k != "controller"})
+    rec = run_step(bare, 0, ctx)
+    assert not rec.ok and "does not name this drive's NVMe controller" in rec.note
+    assert _intact(img)
+    # The matching drive: the step runs and its evidence passes.
+    rec = run_step(step, 0, ctx)
+    assert rec.ok, rec.note
+    assert rec.commands[0]["argv"][:2] == ["nvme", "id-ctrl"] and not rec.commands[0]["mutating"]
+    assert "matches the drive" in rec.status

@@ -21,7 +21,7 @@ from typing import Any
 
 from erase.model import DriveInfo
 from erase.purge.errors import PurgeError, UnknownPolicy
-from erase.purge.probe import TOOLS, Capabilities, nvme_controller_of
+from erase.purge.probe import TOOLS, Capabilities, nvme_controller_of, nvme_serial_mismatch
 
 POLICIES = ("nist-clear", "nist-purge")
 LEVEL_RANK = {"none": 0, "clear": 1, "purge": 2}
@@ -449,7 +449,19 @@ def _candidates(
         ctrl = caps.nvme_ctrl
         ns = caps.nvme_ns
         tool = _tool_reason(caps, "nvme")
-        cdev = nvme_controller_of(dev)
+        cdev = caps.nvme_ctrl_dev or nvme_controller_of(dev)
+        # The controller must be this drive's: its serial is compared, never its name trusted.
+        wrong_ctrl = nvme_serial_mismatch(drive.serial, ctrl) if ctrl is not None else None
+        count = caps.nvme_namespaces
+        if count == 1:
+            others = None
+        elif count is None:
+            others = (
+                "the namespaces on this controller cannot be counted: other namespaces would be erased too"
+            )
+        else:
+            others = f"other namespaces on this controller would be erased too ({count} namespaces)"
+        ident = {"controller": cdev, "serial": (drive.serial or "").strip()}
         slog = caps.nvme_sanitize
         dealloc = ns.deallocated_reads if ns is not None else None
         dealloc_ev = dealloc or "changed"
@@ -479,7 +491,9 @@ def _candidates(
                 "zeros",
             ),
         ):
-            reason = (None if bit else "not supported by the controller (SANICAP)") or tool
+            # Sanitize always acts on the whole NVM subsystem.
+            reason = (None if bit else "not supported by the controller (SANICAP)") or wrong_ctrl or others
+            reason = reason or tool
             seconds = float(est_s) if est_s else (30.0 if sanact == "4" else 60.0 + size / 1e9)
             order = (action, label, "purge", reason)
             add(
@@ -492,7 +506,7 @@ def _candidates(
                     ("nvme", "sanitize", cdev, "-a", sanact),
                     "nvme",
                     ev,
-                    {"timeout": max(300.0, seconds * 3)},
+                    {"timeout": max(300.0, seconds * 3), **ident},
                 ),
             )
         fmt_ok = ctrl is not None and ctrl.format_supported
@@ -517,6 +531,9 @@ def _candidates(
                 reason = "Format NVM is not supported (OACS)"
             elif ses == "2" and ctrl is not None and not ctrl.format_crypto:
                 reason = "cryptographic erase is not supported by Format (FNA)"
+            reason = reason or wrong_ctrl
+            if reason is None and ctrl is not None and ctrl.format_all_namespaces:
+                reason = others  # FNA: Format applies to every namespace of the controller
             reason = reason or tool
             add(
                 action,
@@ -531,7 +548,7 @@ def _candidates(
                     ("nvme", "format", dev, f"--ses={ses}", "--force"),
                     "nvme",
                     ev,
-                    {"timeout": max(300.0, seconds * 3)},
+                    {"timeout": max(300.0, seconds * 3), **ident},
                 ),
             )
         return out

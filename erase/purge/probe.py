@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from erase.model import DriveInfo
 from station.errors import CommandError
-from station.runner import CommandResult, Runner
+from station.runner import CommandResult, Runner, SubprocessRunner
 
 # Tools each protocol may need, with their Debian package.
 TOOLS = {
@@ -347,9 +348,71 @@ def parse_nvme_sanitize_log(text: str) -> NvmeSanitizeLog | None:
 
 
 def nvme_controller_of(path: str) -> str:
-    """``/dev/nvme0n1`` -> ``/dev/nvme0``."""
+    """``/dev/nvme0n1`` -> ``/dev/nvme0``: a GUESS from the name (wrong under native multipath).
+
+    Only a fallback when sysfs says nothing; the controller's serial must still match the drive's.
+    """
     m = re.fullmatch(r"(/dev/nvme\d+)n\d+", path)
     return m.group(1) if m else path
+
+
+_CTRL_NAME = re.compile(r"nvme\d+")
+_NS_NAME = re.compile(r"nvme\d+(?:c\d+)?n\d+")
+
+
+def sysfs_root(runner: Runner) -> Path | None:
+    """``/sys`` when ``runner`` runs commands on this machine; None for a replayed one (recordings only)."""
+    return Path("/sys") if isinstance(runner, SubprocessRunner) else None
+
+
+def nvme_sysfs_controller(path: str, sysfs: Path) -> str | None:
+    """The controller device (``/dev/nvmeN``) of namespace ``path``, as sysfs links it; None if unknown.
+
+    With native multipath, ``nvmeXnY`` is numbered after the *subsystem* and ``/dev/nvmeX`` after
+    the *controller*: the name alone cannot tell which controller holds the namespace.
+    """
+    name = Path(path).name
+    block = sysfs / "block" / name
+    paths = block / "multipath"
+    if paths.is_dir():  # a multipath head: each entry is a path nvmeXcYnZ under its controller nvmeY
+        for entry in sorted(paths.iterdir()):
+            parent = entry.resolve().parent.name
+            if _CTRL_NAME.fullmatch(parent):
+                return f"/dev/{parent}"
+    device = block / "device"
+    if device.exists():
+        target = device.resolve().name
+        if _CTRL_NAME.fullmatch(target):
+            return f"/dev/{target}"
+    return None
+
+
+def nvme_sysfs_namespaces(ctrl_dev: str, sysfs: Path) -> int | None:
+    """How many namespaces sysfs shows under controller ``ctrl_dev``; None when sysfs says nothing."""
+    d = sysfs / "class" / "nvme" / Path(ctrl_dev).name
+    if not d.is_dir():
+        return None
+    return sum(1 for e in d.iterdir() if _NS_NAME.fullmatch(e.name))
+
+
+def nvme_list_namespaces(text: str, serial: str) -> int | None:
+    """``nvme list -o json``: how many namespaces belong to the controller with this serial."""
+    d = json.loads(text)
+    devices = d.get("Devices") if isinstance(d, dict) else None
+    if not isinstance(devices, list):
+        return None
+    return sum(1 for dev in devices if str(dev.get("SerialNumber", "")).strip() == serial)
+
+
+def nvme_serial_mismatch(drive_serial: str | None, ctrl: NvmeController | None) -> str | None:
+    """Why the controller cannot be trusted to be this drive's (None when its serial matches)."""
+    if not drive_serial or not drive_serial.strip():
+        return None
+    want = drive_serial.strip()
+    got = ctrl.serial if ctrl is not None else None
+    if got == want:
+        return None
+    return f"the controller's serial does not match this drive ({got or 'unreadable'} != {want})"
 
 
 # -- SCSI --------------------------------------------------------------------------------------
@@ -393,6 +456,9 @@ class Capabilities:
     nvme_ctrl: NvmeController | None = None
     nvme_ns: NvmeNamespace | None = None
     nvme_sanitize: NvmeSanitizeLog | None = None
+    nvme_ctrl_dev: str | None = None  # the controller device, from sysfs (else guessed from the name)
+    nvme_ctrl_source: str | None = None  # "sysfs" or "name"
+    nvme_namespaces: int | None = None  # namespaces on that controller (None: unknown)
     scsi: ScsiOpcodes | None = None
     usb_bridge_sat: bool = False  # a USB bridge that passes ATA commands through (valid identify)
     raw: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -437,8 +503,13 @@ def is_flash(drive: DriveInfo, ata: AtaIdentify | None = None) -> bool:
     return not drive.rotational  # USB: a stick or an SSD unless the kernel says it rotates
 
 
-def probe(drive: DriveInfo, runner: Runner) -> Capabilities:
-    """Ask the drive (read-only commands only) what it supports."""
+def probe(drive: DriveInfo, runner: Runner, *, sysfs: Path | None | Literal["auto"] = "auto") -> Capabilities:
+    """Ask the drive (read-only commands only) what it supports.
+
+    ``sysfs``: the sysfs root to read ("auto": ``/sys`` when ``runner`` is this machine's, see
+    :func:`sysfs_root`; None: no sysfs).
+    """
+    root = sysfs_root(runner) if sysfs == "auto" else sysfs
     tools = {t: runner.which(t) for t in TOOLS}
     raw: dict[str, dict[str, Any]] = {}
     notes: list[str] = []
@@ -446,7 +517,11 @@ def probe(drive: DriveInfo, runner: Runner) -> Capabilities:
     if drive.transport == "nvme" or re.fullmatch(r"/dev/nvme\d+n\d+", dev):
         if not tools["nvme"]:
             return Capabilities("nvme", True, tools, raw=raw, notes=("nvme-cli is not installed",))
-        ctrl_dev = nvme_controller_of(dev)
+        ctrl_dev = nvme_sysfs_controller(dev, root) if root is not None else None
+        source = "sysfs"
+        if ctrl_dev is None:
+            ctrl_dev, source = nvme_controller_of(dev), "name"
+            notes.append(f"controller {ctrl_dev} guessed from the namespace name (sysfs gave nothing)")
         ctrl = ns = None
         slog = None
         r = _run(runner, raw, ["nvme", "id-ctrl", ctrl_dev, "-o", "json"])
@@ -460,8 +535,23 @@ def probe(drive: DriveInfo, runner: Runner) -> Capabilities:
             slog = parse_nvme_sanitize_log(r.stdout)
         elif r is not None:
             notes.append(f"sanitize log not readable: {r.stderr.strip()[:200]}")
+        count = nvme_sysfs_namespaces(ctrl_dev, root) if root is not None else None
+        if count is None and ctrl is not None and ctrl.serial:
+            r = _run(runner, raw, ["nvme", "list", "-o", "json"])
+            if r is not None and r.ok:
+                count = nvme_list_namespaces(r.stdout, ctrl.serial)
         return Capabilities(
-            "nvme", True, tools, nvme_ctrl=ctrl, nvme_ns=ns, nvme_sanitize=slog, raw=raw, notes=tuple(notes)
+            "nvme",
+            True,
+            tools,
+            nvme_ctrl=ctrl,
+            nvme_ns=ns,
+            nvme_sanitize=slog,
+            nvme_ctrl_dev=ctrl_dev,
+            nvme_ctrl_source=source,
+            nvme_namespaces=count,
+            raw=raw,
+            notes=tuple(notes),
         )
     if drive.transport in ("sata", "ata", "usb"):
         ata = hpa = None

@@ -25,9 +25,11 @@ from erase.purge.machine import Machine
 from erase.purge.planner import PASSWORD, PSID, PlannedStep
 from erase.purge.probe import (
     aborted_command,
+    nvme_serial_mismatch,
     parse_hdparm_identify,
     parse_hdparm_n,
     parse_hdparm_sanitize_status,
+    parse_nvme_id_ctrl,
     parse_nvme_id_ns,
     parse_nvme_sanitize_log,
 )
@@ -252,8 +254,34 @@ def _ata_sanitize(step: PlannedStep, run: _StepRun) -> Outcome3:
     return True, True, ""
 
 
+def _nvme_same_drive(step: PlannedStep, run: _StepRun, ctrl_dev: str | None) -> str | None:
+    """Right before a mutating NVMe command: is ``ctrl_dev`` still this drive's controller?
+
+    Asks the controller its serial again (the plan may be old, devices renumber on hot-plug) and
+    compares it with the drive's.  Returns why not, or None.
+    """
+    if not ctrl_dev or step.params.get("controller") != ctrl_dev:
+        return "refused: the plan does not name this drive's NVMe controller"
+    r = run.run(["nvme", "id-ctrl", ctrl_dev, "-o", "json"], mutating=False)
+    if r.returncode != 0:
+        return f"refused: nvme id-ctrl {ctrl_dev} exited {r.returncode}: {r.stderr.strip()[:200]}"
+    ctrl = parse_nvme_id_ctrl(r.stdout)
+    serial = run.ctx.drive.serial or str(step.params.get("serial") or "")
+    wrong = nvme_serial_mismatch(serial, ctrl)
+    if wrong is not None:
+        return f"refused: {wrong}"
+    if not serial:
+        run.status(f"{ctrl_dev}: the drive has no serial to compare with the controller's")
+    else:
+        run.status(f"{ctrl_dev}: controller serial {ctrl.serial} matches the drive")
+    return None
+
+
 def _nvme(step: PlannedStep, run: _StepRun) -> Outcome3:
     ctrl = step.argv[2]
+    wrong = _nvme_same_drive(step, run, ctrl)
+    if wrong is not None:
+        return False, False, wrong
     r = run.run(list(step.argv), mutating=True, timeout=120)
     if r.returncode != 0:
         return False, False, f"nvme sanitize exited {r.returncode}: {r.stderr.strip()[:200]}"
@@ -282,6 +310,10 @@ def _nvme(step: PlannedStep, run: _StepRun) -> Outcome3:
 
 def _nvme_format(step: PlannedStep, run: _StepRun) -> Outcome3:
     dev = step.argv[2]
+    ctrl = step.params.get("controller")
+    wrong = _nvme_same_drive(step, run, str(ctrl) if ctrl else None)
+    if wrong is not None:
+        return False, False, wrong
     before = run.run(["nvme", "id-ns", dev, "-o", "json"], mutating=False)
     r = run.run(list(step.argv), mutating=True, timeout=float(step.params.get("timeout", 600.0)))
     if r.returncode != 0:
