@@ -9,6 +9,7 @@ written), 3 erasure or verification failed, 4 interrupted, 5 written but not ver
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -572,10 +573,8 @@ def cmd_certify(args: argparse.Namespace) -> int:
     if state.outcome is Outcome.RUNNING:
         raise BadInput(f"job {state.plan.job_id} is still running")
     options = WorkerOptions.load(job_dir)
-    if args.cert_dir:
-        options = WorkerOptions(**{**options.__dict__, "cert_dir": args.cert_dir})
-    if options.cert_dir is None:
-        options = WorkerOptions(**{**options.__dict__, "cert_dir": str(paths.certs_dir())})
+    cert_dir = args.cert_dir or options.cert_dir or str(paths.certs_dir())
+    options = dataclasses.replace(options, cert_dir=cert_dir)
     from station.certify import ensure_station_key
 
     ensure_station_key(Path(options.key_dir) if options.key_dir else paths.keys_dir())

@@ -486,3 +486,15 @@ def test_resume_refuses_a_drive_without_a_stable_identity(
         j.append("worker-started", **dead_worker())
     code, _, err = run_cli(["erase", "--resume", "job-1", "--job-dir", str(home / "jobs")], capsys)
     assert code == 2 and "no serial or WWN" in err
+
+
+def test_certify_a_job_erased_without_a_certificate(
+    make_loop: Any, home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dev = loop_with_secrets(make_loop, MiB)
+    assert run_cli(["erase", dev, "--yes", "--include-loop", "--no-cert"], capsys)[0] == 0
+    (job,) = list((home / "jobs").iterdir())
+    code, out, _ = run_cli(["certify", job.name[:8], "--cert-dir", str(tmp_path / "later")], capsys)
+    assert code == 0
+    assert sorted(Path(p).suffix for p in out.split()) == [".json", ".pdf"]
+    assert all(Path(p).parent == tmp_path / "later" for p in out.split())

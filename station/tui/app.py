@@ -489,12 +489,10 @@ class TabulaApp(App[int]):
 
     def ensure_station_key(self, key_dir: Path) -> bool:
         """Create the station key once, before workers start side by side (they would race to create it)."""
-        if (key_dir / "station.key").exists():
-            return True
-        from certs.keys import init_station_key, station_id_default
+        from station.certify import ensure_station_key
 
         try:
-            init_station_key(key_dir, station_id_default())
+            ensure_station_key(key_dir)
         except (TabulaError, OSError) as exc:
             self.notify(_("Could not create the station key: {error}").format(error=exc), severity="error")
             return False
