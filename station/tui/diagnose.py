@@ -403,7 +403,8 @@ class DiagnosticsScreen(TabulaScreen):
             return
         finally:
             self.finished.set()
-        self.post_message(DiagDone(report))
+        if not self.cancel.is_set():  # a cancelled diagnosis was abandoned: its report goes nowhere
+            self.post_message(DiagDone(report))
 
     def on_diag_event(self, message: DiagEvent) -> None:
         line = event_line(message.kind, message.data)
@@ -412,6 +413,8 @@ class DiagnosticsScreen(TabulaScreen):
             self.show()
 
     def on_diag_done(self, message: DiagDone) -> None:
+        if self.cancel.is_set():  # posted just before Esc: the technician has already left
+            return
         self.report = message.report
         self.show()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from rich.text import Text
 from textual import events
@@ -16,6 +16,7 @@ from textual.coordinate import Coordinate
 from textual.dom import DOMNode
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
 from textual.widgets import (
     Button,
     Checkbox,
@@ -62,6 +63,8 @@ from station.tui.model import (
 if TYPE_CHECKING:
     from station.tui.app import TabulaApp
 
+W = TypeVar("W", bound=Widget)
+
 
 def translate_bindings(node: DOMNode) -> None:
     """Show this node's key hints in the current language (BINDINGS are written in English)."""
@@ -84,6 +87,16 @@ class TabulaScreen(Screen[Any]):
     def __init__(self) -> None:
         super().__init__()
         translate_bindings(self)
+
+    def part(self, selector: str, kind: type[W]) -> W | None:
+        """The widget, or None while this screen is still composing or being torn down.
+
+        Timer ticks (job polling, sync status) can land in either window; a refresh then has
+        nothing to draw, which is not an error.
+        """
+        for widget in self.query(selector).results(kind):
+            return widget
+        return None
 
     @property
     def tabula(self) -> TabulaApp:
@@ -179,7 +192,9 @@ class DrivesScreen(TabulaScreen):
 
     def refresh_sync(self) -> None:
         view = self.tabula.sync
-        line = self.query_one("#sync", Static)
+        line = self.part("#sync", Static)
+        if line is None:
+            return
         line.update(clip(view.text, max(10, self.size.width - 2)) if view.text else "")
         line.set_classes(view.level)
 
@@ -233,7 +248,9 @@ class DrivesScreen(TabulaScreen):
         ]
 
     def refresh_rows(self) -> None:
-        table = self.query_one("#drives", DataTable)
+        table = self.part("#drives", DataTable)
+        if table is None:
+            return
         rows = self.rows()
         keys = [r.key for r in rows]
         if keys != self._row_keys:
@@ -851,7 +868,9 @@ class BenchScreen(TabulaScreen):
         ]
 
     def refresh_rows(self) -> None:
-        table = self.query_one("#bench", DataTable)
+        table = self.part("#bench", DataTable)
+        if table is None:
+            return
         jobs = self.jobs()
         for job in jobs:
             key = str(job.job_dir)
