@@ -154,21 +154,30 @@ def boot_id() -> str:
         return socket.gethostname()
 
 
-def process_start(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (field 22 of /proc/PID/stat), to tell a reused pid."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/PID/stat from field 3 (the state) on; None when there is no such process."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return fields[19] if len(fields) > 19 else None
+    return stat.rsplit(")", 1)[1].split()
+
+
+def process_start(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (field 22 of /proc/PID/stat), to tell a reused pid."""
+    fields = _stat_fields(pid)
+    return fields[19] if fields is not None and len(fields) > 19 else None
 
 
 def worker_alive(event: dict[str, Any]) -> bool:
+    """Whether the worker of a ``worker-started`` event still runs: same boot, same process (its
+    kernel start time), and not a zombie waiting for its parent to reap it."""
     if event.get("boot_id") != boot_id():
         return False
-    start = process_start(int(event["pid"]))
-    return start is not None and start == event.get("start")
+    fields = _stat_fields(int(event["pid"]))
+    if fields is None or len(fields) <= 19:
+        return False
+    return fields[0] not in ("Z", "X") and fields[19] == event.get("start")
 
 
 # -- derived state -----------------------------------------------------------------------------

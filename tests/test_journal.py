@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from erase.errors import InvalidModel, JournalError
-from erase.journal import Follower, Journal, boot_id, derive, process_start
+from erase.journal import Follower, Journal, boot_id, derive, process_start, worker_alive
 from erase.model import DriveInfo, Pattern, Range
 from erase.record import JobPlan, JobRecord, Outcome, VerificationRecord
 
@@ -70,6 +72,25 @@ def me() -> dict[str, object]:
 
 def dead_worker() -> dict[str, object]:
     return {"pid": 999_999_999, "boot_id": boot_id(), "start": "1"}
+
+
+def test_a_worker_is_alive_until_it_exits_even_unreaped() -> None:
+    child = subprocess.Popen(["sleep", "30"])
+    event = {"pid": child.pid, "boot_id": boot_id(), "start": process_start(child.pid)}
+    try:
+        assert worker_alive(event)
+        assert not worker_alive({**event, "start": "1"})  # the pid now names another process
+        assert not worker_alive({**event, "boot_id": "another-boot"})
+        child.kill()
+        deadline = time.monotonic() + 10
+        while worker_alive(event):  # a zombie until reaped below: already dead, not running
+            assert time.monotonic() < deadline, "a killed, unreaped worker still looks alive"
+            time.sleep(0.01)
+        assert process_start(child.pid) is not None  # still unreaped: the zombie is what was tested
+    finally:
+        child.kill()
+        child.wait()
+    assert not worker_alive(event)
 
 
 def full_pass(j: Journal, i: int) -> None:

@@ -518,6 +518,8 @@ class TabulaApp(App[int]):
                 )
         if changed:
             self.refresh_screens()
+        if any(j.settled for j in changed):
+            self.scan_drives()  # its worker let go of the drive: re-read its protection now
 
     def refresh_screens(self, *, sync_only: bool = False) -> None:
         from station.tui.screens import BenchScreen, DrivesScreen

@@ -523,7 +523,13 @@ class TrackedJob:
 
     @property
     def process_running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        """Whether the job's worker is alive: our own child (polled), or one another station process
+        started (its journalled pid, checked for the same boot and kernel start time).  A worker lives
+        on after its journal's last event while it writes the record and certificate, holding the drive."""
+        if self.process is not None:
+            return bool(self.process.poll() is None)
+        event = self.state.worker
+        return event is not None and worker_alive(event)
 
     @property
     def outcome(self) -> Outcome:
@@ -673,7 +679,7 @@ class JobBook:
         for job in list(self.jobs.values()):
             if job.settled and job.state.end_event is not None and job.certificates:
                 continue  # nothing more can happen to it
-            before = (len(job.state.events), job.outcome, len(job.certificates))
+            before = (len(job.state.events), job.outcome, job.settled, len(job.certificates))
             try:
                 job.state = job.watcher.poll()[0]
                 job.error = None
@@ -681,7 +687,7 @@ class JobBook:
                 job.error = str(exc)
             if job.settled:
                 job.certificates = certificate_paths(job.job_dir)
-            if (len(job.state.events), job.outcome, len(job.certificates)) != before:
+            if (len(job.state.events), job.outcome, job.settled, len(job.certificates)) != before:
                 changed.append(job)
         return changed
 

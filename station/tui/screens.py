@@ -158,7 +158,8 @@ class DriveRow:
 
     @property
     def busy(self) -> bool:
-        return self.job is not None and self.job.outcome is Outcome.RUNNING
+        """Its job's worker still has the drive (erasing, or writing the certificate)."""
+        return self.job is not None and not self.job.settled
 
 
 class DrivesScreen(TabulaScreen):
