@@ -141,6 +141,7 @@ LIES = [
     ("nvme-sanitize-failed", "/dev/nvme0n1", [], "sanitize log does not report a successful sanitize"),
     ("scsi-sanitize-lies", "/dev/sda", [], "are not 0x00"),
     ("ata-hdd-hpa-lies", "/dev/sda", [], "the native size is still hidden"),
+    ("ata-hdd-owner-locked", "/dev/sda", [], "locked with a password that is not Tabula's"),
 ]
 
 
@@ -308,3 +309,52 @@ def test_nvme_step_rechecks_the_controller_serial_before_erasing(
     assert rec.ok, rec.note
     assert rec.commands[0]["argv"][:2] == ["nvme", "id-ctrl"] and not rec.commands[0]["mutating"]
     assert "matches the drive" in rec.status
+
+
+def test_a_drive_left_locked_by_a_cut_erase_is_unlocked_and_purged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Power lost during SECURITY ERASE UNIT leaves the drive locked with Tabula's fixed password: the
+    plan shows a step that clears it, then the erase runs again and is certified Purge."""
+    img = _use(PURGE / "ata-hdd-left-locked", tmp_path, monkeypatch)
+    assert img is not None
+    assert main(["erase", "--plan", "--policy", "nist-purge", "/dev/sda"]) == 0
+    out = capsys.readouterr().out
+    assert "clear the ATA password an interrupted erase left" in out
+    assert main(["erase", "--policy", "nist-purge", "/dev/sda", "--yes", "--no-cert"]) == 0
+    (record,) = _records(tmp_path)
+    assert record.outcome.value == "verified" and record.nist_level == "purge"
+    recover, erase = record.firmware_steps
+    assert recover.action == "ata-password-recover" and recover.ok and recover.level_achieved == "none"
+    unlocked = [c["argv"][3] for c in recover.commands if c["mutating"]]
+    assert unlocked == ["--security-unlock", "--security-disable"]
+    assert erase.action == "ata-secure-erase-enhanced" and erase.ok and erase.level_achieved == "purge"
+    assert img.read_bytes() == bytes(img.stat().st_size)
+
+
+def test_only_a_drive_with_a_security_password_gets_a_recovery_step() -> None:
+    def actions(case: str) -> list[str]:
+        m = ReplayMachine(PURGE / case, None)
+        drive = m.resolve("/dev/sda", include_loop=False).info
+        return [
+            s.action for s in plan_purge(drive, probe(drive, m.runner), "nist-purge", PlanOptions()).steps
+        ]
+
+    assert actions("ata-hdd-erase-lies") == ["ata-secure-erase-enhanced"]
+    assert actions("ata-hdd-owner-locked") == ["ata-password-recover", "ata-secure-erase-enhanced"]
+
+
+def test_a_resumed_secure_erase_reuses_the_password_left_on_the_drive(tmp_path: Path) -> None:
+    """A job resumed after a power loss reruns its erase step on a locked drive: no new SET PASSWORD
+    (refused when locked), the erase itself with Tabula's password."""
+    case = PURGE / "ata-hdd-left-locked"
+    img = _image(case, tmp_path)
+    m = ReplayMachine(case, img)
+    drive = m.resolve("/dev/sda", include_loop=False).info
+    plan = plan_purge(drive, probe(drive, m.runner), "nist-purge", PlanOptions())
+    erase = plan.steps[-1]
+    result = run_step(erase, 1, StepContext(machine=m, drive=drive, seed=b"s" * 16, sleep=lambda s: None))
+    assert result.ok and result.level_achieved == "purge", result.note
+    mutating = [c["argv"][3] for c in result.commands if c["mutating"]]
+    assert mutating == ["--security-erase-enhanced"]
+    assert img.read_bytes() == bytes(img.stat().st_size)

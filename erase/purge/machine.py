@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any, Protocol
 
 from erase.model import DriveInfo
 from erase.purge.errors import ReplayError
+from erase.purge.planner import TEMP_PASSWORD
 from station.errors import ToolMissing
 from station.runner import (
     CommandResult,
@@ -97,7 +97,7 @@ class RealMachine:
             path.write_text("1")
 
     def temp_password(self) -> str:
-        return "tabula-" + secrets.token_hex(6)
+        return TEMP_PASSWORD
 
 
 # -- replay ------------------------------------------------------------------------------------

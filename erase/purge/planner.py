@@ -25,7 +25,12 @@ from erase.purge.probe import TOOLS, Capabilities, nvme_controller_of, nvme_seri
 
 POLICIES = ("nist-clear", "nist-purge")
 LEVEL_RANK = {"none": 0, "clear": 1, "purge": 2}
-PASSWORD = "@PASSWORD@"  # placeholder in planned argv; the real one is generated when the step runs
+PASSWORD = "@PASSWORD@"  # placeholder in planned argv; the machine supplies the real one when the step runs
+#: The temporary ATA user password of SECURITY ERASE UNIT.  Fixed and documented on purpose (as
+#: openSeaChest's "SeaChest"): a drive whose erase was cut by a crash or a power loss stays locked
+#: with it, and anyone can unlock it (``hdparm --user-master u --security-unlock tabula DEV`` then
+#: ``--security-disable tabula``); Tabula's plan does that itself when it finds security enabled.
+TEMP_PASSWORD = "tabula"
 PSID = "@PSID@"
 
 # Rough rates (bytes/s) for estimates only.
@@ -235,6 +240,8 @@ def plan_purge(
                 chosen = c.step
                 if c.step.params.get("needs_unfreeze"):
                     pre.append(_unfreeze_step(opts))
+                if c.step.params.get("recover_password"):
+                    pre.append(_recover_password_step(dev, locked=bool(c.step.params.get("locked"))))
             elif c.reason is not None:
                 alternatives.append(Alternative(c.action, c.label, c.level, c.reason))
             elif c.level != "purge":
@@ -289,6 +296,19 @@ def _ata_reachable(caps: Capabilities, opts: PlanOptions) -> tuple[bool, str | N
             return False, "behind a USB bridge: ATA commands are refused unless --allow-usb-ata"
         return True, None
     return False, f"not an ATA drive ({caps.protocol})"
+
+
+def _recover_password_step(dev: str, *, locked: bool) -> PlannedStep:
+    return PlannedStep(
+        "ata-password-recover",
+        "clear the ATA password an interrupted erase left (Tabula's temporary password)",
+        "none",
+        5.0,
+        ("hdparm", "--user-master", "u", "--security-disable", PASSWORD, dev),
+        "hdparm",
+        "security-disabled",
+        {"locked": locked},
+    )
 
 
 def _unfreeze_step(opts: PlanOptions) -> PlannedStep:
@@ -414,10 +434,6 @@ def _candidates(
             if reason is None and sec is not None:
                 if enhanced and not sec.enhanced_supported:
                     reason = "enhanced erase is not supported"
-                elif sec.locked:
-                    reason = "the drive is locked with an unknown password"
-                elif sec.enabled:
-                    reason = "a security password is already set (unknown to Tabula)"
                 elif sec.count_expired:
                     reason = "the security attempt counter expired: power-cycle the drive"
                 elif sec.frozen:
@@ -427,6 +443,10 @@ def _candidates(
                     else:
                         reason = "frozen by the BIOS (add --unfreeze-suspend to try a suspend/resume cycle)"
             reason = reason or tool
+            # A password already set is most often Tabula's own, left by an erase cut short: the plan
+            # first clears it with TEMP_PASSWORD (a step the technician sees).  Another password
+            # makes that step fail, and the drive stays as it was.
+            recover = reason is None and sec is not None and (sec.enabled or sec.locked)
             minutes = None
             if sec is not None:
                 minutes = sec.enhanced_minutes if enhanced else sec.erase_minutes
@@ -440,7 +460,12 @@ def _candidates(
                 ("hdparm", "--user-master", "u", flag, PASSWORD, dev),
                 "hdparm",
                 "changed" if enhanced else "zeros-or-ones",
-                {"timeout": max(120.0, est * 2 + 60), "needs_unfreeze": needs_unfreeze},
+                {
+                    "timeout": max(120.0, est * 2 + 60),
+                    "needs_unfreeze": needs_unfreeze,
+                    "recover_password": recover,
+                    "locked": bool(sec is not None and sec.locked),
+                },
             )
             add(action, label, level, reason, step)
         return out

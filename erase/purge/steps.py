@@ -177,21 +177,62 @@ def _unfreeze(step: PlannedStep, run: _StepRun) -> Outcome3:
     return True, not frozen, "the drive is still frozen after a suspend/resume cycle" if frozen else ""
 
 
+def _ata_password_recover(step: PlannedStep, run: _StepRun) -> Outcome3:
+    """Clear Tabula's temporary password that an interrupted SECURITY ERASE UNIT left on the drive."""
+    dev = _dev(step)
+    password = run.ctx.machine.temp_password()  # fixed and documented: not a secret
+    sec = parse_hdparm_identify(run.run(["hdparm", "-I", dev], mutating=False).stdout).security
+    if not (sec.enabled or sec.locked):
+        run.status("security already disabled: nothing to clear")
+        return True, True, ""
+    if sec.locked:
+        r = run.run(["hdparm", "--user-master", "u", "--security-unlock", password, dev], mutating=True)
+        sec = parse_hdparm_identify(run.run(["hdparm", "-I", dev], mutating=False).stdout).security
+        if sec.locked:
+            run.status(f"SECURITY UNLOCK with Tabula's password refused (hdparm exit {r.returncode})")
+            return (
+                False,
+                False,
+                "the drive is locked with a password that is not Tabula's: unlock it with the owner's "
+                "user or master password, then erase again",
+            )
+        run.status("unlocked with Tabula's temporary password")
+    argv = [password if a == PASSWORD else a for a in step.argv]
+    r = run.run(argv, mutating=True)
+    sec = parse_hdparm_identify(run.run(["hdparm", "-I", dev], mutating=False).stdout).security
+    if sec.enabled or sec.locked:
+        run.status(f"SECURITY DISABLE with Tabula's password refused (hdparm exit {r.returncode})")
+        return (
+            False,
+            False,
+            "the drive's password is not Tabula's temporary password: clear it with the owner's user "
+            "or master password, then erase again",
+        )
+    run.status("Tabula's temporary password cleared (security disabled)")
+    return True, True, ""
+
+
 def _ata_secure_erase(step: PlannedStep, run: _StepRun) -> Outcome3:
     dev = _dev(step)
-    password = run.ctx.machine.temp_password()
-    run.secrets.append(password)
+    password = run.ctx.machine.temp_password()  # fixed and documented (planner.TEMP_PASSWORD): not redacted
     argv = [password if a == PASSWORD else a for a in step.argv]
     password_set = False
     try:
-        r = run.run(["hdparm", "--user-master", "u", "--security-set-pass", password, dev], mutating=True)
         sec = parse_hdparm_identify(run.run(["hdparm", "-I", dev], mutating=False).stdout).security
-        password_set = sec.enabled
-        if r.returncode != 0 or not sec.enabled:
-            why = "aborted the command" if aborted_command(r.stderr) else "did not enable security"
-            run.status(f"SECURITY SET PASSWORD: the drive {why} (hdparm exit {r.returncode})")
-            return False, False, "the drive did not accept the temporary password: nothing was erased"
-        run.status("temporary password set (security enabled)")
+        if sec.enabled or sec.locked:
+            # A resumed job whose erase was cut short: the drive still has Tabula's password (locked
+            # after a power cycle).  ERASE UNIT is accepted in that state with the same password.
+            password_set = True
+            run.status("security already enabled (an interrupted erase): erasing with Tabula's password")
+        else:
+            r = run.run(["hdparm", "--user-master", "u", "--security-set-pass", password, dev], mutating=True)
+            sec = parse_hdparm_identify(run.run(["hdparm", "-I", dev], mutating=False).stdout).security
+            password_set = sec.enabled
+            if r.returncode != 0 or not sec.enabled:
+                why = "aborted the command" if aborted_command(r.stderr) else "did not enable security"
+                run.status(f"SECURITY SET PASSWORD: the drive {why} (hdparm exit {r.returncode})")
+                return False, False, "the drive did not accept the temporary password: nothing was erased"
+            run.status("temporary password set (security enabled)")
         timeout = float(step.params.get("timeout", 7200.0))
         r = run.run(argv, mutating=True, timeout=timeout)
         sec = parse_hdparm_identify(run.run(["hdparm", "-I", dev], mutating=False).stdout).security
@@ -378,6 +419,7 @@ _HANDLERS: dict[str, Callable[[PlannedStep, _StepRun], Outcome3]] = {
     "remove-hpa": _hidden,
     "restore-dco": _hidden,
     "unfreeze-suspend": _unfreeze,
+    "ata-password-recover": _ata_password_recover,
     "ata-sanitize": _ata_sanitize,
     "ata-secure": _ata_secure_erase,
     "nvme-sanitize": _nvme,

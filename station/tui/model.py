@@ -276,6 +276,9 @@ STEP_LABELS = {
     "SCSI SANITIZE block erase": N_("SCSI SANITIZE block erase"),
     "SCSI SANITIZE overwrite (zeros)": N_("SCSI SANITIZE overwrite (zeros)"),
     "firmware sanitize command": N_("firmware erase command"),
+    "clear the ATA password an interrupted erase left (Tabula's temporary password)": N_(
+        "clear the ATA password left by an interrupted erase (Tabula's password)"
+    ),
     "suspend to RAM and resume to clear the BIOS security freeze (operator consent)": N_(
         "suspend to RAM and resume, to clear the BIOS security freeze"
     ),
