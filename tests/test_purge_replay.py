@@ -142,6 +142,7 @@ LIES = [
     ("scsi-sanitize-lies", "/dev/sda", [], "are not 0x00"),
     ("ata-hdd-hpa-lies", "/dev/sda", [], "the native size is still hidden"),
     ("ata-hdd-owner-locked", "/dev/sda", [], "locked with a password that is not Tabula's"),
+    ("nvme-sanitize-stale", "/dev/nvme0n1", [], "the sanitize log shows no new sanitize"),
 ]
 
 

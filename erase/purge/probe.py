@@ -306,6 +306,11 @@ class NvmeSanitizeLog:
     def failed(self) -> bool:
         return self.status == 3
 
+    @property
+    def global_data_erased(self) -> bool:
+        """SSTAT bit 8: no user data written since the last successful sanitize (or manufacture)."""
+        return bool(self.sstat & 0x100)
+
     def describe(self) -> str:
         names = {
             0: "never sanitized",

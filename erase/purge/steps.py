@@ -323,10 +323,19 @@ def _nvme(step: PlannedStep, run: _StepRun) -> Outcome3:
     wrong = _nvme_same_drive(step, run, ctrl)
     if wrong is not None:
         return False, False, wrong
+    # The log describes the *most recent* sanitize: read it first, so a success it already showed
+    # is not taken for this command's.
+    res = run.run(["nvme", "sanitize-log", ctrl, "-o", "json"], mutating=False)
+    try:
+        before = parse_nvme_sanitize_log(res.stdout) if res.returncode == 0 else None
+    except ValueError:
+        before = None
+    if before is not None:
+        run.status(f"sanitize log before: {before.describe()}")
     r = run.run(list(step.argv), mutating=True, timeout=120)
     if r.returncode != 0:
         return False, False, f"nvme sanitize exited {r.returncode}: {r.stderr.strip()[:200]}"
-    last: dict[str, Any] = {}
+    last: dict[str, Any] = {"seen_in_progress": False}
 
     def check() -> tuple[bool, str]:
         res = run.run(["nvme", "sanitize-log", ctrl, "-o", "json"], mutating=False)
@@ -337,6 +346,8 @@ def _nvme(step: PlannedStep, run: _StepRun) -> Outcome3:
         last["log"] = log
         if log is None:
             return True, "sanitize log has no SSTAT"
+        if log.in_progress:
+            last["seen_in_progress"] = True
         return not log.in_progress, log.describe()
 
     finished, desc = _poll(run, float(step.params.get("timeout", 3600.0)), check)
@@ -346,6 +357,19 @@ def _nvme(step: PlannedStep, run: _StepRun) -> Outcome3:
         return False, False, "sanitize did not finish in time"
     if log is None or not log.succeeded:
         return True, False, "the sanitize log does not report a successful sanitize"
+    new = (
+        before is None
+        or not before.succeeded
+        or last["seen_in_progress"]
+        or (not before.global_data_erased and log.global_data_erased)
+        or log.sstat != before.sstat
+    )
+    if not new:
+        return (
+            True,
+            False,
+            "the sanitize log shows no new sanitize: it reported the same successful one before the command",
+        )
     return True, True, ""
 
 
