@@ -359,3 +359,28 @@ def test_a_resumed_secure_erase_reuses_the_password_left_on_the_drive(tmp_path: 
     mutating = [c["argv"][3] for c in result.commands if c["mutating"]]
     assert mutating == ["--security-erase-enhanced"]
     assert img.read_bytes() == bytes(img.stat().st_size)
+
+
+def test_the_tui_says_why_a_firmware_step_failed_in_the_technicians_language(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from station.i18n import set_language
+    from station.jobs import JobWatcher
+    from station.tui.model import failure_summary
+
+    _use(PURGE / "ata-hdd-owner-locked", tmp_path, monkeypatch)
+    assert main(["erase", "--policy", "nist-purge", "/dev/sda", "--yes", "--no-cert"]) == 3
+    (job_dir,) = (tmp_path / "home" / "jobs").iterdir()
+    state = JobWatcher([job_dir]).poll()[0]
+    try:
+        set_language("en")
+        assert failure_summary(state) == (
+            "clear the ATA password left by an interrupted erase (Tabula's password) failed: the drive is "
+            "locked with its owner's password: unlock it with that password, then erase again"
+        )
+        set_language("fr")
+        summary = failure_summary(state)
+        assert summary.startswith("retirer le mot de passe ATA laissé par un effacement interrompu")
+        assert "verrouillé par le mot de passe de son propriétaire" in summary
+    finally:
+        set_language("en")

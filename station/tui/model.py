@@ -481,10 +481,60 @@ def certificate_id(job_dir: Path) -> str | None:
 
 FAILURE_EXPLANATIONS = {
     "DriveGone": N_("the drive was unplugged or stopped answering"),
+    "DriveUnresponsive": N_("the drive stopped accepting writes (a failing drive)"),
     "WrongDrive": N_("another drive is now at this place: plan it again"),
     "NowProtected": N_("the drive became protected (mounted or in use)"),
     "internal": N_("internal error: see worker.log in the job folder"),
 }
+
+
+#: Why a firmware step failed, in plain words (prefixes of erase.purge.steps' notes).
+STEP_NOTES = (
+    ("data check failed", N_("the data did not change as the drive claimed (read back after the command)")),
+    ("the native size is still hidden", N_("the hidden area is still there")),
+    ("the drive is still frozen", N_("the drive is still frozen after the suspend/resume")),
+    (
+        "the drive is locked with a password that is not Tabula's",
+        N_("the drive is locked with its owner's password: unlock it with that password, then erase again"),
+    ),
+    (
+        "the drive's password is not Tabula's",
+        N_("the drive has its owner's password: remove it with that password, then erase again"),
+    ),
+    (
+        "the drive did not accept the temporary password",
+        N_("the drive refused the temporary password: nothing was erased"),
+    ),
+    ("the drive refused or aborted SECURITY ERASE UNIT", N_("the drive refused the erase command")),
+    (
+        "the drive still has the password after the erase",
+        N_("the erase did not complete (the password is still set)"),
+    ),
+    ("sanitize did not finish in time", N_("the erase did not finish in time")),
+    ("the drive does not report a sanitize completed", N_("the drive does not confirm the erase")),
+    ("the sanitize log does not report a successful", N_("the drive does not confirm the erase")),
+    ("nvme format did not report success", N_("the drive does not confirm the erase")),
+    ("the drive reports the sanitize failed", N_("the drive reports that the erase failed")),
+    ("the sanitize log shows no new sanitize", N_("the drive shows no new erase, only an older one")),
+    ("refused: the PSID was not typed", N_("the PSID was not typed")),
+)
+
+
+def step_note(note: str) -> str:
+    for prefix, text in STEP_NOTES:
+        if note.startswith(prefix):
+            return _(text)
+    return note
+
+
+def failed_step_summary(state: JobState) -> str | None:
+    """The last failed firmware step, in plain words ("ATA SECURITY ERASE UNIT failed: ...")."""
+    for event in reversed(state.events):
+        result = event.get("result")
+        if event.get("event") == "step-finished" and isinstance(result, dict) and result.get("note"):
+            label = step_label(str(result.get("label", "")))
+            return _("{step} failed: {why}").format(step=label, why=step_note(str(result["note"])))
+    return None
 
 
 def failure_summary(state: JobState) -> str:
@@ -499,6 +549,10 @@ def failure_summary(state: JobState) -> str:
         error = str(last.get("error", "")) if last.get("event") == "failed" else ""
         if error in FAILURE_EXPLANATIONS:
             return _(FAILURE_EXPLANATIONS[error])
+        if error == "StepsFailed":
+            step = failed_step_summary(state)
+            if step is not None:
+                return step
         if state.end_event == "finished":
             return _("verification found sectors that were not erased")
         return state.failure or _("failed")
