@@ -384,3 +384,24 @@ def test_the_tui_says_why_a_firmware_step_failed_in_the_technicians_language(
         assert "verrouillé par le mot de passe de son propriétaire" in summary
     finally:
         set_language("en")
+
+
+def test_a_removed_hidden_area_is_overwritten_to_the_native_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A secret planted in the HPA (the last 2 MiB, invisible before the step) is overwritten and verified."""
+    case = PURGE / "ata-hdd-hpa"
+    _use(case, tmp_path, monkeypatch, image=False)
+    native = 65536 * 512
+    img = tmp_path / "native.img"
+    img.write_bytes((PATTERN * (native // len(PATTERN) + 1))[:native])
+    monkeypatch.setenv("TABULA_REPLAY_DISK", str(img))
+    assert _size(case) < native  # the recorded drive shows only its accessible size
+    assert main(["erase", "--policy", "nist-clear", "/dev/sda", "--yes", "--no-cert"]) == 0
+    (record,) = _records(tmp_path)
+    assert record.outcome.value == "verified" and record.nist_level == "clear"
+    (step,) = record.firmware_steps
+    assert step.action == "remove-hpa" and step.ok
+    assert record.plan.drive.size_bytes == native
+    assert all(v.passed and v.bytes_checked == native for v in record.verifications)
+    assert img.read_bytes() == bytes(native)  # the formerly hidden tail too

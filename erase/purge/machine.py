@@ -287,15 +287,29 @@ class ReplayMachine:
     def resolve(self, device: str, *, include_loop: bool) -> MachineDrive:
         for info in self.drives():
             if device in (info.path, info.serial, info.wwn, info.kernel_name):
-                if self.image is not None and self.image.stat().st_size != info.size_bytes:
+                size = self.image.stat().st_size if self.image is not None else None
+                # The image is the whole medium: the accessible size, or the native size of a drive
+                # recorded with a hidden area (HPA/AMA) that a step may remove.
+                if size is not None and size not in (info.size_bytes, self._native_bytes(info)):
                     raise ReplayError(
-                        f"the disk image {self.image} has {self.image.stat().st_size} bytes, "
-                        f"the recorded drive {info.size_bytes}"
+                        f"the disk image {self.image} has {size} bytes, the recorded drive {info.size_bytes}"
                     )
                 return MachineDrive(info, True)
         from station.drives import DriveNotFound
 
         raise DriveNotFound(f"{device} is not a drive of the {self.name}")
+
+    def _native_bytes(self, info: DriveInfo) -> int | None:
+        """The native size the recorded ``hdparm -N`` reports (None without such a recording)."""
+        from erase.purge.probe import parse_hdparm_n
+
+        if not self._runner.which("hdparm"):
+            return None
+        try:
+            hpa = parse_hdparm_n(self._runner.run(["hdparm", "-N", info.path]).stdout)
+        except MissingRecording:
+            return None
+        return hpa.native * info.logical_sector_size if hpa is not None else None
 
     def data_path(self, info: DriveInfo) -> str:
         if self.image is None:
