@@ -480,18 +480,33 @@ class Follower:
         complete, sep, tail = chunk.rpartition(b"\n")
         new: list[dict[str, Any]] = []
         if sep:
-            self._offset += len(complete) + 1
-            for i, line in enumerate(complete.split(b"\n")):
-                if not line.strip():
-                    continue
+            consumed = len(complete) + 1
+            lines: list[tuple[int, bytes]] = []  # (offset in chunk, line)
+            pos = 0
+            for line in complete.split(b"\n"):
+                if line.strip():
+                    lines.append((pos, line))
+                pos += len(line) + 1
+            for k, (at, line) in enumerate(lines):
                 try:
                     new.append(json.loads(line))
                 except json.JSONDecodeError as exc:
-                    # A torn line followed by more lines: the worker restarted after a crash mid-write.
-                    if self._state is not None or i > 0:
-                        self._mid_torn = True
-                        continue
-                    raise JournalError(f"{self.path}: first line is corrupt") from exc
+                    if self._state is None and k == 0:
+                        raise JournalError(f"{self.path}: first line is corrupt") from exc
+                    # The rule of read_events: a torn line is one a crash cut, closed by the next
+                    # worker, whose first event is always 'worker-started'.  Until that line is
+                    # here, the torn one is held back and read again at the next poll.
+                    following = lines[k + 1][1] if k + 1 < len(lines) else None
+                    if following is None:
+                        consumed = at
+                        tail = line
+                        break
+                    if not _starts_a_worker(following):
+                        raise JournalError(
+                            f"{self.path}: a line in the middle is corrupt", hint="the journal was altered"
+                        ) from exc
+                    self._mid_torn = True
+            self._offset += consumed
         if self._state is None:
             if not new or new[0].get("event") != "planned":
                 raise JournalError(f"{self.path}: the journal does not start with a plan")

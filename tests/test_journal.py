@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from erase.errors import InvalidModel, JournalError
-from erase.journal import Follower, Journal, boot_id, derive, process_start, worker_alive
+from erase.journal import Follower, Journal, boot_id, derive, process_start, read_events, worker_alive
 from erase.model import DriveInfo, Pattern, Range
 from erase.record import JobPlan, JobRecord, Outcome, VerificationRecord
 
@@ -230,10 +230,38 @@ def test_torn_last_line_is_ignored_and_reported(tmp_path: Path) -> None:
         f.write(b'{"seq": 2, "event": "pass-sta')
     state = derive(tmp_path / "job-1")
     assert state.torn and state.outcome is Outcome.INTERRUPTED
-    # a new writer repairs the line structure and continues the sequence
+    # a new worker repairs the line structure and continues the sequence
     with Journal(tmp_path / "job-1") as j:
+        j.append("worker-started", **dead_worker())
         j.append("cancelled", reason="x")
     assert derive(tmp_path / "job-1").end_event == "cancelled"
+
+
+def test_both_readers_agree_on_a_torn_line(tmp_path: Path) -> None:
+    """The writer's reader (read_events) and the follower (derive, the TUI, the certificate) accept a
+    torn line only where a crash can leave one: last, or closed by a new worker's first event."""
+    with Journal.create(tmp_path, plan()) as j:
+        j.append("worker-started", **dead_worker())
+    path = tmp_path / "job-1" / "journal.jsonl"
+    good = path.read_bytes()
+    torn = b'{"seq": 2, "event": "pass-sta'
+    T = "2026-11-28T12:00:00.000Z"
+    follower = Follower(tmp_path / "job-1")
+    path.write_bytes(good + torn + b"\n")  # a torn line the next worker is about to close
+    assert follower.poll().torn  # held back: not yet known to be harmless or corrupt
+    path.write_bytes(good + torn + b"\n" + json.dumps({"seq": 2, "t": T, "event": "cancelled"}).encode() + b"\n")
+    with pytest.raises(JournalError, match="corrupt"):
+        read_events(path)
+    with pytest.raises(JournalError, match="corrupt"):
+        follower.poll()  # the held-back line is read again with what followed it
+    with pytest.raises(JournalError, match="corrupt"):
+        derive(tmp_path / "job-1")
+    closed = {"seq": 2, "t": T, "event": "worker-started", **dead_worker()}
+    path.write_bytes(good + torn + b"\n" + json.dumps(closed).encode() + b"\n")
+    events, was_torn = read_events(path)
+    assert was_torn and [e["event"] for e in events] == ["planned", "worker-started", "worker-started"]
+    state = derive(tmp_path / "job-1")
+    assert state.torn and len(state.events) == 3
 
 
 def test_altered_journal_is_rejected(tmp_path: Path) -> None:
