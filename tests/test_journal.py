@@ -249,7 +249,9 @@ def test_both_readers_agree_on_a_torn_line(tmp_path: Path) -> None:
     follower = Follower(tmp_path / "job-1")
     path.write_bytes(good + torn + b"\n")  # a torn line the next worker is about to close
     assert follower.poll().torn  # held back: not yet known to be harmless or corrupt
-    path.write_bytes(good + torn + b"\n" + json.dumps({"seq": 2, "t": T, "event": "cancelled"}).encode() + b"\n")
+    path.write_bytes(
+        good + torn + b"\n" + json.dumps({"seq": 2, "t": T, "event": "cancelled"}).encode() + b"\n"
+    )
     with pytest.raises(JournalError, match="corrupt"):
         read_events(path)
     with pytest.raises(JournalError, match="corrupt"):
