@@ -3,6 +3,10 @@
 Kernel parameters (``tabula.*``) read by :func:`parse_boot_params`:
 
 ``tabula.lang=fr|en``            language of the TUI and certificates
+``tabula.keymap=NAME``           console keyboard, a loadkeys keymap (``fr``, ``fr-latin9``,
+                                 ``be-latin1``, ``fr_CH``, ``us``...; default ``fr`` with
+                                 ``tabula.lang=fr``, else the kernel's ``us``): French workshops
+                                 type confirmations on AZERTY keyboards
 ``tabula.policy=METHOD``         default erase method offered by the TUI
 ``tabula.bench=1``               bench (diagnostics) mode of the TUI
 ``tabula.sync=URL``              where certificates are synchronised (http:// or https://)
@@ -37,6 +41,7 @@ import fcntl
 import io
 import json
 import os
+import re
 import select
 import shlex
 import signal
@@ -64,9 +69,12 @@ MIN_BOOT_COUNTDOWN = 3
 MAX_COUNTDOWN = 3600
 STATE_DIR = Path("/run/tabula")
 LANGS = ("en", "fr")
+#: A console keymap name as loadkeys takes it (``fr``, ``fr-latin9``, ``be-latin1``, ``fr_CH``...).
+KEYMAP_NAME = re.compile(r"[a-z][A-Za-z0-9_-]{0,31}")
 VERIFY_CHOICES: tuple[VerifyPolicy, ...] = ("none", "last", "all")
 KNOWN_KEYS = (
     "lang",
+    "keymap",
     "policy",
     "bench",
     "sync",
@@ -86,6 +94,7 @@ class BootParams:
     """What the ``tabula.*`` kernel parameters ask for; ``warnings`` explains every value ignored."""
 
     lang: str | None = None
+    keymap: str | None = None
     policy: str | None = None
     bench: bool = False
     sync: str | None = None
@@ -100,6 +109,9 @@ class BootParams:
         env: dict[str, str] = {}
         if self.lang:
             env["TABULA_LANG"] = self.lang
+        keymap = self.keymap or ("fr" if self.lang == "fr" else None)
+        if keymap:
+            env["TABULA_KEYMAP"] = keymap  # tabula-session loads it on the Linux console
         if self.policy:
             env["TABULA_POLICY"] = self.policy
         if self.bench:
@@ -149,6 +161,11 @@ def parse_boot_params(text: str) -> BootParams:
                 values["lang"] = value
             else:
                 warnings.append(f"tabula.lang={value} ignored: use en or fr")
+        elif name == "keymap":
+            if KEYMAP_NAME.fullmatch(value):
+                values["keymap"] = value
+            else:
+                warnings.append(f"tabula.keymap={value} ignored: a keymap name such as fr, be-latin1 or us")
         elif name in ("policy", "auto"):
             if value in methods:
                 values[name] = value
@@ -619,6 +636,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"export {key}={shlex.quote(value)}")
         return EXIT_OK
     cfg = _config(args)
+    # Ctrl-C, and the SIGINT a follower console sends, are how a run is cancelled: never inherit an
+    # ignored SIGINT (a shell starts its background jobs with one).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     return autorun(cfg, Path(args.state_dir), sys.stdout)
 
 

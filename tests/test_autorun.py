@@ -46,6 +46,7 @@ def test_full_headless_command_line() -> None:
     assert p.warnings == ()
     assert p.environment() == {
         "TABULA_LANG": "fr",
+        "TABULA_KEYMAP": "fr",  # French chosen: the console gets AZERTY
         "TABULA_POLICY": "dod-short",
         "TABULA_BENCH": "1",
         "TABULA_SYNC": "https://sync.example/x",
@@ -80,6 +81,8 @@ def test_bad_auto_method_never_starts_a_headless_erase() -> None:
         ("tabula.after=reboot", "after", "wait", "poweroff or wait"),
         ("tabula.bench=maybe", "bench", False, "tabula.bench=1"),
         ("tabula.colour=blue", "lang", None, "unknown boot parameter tabula.colour"),
+        ("tabula.keymap=fr;reboot", "keymap", None, "a keymap name"),
+        ("tabula.keymap=../../etc/x", "keymap", None, "a keymap name"),
     ],
 )
 def test_invalid_values_are_ignored_with_a_warning(
@@ -91,6 +94,14 @@ def test_invalid_values_are_ignored_with_a_warning(
         assert p.warnings == ()
     else:
         assert len(p.warnings) == 1 and warning in p.warnings[0]
+
+
+def test_keymap_follows_french_unless_named() -> None:
+    assert parse_boot_params("tabula.lang=fr").environment()["TABULA_KEYMAP"] == "fr"
+    assert "TABULA_KEYMAP" not in parse_boot_params("tabula.lang=en").environment()
+    belgian = parse_boot_params("tabula.keymap=be-latin1 tabula.lang=fr")
+    assert belgian.warnings == () and belgian.environment()["TABULA_KEYMAP"] == "be-latin1"
+    assert parse_boot_params("tabula.keymap=fr_CH").environment() == {"TABULA_KEYMAP": "fr_CH"}
 
 
 def test_parameters_after_double_dash_go_to_init_not_to_tabula() -> None:
@@ -399,6 +410,8 @@ def test_sigint_during_the_erase_interrupts_with_exit_4(make_loop, tmp_path: Pat
         stderr=subprocess.STDOUT,
         cwd=REPO,
         env=_env(tmp_path / "home"),
+        # Started as a shell's background job is: with SIGINT ignored.  SIGINT must still cancel.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         deadline = time.monotonic() + 60
