@@ -179,3 +179,64 @@ def test_planner_reasons_in_plain_words_both_languages() -> None:
         )
     finally:
         set_language("en")
+
+
+PURGE_CASES = Path(__file__).parent / "fixtures" / "purge"
+PATTERN = b"TABULA-TUI-PURGE-" + bytes(range(256))
+
+
+def replayed_with_disk(machine: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Replay ``machine`` with a disk image in tmp_path: the spawned worker inherits both variables."""
+    (drive,) = ReplayMachine(machine).drives()
+    img = tmp_path / "disk.img"
+    img.write_bytes((PATTERN * (drive.size_bytes // len(PATTERN) + 1))[: drive.size_bytes])
+    monkeypatch.setenv(REPLAY_ENV, str(machine))
+    monkeypatch.setenv(REPLAY_DISK_ENV, str(img))
+    monkeypatch.setenv("TABULA_HOME", str(tmp_path / "home"))
+    return img
+
+
+async def test_a_firmware_purge_runs_from_the_tui_to_a_purge_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Confirm a plan, and the worker runs the replayed NVMe Format (which zeroed the recorded disk)."""
+    img = replayed_with_disk(MACHINES / "qemu-nvme", tmp_path, monkeypatch)
+    drives = ReplayMachine(MACHINES / "qemu-nvme", img).drives()
+    app = make(tmp_path, lambda: [DriveEntry(d, Verdict.from_reasons([])) for d in drives])
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await open_purge_plan(app, pilot)
+        await pilot.press(*screen.word, "enter")
+        await until(pilot, lambda: isinstance(app.screen, BenchScreen))
+        bench = app.screen
+        assert isinstance(bench, BenchScreen)
+        await until(pilot, lambda: bench.bench.settled(app.book), timeout=60)
+        job = app.book.jobs[bench.bench.job_dirs[0]]
+        assert job.outcome is Outcome.VERIFIED, job.state.failure
+        (step,) = job.state.steps.values()
+        assert step.ok and step.action == "nvme-format-erase"
+        await pilot.pause(0.2)
+        result = text_of(app)
+        assert "NIST Purge reached." in result, result
+    assert img.read_bytes() == bytes(img.stat().st_size)
+
+
+async def test_a_failed_firmware_step_is_explained_in_french(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    img = replayed_with_disk(PURGE_CASES / "ata-hdd-owner-locked", tmp_path, monkeypatch)
+    drives = ReplayMachine(PURGE_CASES / "ata-hdd-owner-locked", img).drives()
+    app = make(tmp_path, lambda: [DriveEntry(d, Verdict.from_reasons([])) for d in drives], lang="fr")
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await open_purge_plan(app, pilot)
+        assert "retirer le mot de passe ATA laissé par un effacement interrompu" in text_of(app)
+        await pilot.press(*screen.word, "enter")
+        await until(pilot, lambda: isinstance(app.screen, BenchScreen))
+        bench = app.screen
+        assert isinstance(bench, BenchScreen)
+        await until(pilot, lambda: bench.bench.settled(app.book), timeout=60)
+        job = app.book.jobs[bench.bench.job_dirs[0]]
+        assert job.outcome is Outcome.FAILED
+        await pilot.pause(0.2)
+        result = text_of(app)
+        assert "verrouillé par le mot de passe de son propriétaire" in result, result
+    assert img.read_bytes().startswith(PATTERN)  # nothing was erased
