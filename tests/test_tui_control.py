@@ -232,8 +232,7 @@ async def test_stop_a_real_erase_with_confirmation(home: Path, make_loop: Callab
         await until(pilot, lambda: job.settled, timeout=30)
         assert job.state.end_event == "cancelled"  # the worker journalled it: not killed
         assert job.outcome is Outcome.INTERRUPTED
-        await pilot.pause(0.2)
-        assert "stopped on request" in screen_text(app)
+        await until(pilot, lambda: "stopped on request" in screen_text(app))
         await pilot.press("escape")
         assert row_status(app, dev) == "interrupted"
     done = [p for p in job.state.passes.values() if p.completed]

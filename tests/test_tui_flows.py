@@ -146,19 +146,16 @@ async def test_select_plan_confirm_progress_result(home: Path, make_loop: Callab
         await until(pilot, lambda: bench.rang)
         jobs = [app.book.jobs[d] for d in bench.job_dirs]
         assert [j.outcome for j in jobs] == [Outcome.VERIFIED, Outcome.VERIFIED]
-        await pilot.pause(0.3)
+        await until(pilot, lambda: "Finished: 2 of 2 drive(s) erased and verified." in screen_text(app))
         assert bells == [True]  # one bell for the whole bench, once both drives had settled
-        await pilot.pause(0.2)
         text = screen_text(app)
-        assert "Finished: 2 of 2 drive(s) erased and verified." in text
         if certify_available():
             for j in jobs:
                 assert j.certificates and all(Path(p).exists() for p in j.certificates)
                 assert "Certificate: " + j.certificates[-1] in text.replace("\n", "")
         await pilot.press("escape")
         assert isinstance(app.screen, DrivesScreen)
-        for d in devs:
-            assert row_status(app, d) in ("verified", "signed")
+        await until(pilot, lambda: all(row_status(app, d) in ("verified", "signed") for d in devs))
         if certify_available():  # the certificate viewer checks the signature like `station verify`
             move_to(app, devs[0])
             await pilot.press("d")
@@ -198,8 +195,7 @@ async def test_single_loop_is_confirmed_by_its_device_name_in_french(
         await pilot.press(*plan.word, "enter")
         bench = app.benches[-1]
         await until(pilot, lambda: bench.settled(app.book))
-        await pilot.pause(0.2)
-        assert "Terminé : 1 disque(s) sur 1 effacé(s) et vérifié(s)." in screen_text(app)
+        await until(pilot, lambda: "Terminé : 1 disque(s) sur 1 effacé(s) et vérifié(s)." in screen_text(app))
 
 
 async def test_protected_drive_is_listed_locked_and_refused(
@@ -332,9 +328,7 @@ async def test_drive_pulled_during_erase_shows_the_failed_journal(home: Path) ->
             sleeper.kill()
             sleeper.wait()
             await until(pilot, lambda: not app.entries and app.book.jobs[job_dir].outcome is Outcome.FAILED)
-            await pilot.pause(0.2)
-            status = row_status(app, "/dev/sdz")
-            assert status == "removed: FAILED"
+            await until(pilot, lambda: row_status(app, "/dev/sdz") == "removed: FAILED")
             text = screen_text(app)
             assert (
                 "This drive was removed." in text and "the drive was unplugged or stopped answering" in text
@@ -373,14 +367,13 @@ async def test_quit_and_restart_mid_erase_reattaches(home: Path, make_loop: Call
         await until(pilot, lambda: job.state.overall_fraction > first or job.settled)
         await until(pilot, lambda: job.settled, timeout=120)
         assert job.outcome is Outcome.VERIFIED
-        await pilot.pause(0.2)
-        assert row_status(app2, dev) in ("verified", "signed")
+        # the worker let go of the drive: the rescan that follows shows it unlocked, with its result
+        await until(pilot, lambda: row_status(app2, dev) in ("verified", "signed"))
     # A third start shows the finished outcome.
     app3 = app_for(home, [dev])
     async with app3.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: app3.scans > 0 and app3.jobs_loaded > 0)
-        await pilot.pause(0.1)
-        assert row_status(app3, dev) in ("verified", "signed")
+        await until(pilot, lambda: row_status(app3, dev) in ("verified", "signed"))
 
 
 async def test_worker_started_outside_the_tui_is_picked_up(home: Path, make_loop: Callable[..., str]) -> None:

@@ -18,7 +18,7 @@ from erase.record import Outcome
 from station.drives import DriveEntry, discover
 from station.protection import Verdict
 from station.tui.app import TabulaApp, create_app
-from station.tui.model import NIST_PURGE, policies
+from station.tui.model import NIST_PURGE, TrackedJob, policies
 from station.tui.screens import BenchScreen, PolicyScreen, PurgePlanScreen
 
 MiB = 1 << 20
@@ -75,6 +75,16 @@ async def open_purge_plan(app: TabulaApp, pilot: object) -> PurgePlanScreen:
     assert isinstance(screen, PurgePlanScreen)
     await until(pilot, lambda: screen.ready)
     return screen
+
+
+async def confirm_and_settle(app: TabulaApp, pilot: object, screen: PurgePlanScreen) -> TrackedJob:
+    """Type the confirmation word, follow the bench until its (single) job has settled."""
+    await pilot.press(*screen.word, "enter")  # type: ignore[attr-defined]
+    await until(pilot, lambda: isinstance(app.screen, BenchScreen))
+    bench = app.screen
+    assert isinstance(bench, BenchScreen)
+    await until(pilot, lambda: bench.bench.settled(app.book), timeout=60)
+    return app.book.jobs[bench.bench.job_dirs[0]]
 
 
 async def test_nvme_plan_shows_format_and_purge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -142,16 +152,10 @@ async def test_loop_device_purge_falls_back_to_clear_and_verifies(
         text = text_of(app)
         assert "a loop device (a file) has no firmware to erase it" in text
         assert "overwrite 0x00 + verify  → NIST Clear" in text
-        await pilot.press(*screen.word, "enter")
-        await until(pilot, lambda: isinstance(app.screen, BenchScreen))
-        bench = app.screen
-        assert isinstance(bench, BenchScreen)
-        await until(pilot, lambda: bench.bench.settled(app.book), timeout=60)
-        job = app.book.jobs[bench.bench.job_dirs[0]]
+        job = await confirm_and_settle(app, pilot, screen)
         assert job.outcome is Outcome.VERIFIED
-        await pilot.pause(0.2)
+        await until(pilot, lambda: "NIST Clear reached." in text_of(app))
         result = text_of(app)
-        assert "NIST Clear reached." in result
         assert "Purge was not possible: a loop device (a file) has no firmware to erase it." in result
     with open(dev, "rb") as f:
         assert f.read() == bytes(4 * MiB)
@@ -205,18 +209,11 @@ async def test_a_firmware_purge_runs_from_the_tui_to_a_purge_certificate(
     app = make(tmp_path, lambda: [DriveEntry(d, Verdict.from_reasons([])) for d in drives])
     async with app.run_test(size=(100, 40)) as pilot:
         screen = await open_purge_plan(app, pilot)
-        await pilot.press(*screen.word, "enter")
-        await until(pilot, lambda: isinstance(app.screen, BenchScreen))
-        bench = app.screen
-        assert isinstance(bench, BenchScreen)
-        await until(pilot, lambda: bench.bench.settled(app.book), timeout=60)
-        job = app.book.jobs[bench.bench.job_dirs[0]]
+        job = await confirm_and_settle(app, pilot, screen)
         assert job.outcome is Outcome.VERIFIED, job.state.failure
         (step,) = job.state.steps.values()
         assert step.ok and step.action == "nvme-format-erase"
-        await pilot.pause(0.2)
-        result = text_of(app)
-        assert "NIST Purge reached." in result, result
+        await until(pilot, lambda: "NIST Purge reached." in text_of(app))
     assert img.read_bytes() == bytes(img.stat().st_size)
 
 
@@ -229,14 +226,7 @@ async def test_a_failed_firmware_step_is_explained_in_french(
     async with app.run_test(size=(100, 40)) as pilot:
         screen = await open_purge_plan(app, pilot)
         assert "retirer le mot de passe ATA laissé par un effacement interrompu" in text_of(app)
-        await pilot.press(*screen.word, "enter")
-        await until(pilot, lambda: isinstance(app.screen, BenchScreen))
-        bench = app.screen
-        assert isinstance(bench, BenchScreen)
-        await until(pilot, lambda: bench.bench.settled(app.book), timeout=60)
-        job = app.book.jobs[bench.bench.job_dirs[0]]
+        job = await confirm_and_settle(app, pilot, screen)
         assert job.outcome is Outcome.FAILED
-        await pilot.pause(0.2)
-        result = text_of(app)
-        assert "verrouillé par le mot de passe de son propriétaire" in result, result
+        await until(pilot, lambda: "verrouillé par le mot de passe de son propriétaire" in text_of(app))
     assert img.read_bytes().startswith(PATTERN)  # nothing was erased
