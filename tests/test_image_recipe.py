@@ -148,6 +148,7 @@ def test_overlay_autologin_session_persistence_and_network() -> None:
     assert os.access(session, os.X_OK)
     text = session.read_text()
     assert "station.autorun --from-cmdline" in text and "TABULA_HOME=/var/lib/tabula" in text
+    assert 'loadkeys -q "$TABULA_KEYMAP"' in text
     mount = (OVERLAY / "usr/local/sbin/tabula-mount-data").read_text()
     assert "LABEL=TABULA-DATA" in mount and "TARGET=/var/lib/tabula" in mount and "tmpfs" in mount
     unit = (OVERLAY / "etc/systemd/system/tabula-data.service").read_text()
@@ -269,3 +270,14 @@ def test_make_persistence_refuses_a_disk_without_the_image_and_unconfirmed_runs(
     finally:
         subprocess.run(["losetup", "--detach", other], check=False)
     assert blank.read_bytes() == b"\0" * (32 << 20)
+
+
+@pytest.mark.parametrize("keymap", ["fr", "fr-latin9", "be-latin1", "fr_CH", "us"])
+def test_the_documented_keymaps_exist_in_the_images_packages(keymap: str) -> None:
+    """The image installs kbd and console-data (as ./dev does here): loadkeys must find and parse
+    every keymap the boot parameters document, without loading it (--parse)."""
+    assert {"kbd", "console-data"} <= set(ti.read_packages(IMAGE / "packages.txt"))
+    assert parse_boot_params(f"tabula.keymap={keymap}").warnings == ()
+    r = subprocess.run(["loadkeys", "--parse", keymap], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert subprocess.run(["loadkeys", "--parse", "no-such-keymap"], capture_output=True).returncode != 0
