@@ -7,6 +7,8 @@ Run as root from the repository root, e.g.::
 
 For each drive count N it creates N files in /dev/shm, attaches a loop device to each (only those,
 detached at the end), and times, with one process per drive (as the station's worker runs):
+(``--backing DIR`` puts the files on DIR's filesystem instead and attaches the loops with direct I/O,
+so the "drive" runs at the speed of the disk under DIR, not of memory.)
 
 * ``dd if=/dev/zero of=LOOP bs=16M oflag=direct``       vs the engine's zero pass
 * the same dd                                              vs the engine's prng (AES-CTR) pass
@@ -30,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -123,13 +126,17 @@ def run_parallel_engine(op: str, pattern: str, loops: list[str], block: int) -> 
     return float(max(r["end"] for r in results) - min(r["start"] for r in results))
 
 
-def best_of(repeat: int, fn: Any) -> float:
+def best_of(repeat: int, fn: Callable[[], float]) -> float:
     return min(fn() for _ in range(repeat))
 
 
 # --------------------------------------------------------------------------- one configuration
-def bench_config(n: int, size: int, block: int, repeat: int, with_nwipe: bool) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix="tabula-bench-", dir="/dev/shm"))
+def bench_config(
+    n: int, size: int, block: int, repeat: int, with_nwipe: bool, backing: Path | None = None
+) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="tabula-bench-", dir=str(backing or "/dev/shm")))
+    # On a disk, the loop must bypass the backing file's page cache, or it runs at memory speed.
+    direct = ["--direct-io=on"] if backing is not None else []
     loops: list[str] = []
     try:
         for i in range(n):
@@ -137,7 +144,7 @@ def bench_config(n: int, size: int, block: int, repeat: int, with_nwipe: bool) -
             with open(f, "wb") as fh:
                 os.posix_fallocate(fh.fileno(), 0, size)
             out = subprocess.run(
-                ["losetup", "--find", "--show", str(f)], check=True, capture_output=True, text=True
+                ["losetup", "--find", "--show", *direct, str(f)], check=True, capture_output=True, text=True
             )
             loops.append(out.stdout.strip())
         count = size // (16 << 20)
@@ -152,7 +159,12 @@ def bench_config(n: int, size: int, block: int, repeat: int, with_nwipe: bool) -
         total = n * size
 
         run_parallel_commands(dd_zero)  # warm-up: every page of the tmpfs files exists from here on
-        r: dict[str, Any] = {"drives": n, "size_per_drive": size, "block": block}
+        r: dict[str, Any] = {
+            "drives": n,
+            "size_per_drive": size,
+            "block": block,
+            "backing": str(backing) if backing is not None else "tmpfs (/dev/shm)",
+        }
         r["dd_zero_s"] = best_of(repeat, lambda: run_parallel_commands(dd_zero))
         r["engine_zero_s"] = best_of(repeat, lambda: run_parallel_engine("write", "zero", loops, block))
         r["engine_prng_s"] = best_of(repeat, lambda: run_parallel_engine("write", "prng", loops, block))
@@ -236,6 +248,10 @@ def main() -> None:
     ap.add_argument("--block", default="4M", help="engine block size (default 4M)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement, best kept (default 3)")
     ap.add_argument("--no-nwipe", action="store_true", help="skip nwipe even if installed")
+    ap.add_argument(
+        "--backing",
+        help="directory on a real disk for the loop files (direct-I/O loops: disk speed); default tmpfs",
+    )
     ap.add_argument("--out", default=str(REPO / "bench" / "results"), help="directory for the JSON results")
     ap.add_argument("--worker-op", choices=["write", "verify"], help=argparse.SUPPRESS)
     ap.add_argument("--pattern", help=argparse.SUPPRESS)
@@ -250,14 +266,16 @@ def main() -> None:
     block = parse_size(a.block)
     drives = [int(x) for x in a.drives.split(",") if x]
     need = size * max(drives)
-    free = shutil.disk_usage("/dev/shm").free
+    backing = Path(a.backing) if a.backing else None
+    where = str(backing or "/dev/shm")
+    free = shutil.disk_usage(where).free
     if need > free * 0.9:
-        raise SystemExit(f"/dev/shm has {free >> 20} MiB free; {need >> 20} MiB needed")
+        raise SystemExit(f"{where} has {free >> 20} MiB free; {need >> 20} MiB needed")
     nwipe = shutil.which("nwipe") is not None and not a.no_nwipe
     results = []
     for n in drives:
         print(f"... {n} drive(s) of {size >> 20} MiB", file=sys.stderr, flush=True)
-        results.append(bench_config(n, size, block, a.repeat, nwipe))
+        results.append(bench_config(n, size, block, a.repeat, nwipe, backing))
     print_table(results)
     doc = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
