@@ -14,6 +14,8 @@
 #               reachable from the chroot) -> installed --no-index into a venv at /opt/tabula
 #   3. system   overlay/ (units, autologin, session, networkd) + manifest -> live/filesystem.squashfs
 #   4. iso      grub-mkrescue (BIOS i386-pc + EFI x86_64), volume id TABULA, /.tabula-boot marker
+#   5. secure   its EFI boot image rebuilt with Debian's signed shim and CD GRUB (apt-get download on
+#      boot    the host -> efi-signed-KEY/), so the stick also boots with UEFI Secure Boot enabled
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -35,7 +37,7 @@ while [ $# -gt 0 ]; do
     --append) APPEND=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
     --rebuild-rootfs) REBUILD_ROOTFS=1; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "build.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -47,7 +49,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "build.sh: needs root (debootstrap, chroot, mounts): sudo $0 $*" >&2; exit 2
 fi
 missing=()
-for tool in debootstrap mksquashfs grub-mkrescue xorriso mformat zstd python3; do
+for tool in debootstrap mksquashfs grub-mkrescue xorriso osirrox mformat mcopy mkfs.vfat zstd python3 apt-get; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 for d in /usr/lib/grub/i386-pc /usr/lib/grub/x86_64-efi; do
@@ -244,9 +246,53 @@ cp "$KERNEL_CACHE/initrd.img" "$ISO_DIR/live/initrd.img"
 helper grub-cfg --append "$APPEND" --timeout "$TIMEOUT" > "$ISO_DIR/boot/grub/grub.cfg"
 cp "$MANIFEST_CACHE" "$ISO_DIR/tabula-manifest.json"
 printf 'Tabula boot medium: the station never offers a disk carrying this file for erasure.\n' > "$ISO_DIR/.tabula-boot"
-step "iso: grub-mkrescue -> $OUT/$NAME.iso"
-grub-mkrescue -o "$OUT/$NAME.iso.tmp" "$ISO_DIR" -- -volid TABULA > "$WORK/grub-mkrescue.log" 2>&1 || {
+mkdir -p "$ISO_DIR/.disk"
+printf 'Tabula live image\n' > "$ISO_DIR/.disk/info"  # Debian's signed CD GRUB finds the medium by it
+step "iso: grub-mkrescue"
+grub-mkrescue -o "$WORK/mkrescue.iso" "$ISO_DIR" -- -volid TABULA > "$WORK/grub-mkrescue.log" 2>&1 || {
   tail -20 "$WORK/grub-mkrescue.log" >&2; exit 1; }
+
+# -- 5. Secure Boot ----------------------------------------------------------------------------------
+# grub-mkrescue's EFI loader is unsigned: firmware with Secure Boot on (most PCs since 2012) refuses it.
+# Debian's shim is signed by the Microsoft UEFI CA and trusts Debian's GRUB and kernel; the CD build
+# of GRUB (gcdx64) searches for /.disk/info and reads /boot/grub/grub.cfg.
+EFI_PKGS=(shim-signed shim-helpers-amd64-signed grub-efi-amd64-signed)
+EFI_VERSIONS=$(for p in "${EFI_PKGS[@]}"; do apt-cache policy "$p" | awk -v p="$p" '/Candidate:/ {print p "=" $2}'; done)
+if [ "$(echo "$EFI_VERSIONS" | grep -c '=[0-9]')" -ne ${#EFI_PKGS[@]} ]; then
+  echo "build.sh: apt cannot find ${EFI_PKGS[*]} (run apt-get update): got: $EFI_VERSIONS" >&2; exit 1
+fi
+EFI_CACHE=$CACHE/efi-signed-$(echo "$EFI_VERSIONS" | sha256sum | cut -c1-24)
+if [ ! -f "$EFI_CACHE/versions.txt" ]; then
+  step "secure boot: apt-get download ${EFI_PKGS[*]}"
+  rm -rf "$EFI_CACHE.tmp" && mkdir -p "$EFI_CACHE.tmp/debs"
+  ( cd "$EFI_CACHE.tmp/debs" && apt-get download -q $(echo "$EFI_VERSIONS") > /dev/null )
+  for deb in "$EFI_CACHE.tmp"/debs/*.deb; do dpkg-deb -x "$deb" "$EFI_CACHE.tmp/root"; done
+  echo "$EFI_VERSIONS" > "$EFI_CACHE.tmp/versions.txt"
+  rm -rf "$EFI_CACHE" && mv "$EFI_CACHE.tmp" "$EFI_CACHE"
+fi
+step "iso: EFI boot image with the signed shim + GRUB -> $OUT/$NAME.iso"
+EFI_IMG=$WORK/efi.img
+truncate -s 8M "$EFI_IMG"
+mkfs.vfat -n TABULA-EFI "$EFI_IMG" > /dev/null
+mmd -i "$EFI_IMG" ::/EFI ::/EFI/BOOT
+mcopy -i "$EFI_IMG" "$EFI_CACHE/root/usr/lib/shim/shimx64.efi.signed" ::/EFI/BOOT/BOOTX64.EFI
+mcopy -i "$EFI_IMG" "$EFI_CACHE/root/usr/lib/shim/mmx64.efi.signed" ::/EFI/BOOT/mmx64.efi
+mcopy -i "$EFI_IMG" "$EFI_CACHE/root/usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed" ::/EFI/BOOT/grubx64.efi
+TREE=$WORK/isotree
+osirrox -indev "$WORK/mkrescue.iso" -extract / "$TREE" > "$WORK/osirrox.log" 2>&1 || {
+  tail -20 "$WORK/osirrox.log" >&2; exit 1; }
+chmod -R u+w "$TREE"
+cp "$EFI_IMG" "$TREE/efi.img"
+cp "$EFI_CACHE/versions.txt" "$TREE/.disk/efi-signed-versions.txt"
+# grub-mkrescue's own layout (xorriso -report_el_torito as_mkisofs), with the signed EFI image.
+xorriso -as mkisofs -o "$OUT/$NAME.iso.tmp" -V TABULA \
+  --grub2-mbr "--interval:local_fs:0s-15s:zero_mbrpt,zero_gpt,zero_apm:$WORK/mkrescue.iso" \
+  --protective-msdos-label -partition_cyl_align off -partition_offset 0 -partition_hd_cyl 64 \
+  -partition_sec_hd 32 -apm-block-size 2048 -hfsplus -efi-boot-part --efi-boot-image \
+  -c /boot.catalog -b /boot/grub/i386-pc/eltorito.img -no-emul-boot -boot-load-size 4 -boot-info-table \
+  --grub2-boot-info -eltorito-alt-boot -e /efi.img -no-emul-boot "$TREE" > "$WORK/xorriso.log" 2>&1 || {
+  tail -20 "$WORK/xorriso.log" >&2; exit 1; }
+rm -f "$WORK/mkrescue.iso"
 mv "$OUT/$NAME.iso.tmp" "$OUT/$NAME.iso"
 cp "$MANIFEST_CACHE" "$OUT/$NAME.manifest.json"
 SIZE=$(stat -c %s "$OUT/$NAME.iso")

@@ -31,12 +31,18 @@ BUILD = REPO / "image-build" / "build.sh"
 AUTO_PARAMS = "tabula.auto=zero tabula.countdown=3 tabula.after=poweroff"
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+# Secure Boot: the SMM build of OVMF with Microsoft's keys enrolled, as on a PC sold with Windows.
+OVMF_SB_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.ms.fd")
+OVMF_SB_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.ms.fd")
 HOST_TOOLS = {
     "debootstrap": "debootstrap",
     "mksquashfs": "squashfs-tools",
     "grub-mkrescue": "grub-common",
     "xorriso": "xorriso",
+    "osirrox": "xorriso",
     "mformat": "mtools",
+    "mcopy": "mtools",
+    "mkfs.vfat": "dosfstools",
     "qemu-system-x86_64": "qemu-system-x86",
     "mkfs.ext4": "e2fsprogs",
     "debugfs": "e2fsprogs",
@@ -56,7 +62,7 @@ def missing_host_packages() -> list[str]:
     ):
         if not Path(d).is_dir():
             missing.add(pkg)
-    if not OVMF_CODE.exists():
+    if not OVMF_CODE.exists() or not OVMF_SB_CODE.exists():
         missing.add("ovmf")
     return sorted(missing)
 
@@ -134,9 +140,13 @@ def qemu_argv(firmware: str, iso: Path, sata: Path, nvme: Path, data: Path, vars
     argv = ["qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-smp", "2", "-nodefaults"]
     argv += ["-display", "none", "-monitor", "none", "-nic", "none", "-no-reboot"]
     argv += ["-chardev", "stdio,id=ser0,signal=off", "-serial", "chardev:ser0"]
-    if firmware == "uefi":
-        argv += ["-machine", "q35"]
-        argv += ["-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}"]
+    if firmware in ("uefi", "uefi-secureboot"):
+        secure = firmware == "uefi-secureboot"
+        argv += ["-machine", "q35,smm=on" if secure else "q35"]
+        if secure:
+            argv += ["-global", "driver=cfi.pflash01,property=secure,value=on"]
+        code = OVMF_SB_CODE if secure else OVMF_CODE
+        argv += ["-drive", f"if=pflash,format=raw,readonly=on,file={code}"]
         argv += ["-drive", f"if=pflash,format=raw,file={vars_file}"]
     else:
         argv += ["-machine", "pc"]
@@ -195,7 +205,7 @@ class Console:
 
 
 @pytest.mark.qemu
-@pytest.mark.parametrize("firmware", ["bios", "uefi"])
+@pytest.mark.parametrize("firmware", ["bios", "uefi", "uefi-secureboot"])
 def test_headless_boot_erases_the_drives_and_never_the_stick(
     auto_iso: Path, tmp_path: Path, firmware: str
 ) -> None:
@@ -206,7 +216,7 @@ def test_headless_boot_erases_the_drives_and_never_the_stick(
     nvme = make_pattern_disk(tmp_path / "nvme.img")
     data = make_data_disk(tmp_path / "data.img")
     vars_file = tmp_path / "OVMF_VARS.fd"
-    shutil.copyfile(OVMF_VARS, vars_file)
+    shutil.copyfile(OVMF_SB_VARS if firmware == "uefi-secureboot" else OVMF_VARS, vars_file)
 
     argv = qemu_argv(firmware, stick, sata, nvme, data, vars_file)
     t0 = time.monotonic()
@@ -229,6 +239,10 @@ def test_headless_boot_erases_the_drives_and_never_the_stick(
     text = console.text
     assert proc.returncode == 0, text[-4000:]
     assert "protected, not erased" in text, "the boot stick and the data disk must be listed as protected"
+    if firmware == "uefi-secureboot":  # shim -> signed GRUB -> signed kernel, verified by the firmware
+        assert "secureboot: Secure boot enabled" in text, text[:6000]
+    elif firmware == "uefi":
+        assert "secureboot: Secure boot disabled" in text, text[:6000]
     assert text.count(": VERIFIED") == 2, text[-4000:]
 
     assert sha256(stick) == stick_hash, "the boot medium was modified"
