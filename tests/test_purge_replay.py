@@ -171,11 +171,12 @@ SUCCESSES = [
     (MACHINES / "qemu-nvme", "/dev/nvme0n1", "nvme-format-erase", "zeros", "zero"),
     (PURGE / "nvme-sanitize-crypto", "/dev/nvme0n1", "nvme-sanitize-crypto", "changed", "random"),
     (PURGE / "ata-ssd-sanitize", "/dev/sda", "ata-sanitize-crypto", "changed", "random"),
+    (PURGE / "nvme-sanitize-rerun", "/dev/nvme0n1", "nvme-sanitize-crypto", "changed", "random"),
 ]
 
 
 @pytest.mark.parametrize(
-    ("machine", "dev", "action", "evidence", "disk"), SUCCESSES, ids=[s[2] for s in SUCCESSES]
+    ("machine", "dev", "action", "evidence", "disk"), SUCCESSES, ids=[s[0].name for s in SUCCESSES]
 )
 def test_firmware_purge_with_evidence_is_certified_purge(
     machine: Path,

@@ -357,11 +357,14 @@ def _nvme(step: PlannedStep, run: _StepRun) -> Outcome3:
         return False, False, "sanitize did not finish in time"
     if log is None or not log.succeeded:
         return True, False, "the sanitize log does not report a successful sanitize"
+    # Evidence of a sanitize that covers the data now: a change in the log, an in-progress state seen,
+    # or Global Data Erased (nothing written since the last successful sanitize: also true when a
+    # resumed job reruns the command after its first run had already succeeded).
     new = (
         before is None
         or not before.succeeded
         or last["seen_in_progress"]
-        or (not before.global_data_erased and log.global_data_erased)
+        or log.global_data_erased
         or log.sstat != before.sstat
     )
     if not new:
