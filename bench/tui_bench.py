@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psutil
 
-from erase.model import DriveInfo
-from station.drives import DriveEntry
+from host.drives import DriveEntry
+from host.identity import DriveInfo
+from host.protection import Verdict
 from station.jobs import EraseOptions, create_job, plan_job
-from station.protection import Verdict
 from station.worker import WorkerOptions
 
 WRITER = textwrap.dedent(

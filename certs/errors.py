@@ -1,4 +1,4 @@
-"""Errors of the certs package.  Each explains itself to a person (see :mod:`station.errors`).
+"""Errors of the certs package.  Each explains itself to a person (see :mod:`host.errors`).
 
 Verification failures carry a short machine-readable ``reason`` code (``bad_signature``,
 ``unknown_key``, ...) that ``station verify --json`` reports next to the human message.
@@ -6,7 +6,7 @@ Verification failures carry a short machine-readable ``reason`` code (``bad_sign
 
 from __future__ import annotations
 
-from station.errors import TabulaError
+from host.errors import TabulaError
 
 
 class CertError(TabulaError):

@@ -22,8 +22,8 @@ from typing import Any, TextIO
 from diagnostics.diagnose import Bounds, DiagnosticReport, diagnose
 from diagnostics.errors import DiagnosticsError
 from diagnostics.grading import load_rules
-from station.errors import TabulaError
-from station.runner import Runner, SubprocessRunner
+from host.errors import TabulaError
+from host.runner import Runner, SubprocessRunner
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2

@@ -19,7 +19,7 @@ from diagnostics.health import DriveHealth, assess_drive
 from diagnostics.hwtests import TestResult, battery_test, cpu_test, drive_read_test, ram_test
 from diagnostics.inventory import Inventory, collect_inventory, list_storage
 from diagnostics.smart import SelfTestKind, SelfTestOutcome, read_smart, run_self_test
-from station.runner import Runner
+from host.runner import Runner
 
 Mode = Literal["quick", "full"]
 REPORT_SCHEMA = 1

@@ -1,4 +1,4 @@
-"""Errors of the diagnostics package.  Each explains itself to a person (see station.errors).
+"""Errors of the diagnostics package.  Each explains itself to a person (see host.errors).
 
 A drive that cannot report SMART is *not* an error: it is a result whose status is "unknown".
 These exceptions are for things the caller asked for that could not be done (a bad rule file,
@@ -7,7 +7,7 @@ a self-test that the drive did not start, a test asked with impossible bounds).
 
 from __future__ import annotations
 
-from station.errors import TabulaError
+from host.errors import TabulaError
 
 
 class DiagnosticsError(TabulaError):

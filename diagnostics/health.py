@@ -14,7 +14,7 @@ from typing import Any
 from diagnostics.grading import Rules, Verdict, grade_drive, load_rules
 from diagnostics.hwtests import TestResult
 from diagnostics.smart import SelfTestOutcome, SmartReport, read_smart
-from station.runner import Runner
+from host.runner import Runner
 
 HEALTH_SCHEMA = 1
 

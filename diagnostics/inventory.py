@@ -28,8 +28,8 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped,unused-ignore]  # no stubs in the base install
 
-from station.errors import CommandError
-from station.runner import Runner
+from host.errors import CommandError
+from host.runner import Runner
 
 # SMBIOS 3.x, 7.4.1 "System Enclosure or Chassis Types".
 CHASSIS_TYPES: dict[int, str] = {

@@ -1,6 +1,6 @@
 """SMART health, attributes and self-tests, read from smartctl's JSON output through the runner.
 
-Why smartctl JSON through :class:`station.runner.Runner` and not pySMART's ``Device``
+Why smartctl JSON through :class:`host.runner.Runner` and not pySMART's ``Device``
 -----------------------------------------------------------------------------------
 pySMART (1.4) runs smartctl itself (``subprocess.Popen`` inside its ``Smartctl`` class), calls it
 several times per drive (``--info``, ``--all``, ``--health``...) and parses the *human* text output
@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from diagnostics.errors import SelfTestError, SelfTestNotStarted
-from station.runner import CommandResult, Runner
+from host.runner import CommandResult, Runner
 
 Status = Literal["passed", "failed", "unknown"]
 SelfTestKind = Literal["short", "long"]

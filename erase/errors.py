@@ -1,8 +1,8 @@
-"""Errors of the erase package.  Each explains itself to a person (see station.errors)."""
+"""Errors of the erase package.  Each explains itself to a person (see host.errors)."""
 
 from __future__ import annotations
 
-from station.errors import TabulaError
+from host.errors import TabulaError
 
 
 class EraseError(TabulaError):

@@ -13,7 +13,8 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from erase.errors import InvalidModel
-from erase.model import DriveInfo, Pattern, Range
+from erase.model import Pattern, Range
+from host.identity import DriveInfo
 
 SCHEMA = "tabula.job/1"
 

@@ -22,9 +22,9 @@ import os
 import sys
 from pathlib import Path
 
+from host.errors import TabulaError
 from hub.errors import HubError
 from hub.service import Hub
-from station.errors import TabulaError
 
 
 def _default_db() -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from station.errors import TabulaError
+from host.errors import TabulaError
 
 
 class HubError(TabulaError):

@@ -166,7 +166,7 @@ STATION_WHEEL=$(ls "$WORK"/wheels/tabula_station-*.whl)
 
 COMMIT=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)
 DIRTY_FLAG=()
-if [ -n "$(git -C "$REPO" status --porcelain -- station erase certs diagnostics pyproject.toml 2>/dev/null)" ]; then
+if [ -n "$(git -C "$REPO" status --porcelain -- host station erase certs diagnostics pyproject.toml 2>/dev/null)" ]; then
   DIRTY_FLAG=(--dirty)
 fi
 SYSTEM_KEY=$(helper key "$HERE/overlay" "$HERE/tabula_image.py" "$WHEELS" "$STATION_WHEEL" --extra "$ROOTFS_KEY")
@@ -186,7 +186,7 @@ if [ ! -f "$SQUASHFS" ] || [ ! -f "$MANIFEST_CACHE" ] || [ ! -f "$KERNEL_CACHE/v
   in_chroot python3 -m venv /opt/tabula
   in_chroot /opt/tabula/bin/pip install -q --no-index --find-links /tmp/wheels --upgrade pip setuptools wheel
   in_chroot /opt/tabula/bin/pip install -q --no-index --find-links /tmp/wheels "/tmp/wheels/$(basename "$STATION_WHEEL")"
-  in_chroot /opt/tabula/bin/python -c "import station.cli, station.autorun, station.tui, certs.cli, erase.engine"
+  in_chroot /opt/tabula/bin/python -c "import host.drives, station.cli, station.autorun, station.tui, certs.cli, erase.engine"
   rm -rf "$CHROOT/tmp/wheels"
   in_chroot /opt/tabula/bin/python -m compileall -q /opt/tabula/lib > /dev/null
   ln -sf /opt/tabula/bin/station "$CHROOT/usr/local/bin/station"

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-#: ISO9660 volume id: station/protection.py's BOOT_LABELS must contain it.
+#: ISO9660 volume id: host/protection.py's BOOT_LABELS must contain it.
 VOLUME_ID = "TABULA"
 #: Filesystem label of the persistence partition (mounted on /var/lib/tabula at boot).
 DATA_LABEL = "TABULA-DATA"

@@ -14,7 +14,7 @@ Kernel parameters (``tabula.*``) read by :func:`parse_boot_params`:
 ``tabula.verify=none|last|all``  verification of the headless mode (default ``last``)
 ``tabula.countdown=N``           seconds of the cancellable countdown (default 10, at least 3)
 ``tabula.after=poweroff|wait``   after a successful headless run (default ``wait``)
-``tabula.boot=SPEC``             the boot medium (read by :mod:`station.protection`, not here)
+``tabula.boot=SPEC``             the boot medium (read by :mod:`host.protection`, not here)
 
 An invalid value never starts anything: it is ignored with a warning that is shown on the console
 (an invalid ``tabula.auto`` means *no* headless run).
@@ -58,8 +58,9 @@ from typing import Any, Literal, TextIO, cast
 
 from erase.methods import method_names
 from erase.record import VerifyPolicy
-from station import paths
-from station.errors import BadInput, StationError, TabulaError
+from host import paths
+from host.errors import BadInput, TabulaError
+from station.errors import StationError
 from station.worker import EXIT_INTERNAL, EXIT_OK, EXIT_REFUSED, WorkerOptions
 
 After = Literal["exit", "poweroff", "wait"]
@@ -445,8 +446,8 @@ def select_drives(entries: Sequence[Any], test_loops: Sequence[str]) -> tuple[li
 
 
 def _leader(cfg: AutorunConfig, state: StateFiles, out: TextIO) -> int:
+    from host.drives import discover
     from station.cli import ProgressPrinter, _show_plan, _summary, follow, human_bytes
-    from station.drives import discover
     from station.jobs import EraseOptions, JobWatcher, create_job, plan_job, spawn
 
     for w in cfg.warnings:
@@ -532,7 +533,7 @@ def _after(cfg: AutorunConfig, code: int, out: TextIO, cancelled: bool) -> None:
         if code == EXIT_OK and not cancelled:
             out.write("All drives erased: powering off.\n")
             out.flush()
-            from station.runner import SubprocessRunner
+            from host.runner import SubprocessRunner
 
             SubprocessRunner().run(["systemctl", "poweroff"], timeout=60, mutating=True)
             return

@@ -22,7 +22,7 @@ from certs.jws import parse_envelope
 from certs.keys import init_station_key, station_id_default
 from certs.settings import CertSettings
 from erase.journal import derive
-from station import paths
+from host import paths
 from station.sync.outbox import enqueue_certificate
 from station.worker import WorkerOptions, write_atomic
 

@@ -24,8 +24,10 @@ from erase.errors import EraseError
 from erase.journal import JobState, derive
 from erase.methods import METHODS, method_names
 from erase.record import Outcome
-from station import __version__, paths
-from station.errors import BadInput, StationError, TabulaError
+from host import paths
+from host.errors import BadInput, TabulaError
+from station import __version__
+from station.errors import StationError
 from station.jobs import EraseOptions, JobWatcher, create_job, find_job, find_jobs, plan_job, spawn
 from station.worker import (
     EXIT_FAILED,
@@ -59,7 +61,7 @@ def human_duration(seconds: float) -> str:
 
 
 def cmd_drives(args: argparse.Namespace) -> int:
-    from station.drives import discover
+    from host.drives import discover
 
     entries = discover(include_loop=args.include_loop)
     if args.json:

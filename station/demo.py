@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from station.errors import BadInput
+from host.errors import BadInput
 
 SECRET = b"DONOR-SECRET: bank account FR76 3000 6000 0112 3456 7890 189, password hunter2. "
 MiB = 1 << 20
@@ -148,7 +148,7 @@ def run_demo(args: argparse.Namespace) -> int:
         if args.cli:
             code = _headless(args, [dev for _, _, dev in prepared])
         else:
-            from station import paths
+            from host import paths
             from station.tui import run as run_tui
 
             code = run_tui(jobs_root=paths.jobs_dir(), include_loop=True, lang=args.lang, demo=True)
@@ -168,7 +168,7 @@ def _headless(args: argparse.Namespace, devices: list[str]) -> int:
 def _report(prepared: list[tuple[DemoDrive, Path, str]], *, headless: bool) -> int:
     """Scan the backing files; check that the station told the truth about each drive."""
     from erase.journal import derive
-    from station import paths
+    from host import paths
     from station.jobs import find_jobs
 
     outcomes: dict[str, str] = {}
@@ -198,7 +198,7 @@ def _report(prepared: list[tuple[DemoDrive, Path, str]], *, headless: bool) -> i
 
 def _audit() -> int:
     """Verify the certificates offline, as an auditor would: trusting only the station's public key."""
-    from station import paths
+    from host import paths
     from station.cli import main as station_main
 
     trust = paths.home() / "trust"

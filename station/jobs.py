@@ -22,12 +22,12 @@ from pathlib import Path
 
 from erase.journal import Follower, JobState, Journal, iter_jobs, utcnow
 from erase.methods import expand
-from erase.model import DriveInfo
 from erase.purge.planner import PlanOptions, PurgePlan, plan_purge
 from erase.purge.probe import probe
 from erase.record import ErrorPolicy, JobPlan, VerifyMode, VerifyPolicy
+from host.identity import DriveInfo
+from host.runner import Runner
 from station import __version__
-from station.runner import Runner
 from station.worker import WorkerOptions
 
 DEFAULT_BLOCK_SIZE = 4 << 20

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from station.errors import ToolMissing
-from station.runner import Runner
+from host.errors import ToolMissing
+from host.runner import Runner
 
 
 @dataclass(frozen=True)

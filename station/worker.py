@@ -37,7 +37,7 @@ from erase.model import Progress, Range
 from erase.purge.machine import Machine, current_machine
 from erase.record import JobPlan, VerificationRecord
 from erase.sampling import sample_plan
-from station.errors import TabulaError
+from host.errors import TabulaError
 
 WORKER_OPTIONS = "worker.json"
 RECORD = "record.json"

@@ -18,8 +18,8 @@ import pytest
 
 from erase.journal import derive
 from erase.record import Outcome
+from host.drives import resolve
 from station.cli import main
-from station.drives import resolve
 from station.jobs import EraseOptions, create_job, plan_job, spawn
 from station.worker import WorkerOptions
 from tests.faultfs import fault_disk, have_fuse

@@ -12,7 +12,7 @@ import pytest
 
 from diagnostics import cli
 from diagnostics.diagnose import Bounds
-from station.runner import ReplayRunner, SubprocessRunner
+from host.runner import ReplayRunner, SubprocessRunner
 from tests.test_diag_helpers import LAPTOP, MACHINES
 
 SMALL = Bounds(

@@ -10,7 +10,7 @@ import pytest
 from diagnostics.errors import RulesError
 from diagnostics.grading import default_rules_text, grade_machine, load_rules, parse_rules
 from diagnostics.health import drive_health
-from station.runner import ReplayRunner
+from host.runner import ReplayRunner
 from tests.test_diag_helpers import MACHINES, THIS_MACHINE, ata_row, derive
 
 RULES = load_rules()

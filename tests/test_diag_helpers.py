@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from station.runner import CommandResult, ReplayRunner, fixture_name, read_fixture, write_fixture
+from host.runner import CommandResult, ReplayRunner, fixture_name, read_fixture, write_fixture
 
 ROOT = Path(__file__).resolve().parent
 MACHINES = ROOT / "fixtures" / "machines"

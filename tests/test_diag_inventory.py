@@ -14,7 +14,7 @@ from diagnostics.inventory import (
     read_displays,
     system_from_dmidecode,
 )
-from station.runner import ReplayRunner, read_fixture
+from host.runner import ReplayRunner, read_fixture
 from tests.fixtures.diag.build_sysfs import make_edid
 from tests.test_diag_helpers import LAPTOP, LAPTOP_CHARGE, MACHINES, THIS_MACHINE
 

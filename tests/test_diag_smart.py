@@ -20,7 +20,7 @@ from diagnostics.smart import (
     start_self_test,
     wait_self_test,
 )
-from station.runner import CommandResult, ReplayRunner, write_fixture
+from host.runner import CommandResult, ReplayRunner, write_fixture
 from tests.test_diag_helpers import MACHINES, THIS_MACHINE, StagedReplay, ata_row, copy_case, derive
 
 

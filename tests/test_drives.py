@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from erase.model import DriveInfo
-from station.drives import (
+from host.drives import (
     AmbiguousDrive,
     DeviceRecord,
     DriveMonitor,
@@ -39,8 +38,9 @@ from station.drives import (
     skip_reason,
     udev_running,
 )
-from station.errors import BadInput
-from station.protection import ReasonCode
+from host.errors import BadInput
+from host.identity import DriveInfo
+from host.protection import ReasonCode
 from tests.conftest import LoopFactory
 from tests.fixtures.sysfs.fakesys import FakeMachine
 from tests.loopdev import loop_device

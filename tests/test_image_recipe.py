@@ -18,8 +18,8 @@ from types import ModuleType
 
 import pytest
 
+from host.protection import BOOT_CMDLINE_KEYS, BOOT_LABELS, BOOT_MARKER
 from station.autorun import parse_boot_params
-from station.protection import BOOT_CMDLINE_KEYS, BOOT_LABELS, BOOT_MARKER
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGE = REPO / "image-build"

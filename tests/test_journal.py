@@ -12,8 +12,9 @@ import pytest
 
 from erase.errors import InvalidModel, JournalError
 from erase.journal import Follower, Journal, boot_id, derive, process_start, read_events, worker_alive
-from erase.model import DriveInfo, Pattern, Range
+from erase.model import Pattern, Range
 from erase.record import JobPlan, JobRecord, Outcome, VerificationRecord
+from host.identity import DriveInfo
 
 SIZE = 1 << 20
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from host.runner import CommandResult, ReplayRunner, SubprocessRunner, write_fixture
 from station.leds import locate
-from station.runner import CommandResult, ReplayRunner, SubprocessRunner, write_fixture
 
 RECORDED = Path(__file__).parent / "fixtures" / "ledctl" / "loop-device"
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from erase.model import DriveInfo
-from station.drives import drive_info_from_record, read_record
-from station.protection import (
+from host.drives import drive_info_from_record, read_record
+from host.identity import DriveInfo
+from host.protection import (
     BOOT_MARKER,
     Reason,
     ReasonCode,

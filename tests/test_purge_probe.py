@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from erase.model import DriveInfo
 from erase.purge.machine import ReplayMachine, parse_lsblk
 from erase.purge.planner import PlanOptions, PurgeRefused, plan_purge
 from erase.purge.probe import (
@@ -28,7 +27,8 @@ from erase.purge.probe import (
     parse_sg_opcodes,
     probe,
 )
-from station.runner import read_fixture
+from host.identity import DriveInfo
+from host.runner import read_fixture
 
 HERE = Path(__file__).parent
 MACHINES = HERE / "fixtures" / "machines"

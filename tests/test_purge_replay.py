@@ -25,8 +25,8 @@ from erase.purge.planner import PlanOptions, plan_purge
 from erase.purge.probe import probe
 from erase.purge.steps import StepContext, run_step
 from erase.record import JobRecord
+from host.runner import DryRunRunner
 from station.cli import main
-from station.runner import DryRunRunner
 from tests.fixtures.certs.helpers import make_station
 
 HERE = Path(__file__).parent

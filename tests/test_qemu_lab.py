@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from station.runner import ReplayRunner, fixture_name, read_fixture
+from host.runner import ReplayRunner, fixture_name, read_fixture
 from tests.qemu.build import Cpio, missing_host_packages
 from tests.qemu.guest import (
     DiskSpec,

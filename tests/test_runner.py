@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from station.errors import CommandTimeout, ToolMissing
-from station.runner import (
+from host.errors import CommandTimeout, ToolMissing
+from host.runner import (
     CommandResult,
     DryRunRunner,
     MissingRecording,

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from erase.journal import Journal, boot_id, process_start
-from erase.model import DriveInfo
 from erase.record import Outcome
-from station.drives import DriveEntry
+from host.drives import DriveEntry
+from host.identity import DriveInfo
+from host.protection import Verdict
 from station.i18n import set_language
 from station.jobs import EraseOptions, create_job, plan_job
-from station.protection import Verdict
 from station.tui import model
 from station.tui.app import TabulaApp, create_app
 from station.tui.model import policies

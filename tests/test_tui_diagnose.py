@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from diagnostics.diagnose import Bounds
+from host.runner import ReplayRunner
 from station.i18n import set_language
-from station.runner import ReplayRunner
 from station.sync import status
 from station.tui.app import DiagnoseSetup, TabulaApp, create_app
 from station.tui.diagnose import DiagnosticsScreen, event_line, verdict_label

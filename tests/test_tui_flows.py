@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from erase.record import Outcome
-from station.drives import DriveEntry, discover
+from host.drives import DriveEntry, discover
 from station.jobs import EraseOptions, create_job, plan_job, spawn
 from station.tui.app import TabulaApp, certify_available, create_app
 from station.tui.model import policies
@@ -253,8 +253,8 @@ async def test_hotplug_add_and_remove_with_kernel_events(
 
 
 def _fake_entry(path: str, serial: str) -> DriveEntry:
-    from erase.model import DriveInfo
-    from station.protection import Verdict
+    from host.identity import DriveInfo
+    from host.protection import Verdict
 
     info = DriveInfo(
         path=path,

@@ -7,6 +7,7 @@ import io
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -134,7 +135,7 @@ def test_set_language_switches_translations() -> None:
 
 def test_i18n_and_the_core_do_not_import_textual() -> None:
     code = (
-        "import sys, station.i18n, station.jobs, station.drives, station.cli;"
+        "import sys, station.i18n, station.jobs, host.drives, station.cli;"
         "assert not any(m == 'textual' or m.startswith('textual.') for m in sys.modules), 'textual imported'"
     )
-    subprocess.run(["python3", "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from erase.journal import Journal, boot_id, process_start
-from erase.model import DriveInfo
 from erase.record import Outcome
-from station.drives import DriveEntry
-from station.errors import BadInput
+from host.drives import DriveEntry
+from host.errors import BadInput
+from host.identity import DriveInfo
+from host.protection import Reason, ReasonCode, Verdict
 from station.i18n import set_language
 from station.jobs import EraseOptions, create_job, plan_job
-from station.protection import Reason, ReasonCode, Verdict
 from station.tui import model
 from station.worker import WorkerOptions
 

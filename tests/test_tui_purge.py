@@ -15,8 +15,8 @@ import pytest
 
 from erase.purge.machine import REPLAY_DISK_ENV, REPLAY_ENV, ReplayMachine
 from erase.record import Outcome
-from station.drives import DriveEntry, discover
-from station.protection import Verdict
+from host.drives import DriveEntry, discover
+from host.protection import Verdict
 from station.tui.app import TabulaApp, create_app
 from station.tui.model import NIST_PURGE, TrackedJob, policies
 from station.tui.screens import BenchScreen, PolicyScreen, PurgePlanScreen

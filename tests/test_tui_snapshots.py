@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from erase.journal import Journal, boot_id, process_start
-from erase.model import DriveInfo
-from station.drives import DriveEntry
+from host.drives import DriveEntry
+from host.identity import DriveInfo
+from host.protection import Reason, ReasonCode, Verdict
 from station.jobs import EraseOptions, create_job, plan_job
-from station.protection import Reason, ReasonCode, Verdict
 from station.tui.app import TabulaApp, create_app
 from station.worker import WorkerOptions
 

@@ -3,7 +3,7 @@
 Everything that reaches a drive goes through a :class:`Machine`: its command runner, how a device
 name resolves to a drive, where the drive's data can be read (for evidence) and written (overwrite).
 
-* :class:`RealMachine`: :class:`station.runner.SubprocessRunner`, :func:`station.drives.resolve`,
+* :class:`RealMachine`: :class:`host.runner.SubprocessRunner`, :func:`host.drives.resolve`,
   the device itself.
 * :class:`ReplayMachine` (``TABULA_REPLAY_MACHINE=DIR``, hidden, for tests and demonstrations): a
   machine faked from a directory of recordings (``tests/fixtures/machines/*``,
@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from erase.model import DriveInfo
 from erase.purge.errors import ReplayError
 from erase.purge.planner import TEMP_PASSWORD
-from station.errors import ToolMissing
-from station.runner import (
+from host.errors import ToolMissing
+from host.identity import DriveInfo
+from host.runner import (
     CommandResult,
     MissingRecording,
     Runner,
@@ -48,7 +48,7 @@ class MachineDrive:
     info: DriveInfo
     allowed: bool
     reasons: tuple[str, ...] = ()
-    entry: Any = None  # station.drives.DriveEntry on a real machine
+    entry: Any = None  # host.drives.DriveEntry on a real machine
 
 
 class Machine(Protocol):
@@ -77,7 +77,7 @@ class RealMachine:
         return self._runner
 
     def resolve(self, device: str, *, include_loop: bool) -> MachineDrive:
-        from station.drives import resolve
+        from host.drives import resolve
 
         entry = resolve(device, include_loop=include_loop)
         return MachineDrive(
@@ -295,7 +295,7 @@ class ReplayMachine:
                         f"the disk image {self.image} has {size} bytes, the recorded drive {info.size_bytes}"
                     )
                 return MachineDrive(info, True)
-        from station.drives import DriveNotFound
+        from host.drives import DriveNotFound
 
         raise DriveNotFound(f"{device} is not a drive of the {self.name}")
 

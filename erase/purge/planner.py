@@ -19,9 +19,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from erase.model import DriveInfo
 from erase.purge.errors import PurgeError, UnknownPolicy
 from erase.purge.probe import TOOLS, Capabilities, nvme_controller_of, nvme_serial_mismatch
+from host.identity import DriveInfo
 
 POLICIES = ("nist-clear", "nist-purge")
 LEVEL_RANK = {"none": 0, "clear": 1, "purge": 2}

@@ -1,7 +1,7 @@
 """What a drive can do: ATA (hdparm), NVMe (nvme-cli), SCSI (sg3-utils) and USB bridges.
 
 Parsers are pure functions of a tool's output (tested on recorded outputs); :func:`probe` runs the
-read-only commands through a :class:`station.runner.Runner` and keeps every raw output, so the
+read-only commands through a :class:`host.runner.Runner` and keeps every raw output, so the
 certificate can show what the drive said about itself.  Tools that are missing are found here,
 at planning time (``runner.which``), never halfway through an erase.
 """
@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from erase.model import DriveInfo
-from station.errors import CommandError
-from station.runner import CommandResult, Runner, SubprocessRunner
+from host.errors import CommandError
+from host.identity import DriveInfo
+from host.runner import CommandResult, Runner, SubprocessRunner
 
 # Tools each protocol may need, with their Debian package.
 TOOLS = {

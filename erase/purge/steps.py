@@ -19,7 +19,6 @@ from typing import Any
 
 from erase.errors import EraseError
 from erase.journal import utcnow
-from erase.model import DriveInfo
 from erase.purge.evidence import DataCheck, check_changed, check_pattern, hash_samples
 from erase.purge.machine import Machine
 from erase.purge.planner import PASSWORD, PSID, PlannedStep
@@ -34,8 +33,9 @@ from erase.purge.probe import (
     parse_nvme_sanitize_log,
 )
 from erase.record import FirmwareStepRecord
-from station.errors import CommandError
-from station.runner import CommandResult
+from host.errors import CommandError
+from host.identity import DriveInfo
+from host.runner import CommandResult
 
 
 @dataclass

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from station import paths
+from host import paths
 from station.sync.client import Backoff, DrainResult, SyncDaemon, SyncStatus, drain, status
 from station.sync.config import load_config, save_config
 from station.sync.outbox import Outbox
@@ -137,7 +137,7 @@ def _daemon(args: argparse.Namespace, home: Path, config: Any, out: TextIO) -> i
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m station.sync``: the same command, standalone."""
-    from station.errors import TabulaError
+    from host.errors import TabulaError
 
     parser = argparse.ArgumentParser(prog="station")
     register(parser.add_subparsers(dest="command", required=True))

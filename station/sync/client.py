@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import httpx
 
-from station.errors import TabulaError
+from host.errors import TabulaError
 from station.sync.config import SyncConfig, load_config
 from station.sync.errors import SyncConfigError
 from station.sync.outbox import Item, Outbox, db_path, outbox_dir, reconcile

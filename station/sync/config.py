@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from station import paths
+from host import paths
 from station.sync.errors import SyncConfigError
 
 CONFIG_NAME = "sync.toml"

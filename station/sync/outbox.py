@@ -31,7 +31,7 @@ from typing import Literal
 from certs.canonical import parse_json
 from certs.errors import CertError
 from certs.jws import TYP_CERTIFICATE, parse_envelope
-from station import paths
+from host import paths
 from station.sync.errors import OutboxConflict, OutboxError
 
 Kind = Literal["certificate", "report"]

@@ -21,15 +21,15 @@ from textual.worker import Worker, WorkerState
 
 from erase.errors import EraseError
 from erase.journal import JOURNAL
-from erase.model import DriveInfo
 from erase.purge.planner import PlanOptions, PurgePlan
 from erase.record import JobPlan, Outcome
-from station import paths
-from station.drives import DriveEntry
-from station.errors import TabulaError
+from host import paths
+from host.drives import DriveEntry
+from host.errors import TabulaError
+from host.identity import DriveInfo
+from host.runner import Runner
 from station.i18n import N_, _, choose_language, current_language, set_language
 from station.jobs import create_job, find_jobs, plan_job, plan_purge_job, spawn
-from station.runner import Runner
 from station.tui import model
 from station.tui.model import Bench, JobBook, StationSettings, select_jobs
 from station.worker import WorkerOptions
@@ -137,7 +137,7 @@ class DiagnoseSetup:
     def make_runner(self) -> Runner:
         if self.runner is not None:
             return self.runner()
-        from station.runner import SubprocessRunner
+        from host.runner import SubprocessRunner
 
         return SubprocessRunner()
 
@@ -568,13 +568,13 @@ def _now() -> float:
 
 
 def _default_drive_source(include_loop: bool) -> DriveSource:
-    from station.drives import discover
+    from host.drives import discover
 
     return lambda: discover(include_loop=include_loop)
 
 
 def _default_monitor(include_loop: bool) -> MonitorFactory:
-    from station.drives import monitor
+    from host.drives import monitor
 
     def factory(callback: HotplugCallback) -> Stoppable:
         return monitor(callback, include_loop=include_loop)
@@ -590,7 +590,7 @@ def smart_health(info: DriveInfo) -> str | None:
     if info.transport == "loop":
         return None
     from diagnostics.health import drive_health
-    from station.runner import SubprocessRunner
+    from host.runner import SubprocessRunner
 
     try:
         verdict = drive_health(info.path, SubprocessRunner()).verdict.verdict

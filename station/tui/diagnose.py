@@ -25,7 +25,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Static
 
-from station.errors import TabulaError
+from host.errors import TabulaError
 from station.i18n import C_, N_, _
 from station.tui.model import human_size
 from station.tui.screens import TabulaScreen

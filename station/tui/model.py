@@ -21,14 +21,14 @@ from typing import Any, Literal
 from erase.errors import JournalError
 from erase.journal import JobState, boot_id, process_start, worker_alive
 from erase.methods import METHODS
-from erase.model import DriveInfo
 from erase.purge.planner import LEVEL_RANK, Alternative, PurgePlan
 from erase.record import JobPlan, Outcome
-from station.drives import DriveEntry
-from station.errors import BadInput
+from host.drives import DriveEntry
+from host.errors import BadInput
+from host.identity import DriveInfo
+from host.protection import ReasonCode
 from station.i18n import LANGUAGES, N_, _
 from station.jobs import EraseOptions, JobWatcher
-from station.protection import ReasonCode
 
 # --------------------------------------------------------------------------------------------------
 # Formatting

@@ -35,8 +35,8 @@ from textual.worker import Worker, WorkerState
 from erase.errors import EraseError
 from erase.purge.planner import LEVEL_RANK, PlanOptions, PurgePlan
 from erase.record import JobPlan, Outcome
-from station.drives import DriveEntry
-from station.errors import TabulaError
+from host.drives import DriveEntry
+from host.errors import TabulaError
 from station.i18n import N_, _
 from station.tui import model
 from station.tui.model import (
@@ -1176,7 +1176,7 @@ def certificate_check(paths: list[str]) -> Text:
     from certs.errors import CertError
     from certs.trust import TrustStore
     from certs.verify import Verifier
-    from station import paths as station_paths
+    from host import paths as station_paths
 
     signed = [p for p in paths if p.endswith(".json")] or paths[:1]
     store = TrustStore()

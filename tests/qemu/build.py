@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from station.errors import TabulaError
+from host.errors import TabulaError
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CACHE = HERE / "cache"

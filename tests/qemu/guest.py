@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from station.errors import TabulaError
-from station.runner import CommandResult
+from host.errors import TabulaError
+from host.runner import CommandResult
 from tests.qemu.build import GuestImage, build
 
 DiskKind = Literal["sata-hdd", "sata-ssd", "nvme", "nvme-failing", "scsi-virtio", "scsi-lsi", "usb"]

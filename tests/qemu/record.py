@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from station.errors import TabulaError
-from station.runner import CommandResult, write_fixture
+from host.errors import TabulaError
+from host.runner import CommandResult, write_fixture
 from tests.qemu.build import build
 from tests.qemu.guest import BUS, DiskKind, DiskSpec, GuestError, boot, ctrl_arg, disk_arg, make_image
 from tests.qemu.guest import pattern_coverage as coverage

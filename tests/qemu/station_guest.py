@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from station.runner import CommandResult
+from host.runner import CommandResult
 from tests.qemu.build import Cpio, GuestImage, _module_closure, build, cache_dir
 from tests.qemu.guest import DiskSpec, GuestReport, boot
 

@@ -71,7 +71,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from erase.model import DriveInfo
+from host.identity import DriveInfo
 
 #: Marker file at the root of a filesystem that makes its whole disk a refused boot medium.
 BOOT_MARKER = ".tabula-boot"

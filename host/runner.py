@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from station.errors import CommandError, CommandTimeout, ToolMissing
+from host.errors import CommandError, CommandTimeout, ToolMissing
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ Two sources, one mapping:
   (``device/serial``, ``device/model``, ``device/vpd_pg80``, ``wwid``, ...).
 
 Both are read into a :class:`DeviceRecord` (properties + sysfs attributes + the parents' subsystems),
-and :func:`drive_info_from_record` turns a record into an :class:`erase.model.DriveInfo`: a pure
+and :func:`drive_info_from_record` turns a record into an :class:`host.identity.DriveInfo`: a pure
 function, tested with recorded records.
 
 Only whole disks are offered.  Never offered: partitions, ``ram``/``zram``/``dm``/``md``/``nbd`` and every
@@ -30,9 +30,9 @@ from typing import Any
 
 import pyudev
 
-from erase.model import DriveInfo
-from station.errors import BadInput
-from station.protection import Block, SystemState, Verdict, block_tree, check
+from host.errors import BadInput
+from host.identity import DriveInfo
+from host.protection import Block, SystemState, Verdict, block_tree, check
 
 # --------------------------------------------------------------------------------------------------
 # Errors
