@@ -165,6 +165,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, home: Path | None = 
         else:
             print_status(st, out)
         return EXIT_OK
+    config.check_transport()  # plain http:// to another host: refuse here, loudly (exit 2)
     if args.daemon:
         return _daemon(args, home, config, out)
     result = drain(home, config, retries=2, backoff=Backoff(base=0.5, cap=5.0))
