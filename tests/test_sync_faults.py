@@ -165,6 +165,8 @@ def test_requeue_names_a_document_or_refuses(hub: Hub, kit: Kit, ruled: tuple[Ru
     assert code == 0 and f"{a} was already delivered" in out
     with pytest.raises(UnknownDocument, match="no document nope in the outbox"):
         station_sync(["--requeue", "nope"], kit.home)
+    code, out = station_sync(["--requeue", "--status"], kit.home)  # bare: every refused one (none here)
+    assert code == 0 and "requeued 0 document(s)" in out and "pending:        0" in out
     assert len(rules.log) == 2
     assert_exactly_once(hub, [a, b], kit)
 

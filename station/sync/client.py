@@ -56,11 +56,11 @@ class Answer:
     retry_after: float | None = None
     code: str | None = None  # the hub's error code, when it sent one
     status: int | None = None  # the HTTP status, when there was an answer
-    halt: bool = False
+    ends_pass: bool = False  # a "retry" that also ends the pass (a timeout: the hub is too slow)
 
-    def __post_init__(self) -> None:
-        if self.verdict == "halt" and not self.halt:
-            object.__setattr__(self, "halt", True)
+    @property
+    def halt(self) -> bool:
+        return self.verdict == "halt" or self.ends_pass
 
 
 # --- the deadline, on the sockets ------------------------------------------------------------------
@@ -262,9 +262,9 @@ class SyncClient:
         except httpx.TimeoutException as e:
             if self._deadline.passed:
                 return Answer(
-                    "retry", f"no complete answer within the {self.deadline:g} s deadline", halt=True
+                    "retry", f"no complete answer within the {self.deadline:g} s deadline", ends_pass=True
                 )
-            return Answer("retry", f"timeout talking to the hub ({type(e).__name__})", halt=True)
+            return Answer("retry", f"timeout talking to the hub ({type(e).__name__})", ends_pass=True)
         except httpx.ConnectError as e:
             return Answer("halt", f"hub unreachable: {e}")
         except (httpx.TransportError, httpx.DecodingError) as e:

@@ -299,10 +299,6 @@ class Outbox:
             _upsert_meta(c, {"next_attempt_at": None})
         return n
 
-    def requeue_rejected(self) -> int:
-        """Put every rejected item back in the queue (kept for older callers): :meth:`requeue`."""
-        return self.requeue()
-
     # --- reading --------------------------------------------------------------------------------
 
     def known_ids(self, kind: Kind) -> set[str]:
