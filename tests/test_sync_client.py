@@ -421,3 +421,56 @@ def test_background_daemon_drains_when_the_hub_comes_back(hub: Hub, kit: Kit) ->
     finally:
         daemon.stop()
     assert_exactly_once(hub, ids + more, kit)
+
+
+@pytest.mark.parametrize(
+    ("status_code", "body", "verdict", "halts"),
+    [
+        (201, {"status": "stored"}, "sent", False),
+        (200, {"status": "already_stored"}, "sent", False),
+        (409, {"status": "already_stored"}, "sent", False),
+        (409, {"error": "id_conflict", "message": "different content"}, "rejected", False),
+        (422, {"error": "chain_break", "message": "#3 does not link"}, "rejected", False),
+        (413, {"error": "payload_too_large", "message": ""}, "rejected", False),
+        (400, "not json", "rejected", False),
+        (401, {"error": "unauthorized", "message": "unknown station token"}, "halt", True),
+        (403, {"error": "station_revoked", "message": "revoked"}, "halt", True),
+        (403, {"error": "foreign_signature", "message": "another station's key"}, "rejected", False),
+        (404, {"error": "not_found", "message": ""}, "halt", True),
+        (308, {}, "halt", True),
+        (429, {"error": "rate_limited", "message": ""}, "halt", True),
+        (408, {}, "retry", False),
+        (500, "Internal Server Error", "retry", False),
+        (503, {"error": "unavailable", "message": "database"}, "retry", False),
+    ],
+)
+def test_what_each_answer_means(status_code: int, body: object, verdict: str, halts: bool) -> None:
+    from station.sync.client import classify
+
+    content = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    answer = classify(httpx.Response(status_code, content=content, headers={"retry-after": "12"}))
+    assert (answer.verdict, answer.halt) == (verdict, halts)
+    if verdict in ("retry", "halt") and status_code in (429, 503):
+        assert answer.retry_after == 12.0
+    if isinstance(body, dict) and "error" in body and verdict == "rejected":
+        assert answer.code == body["error"] and str(status_code) in answer.message
+
+
+def test_retry_after_in_seconds_or_as_a_date() -> None:
+    from email.utils import formatdate
+
+    from station.sync.client import _retry_after
+
+    def after(value: str) -> float | None:
+        return _retry_after(httpx.Response(503, headers={"retry-after": value}))
+
+    assert (after("5"), after("-3"), after("1e9"), after("nan"), after("soon")) == (
+        5.0,
+        0.0,
+        3600.0,
+        None,
+        None,
+    )
+    in_30 = after(formatdate(time.time() + 30, usegmt=True))
+    assert in_30 is not None and 25 <= in_30 <= 31
+    assert after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0

@@ -28,10 +28,12 @@ This module is the only one that imports httpx (import-linter contract).
 
 from __future__ import annotations
 
+import math
 import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import httpcore
@@ -174,9 +176,13 @@ def _retry_after(response: httpx.Response) -> float | None:
     if value is None:
         return None
     try:
-        return max(0.0, min(3600.0, float(value)))
+        seconds = float(value)
     except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
+        try:  # an HTTP date
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError):
+            return None  # unreadable: our own backoff applies
+    return max(0.0, min(3600.0, seconds)) if math.isfinite(seconds) else None
 
 
 def classify(response: httpx.Response) -> Answer:
