@@ -242,7 +242,21 @@ def test_429_halts_the_pass_without_blaming_the_document(
     assert st.retrying == 0 and st.next_attempt_at is not None and st.next_attempt_at >= before + 7
     assert drain(kit.home, config, respect_backoff=True).deferred
     assert drain(kit.home, config).complete  # `station sync`, run by a person, tries now
-    assert_exactly_once(hub, ids, kit)
+    # A rate-limited hub (every third upload: 429, Retry-After 0.1 s): `station sync` waits it out
+    # and goes on; a 429 again right after the wait halts the pass.
+    more = queue(kit, 6)
+    for doc_id in more[::3]:
+        rules.rules[doc_id] = first(1, always(429, "rate_limited", retry_after=0.1))
+    sleeps: list[float] = []
+    result = drain(kit.home, config, retries=2, backoff=Backoff(base=0.5, cap=5.0), sleep=sleeps.append)
+    assert result.complete and result.sent == 6 and sleeps == [0.1, 0.1]
+    [last] = queue(kit, 1)
+    rules.rules[last] = always(429, "rate_limited", retry_after=0.1)
+    result = drain(kit.home, config, retries=2, backoff=Backoff(base=0.5, cap=5.0), sleep=sleeps.append)
+    assert result.error is not None and "429" in result.error and len(sleeps) == 3 and result.pending == 1
+    del rules.rules[last]
+    assert drain(kit.home, config).complete
+    assert_exactly_once(hub, ids + more + [last], kit)
 
 
 @sqlite_only

@@ -10,7 +10,8 @@ the answer to the upload in flight, and that only causes a harmless re-upload.
   document alone an exponential, jittered backoff (at least the hub's ``Retry-After``); the pass goes
   on with the others;
 * the pass halts, leaving the rest for later, when the hub as a whole is in trouble: unreachable,
-  asking to slow down (429), a configuration problem (401, wrong URL), an upload that timed out or
+  asking to slow down (429; with ``retries``, a short ``Retry-After`` is first waited out once per
+  document), a configuration problem (401, wrong URL), an upload that timed out or
   ran past its deadline, or ``halt_after`` documents failing in a row.  The next background pass
   then waits an outbox-wide backoff (``respect_backoff``);
 * a document refused for good is kept as *rejected* with the hub's reason until requeued.
@@ -229,7 +230,7 @@ def _sweep(
         item = box.item(seq)
         if item is None:
             continue  # no longer pending (requeued or settled by someone else meanwhile)
-        answer = client.upload(item)
+        answer = _upload(client, item, p)
         _record(box, item, answer, p.backoff, result)
         if answer.verdict == "retry":
             tries[seq] = tries.get(seq, 0) + 1
@@ -241,6 +242,19 @@ def _sweep(
         if in_a_row >= p.halt_after:
             return Answer("halt", f"{in_a_row} documents in a row failed; the last: {answer.message}")
     return None
+
+
+def _upload(client: SyncClient, item: Item, p: _Pass) -> Answer:
+    """One upload.  A foreground drain (``retries``) waits out a 429's short ``Retry-After`` once and
+    sends again, so a person's `station sync` keeps going against a rate-limited hub."""
+    answer = client.upload(item)
+    if answer.status != 429 or p.retries == 0 or p.stopped():
+        return answer
+    wait = answer.retry_after if answer.retry_after is not None else p.backoff.delay(1)
+    if wait > p.backoff.cap:
+        return answer
+    p.sleep(wait)
+    return client.upload(item)
 
 
 def _record(box: Outbox, item: Item, answer: Answer, backoff: Backoff, result: DrainResult) -> None:
