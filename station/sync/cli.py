@@ -168,8 +168,12 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, home: Path | None = 
     config.check_transport()  # plain http:// to another host: refuse here, loudly (exit 2)
     if args.daemon:
         return _daemon(args, home, config, out)
+    return _drain_now(home, config, args.json, out)
+
+
+def _drain_now(home: Path, config: SyncConfig, as_json: bool, out: TextIO) -> int:
     result = drain(home, config, retries=2, backoff=Backoff(base=0.5, cap=5.0))
-    _print_result(result, args.json, out, 0 if result.busy else status(home).rejected)
+    _print_result(result, as_json, out, 0 if result.busy else status(home).rejected)
     if result.busy:
         return EXIT_BUSY
     if result.config_error:
