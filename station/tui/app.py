@@ -308,6 +308,8 @@ class TabulaApp(App[int]):
             configured=bool(st.url),
             pending=st.pending,
             rejected=st.rejected,
+            retrying=st.retrying,
+            refused_reason=next((r["code"] or r["error"] for r in st.rejected_items), None),
             last_success_at=st.last_success_at,
             last_error=st.last_error,
             last_error_at=st.last_error_at,

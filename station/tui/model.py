@@ -895,20 +895,27 @@ def sync_view(
     configured: bool,
     pending: int = 0,
     rejected: int = 0,
+    retrying: int = 0,
+    refused_reason: str | None = None,
     last_success_at: float | None = None,
     last_error: str | None = None,
     last_error_at: float | None = None,
     problem: str | None = None,
     now: float | None = None,
 ) -> SyncView:
-    """The one-line summary of :func:`station.sync.status` for the drive list."""
+    """The one-line summary of :func:`station.sync.status` for the drive list.
+
+    ``retrying``: pending documents waiting out their own backoff; ``rejected``: documents the hub
+    refused for good (a warning: a person must fix the cause, then ``station sync --requeue``), with
+    the hub's reason for one of them (``refused_reason``, its error code when it sent one).
+    """
     if problem:
         return SyncView(_("Sync: {problem}").format(problem=problem), "error")
     if not configured:
         return SyncView(_("Sync off (no hub configured)"), "off")
     parts = [_("Sync: {n} pending").format(n=pending)]
-    if rejected:
-        parts.append(_("{n} refused by the hub").format(n=rejected))
+    if retrying:
+        parts.append(_("{n} retrying").format(n=retrying))
     if last_success_at is not None:
         parts.append(_("last sent {when}").format(when=clock(last_success_at, now)))
     else:
@@ -916,5 +923,10 @@ def sync_view(
     failing = last_error is not None and (last_success_at is None or (last_error_at or 0) >= last_success_at)
     if failing:
         parts.append(_("error {when}: {error}").format(when=clock(last_error_at, now), error=last_error))
-    level = "error" if failing or rejected else ("warn" if pending else "ok")
+    if rejected and refused_reason:
+        reason = refused_reason if len(refused_reason) <= 40 else refused_reason[:39] + "…"
+        parts.append(_("{n} refused by the hub: {reason}").format(n=rejected, reason=reason))
+    elif rejected:
+        parts.append(_("{n} refused by the hub").format(n=rejected))
+    level = "error" if failing else ("warn" if pending or rejected else "ok")
     return SyncView(", ".join(parts), level)
