@@ -49,7 +49,9 @@ def test_full_workflow(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 
     assert main(["keys", "export"]) == 0
     station_pem = capsys.readouterr().out
-    assert station_pem.startswith("-----BEGIN PUBLIC KEY-----")
+    assert station_pem.startswith(
+        "Tabula-Role: station\nTabula-Station-Id: bench-1\n-----BEGIN PUBLIC KEY-----"
+    )
     (tmp_path / "bench-1.pem").write_text(station_pem)
 
     org_home = tmp_path / "admin"
