@@ -173,6 +173,19 @@ def _print_json(doc: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(_json_safe(doc), indent=2, ensure_ascii=True) + "\n")
 
 
+def report_json(verdicts: list[Verdict], *, chain: bool) -> str:
+    """The ``--json`` report: always valid JSON, ASCII only."""
+    ok = bool(verdicts) and all(v.ok for v in verdicts)
+    doc = {
+        "ok": ok,
+        "checked": len(verdicts),
+        "valid": sum(v.ok for v in verdicts),
+        "chain": chain,
+        "results": [v.to_json() for v in verdicts],
+    }
+    return json.dumps(_json_safe(doc), indent=2, ensure_ascii=True)
+
+
 def _print_verdict(v: Verdict) -> None:
     path = escape_text(v.path)
     if v.ok:
@@ -225,15 +238,7 @@ def run_verify(args: argparse.Namespace) -> int:
     verdicts = Verifier(trust).verify_paths(args.paths, chain=args.chain)
     ok = bool(verdicts) and all(v.ok for v in verdicts)
     if args.json:
-        _print_json(
-            {
-                "ok": ok,
-                "checked": len(verdicts),
-                "valid": sum(v.ok for v in verdicts),
-                "chain": bool(args.chain),
-                "results": [v.to_json() for v in verdicts],
-            }
-        )
+        sys.stdout.write(report_json(verdicts, chain=bool(args.chain)) + "\n")
     else:
         for v in verdicts:
             _print_verdict(v)

@@ -3,7 +3,8 @@
 **One record per PDF.**  :func:`extract_signed` accepts a PDF only when every PDF tool finds the same
 single record in it: the document's ``/EmbeddedFiles`` name tree is one flat ``/Names`` array holding
 one entry, ``tabula-certificate.json``, whose file specification embeds one stream (``/EF /F`` and,
-if present, ``/EF /UF`` are that same stream or byte-identical), and nothing anywhere else in the file
+if present, ``/EF /UF`` are that same stream or byte-identical; uncompressed or Flate, since other
+filters decode differently from one tool to the next), and nothing anywhere else in the file
 embeds a file: every object of the file is scanned, so a second file specification, a second
 ``EmbeddedFile`` stream, a nested ``/Kids`` name tree or a file-attachment annotation is refused
 (``pdf_structure``).  (pypdf prefers ``/UF``, poppler ``/F``, qpdf lists the name tree only: without
@@ -85,37 +86,39 @@ def _extract(reader: PdfReader, source: str) -> bytes:
     name, spec = _resolve(entries[0]), _resolve(entries[1])
     if str(name) != ATTACHMENT or not isinstance(spec, DictionaryObject):
         raise PdfStructure(f"{source} embeds {str(name)[:80]!r}, not {ATTACHMENT!r}")
-    stream = _embedded_stream(spec, source)
-    _scan(reader, source)
+    stream, distinct = _embedded_stream(spec, source)
+    _scan(reader, source, distinct)
     content = stream.get_data()
     if len(content) > MAX_ENVELOPE_BYTES:
         raise PdfStructure(f"{source}: the embedded record is larger than {MAX_ENVELOPE_BYTES} bytes")
     return bytes(content)
 
 
-def _embedded_stream(spec: DictionaryObject, source: str) -> StreamObject:
+def _embedded_stream(spec: DictionaryObject, source: str) -> tuple[StreamObject, int]:
+    """The record's stream (and how many distinct stream objects /EF names: 1, or 2 byte-identical ones)."""
     for key in ("/F", "/UF"):
         if key in spec and str(_resolve(spec[key])) != ATTACHMENT:
             raise PdfStructure(f"{source}: the file specification's {key} names another file")
     ef = _resolve(spec.get("/EF"))
-    if not isinstance(ef, DictionaryObject) or not set(ef) <= {"/F", "/UF"} or not ef:
-        raise PdfStructure(f"{source}: the file specification's /EF must hold /F and/or /UF only")
+    if not isinstance(ef, DictionaryObject) or "/F" not in ef or not set(ef) <= {"/F", "/UF"}:
+        raise PdfStructure(f"{source}: the file specification's /EF must hold /F (and optionally /UF) only")
     streams = [_resolve(ef[k]) for k in ("/F", "/UF") if k in ef]
-    if not all(isinstance(s, StreamObject) for s in streams):
-        raise PdfStructure(f"{source}: /EF does not point to an embedded file stream")
-    if (
-        len(streams) == 2
-        and ef.raw_get("/F") != ef.raw_get("/UF")
-        and streams[0].get_data() != streams[1].get_data()
-    ):
+    for s in streams:
+        if not isinstance(s, StreamObject):
+            raise PdfStructure(f"{source}: /EF does not point to an embedded file stream")
+        if s.get("/Filter") not in (None, "/FlateDecode") or "/DecodeParms" in s:
+            # other filters decode differently (or not at all) from one PDF tool to the next
+            raise PdfStructure(f"{source}: the embedded record is encoded with {s.get('/Filter')}, not Flate")
+    distinct = 1 if len(streams) == 1 or ef.raw_get("/F") == ef.raw_get("/UF") else 2
+    if distinct == 2 and streams[0].get_data() != streams[1].get_data():
         raise PdfStructure(
             f"{source}: /EF/F and /EF/UF embed different files (pypdf reads one, poppler the other)"
         )
     stream: StreamObject = streams[0]
-    return stream
+    return stream, distinct
 
 
-def _scan(reader: PdfReader, source: str) -> None:
+def _scan(reader: PdfReader, source: str, streams: int) -> None:
     """Every object of the file: exactly one file specification embeds a file; no attachment annotation."""
     numbers: set[tuple[int, int]] = set()
     for gen, table in reader.xref.items():
@@ -141,7 +144,7 @@ def _scan(reader: PdfReader, source: str) -> None:
                 stack.extend(v for v in obj.values() if not isinstance(v, IndirectObject))
             elif isinstance(obj, ArrayObject):
                 stack.extend(v for v in obj if not isinstance(v, IndirectObject))
-    if specs != 1 or embedded > 1:
+    if specs != 1 or embedded > streams:
         raise PdfStructure(
             f"{source} holds {specs} file specifications with embedded files and {embedded} embedded file "
             "streams; a Tabula PDF holds exactly one"
