@@ -23,7 +23,6 @@ from certs.revocation import revoke
 from tests.fixtures.certs import records
 from tests.fixtures.certs.helpers import Station, legacy_form, load_json, make_station, payload_of
 
-
 # joserfc warns that RFC 9864 deprecates "EdDSA": Tabula still signs with it, because verifiers
 # already in auditors' hands (older Tabula, older JOSE libraries) know only that name
 pytestmark = pytest.mark.filterwarnings("ignore:EdDSA is deprecated")
