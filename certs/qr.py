@@ -176,8 +176,40 @@ def decode(m: Matrix) -> str:
         b = sum(1 << i for i in range(18) if m[n - 11 + i % 3][i // 3])
         if a != want or b != want:
             raise QrError("the version information does not match the size")
+    _check_patterns(m, version)
     level, mask = _FORMATS[fmt] >> 3, _FORMATS[fmt] & 7
     return _parse(_codewords(m, version, level, mask), version)
+
+
+def _check_patterns(m: Matrix, version: int) -> None:
+    """Finder, separator, timing and alignment patterns exactly as the standard draws them."""
+    n = len(m)
+
+    def finder(r: int, c: int) -> bool:  # 7x7 ring, dark core; r, c in -1..7 (the separator is light)
+        if not (0 <= r <= 6 and 0 <= c <= 6):
+            return False
+        return r in (0, 6) or c in (0, 6) or (2 <= r <= 4 and 2 <= c <= 4)
+
+    want: dict[tuple[int, int], bool] = {}
+    for r0, c0 in ((0, 0), (0, n - 7), (n - 7, 0)):
+        for dr in range(-1, 8):
+            for dc in range(-1, 8):
+                r, c = r0 + dr, c0 + dc
+                if 0 <= r < n and 0 <= c < n:
+                    want[(r, c)] = finder(dr, dc)
+    for i in range(8, n - 8):
+        want[(6, i)] = want[(i, 6)] = i % 2 == 0
+    pos = QRUtil.getPatternPosition(version)
+    for r in pos:
+        for c in pos:
+            if (r <= 8 and c <= 8) or (r <= 8 and c >= n - 9) or (r >= n - 9 and c <= 8):
+                continue
+            for dr in range(-2, 3):
+                for dc in range(-2, 3):
+                    want[(r + dr, c + dc)] = max(abs(dr), abs(dc)) != 1
+    for (r, c), dark in want.items():
+        if m[r][c] != dark:
+            raise QrError(f"the finder, timing or alignment patterns are damaged (module {r},{c})")
 
 
 def _codewords(m: Matrix, version: int, level: int, mask: int) -> list[int]:
