@@ -30,7 +30,14 @@ from statistics import median
 from typing import Any
 
 from pypdf import PdfReader
-from pypdf.generic import ArrayObject, ContentStream, DictionaryObject, IndirectObject, StreamObject
+from pypdf.generic import (
+    ArrayObject,
+    ContentStream,
+    DictionaryObject,
+    IndirectObject,
+    NameObject,
+    StreamObject,
+)
 from reportlab.pdfbase.pdfmetrics import getFont
 
 from certs.errors import CertError, PageMismatch, PdfError, PdfStructure
@@ -165,13 +172,14 @@ def check_page(data: bytes, cert: Certificate, digest: str) -> PageCheck:
     out = PageCheck()
     try:
         reader = _open(data, "PDF")
+        first = _parsed_first_page(reader)  # parsed once, for the QR code and for the text
         texts = [p.extract_text() or "" for p in reader.pages]
         page_text = "".join(_strip(t) for t in texts)
         results = [_compare_text(page_text, cert, digest, lang) for lang in _LANGS]
         lang_index = min(range(len(_LANGS)), key=lambda i: len(results[i]))
         out.mismatches += results[lang_index]
         out.mismatches += _compare_metadata(reader, cert, digest, _LANGS[lang_index])
-        qr = _compare_qr(reader, cert, digest)
+        qr = _compare_qr(first, cert, digest)
         if isinstance(qr, PageMismatch):
             out.mismatches.append(qr)
         else:
@@ -273,9 +281,25 @@ def _compare_metadata(reader: PdfReader, cert: Certificate, digest: str, lang: s
     return out
 
 
-def _compare_qr(reader: PdfReader, cert: Certificate, digest: str) -> str | PageMismatch:
+def _parsed_first_page(reader: PdfReader) -> ContentStream | None:
+    """Page 1's content stream, parsed, and put back in the page so text extraction reuses the parse."""
+    if not reader.pages:
+        return None
+    page = reader.pages[0]
+    content = page.get_contents()
+    if content is None:
+        return None
+    # "bytes": the encoding pypdf's own text extraction parses with
+    parsed = ContentStream(content, reader, "bytes")
+    page[NameObject("/Contents")] = parsed
+    return parsed
+
+
+def _compare_qr(content: ContentStream | None, cert: Certificate, digest: str) -> str | PageMismatch:
     try:
-        text = decode(qr_matrix(reader.pages[0].get_contents(), reader))
+        if content is None:
+            raise QrError("the first page draws nothing")
+        text = decode(qr_matrix(content))
     except QrError as e:
         return PageMismatch("qr_code", f"no readable QR code on the first page: {e.message}")
     if text == qr_payload(cert.certificate_id, digest):
@@ -300,7 +324,7 @@ def _black(operands: list[Any], op: bytes) -> bool:
     }.get(op, False)
 
 
-def _rects(content: Any, reader: PdfReader) -> list[_Rect]:
+def _rects(content: ContentStream) -> list[_Rect]:
     """The black filled axis-aligned rectangles the content stream draws, in page coordinates."""
     ctm: tuple[float, ...] = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
     black = True
@@ -308,7 +332,7 @@ def _rects(content: Any, reader: PdfReader) -> list[_Rect]:
     pending: list[_Rect] = []
     plain = True  # the current path is made of rectangles only
     out: list[_Rect] = []
-    for operands, op in ContentStream(content, reader).operations:
+    for operands, op in content.operations:
         if op == b"q":
             stack.append((ctm, black))
         elif op == b"Q" and stack:
@@ -347,9 +371,9 @@ def _place(rect: _Rect, ctm: tuple[float, ...]) -> _Rect | None:
     return x0, y0, x1 - x0, y1 - y0
 
 
-def qr_matrix(content: Any, reader: PdfReader) -> Matrix:
+def qr_matrix(content: ContentStream) -> Matrix:
     """The module matrix of the one QR code drawn by ``content`` (every black filled rectangle is a run)."""
-    rects = _rects(content, reader)
+    rects = _rects(content)
     if not rects:
         raise QrError("nothing drawn looks like a QR code")
     size = median(h for _, _, _, h in rects)

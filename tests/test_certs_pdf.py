@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from pypdf import PdfReader, PdfWriter
-from pypdf.generic import NameObject
+from pypdf.generic import ContentStream, NameObject
 from reportlab.lib.pagesizes import A4
 
 from certs.pdf import ATTACHMENT, extract_signed, pdf_text, qr_payload
@@ -296,7 +296,7 @@ def test_the_drawn_qr_code_reads_the_same_with_zbar(station: Station, tmp_path: 
     issued = station.issue(records.verified())
     v = station.verifier().verify_file(issued.pdf_path)
     reader = PdfReader(issued.pdf_path)
-    ours = decode(qr_matrix(reader.pages[0].get_contents(), reader))
+    ours = decode(qr_matrix(ContentStream(reader.pages[0].get_contents(), reader)))
     assert ours == qr_payload(issued.certificate_id, issued.digest, SETTINGS.verification_url)
     assert any(ours in n for n in v.notes)
     assert (
