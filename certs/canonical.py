@@ -36,37 +36,46 @@ def _check(value: Any, path: str, depth: int = 0) -> None:
     if t is str or t is bool or value is None:
         return
     if t is int:
-        if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
-            # never str() the value: Python refuses to print integers of more than 4,300 digits
-            raise CanonicalError(
-                f"{path}: integer of {value.bit_length()} bits is outside the JSON-safe range"
-            )
-        return
-    if depth >= MAX_DEPTH and (t is dict or t is list or t is tuple):
-        raise CanonicalError(f"{path}: nested more than {MAX_DEPTH} levels deep")
-    if t is dict:
+        _check_int(value, path)
+    elif t is dict or t is list or t is tuple:
+        if depth >= MAX_DEPTH:
+            raise CanonicalError(f"{path}: nested more than {MAX_DEPTH} levels deep")
+        _check_container(value, path, depth)
+    else:
+        _check_other(value, path, depth)
+
+
+def _check_int(value: int, path: str) -> None:
+    if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+        # never str() the value: Python refuses to print integers of more than 4,300 digits
+        raise CanonicalError(f"{path}: integer of {value.bit_length()} bits is outside the JSON-safe range")
+
+
+def _check_container(value: Any, path: str, depth: int) -> None:
+    if type(value) is dict:
         for k, v in value.items():
             if type(k) is not str:
                 raise CanonicalError(f"{path}: object keys must be strings, got {type(k).__name__}")
             if type(v) is not str:  # fast path: most values are strings
                 _check(v, f"{path}.{k}", depth + 1)
         return
-    if t is list or t is tuple:
-        for i, v in enumerate(value):
-            if type(v) is not str:
-                _check(v, f"{path}[{i}]", depth + 1)
-        return
-    if isinstance(value, (str, bool)):  # subclasses (StrEnum...) serialise as their value
+    for i, v in enumerate(value):
+        if type(v) is not str:
+            _check(v, f"{path}[{i}]", depth + 1)
+
+
+def _check_other(value: Any, path: str, depth: int) -> None:
+    """Subclasses (StrEnum, IntEnum...) serialise as their base type; floats and objects are refused."""
+    if isinstance(value, (str, bool)):
         return
     if isinstance(value, int):
-        _check(int(value), path, depth)
-        return
-    if isinstance(value, dict):
+        _check_int(int(value), path)
+    elif isinstance(value, dict):
         _check(dict(value), path, depth)
-        return
-    if isinstance(value, float):
+    elif isinstance(value, float):
         raise CanonicalError(f"{path}: floating-point numbers are not allowed in a signed record")
-    raise CanonicalError(f"{path}: {type(value).__name__} is not a JSON value")
+    else:
+        raise CanonicalError(f"{path}: {type(value).__name__} is not a JSON value")
 
 
 def canonical_json(value: Any) -> bytes:

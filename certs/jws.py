@@ -254,11 +254,25 @@ def _parse_header(protected: str, expect: str | None) -> tuple[dict[str, Any], E
     header = parse_json(b64url_decode(protected, "protected header"), "protected header")
     if not isinstance(header, dict):
         raise MalformedEnvelope("the protected header is not a JSON object")
+    typ = _check_members(header)
+    if expect is not None and typ != expect:
+        raise MalformedEnvelope(f"this is a {typ}, not a {expect}")
+    kid = header["kid"]
+    if not isinstance(kid, str) or not _HEX64.match(kid):
+        raise MalformedEnvelope("kid must be 64 lowercase hex characters")
+    key, real_kid = public_from_jwk(header["jwk"])
+    if real_kid != kid:
+        raise MalformedEnvelope("kid does not match the embedded public key")
+    return header, key
+
+
+def _check_members(header: dict[str, Any]) -> str:
+    """The algorithm, the type and exactly the members that type allows; returns the type."""
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in ALGORITHMS:
         raise UnsupportedAlgorithm(f"algorithm {shown(alg)} is not accepted (EdDSA / Ed25519 only)")
     typ = header.get("typ")
-    if typ not in TYPES:
+    if not isinstance(typ, str) or typ not in TYPES:
         raise MalformedEnvelope(f"unknown signed object type {shown(typ)}")
     allowed = _CERTIFICATE_HEADER_KEYS if typ == TYP_CERTIFICATE else _HEADER_KEYS
     if not _HEADER_KEYS <= set(header) <= allowed:
@@ -270,15 +284,7 @@ def _parse_header(protected: str, expect: str | None) -> tuple[dict[str, Any], E
         )
     if "endorsement" in header and not isinstance(header["endorsement"], dict):
         raise MalformedEnvelope("the protected endorsement must be a JWS object")
-    if expect is not None and typ != expect:
-        raise MalformedEnvelope(f"this is a {typ}, not a {expect}")
-    kid = header["kid"]
-    if not isinstance(kid, str) or not _HEX64.match(kid):
-        raise MalformedEnvelope("kid must be 64 lowercase hex characters")
-    key, real_kid = public_from_jwk(header["jwk"])
-    if real_kid != kid:
-        raise MalformedEnvelope("kid does not match the embedded public key")
-    return header, key
+    return typ
 
 
 def envelope_bytes(env: Envelope) -> bytes:

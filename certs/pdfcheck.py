@@ -24,6 +24,7 @@ for another, a white box can hide text): the signed record stays authoritative.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from statistics import median
@@ -101,6 +102,15 @@ def _extract(reader: PdfReader, source: str) -> bytes:
     return bytes(content)
 
 
+def _check_record_stream(obj: Any, source: str) -> StreamObject:
+    if not isinstance(obj, StreamObject):
+        raise PdfStructure(f"{source}: /EF does not point to an embedded file stream")
+    if obj.get("/Filter") not in (None, "/FlateDecode") or "/DecodeParms" in obj:
+        # other filters decode differently (or not at all) from one PDF tool to the next
+        raise PdfStructure(f"{source}: the embedded record is encoded with {obj.get('/Filter')}, not Flate")
+    return obj
+
+
 def _embedded_stream(spec: DictionaryObject, source: str) -> tuple[StreamObject, int]:
     """The record's stream (and how many distinct stream objects /EF names: 1, or 2 byte-identical ones)."""
     for key in ("/F", "/UF"):
@@ -109,32 +119,21 @@ def _embedded_stream(spec: DictionaryObject, source: str) -> tuple[StreamObject,
     ef = _resolve(spec.get("/EF"))
     if not isinstance(ef, DictionaryObject) or "/F" not in ef or not set(ef) <= {"/F", "/UF"}:
         raise PdfStructure(f"{source}: the file specification's /EF must hold /F (and optionally /UF) only")
-    streams = [_resolve(ef[k]) for k in ("/F", "/UF") if k in ef]
-    for s in streams:
-        if not isinstance(s, StreamObject):
-            raise PdfStructure(f"{source}: /EF does not point to an embedded file stream")
-        if s.get("/Filter") not in (None, "/FlateDecode") or "/DecodeParms" in s:
-            # other filters decode differently (or not at all) from one PDF tool to the next
-            raise PdfStructure(f"{source}: the embedded record is encoded with {s.get('/Filter')}, not Flate")
+    streams = [_check_record_stream(_resolve(ef[k]), source) for k in ("/F", "/UF") if k in ef]
     distinct = 1 if len(streams) == 1 or ef.raw_get("/F") == ef.raw_get("/UF") else 2
     if distinct == 2 and streams[0].get_data() != streams[1].get_data():
         raise PdfStructure(
             f"{source}: /EF/F and /EF/UF embed different files (pypdf reads one, poppler the other)"
         )
-    stream: StreamObject = streams[0]
-    return stream, distinct
+    return streams[0], distinct
 
 
-def _scan(reader: PdfReader, source: str, streams: int) -> None:
-    """Every object of the file: exactly one file specification embeds a file; no attachment annotation."""
+def _objects(reader: PdfReader, source: str) -> Iterator[Any]:
+    """Every object of the file: each indirect object of the cross-reference table and what it holds."""
     numbers: set[tuple[int, int]] = set()
     for gen, table in reader.xref.items():
         numbers.update((num, gen) for num in table)
     numbers.update((num, 0) for num in reader.xref_objStm)
-    if len(numbers) > MAX_PDF_OBJECTS:
-        raise PdfStructure(f"{source} holds more than {MAX_PDF_OBJECTS} objects")
-    specs = 0
-    embedded = 0
     seen = 0
     for num, gen in sorted(numbers):
         stack: list[Any] = [IndirectObject(num, gen, reader).get_object()]
@@ -143,14 +142,24 @@ def _scan(reader: PdfReader, source: str, streams: int) -> None:
             seen += 1
             if seen > MAX_PDF_OBJECTS:
                 raise PdfStructure(f"{source} holds more than {MAX_PDF_OBJECTS} objects")
+            yield obj
             if isinstance(obj, DictionaryObject):
-                if obj.get("/Subtype") == "/FileAttachment":
-                    raise PdfStructure(f"{source} has a file-attachment annotation; a Tabula PDF has none")
-                specs += "/EF" in obj
-                embedded += obj.get("/Type") == "/EmbeddedFile"
                 stack.extend(v for v in obj.values() if not isinstance(v, IndirectObject))
             elif isinstance(obj, ArrayObject):
                 stack.extend(v for v in obj if not isinstance(v, IndirectObject))
+
+
+def _scan(reader: PdfReader, source: str, streams: int) -> None:
+    """Exactly one file specification embeds a file, and no annotation attaches one."""
+    specs = 0
+    embedded = 0
+    for obj in _objects(reader, source):
+        if not isinstance(obj, DictionaryObject):
+            continue
+        if obj.get("/Subtype") == "/FileAttachment":
+            raise PdfStructure(f"{source} has a file-attachment annotation; a Tabula PDF has none")
+        specs += "/EF" in obj
+        embedded += obj.get("/Type") == "/EmbeddedFile"
     if specs != 1 or embedded > streams:
         raise PdfStructure(
             f"{source} holds {specs} file specifications with embedded files and {embedded} embedded file "
@@ -317,48 +326,70 @@ _Rect = tuple[float, float, float, float]
 
 def _black(operands: list[Any], op: bytes) -> bool:
     values = [float(x) for x in operands]
-    return {
-        b"g": values == [0.0],
-        b"rg": values == [0.0, 0.0, 0.0],
-        b"k": values == [0.0, 0.0, 0.0, 1.0],
-    }.get(op, False)
+    want = {b"g": [0.0], b"rg": [0.0, 0.0, 0.0], b"k": [0.0, 0.0, 0.0, 1.0]}.get(op)
+    return values == want
 
 
-def _rects(content: ContentStream) -> list[_Rect]:
-    """The black filled axis-aligned rectangles the content stream draws, in page coordinates."""
-    ctm: tuple[float, ...] = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
-    black = True
-    stack: list[tuple[tuple[float, ...], bool]] = []
-    pending: list[_Rect] = []
-    plain = True  # the current path is made of rectangles only
-    out: list[_Rect] = []
-    for operands, op in content.operations:
-        if op == b"q":
-            stack.append((ctm, black))
-        elif op == b"Q" and stack:
-            ctm, black = stack.pop()
-        elif op == b"cm" and len(operands) == 6:
-            a, b, c, d, e, f = (float(x) for x in operands)
-            A, B, C, D, E, F = ctm
-            ctm = (
-                a * A + b * C,
-                a * B + b * D,
-                c * A + d * C,
-                c * B + d * D,
-                e * A + f * C + E,
-                e * B + f * D + F,
-            )
-        elif op in (b"g", b"rg", b"k", b"sc", b"scn", b"cs"):
-            black = _black(operands, op)
-        elif op == b"re" and len(operands) == 4:
-            pending.append(tuple(float(x) for x in operands))  # type: ignore[arg-type]
-        elif op in (b"m", b"l", b"c", b"v", b"y", b"h"):
-            plain = False
-        elif op in (b"f", b"f*", b"F", b"n", b"S", b"s", b"B", b"B*", b"b", b"b*"):
-            if op in (b"f", b"f*", b"F") and black and plain:
-                out.extend(r for r in (_place(p, ctm) for p in pending) if r is not None)
-            pending, plain = [], True
-    return out
+class _Painter:
+    """Follows the graphics state (CTM, fill colour) and collects black filled axis-aligned rectangles."""
+
+    _FILL = (b"f", b"f*", b"F")
+    _END_PATH = (b"f", b"f*", b"F", b"n", b"S", b"s", b"B", b"B*", b"b", b"b*")
+    _NOT_RECT = (b"m", b"l", b"c", b"v", b"y", b"h")
+
+    def __init__(self) -> None:
+        self.ctm: tuple[float, ...] = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+        self.black = True
+        self.stack: list[tuple[tuple[float, ...], bool]] = []
+        self.pending: list[_Rect] = []
+        self.plain = True  # the current path is made of rectangles only
+        self.rects: list[_Rect] = []
+
+    def op(self, operands: list[Any], op: bytes) -> None:
+        if op in (b"g", b"rg", b"k", b"sc", b"scn", b"cs"):
+            self.black = _black(operands, op)
+        elif op in self._NOT_RECT:
+            self.plain = False
+        elif op in self._END_PATH:
+            self._end_path(op)
+        else:
+            handler = self._HANDLERS.get(op)
+            if handler is not None:
+                handler(self, operands)
+
+    def _save(self, operands: list[Any]) -> None:
+        self.stack.append((self.ctm, self.black))
+
+    def _restore(self, operands: list[Any]) -> None:
+        if self.stack:
+            self.ctm, self.black = self.stack.pop()
+
+    def _transform(self, operands: list[Any]) -> None:
+        if len(operands) == 6:
+            self.ctm = _multiply([float(x) for x in operands], self.ctm)
+
+    def _rect(self, operands: list[Any]) -> None:
+        if len(operands) == 4:
+            x, y, w, h = (float(v) for v in operands)
+            self.pending.append((x, y, w, h))
+
+    def _end_path(self, op: bytes) -> None:
+        if op in self._FILL and self.black and self.plain:
+            self.rects.extend(r for r in (_place(p, self.ctm) for p in self.pending) if r is not None)
+        self.pending, self.plain = [], True
+
+    _HANDLERS: dict[bytes, Callable[[_Painter, list[Any]], None]] = {
+        b"q": _save,
+        b"Q": _restore,
+        b"cm": _transform,
+        b"re": _rect,
+    }
+
+
+def _multiply(m: list[float], ctm: tuple[float, ...]) -> tuple[float, ...]:
+    a, b, c, d, e, f = m
+    A, B, C, D, E, F = ctm
+    return (a * A + b * C, a * B + b * D, c * A + d * C, c * B + d * D, e * A + f * C + E, e * B + f * D + F)
 
 
 def _place(rect: _Rect, ctm: tuple[float, ...]) -> _Rect | None:
@@ -371,15 +402,12 @@ def _place(rect: _Rect, ctm: tuple[float, ...]) -> _Rect | None:
     return x0, y0, x1 - x0, y1 - y0
 
 
-def qr_matrix(content: ContentStream) -> Matrix:
-    """The module matrix of the one QR code drawn by ``content`` (every black filled rectangle is a run)."""
-    rects = _rects(content)
-    if not rects:
-        raise QrError("nothing drawn looks like a QR code")
+def _cells(rects: list[_Rect]) -> list[tuple[int, int, int]]:
+    """(row, column, run length) of each rectangle, in modules from the code's top-left corner."""
     size = median(h for _, _, _, h in rects)
     left = min(x for x, _, _, _ in rects)
     top = max(y + h for _, y, _, h in rects)
-    cells: list[tuple[int, int, int]] = []
+    cells = []
     for x, y, w, h in rects:
         row, col, run = (top - y - h) / size, (x - left) / size, w / size
         if (
@@ -389,6 +417,17 @@ def qr_matrix(content: ContentStream) -> Matrix:
         ):
             raise QrError("a black shape near the QR code is not one of its modules")
         cells.append((round(row), round(col), round(run)))
+    return cells
+
+
+def qr_matrix(content: ContentStream) -> Matrix:
+    """The module matrix of the one QR code drawn by ``content`` (every black filled rectangle is a run)."""
+    painter = _Painter()
+    for operands, op in content.operations:
+        painter.op(operands, op)
+    if not painter.rects:
+        raise QrError("nothing drawn looks like a QR code")
+    cells = _cells(painter.rects)
     n = max(c + r for _, c, r in cells)
     if max(r for r, _, _ in cells) + 1 != n or n > 177:
         raise QrError("the drawn modules do not form a square QR code")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import cache
+from typing import Any
 
 from reportlab.graphics.barcode.qrencoder import QRRSBlock, QRUtil
 
@@ -70,29 +71,37 @@ def _read_bits(m: Matrix, positions: list[tuple[int, int]]) -> int:
     return sum(1 << i for i, (r, c) in enumerate(positions) if m[r][c])
 
 
+def _alignment_centres(version: int) -> list[tuple[int, int]]:
+    """Centres of the alignment patterns: every pair of table positions except those on a finder."""
+    n = 4 * version + 17
+    pos = QRUtil.getPatternPosition(version)
+    return [
+        (r, c)
+        for r in pos
+        for c in pos
+        if not ((r <= 8 and c <= 8) or (r <= 8 and c >= n - 9) or (r >= n - 9 and c <= 8))
+    ]
+
+
+def _square(r0: int, c0: int, size: int) -> set[tuple[int, int]]:
+    return {(r, c) for r in range(r0, r0 + size) for c in range(c0, c0 + size)}
+
+
 @cache
 def _function_modules(version: int) -> frozenset[tuple[int, int]]:
     """Every module that is not data: finders and separators, timing, alignment, format, version."""
     n = 4 * version + 17
-    out: set[tuple[int, int]] = set()
-    for r0, c0 in ((0, 0), (0, n - 8), (n - 8, 0)):
-        out.update((r, c) for r in range(r0, r0 + 8) for c in range(c0, c0 + 8))
+    out = _square(0, 0, 8) | _square(0, n - 8, 8) | _square(n - 8, 0, 8)
     out.update((6, i) for i in range(n))
     out.update((i, 6) for i in range(n))
     a, b = _format_positions(n)
-    out.update(a)
-    out.update(b)
+    out.update(a + b)
     out.add((n - 8, 8))  # the dark module
-    pos = QRUtil.getPatternPosition(version)
-    for r in pos:
-        for c in pos:
-            if (r <= 8 and c <= 8) or (r <= 8 and c >= n - 9) or (r >= n - 9 and c <= 8):
-                continue  # would overlap a finder pattern
-            out.update((r + dr, c + dc) for dr in range(-2, 3) for dc in range(-2, 3))
+    for r, c in _alignment_centres(version):
+        out |= _square(r - 2, c - 2, 5)
     if version >= 7:
-        for i in range(18):
-            out.add((i // 3, n - 11 + i % 3))
-            out.add((n - 11 + i % 3, i // 3))
+        out.update((i // 3, n - 11 + i % 3) for i in range(18))
+        out.update((n - 11 + i % 3, i // 3) for i in range(18))
     return frozenset(out)
 
 
@@ -164,75 +173,92 @@ def decode(m: Matrix) -> str:
     if n < 21 or n > 177 or (n - 17) % 4 or any(len(row) != n for row in m):
         raise QrError(f"a {n}-module square is not a QR code size")
     version = (n - 17) // 4
+    level, mask = _read_format(m)
+    _check_version_info(m, version)
+    _check_patterns(m, version)
+    return _parse(_codewords(m, version, level, mask), version)
+
+
+def _read_format(m: Matrix) -> tuple[int, int]:
+    """The error-correction level and mask, from two identical, valid copies of the format bits."""
+    n = len(m)
     first, second = _format_positions(n)
     fmt = _read_bits(m, first)
     if fmt != _read_bits(m, second) or fmt not in _FORMATS:
         raise QrError("the two copies of the format information differ or are not valid")
     if not m[n - 8][8]:
         raise QrError("the dark module is missing")
-    if version >= 7:
-        want = _bch(version, 12, 0b1111100100101)
-        a = sum(1 << i for i in range(18) if m[i // 3][n - 11 + i % 3])
-        b = sum(1 << i for i in range(18) if m[n - 11 + i % 3][i // 3])
-        if a != want or b != want:
-            raise QrError("the version information does not match the size")
-    _check_patterns(m, version)
-    level, mask = _FORMATS[fmt] >> 3, _FORMATS[fmt] & 7
-    return _parse(_codewords(m, version, level, mask), version)
+    return _FORMATS[fmt] >> 3, _FORMATS[fmt] & 7
 
 
-def _check_patterns(m: Matrix, version: int) -> None:
-    """Finder, separator, timing and alignment patterns exactly as the standard draws them."""
+def _check_version_info(m: Matrix, version: int) -> None:
+    if version < 7:
+        return
     n = len(m)
+    want = _bch(version, 12, 0b1111100100101)
+    a = sum(1 << i for i in range(18) if m[i // 3][n - 11 + i % 3])
+    b = sum(1 << i for i in range(18) if m[n - 11 + i % 3][i // 3])
+    if a != want or b != want:
+        raise QrError("the version information does not match the size")
 
-    def finder(r: int, c: int) -> bool:  # 7x7 ring, dark core; r, c in -1..7 (the separator is light)
-        if not (0 <= r <= 6 and 0 <= c <= 6):
-            return False
-        return r in (0, 6) or c in (0, 6) or (2 <= r <= 4 and 2 <= c <= 4)
 
+def _finder(r: int, c: int) -> bool:
+    """A finder pattern's module at (r, c) from its corner: a dark ring and core; -1 and 7 are the light separator."""
+    if not (0 <= r <= 6 and 0 <= c <= 6):
+        return False
+    return r in (0, 6) or c in (0, 6) or (2 <= r <= 4 and 2 <= c <= 4)
+
+
+@cache
+def _expected_patterns(version: int) -> tuple[tuple[int, int, bool], ...]:
+    """(row, col, dark) of every finder, separator, timing and alignment module."""
+    n = 4 * version + 17
     want: dict[tuple[int, int], bool] = {}
     for r0, c0 in ((0, 0), (0, n - 7), (n - 7, 0)):
         for dr in range(-1, 8):
             for dc in range(-1, 8):
-                r, c = r0 + dr, c0 + dc
-                if 0 <= r < n and 0 <= c < n:
-                    want[(r, c)] = finder(dr, dc)
+                if 0 <= r0 + dr < n and 0 <= c0 + dc < n:
+                    want[(r0 + dr, c0 + dc)] = _finder(dr, dc)
     for i in range(8, n - 8):
         want[(6, i)] = want[(i, 6)] = i % 2 == 0
-    pos = QRUtil.getPatternPosition(version)
-    for r in pos:
-        for c in pos:
-            if (r <= 8 and c <= 8) or (r <= 8 and c >= n - 9) or (r >= n - 9 and c <= 8):
-                continue
-            for dr in range(-2, 3):
-                for dc in range(-2, 3):
-                    want[(r + dr, c + dc)] = max(abs(dr), abs(dc)) != 1
-    for (r, c), dark in want.items():
+    for r, c in _alignment_centres(version):
+        for dr in range(-2, 3):
+            for dc in range(-2, 3):
+                want[(r + dr, c + dc)] = max(abs(dr), abs(dc)) != 1
+    return tuple((r, c, dark) for (r, c), dark in want.items())
+
+
+def _check_patterns(m: Matrix, version: int) -> None:
+    """Finder, separator, timing and alignment patterns exactly as the standard draws them."""
+    for r, c, dark in _expected_patterns(version):
         if m[r][c] != dark:
             raise QrError(f"the finder, timing or alignment patterns are damaged (module {r},{c})")
 
 
+def _deinterleave(raw: list[int], blocks: list[Any]) -> tuple[list[list[int]], list[list[int]]]:
+    """Split the codeword sequence into each block's data and error-correction codewords."""
+    data: list[list[int]] = [[] for _ in blocks]
+    ec: list[list[int]] = [[] for _ in blocks]
+    pos = 0
+    sizes = ([b.dataCount for b in blocks], [b.totalCount - b.dataCount for b in blocks])
+    for target, size in zip((data, ec), sizes, strict=True):
+        for i in range(max(size)):
+            for k in range(len(blocks)):
+                if i < size[k]:
+                    target[k].append(raw[pos])
+                    pos += 1
+    return data, ec
+
+
 def _codewords(m: Matrix, version: int, level: int, mask: int) -> list[int]:
+    """The data codewords, once every Reed-Solomon block is checked to be error-free."""
     masked = _MASKS[mask]
     bits = [m[r][c] ^ masked(r, c) for r, c in _data_positions(version)]
     raw = [int("".join("1" if b else "0" for b in bits[i : i + 8]), 2) for i in range(0, len(bits) - 7, 8)]
     blocks = QRRSBlock.getRSBlocks(version, level)
-    total = sum(b.totalCount for b in blocks)
-    if len(raw) < total:
+    if len(raw) < sum(b.totalCount for b in blocks):
         raise QrError("fewer data modules than the version holds")
-    data: list[list[int]] = [[] for _ in blocks]
-    pos = 0
-    for i in range(max(b.dataCount for b in blocks)):
-        for k, b in enumerate(blocks):
-            if i < b.dataCount:
-                data[k].append(raw[pos])
-                pos += 1
-    ec: list[list[int]] = [[] for _ in blocks]
-    for i in range(max(b.totalCount - b.dataCount for b in blocks)):
-        for k, b in enumerate(blocks):
-            if i < b.totalCount - b.dataCount:
-                ec[k].append(raw[pos])
-                pos += 1
+    data, ec = _deinterleave(raw, blocks)
     for k, b in enumerate(blocks):
         if rs_parity(data[k], b.totalCount - b.dataCount) != ec[k]:
             raise QrError(f"error-correction block {k + 1} is not error-free")

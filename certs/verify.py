@@ -335,38 +335,46 @@ def check_chain(verdicts: list[Verdict]) -> None:
         if v.certificate is not None and v.digest is not None:
             by_kid[v.certificate.station.kid][v.digest].append(v)
     for groups in by_kid.values():
-        by_seq: dict[int, list[str]] = defaultdict(list)
-        for digest, vs in groups.items():
-            by_seq[vs[0].certificate.station.sequence].append(digest)  # type: ignore[union-attr]
+        _check_station_chain(groups)
 
-        def mark(digest: str, err: ChainError, groups: dict[str, list[Verdict]] = groups) -> None:
-            for v in groups[digest]:
-                v.fail(err)
 
-        expected = 1
-        for seq in sorted(by_seq):
-            digests = by_seq[seq]
-            if len(digests) > 1:
-                for d in digests:
-                    mark(
-                        d, ChainDuplicate(f"sequence {seq} is used by {len(digests)} different certificates")
-                    )
-            if seq > expected:
-                missing = f"{expected}" if seq - 1 == expected else f"{expected}..{seq - 1}"
-                for d in digests:
-                    mark(
-                        d, ChainGap(f"chain gap at sequence {missing}: certificate(s) missing before #{seq}")
-                    )
-            elif len(by_seq.get(seq - 1, ())) == 1:
-                prev_digest = by_seq[seq - 1][0]
-                prev = groups[prev_digest][0].certificate
-                for d in digests:
-                    cert = groups[d][0].certificate
-                    assert cert is not None and prev is not None
-                    if cert.station.previous != prev_digest:
-                        mark(
-                            d, ChainBreak(f"#{seq} does not link to the certificate #{seq - 1} present here")
-                        )
-                    elif _when(cert.issued_at) < _when(prev.issued_at):
-                        mark(d, ChainReordered(f"#{seq} is dated before #{seq - 1}"))
-            expected = seq + 1
+def _check_station_chain(groups: dict[str, list[Verdict]]) -> None:
+    """One station key's certificates (the verdicts of each distinct record, by hash)."""
+    by_seq: dict[int, list[str]] = defaultdict(list)
+    for digest, vs in groups.items():
+        by_seq[_cert(vs[0]).station.sequence].append(digest)
+
+    def mark(digest: str, err: ChainError) -> None:
+        for v in groups[digest]:
+            v.fail(err)
+
+    expected = 1
+    for seq in sorted(by_seq):
+        digests = by_seq[seq]
+        if len(digests) > 1:
+            for d in digests:
+                mark(d, ChainDuplicate(f"sequence {seq} is used by {len(digests)} different certificates"))
+        if seq > expected:
+            missing = f"{expected}" if seq - 1 == expected else f"{expected}..{seq - 1}"
+            for d in digests:
+                mark(d, ChainGap(f"chain gap at sequence {missing}: certificate(s) missing before #{seq}"))
+        elif len(by_seq.get(seq - 1, ())) == 1:
+            prev_digest = by_seq[seq - 1][0]
+            for d in digests:
+                err = _link_problem(seq, _cert(groups[d][0]), prev_digest, _cert(groups[prev_digest][0]))
+                if err is not None:
+                    mark(d, err)
+        expected = seq + 1
+
+
+def _cert(v: Verdict) -> Certificate:
+    assert v.certificate is not None  # only authentic verdicts are grouped
+    return v.certificate
+
+
+def _link_problem(seq: int, cert: Certificate, prev_digest: str, prev: Certificate) -> ChainError | None:
+    if cert.station.previous != prev_digest:
+        return ChainBreak(f"#{seq} does not link to the certificate #{seq - 1} present here")
+    if _when(cert.issued_at) < _when(prev.issued_at):
+        return ChainReordered(f"#{seq} is dated before #{seq - 1}")
+    return None
