@@ -56,12 +56,17 @@ def make_certs(root: Path, count: int, pdfs: int) -> TrustStore:
 
 
 def timed(verifier: Verifier, folder: Path, count: int, label: str, *, chain: bool = False) -> float:
-    t = time.perf_counter()
+    """Verify ``folder``; print the rate by wall clock and by this process's CPU time.
+
+    On a shared machine the wall-clock rate drops with the other jobs' load; the CPU-time rate is what
+    one free core does.  Returns the CPU-time rate.
+    """
+    t, c = time.perf_counter(), time.process_time()
     verdicts = verifier.verify_paths([folder], chain=chain)
-    dt = time.perf_counter() - t
+    dt, dc = time.perf_counter() - t, time.process_time() - c
     assert len(verdicts) == count and all(v.ok for v in verdicts), "benchmark certificates must verify"
-    print(f"{label:24s} {count} in {dt:.2f} s: {count / dt:,.0f}/s")
-    return count / dt
+    print(f"{label:24s} {count} in {dt:.2f} s: {count / dt:,.0f}/s wall, {count / dc:,.0f}/s of CPU time")
+    return count / dc
 
 
 def main() -> int:
@@ -82,7 +87,7 @@ def main() -> int:
         timed(verifier, root / "certs", args.count, "JSON verify --chain", chain=True)
         timed(verifier, root / "pdfs", pdfs, "PDF verify (page, QR)")
         if rate < 2000:
-            print(f"WARNING: {rate:,.0f} JSON verifications/s is below the 2,000/s goal")
+            print(f"WARNING: {rate:,.0f} JSON verifications per CPU second is below the 2,000/s goal")
     return 0
 
 

@@ -106,6 +106,9 @@ def test_verify_exit_codes_for_edge_cases(
     assert "unreadable" in capsys.readouterr().out
     assert main(["verify", str(empty), "--trust", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    assert main(["verify", str(empty), "--trust", str(tmp_path / "nope"), "--json"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False and report["error"]["reason"] == "trust_error" and report["results"] == []
 
 
 def test_keys_without_a_key(home: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -88,6 +88,20 @@ def sorted_json(doc: Any) -> bytes:
         return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
+def mutate(original: bytes, edits: list[tuple[int, int, str]]) -> bytearray:
+    """Replace (r), insert (i) or delete (d) one byte per edit, at positions taken modulo the length."""
+    data = bytearray(original)
+    for pos, byte, op in edits:
+        i = pos % (len(data) + 1)
+        if op == "r" and i < len(data):
+            data[i] = byte
+        elif op == "i":
+            data.insert(i, byte)
+        elif op == "d" and i < len(data):
+            del data[i]
+    return data
+
+
 def _signed_parts(data: bytes) -> tuple[str, str, str]:
     env = parse_envelope(data)
     return env.protected, env.payload, env.signature
@@ -135,15 +149,7 @@ def test_mutated_files_are_never_accepted_as_different_content(
     station: Station, good: Path, edits: list[tuple[int, int, str]]
 ) -> None:
     original = good.read_bytes()
-    data = bytearray(original)
-    for pos, byte, op in edits:
-        i = pos % (len(data) + 1)
-        if op == "r" and i < len(data):
-            data[i] = byte
-        elif op == "i":
-            data.insert(i, byte)
-        elif op == "d" and i < len(data):
-            del data[i]
+    data = mutate(original, edits)
     v = total(station.verifier().verify_envelope(bytes(data), "fuzz"), "mutated")
     if v.ok:  # only formatting outside the signed members may change (e.g. added whitespace)
         assert _signed_parts(bytes(data)) == _signed_parts(original)
@@ -425,15 +431,7 @@ def test_pdf_attachment_structures(
 def test_mutated_pdfs(
     station: Station, pdf_parts: dict[str, bytes], scratch: Path, edits: list[tuple[int, int, str]]
 ) -> None:
-    data = bytearray(pdf_parts["pdf"])
-    for pos, byte, op in edits:
-        i = pos % (len(data) + 1)
-        if op == "r" and i < len(data):
-            data[i] = byte
-        elif op == "i":
-            data.insert(i, byte)
-        elif op == "d" and i < len(data):
-            del data[i]
+    data = mutate(pdf_parts["pdf"], edits)
     path = scratch / "m.pdf"
     path.write_bytes(bytes(data))
     v = total(station.verifier().verify_file(path), "pdf_mutations")
