@@ -231,6 +231,7 @@ def run_verify(args: argparse.Namespace) -> int:
             )
         _say(f"station verify: {escape_text(msg)}", sys.stderr)
         return 2
+    trust.revocations()  # reads the revocation lists now, so that ignored ones are reported first
     for warning in trust.warnings:
         _say(f"station verify: warning: {escape_text(warning)}", sys.stderr)
     if not len(trust):

@@ -209,3 +209,9 @@ class PdfStructure(PdfError):
 
     reason = "pdf_structure"
     hint = "a Tabula PDF embeds one file, tabula-certificate.json; this one was built or edited otherwise"
+
+
+class QrError(PdfError):
+    """The drawn module matrix is not a valid, error-free QR code this decoder reads."""
+
+    reason = "qr_error"

@@ -41,11 +41,11 @@ from pypdf.generic import (
 )
 from reportlab.pdfbase.pdfmetrics import getFont
 
-from certs.errors import CertError, PageMismatch, PdfError, PdfStructure
+from certs.errors import CertError, PageMismatch, PdfError, PdfStructure, QrError
 from certs.jws import MAX_ENVELOPE_BYTES
 from certs.model import Certificate
 from certs.page import Segment, page_blocks, pdf_metadata, qr_payload, segments
-from certs.qr import Matrix, QrError, decode
+from certs.qr import Matrix, decode
 
 ATTACHMENT = "tabula-certificate.json"
 #: The most objects (direct and indirect) scanned in one PDF; a certificate has a few thousand.

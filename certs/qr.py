@@ -24,15 +24,9 @@ from typing import Any
 
 from reportlab.graphics.barcode.qrencoder import QRRSBlock, QRUtil
 
-from certs.errors import CertError
+from certs.errors import QrError
 
 Matrix = list[list[bool]]
-
-
-class QrError(CertError):
-    """The drawn module matrix is not a valid, error-free QR code this decoder reads."""
-
-    reason = "qr_error"
 
 
 _MASKS: tuple[Callable[[int, int], bool], ...] = (

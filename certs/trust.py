@@ -96,7 +96,7 @@ class TrustStore:
         self._lists: list[RevocationList] = []
         self._revoked: dict[str, Revocation] | None = None
         self._checked: dict[str, Endorsement | VerificationError] = {}
-        self.warnings: list[str] = []
+        self.warnings: list[str] = []  # what an auditor should know about the store itself
 
     # --- building the store -------------------------------------------------------------------
 
@@ -341,9 +341,14 @@ class TrustStore:
         """The earliest revocation of each key, from the lists signed by trusted organisation keys."""
         if self._revoked is None:
             out: dict[str, Revocation] = {}
+            self.warnings = []
             for rl in self._lists:
                 signer = self.entries.get(rl.org_kid)
                 if signer is None or signer.role != ROLE_ORGANISATION:
+                    self.warnings.append(
+                        f"revocation list of {rl.organisation!r} ignored: key {rl.org_kid[:16]} is not a trusted "
+                        "organisation key"
+                    )
                     continue
                 for r in rl.revoked:
                     if r.kid not in out or r.when < out[r.kid].when:

@@ -14,9 +14,10 @@ from pypdf import PdfReader, PdfWriter
 from pypdf.generic import ContentStream, NameObject
 from reportlab.lib.pagesizes import A4
 
+from certs.errors import QrError
 from certs.pdf import ATTACHMENT, extract_signed, pdf_text, qr_payload
 from certs.pdfcheck import qr_matrix
-from certs.qr import QrError, decode
+from certs.qr import decode
 from certs.verify import Verdict
 from erase.model import Pattern
 from erase.record import JobRecord, PassRecord

@@ -285,3 +285,18 @@ def test_two_records_with_one_certificate_id(station: Station, tmp_path: Path) -
     assert [v.reason for v in verdicts] == ["duplicate_id"] * 3
     # the JSON and the PDF of one certificate are one record, not a duplicate
     assert all(v.ok for v in station.verifier().verify_paths(folder[:2]))
+
+
+def test_ignored_revocation_lists_are_reported(
+    station: Station, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from certs.cli import main
+
+    issued = station.issue(records.verified())
+    stranger = init_org_key(tmp_path / "stranger", "Stranger")
+    kid = load_station_key(station.key_dir).kid
+    (station.trust_dir / "revocations.json").write_bytes(
+        envelope_bytes(revoke(stranger, kid, reason="key_compromise"))
+    )
+    assert main(["verify", str(issued.json_path), "--trust", str(station.trust_dir)]) == 0
+    assert "revocation list of 'Stranger' ignored" in capsys.readouterr().err
