@@ -56,6 +56,13 @@ class UnsupportedAlgorithm(MalformedEnvelope):
     hint = "Tabula certificates are signed with EdDSA (Ed25519) only"
 
 
+class TooLarge(MalformedEnvelope):
+    """The file is bigger than any record Tabula writes; it is refused before being read."""
+
+    reason = "too_large"
+    hint = "a Tabula certificate is a few kilobytes (JSON) or a few hundred kilobytes (PDF)"
+
+
 class BadSignature(VerificationError):
     """The signature does not match the signed bytes: the file was changed after signing."""
 
@@ -77,6 +84,27 @@ class UnendorsedKey(VerificationError):
 
     reason = "unendorsed_key"
     hint = "trust the organisation key that endorsed this station, or re-endorse the station key"
+
+
+class KeyRoleError(VerificationError):
+    """A key was used for what its role does not allow (an organisation key signing a certificate)."""
+
+    reason = "key_role"
+    hint = "organisation keys endorse station keys; station keys sign certificates"
+
+
+class StationMismatch(VerificationError):
+    """The certificate's signed station id is not the one its key is bound to in the trust store."""
+
+    reason = "station_mismatch"
+    hint = "a station key signs only as the station it was trusted or endorsed for"
+
+
+class RevokedKey(VerificationError):
+    """The signing key (or the organisation key that endorsed it) was revoked before this was signed."""
+
+    reason = "revoked_key"
+    hint = "the key was revoked by its organisation: do not trust what it signed after the revocation"
 
 
 class SchemaError(VerificationError):
@@ -115,6 +143,31 @@ class ChainReordered(ChainError):
     reason = "chain_reordered"
 
 
+class DuplicateId(VerificationError):
+    """Two different signed records carry the same certificate id."""
+
+    reason = "duplicate_id"
+    hint = "a certificate id names one record; one of these files is a copy made to confuse"
+
+
+class PageMismatch(VerificationError):
+    """The PDF's visible page, QR code or metadata says something the signed record does not."""
+
+    reason = "page_mismatch"
+    hint = "the PDF was edited after signing: trust only the signed record (station verify FILE.json)"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class InternalError(VerificationError):
+    """The verifier met a case it does not handle: a defect of Tabula, reported instead of crashing."""
+
+    reason = "internal_error"
+    hint = "the file is refused; please report it with the file attached"
+
+
 # --- keys, trust and the sequence state ---------------------------------------------------------
 
 
@@ -149,3 +202,16 @@ class PdfError(CertError):
     """A PDF certificate could not be written or carries no signed record."""
 
     reason = "pdf_error"
+
+
+class PdfStructure(PdfError):
+    """The PDF does not hold exactly one embedded record that every PDF tool finds the same way."""
+
+    reason = "pdf_structure"
+    hint = "a Tabula PDF embeds one file, tabula-certificate.json; this one was built or edited otherwise"
+
+
+class QrError(PdfError):
+    """The drawn module matrix is not a valid, error-free QR code this decoder reads."""
+
+    reason = "qr_error"

@@ -1182,10 +1182,7 @@ def certificate_check(paths: list[str]) -> Text:
     store = TrustStore()
     key_dir = station_paths.keys_dir()
     try:
-        for name in ("station.pub.pem", "org.pub.pem"):
-            pem = key_dir / name
-            if pem.is_file():
-                store.add_pem(pem.read_bytes(), str(pem))
+        store.add_key_dir(key_dir)  # the station key bound to its id, the organisation key if any
         verdict = Verifier(store).verify_file(Path(signed[0]))
     except (CertError, OSError) as exc:
         return Text("  " + _("Signature not checked: {error}").format(error=exc) + "\n", style="yellow")
