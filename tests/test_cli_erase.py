@@ -354,7 +354,11 @@ def test_killed_worker_is_interrupted_then_resumed_to_a_verified_end(
             and s.current_pass >= 2
             and s.phase == "write"
             and any(
-                e["event"] == "progress" and e.get("synced") and 0 < e["done"] < size for e in s.events[-3:]
+                e["event"] == "progress"
+                and e.get("pass") == s.current_pass
+                and e.get("synced")
+                and 0 < e["done"] < size
+                for e in s.events[-3:]
             )
         )
 
