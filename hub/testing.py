@@ -21,6 +21,7 @@ from typing import Any
 import uvicorn
 
 from hub.errors import HubError
+from hub.server import ServerLimits, uvicorn_options
 
 
 class PostgresUnavailable(HubError):
@@ -46,10 +47,14 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 
 
 @contextmanager
-def serve_in_thread(app: Any, port: int | None = None, **kwargs: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1 in a thread; yields the base URL."""
+def serve_in_thread(
+    app: Any, port: int | None = None, *, limits: ServerLimits | None = None, **kwargs: Any
+) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 in a thread, configured as ``station-hub serve``
+    configures it (:func:`hub.server.uvicorn_options`); yields the base URL."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **kwargs)
+    options = {**uvicorn_options(limits), **kwargs}
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"hub-{port}", daemon=True)
     thread.start()
