@@ -255,11 +255,11 @@ class Hub:
             .where(Station.organisation_id == organisation_id)
         )
         if serial:
-            q = q.where(CertificateRow.serial == serial)
+            q = q.where(CertificateRow.serial == _term(serial))
         if asset_number:
-            q = q.where(CertificateRow.asset_number == asset_number)
+            q = q.where(CertificateRow.asset_number == _term(asset_number))
         if station:
-            q = q.where(CertificateRow.station_name == station)
+            q = q.where(CertificateRow.station_name == _term(station))
         q = q.order_by(CertificateRow.station_name, CertificateRow.sequence).limit(limit)
         with self.session() as s:
             rows = s.execute(q).all()
@@ -300,6 +300,11 @@ class Hub:
     def count(self) -> int:
         with self.session() as s:
             return int(s.scalar(select(func.count()).select_from(CertificateRow)) or 0)
+
+
+def _term(value: str) -> str:
+    """A search term as the indexed columns hold text (NUL shown as U+FFFD, see hub.ingest)."""
+    return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
 def _chain(s: Session, st: Station) -> dict[str, Any]:
