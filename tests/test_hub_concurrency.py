@@ -48,7 +48,7 @@ def test_identical_concurrent_uploads_are_all_2xx(live: str, hub: Hub, kit: Kit)
         clients = [client_for(live, kit.token) for _ in range(n)]
         for c in clients:
             c.get("/healthz")  # connections open before the barrier: the PUTs leave together
-        answers = at_once([lambda c=c: put(c, cert_id, body) for c in clients])
+        answers = at_once([lambda c=c, i=cert_id, b=body: put(c, i, b) for c in clients])
         for c in clients:
             c.close()
         codes = sorted(a.status_code for a in answers)
@@ -69,7 +69,7 @@ def test_non_linking_neighbours_uploaded_together_store_exactly_one(live: str, h
     a.get("/healthz"), b.get("/healthz")
     refused = 0
     for (id1, body1, _), (id2, body2, _) in pairs:
-        r1, r2 = at_once([lambda: put(a, id1, body1), lambda: put(b, id2, body2)])
+        r1, r2 = at_once([lambda i=id1, x=body1: put(a, i, x), lambda i=id2, x=body2: put(b, i, x)])
         codes = sorted((r1.status_code, r2.status_code))
         assert codes == [201, 422], (r1.text, r2.text)
         loser = r1 if r1.status_code == 422 else r2

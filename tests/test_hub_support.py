@@ -78,7 +78,7 @@ def at_once(calls: list[Callable[[], Any]]) -> list[Any]:
         barrier.wait()
         try:
             results[i] = calls[i]()
-        except Exception as e:  # reported as the result, asserted by the test
+        except Exception as e:  # noqa: BLE001  (reported as the result, asserted by the test)
             results[i] = e
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
