@@ -157,12 +157,17 @@ def new_token(s: Session, ref: str, *, expires: datetime | None = None) -> str:
     return token
 
 
-def revoke(s: Session, ref: str, reason: str = "") -> Station:
+def revoke(s: Session, ref: str, reason: str = "", since: datetime | None = None) -> Station:
+    """Revoke a station key.  ``since``: when it stopped being trustworthy (e.g. the day it was
+    stolen), if before now: certificates signed after that are flagged by every lookup."""
+    now = datetime.now(UTC)
+    if since is not None and since > now:
+        raise AdminError("a revocation cannot take effect in the future")
     with s, s.begin():
         st = resolve(s, ref)
         if st.revoked_at is not None:
             raise AdminError(f"station key {st.kid[:16]} was already revoked on {st.revoked_at:%Y-%m-%d}")
-        st.revoked_at = datetime.now(UTC)
+        st.revoked_at = since or now
         st.revocation_reason = reason.strip() or "revoked by the administrator"
     return st
 

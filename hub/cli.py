@@ -54,11 +54,23 @@ def expiry(value: str | None) -> datetime | None:
     if m:
         unit = {"d": "days", "h": "hours", "m": "minutes"}[m.group(2)]
         return datetime.now(UTC) + timedelta(**{unit: int(m.group(1))})
+    return _timestamp(value, "--expires", "a duration (90d, 12h) or a date (2027-06-30)")
+
+
+def _timestamp(value: str, option: str, what: str) -> datetime:
     try:
         ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise AdminError(f"--expires {value!r}: give a duration (90d, 12h) or a date (2027-06-30)") from None
+        raise AdminError(f"{option} {value!r}: give {what}") from None
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _since(value: str | None) -> datetime | None:
+    return (
+        None
+        if value is None
+        else _timestamp(value, "--since", "an ISO date or date-time (2026-11-30T08:00Z)")
+    )
 
 
 def _write_token(token: str, out: Path | None) -> None:
@@ -127,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     _db(r)
     r.add_argument("station", help="key fingerprint (or unique prefix), or an unambiguous station id")
     r.add_argument("--reason", default="", help="recorded and published with the revocation")
+    r.add_argument("--since", help="when the key stopped being trustworthy (ISO date/time, UTC); default now")
 
     ls = sub.add_parser("stations", help="list enrolled stations")
     _db(ls)
@@ -205,7 +218,7 @@ def _admin(args: argparse.Namespace, hub: Hub) -> None:
     elif args.command == "token":
         _write_token(hub.new_token(args.station, expires=expiry(args.expires)), args.token_out)
     elif args.command == "revoke":
-        st = hub.revoke(args.station, args.reason)
+        st = hub.revoke(args.station, args.reason, since=_since(args.since))
         print(f"station {st.station_id!r} (key {st.kid}) revoked: {st.revocation_reason}")
     elif args.command == "forget":
         cert = hub.redact(args.certificate_id)

@@ -123,8 +123,8 @@ class Hub:
     def new_token(self, station: str, *, expires: datetime | None = None) -> str:
         return admin.new_token(self.session(), station, expires=expires)
 
-    def revoke(self, station: str, reason: str = "") -> Station:
-        return admin.revoke(self.session(), station, reason)
+    def revoke(self, station: str, reason: str = "", *, since: datetime | None = None) -> Station:
+        return admin.revoke(self.session(), station, reason, since)
 
     def stations(self) -> list[dict[str, Any]]:
         return admin.list_stations(self.session())
