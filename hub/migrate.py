@@ -81,6 +81,7 @@ def ensure(engine: Engine) -> None:
     want = head()
     if rev != want:
         raise SchemaOutOfDate(
-            f"the database schema is at revision {rev}, this hub needs {want}",
+            f"the database schema is at revision {rev}, this hub needs {want}: "
+            "upgrade it with station-hub migrate",
             hint="back the database up, then run: station-hub migrate --db URL",
         )
