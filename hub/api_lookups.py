@@ -18,6 +18,15 @@ from hub.snapshot import snapshot
 _TERMS = ("serial", "asset_number", "station")
 
 
+def _limit(value: str | None) -> int:
+    """``limit``: 1..500 results (default 100), newest first within each station."""
+    if value is None:
+        return 100
+    if not value.isdigit() or not 1 <= int(value[:4]) <= 500 or len(value) > 3:
+        raise HubError("limit is a number from 1 to 500", code="bad_limit")
+    return int(value)
+
+
 def routes(hub: Hub) -> list[Route]:
     async def search(request: Request) -> Response:
         station = await authed(hub, request)
@@ -25,12 +34,15 @@ def routes(hub: Hub) -> list[Route]:
         if not any(q.get(k) for k in _TERMS):
             raise HubError("search by serial, asset_number or station", code="missing_query")
 
+        limit = _limit(q.get("limit"))
+
         def run() -> list[dict[str, Any]]:
             found = hub.search(
                 station.organisation_id,
                 serial=q.get("serial"),
                 asset_number=q.get("asset_number"),
                 station=q.get("station"),
+                limit=limit,
             )
             return [summary(f) for f in found]
 

@@ -174,7 +174,9 @@ def make_engine(url: str, *, pool_size: int = 10, sqlite_busy_timeout: float = 3
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": sqlite_busy_timeout}
     else:
-        kwargs.update(pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size, pool_timeout=10)
+        # No pre-ping (a round trip per request): a connection lost to a database restart fails
+        # one request with 503 (the client retries) and SQLAlchemy then replaces the pool.
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=10, pool_recycle=1800)
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         _sqlite_events(engine)

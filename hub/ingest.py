@@ -27,9 +27,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, and_, false, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from certs.errors import CertError
 from certs.jws import TYP_CERTIFICATE, Envelope, parse_envelope
@@ -158,8 +157,11 @@ def _store(hub: Hub, station: StationInfo, row: CertificateRow) -> Stored:
     with hub.write_session() as s, s.begin():
         if hub.postgres:
             s.execute(select(Station.id).where(Station.id == station.pk).with_for_update())
-        # (SQLite: BEGIN IMMEDIATE already holds the database's write lock.)
-        existing = s.get(CertificateRow, row.certificate_id)
+        # (SQLite: BEGIN IMMEDIATE already holds the database's write lock.)  One query reads
+        # everything the decision needs: this id, the neighbours, a certificate with the same
+        # predecessor.
+        near = list(s.scalars(_near(row)))
+        existing = next((r for r in near if r.certificate_id == row.certificate_id), None)
         if existing is not None:
             if existing.digest == row.digest:
                 return Stored(False, existing)
@@ -167,23 +169,24 @@ def _store(hub: Hub, station: StationInfo, row: CertificateRow) -> Stored:
                 f"certificate {row.certificate_id} is already stored with different content",
                 code="id_conflict",
             )
-        _check_chain(s, row)
+        _check_chain(row, [r for r in near if r.station_kid == row.station_kid])
         s.add(row)
         s.flush()
     return Stored(True, row)
 
 
-def _check_chain(s: Session, row: CertificateRow) -> None:
+def _near(row: CertificateRow) -> Select[CertificateRow]:
+    seq, same_key = row.sequence, CertificateRow.station_kid == row.station_kid
+    place = CertificateRow.sequence.in_((seq - 1, seq, seq + 1))
+    fork = CertificateRow.previous == row.previous if row.previous is not None else false()
+    return select(CertificateRow).where(
+        or_(CertificateRow.certificate_id == row.certificate_id, and_(same_key, or_(place, fork)))
+    )
+
+
+def _check_chain(row: CertificateRow, near: list[CertificateRow]) -> None:
     seq = row.sequence
-    neighbours = {
-        r.sequence: r
-        for r in s.scalars(
-            select(CertificateRow).where(
-                CertificateRow.station_kid == row.station_kid,
-                CertificateRow.sequence.in_((seq - 1, seq, seq + 1)),
-            )
-        )
-    }
+    neighbours = {r.sequence: r for r in near}
     if seq in neighbours:
         raise Conflict(
             f"sequence {seq} of this station is already taken by certificate "
@@ -195,18 +198,13 @@ def _check_chain(s: Session, row: CertificateRow) -> None:
         raise Rejected(f"#{seq} does not link to the stored certificate #{seq - 1}", code="chain_break")
     if after is not None and after.previous != row.digest:
         raise Rejected(f"the stored #{seq + 1} does not link to this #{seq}", code="chain_break")
-    if row.previous is not None:
-        twin = s.scalar(
-            select(CertificateRow).where(
-                CertificateRow.station_kid == row.station_kid, CertificateRow.previous == row.previous
-            )
+    twin = next((r for r in near if row.previous is not None and r.previous == row.previous), None)
+    if twin is not None:
+        raise Rejected(
+            f"#{twin.sequence} ({twin.certificate_id}) already follows the same predecessor: "
+            "this would fork the chain",
+            code="chain_break",
         )
-        if twin is not None:
-            raise Rejected(
-                f"#{twin.sequence} ({twin.certificate_id}) already follows the same predecessor: "
-                "this would fork the chain",
-                code="chain_break",
-            )
 
 
 # --- diagnostics reports ------------------------------------------------------------------------

@@ -97,12 +97,20 @@ class Hub:
         # Ingest transactions: BEGIN IMMEDIATE on SQLite (see hub.db); PostgreSQL locks a row instead.
         self.write_sessions = session_factory(self.engine.execution_options(**{IMMEDIATE: True}))
         self.postgres = self.engine.dialect.name == "postgresql"
+        # Lookups and authentication read one statement's worth: on PostgreSQL in autocommit, which
+        # saves the BEGIN and ROLLBACK round trips (each ingest still runs in one transaction).
+        reads = self.engine.execution_options(isolation_level="AUTOCOMMIT") if self.postgres else self.engine
+        self.read_sessions = session_factory(reads)
         self._verifiers: dict[int, Verifier] = {}
-        self._checks: OrderedDict[tuple[str, str], Check] = OrderedDict()
+        self._checks: OrderedDict[tuple[str, str, bool], Check] = OrderedDict()
         self._lock = threading.Lock()
 
     def session(self) -> Session:
         s: Session = self.sessions()
+        return s
+
+    def read_session(self) -> Session:
+        s: Session = self.read_sessions()
         return s
 
     def write_session(self) -> Session:
@@ -146,7 +154,7 @@ class Hub:
         if not authorization or not authorization.startswith("Bearer "):
             raise Unauthorized("a station token is required (Authorization: Bearer <token>)")
         digest = token_hash(authorization[len("Bearer ") :].strip())
-        with self.session() as s:
+        with self.read_session() as s:
             row = s.execute(
                 select(Station, Organisation).join(Organisation).where(Station.token_sha256 == digest)
             ).first()
@@ -169,7 +177,7 @@ class Hub:
             cached = self._verifiers.get(station_pk)
         if cached is not None:
             return cached
-        with self.session() as s:
+        with self.read_session() as s:
             org = s.scalar(
                 select(Organisation)
                 .join(Station, Station.organisation_id == Organisation.id)
@@ -186,7 +194,7 @@ class Hub:
 
     def check_stored(self, row: CertificateRow, organisation: str) -> Check:
         """Verify a stored certificate again (cached per stored bytes: they never change)."""
-        key = (row.certificate_id, row.body_sha256)
+        key = (row.certificate_id, row.body_sha256, row.redacted_at is None)
         with self._lock:
             hit = self._checks.get(key)
             if hit is not None:
@@ -224,7 +232,7 @@ class Hub:
         cert_id = normalise_id(cert_id)
         if not is_certificate_id(cert_id):
             raise NotFound("no certificate with this id (an id looks like 0b3c5e2a-...)")
-        with self.session() as s:
+        with self.read_session() as s:
             hit = s.execute(
                 select(CertificateRow, Station, Organisation)
                 .join(Station, Station.id == CertificateRow.station_pk)
@@ -260,14 +268,14 @@ class Hub:
             q = q.where(CertificateRow.asset_number == _term(asset_number))
         if station:
             q = q.where(CertificateRow.station_name == _term(station))
-        q = q.order_by(CertificateRow.station_name, CertificateRow.sequence).limit(limit)
-        with self.session() as s:
+        q = q.order_by(CertificateRow.station_name, CertificateRow.sequence.desc()).limit(limit)
+        with self.read_session() as s:
             rows = s.execute(q).all()
         return [self._found(*r) for r in rows]
 
     def chain_report(self, organisation_id: int, station: str) -> dict[str, Any]:
         """Per key of a station id: the sequence numbers stored and the gaps between them."""
-        with self.session() as s:
+        with self.read_session() as s:
             keys = list(
                 s.scalars(
                     select(Station)
@@ -284,7 +292,7 @@ class Hub:
     def organisation(self, kid: str) -> tuple[Organisation, list[Station]]:
         """A registered organisation (by key fingerprint) and every station key it had enrolled."""
         kid = kid.strip().lower()
-        with self.session() as s:
+        with self.read_session() as s:
             org = s.scalar(select(Organisation).where(Organisation.kid == kid))
             if org is None:
                 raise NotFound(f"no organisation with key {kid[:64]!r} on this hub")
@@ -294,11 +302,11 @@ class Hub:
         return org, stations
 
     def organisations(self) -> list[Organisation]:
-        with self.session() as s:
+        with self.read_session() as s:
             return list(s.scalars(select(Organisation).order_by(Organisation.id)))
 
     def count(self) -> int:
-        with self.session() as s:
+        with self.read_session() as s:
             return int(s.scalar(select(func.count()).select_from(CertificateRow)) or 0)
 
 

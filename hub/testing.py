@@ -90,8 +90,11 @@ def _as_postgres(argv: list[str]) -> list[str]:
 
 
 @contextmanager
-def postgres_cluster() -> Iterator[str]:
-    """A fresh PostgreSQL cluster on 127.0.0.1; yields its admin URL (``postgresql://postgres@...``)."""
+def postgres_cluster(settings: dict[str, str] | None = None) -> Iterator[str]:
+    """A fresh PostgreSQL cluster on 127.0.0.1; yields its admin URL (``postgresql://postgres@...``).
+
+    ``settings``: extra server settings (``-c name=value``), e.g. ``shared_buffers`` for benchmarks.
+    """
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     root = tempfile.mkdtemp(prefix="tabula-pg-")
     data, sock = os.path.join(root, "data"), os.path.join(root, "sock")
@@ -115,6 +118,7 @@ def postgres_cluster() -> Iterator[str]:
         if r.returncode != 0:
             raise PostgresUnavailable(f"initdb failed: {r.stderr.strip()[-500:]}")
         opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=50"
+        opts += "".join(f" -c {k}={v}" for k, v in (settings or {}).items())
         r = subprocess.run(
             _as_postgres([pg_ctl, "-D", data, "-o", opts, "-l", os.path.join(root, "log"), "-w", "start"]),
             capture_output=True,
