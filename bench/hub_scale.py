@@ -225,7 +225,9 @@ def lookups(url: str, db: str, stations: list[Station], n: int) -> dict[str, tup
             auth = {"Authorization": f"Bearer {token[pk]}"}
             calls = {
                 "id": lambda cid=cid: c.get(f"/api/v1/certificates/{cid}"),
-                "serial": lambda s=serial, a=auth: c.get("/api/v1/certificates", params={"serial": s}, headers=a),
+                "serial": lambda s=serial, a=auth: c.get(
+                    "/api/v1/certificates", params={"serial": s}, headers=a
+                ),
                 "asset_number": lambda s=asset, a=auth: c.get(
                     "/api/v1/certificates", params={"asset_number": s}, headers=a
                 ),
@@ -242,7 +244,9 @@ def lookups(url: str, db: str, stations: list[Station], n: int) -> dict[str, tup
     return {k: percentiles(v) for k, v in out.items()}
 
 
-def measure(args: argparse.Namespace, pool: Any, db: str, stations: list[Station], log: Path) -> dict[str, Any]:
+def measure(
+    args: argparse.Namespace, pool: Any, db: str, stations: list[Station], log: Path
+) -> dict[str, Any]:
     res: dict[str, Any] = {}
     movers = stations[: args.concurrency]
     with hub_processes(db, 1, log) as (urls, pids):

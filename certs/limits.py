@@ -23,7 +23,8 @@ from certs.errors import InvalidCertificate
 ASSET_NUMBER_MAX = 200  # property number of the donated machine
 DONOR_MAX = 200  # media.source: who donated the machine
 PERSON_FIELD_MAX = 200  # technician's name, title, organisation, location, contact
-DRIVE_FIELD_MAX = 1024  # manufacturer, model, serial, WWN, firmware (SCSI VPD strings reach 255)
+DRIVE_FIELD_MAX = 512  # manufacturer, model, serial, WWN, firmware (SCSI VPD strings reach 255);
+# 512 characters keep an indexed serial under PostgreSQL's 2,704-byte B-tree entry limit (4 bytes a character)
 STATION_ID_MAX = 128  # same rule as certs.keys.check_station_id
 ORGANISATION_NAME_MAX = 200  # the name a hub registers for an organisation key
 SEQUENCE_MIN = 1
