@@ -303,7 +303,7 @@ def main() -> int:
         have = 0
         with multiprocessing.get_context("fork").Pool(args.workers) as pool:
             for size in sizes:
-                target = size - have - (2 * args.http_sample if have else 0)
+                target = size - have - 2 * args.http_sample  # each measure() adds 2 samples
                 rate = bulk_load(pool, db, stations, max(0, target)) if target > 0 else 0.0
                 with psycopg.connect(db, autocommit=True) as conn:
                     conn.execute("VACUUM ANALYZE certificates")
