@@ -264,12 +264,13 @@ def measure(
             "SELECT count(*) FROM certificates c JOIN certificates p ON p.station_kid = c.station_kid "
             "AND p.sequence = c.sequence - 1 WHERE c.previous IS DISTINCT FROM p.digest"
         ).fetchone()[0]  # type: ignore[index]
-    res.update(count=count, bytes_per_certificate=size / count, broken_links=broken)
+    res.update(count=count, bytes_per_certificate=size / count, broken_links=broken, load=os.getloadavg())
     return res
 
 
 def report(size: int, res: dict[str, Any], bulk_rate: float) -> None:
-    print(f"\n== {res['count']:,} certificates (bulk load {bulk_rate:,.0f}/s) ==")
+    load = ", ".join(f"{x:.1f}" for x in res["load"])
+    print(f"\n== {res['count']:,} certificates (bulk load {bulk_rate:,.0f}/s; load average {load}) ==")
     print(f"ingest, 1 hub process : {res['ingest_1_hub']:,.0f} certificates/s")
     print(f"ingest, 2 hub processes: {res['ingest_2_hubs']:,.0f} certificates/s")
     for name, (p50, p95) in res["lookups"].items():

@@ -168,3 +168,61 @@ def test_parallel_stations_interleave_without_breaking_any_chain(
         for n in range(2, 31):
             assert stored[n].previous == stored[n - 1].digest
     assert httpx.get(f"{live}/healthz").status_code == 200
+
+
+def test_kill_9_of_the_hub_during_a_drain_of_300_leaves_exactly_300(db_url: str, hub: Hub, kit: Kit) -> None:
+    """The hub is killed (SIGKILL) twice while 300 certificates stream in, at whatever point of a
+    request it is (another thread kills it as soon as 90, then 200 answers came back); the client
+    retries whatever got no answer.  Afterwards: exactly 300 stored, one chain, every link intact."""
+    import signal
+    import threading
+    import time
+
+    from hub.testing import free_port
+    from tests.test_hub_support import start_hub
+
+    chain = [cert_at(kit, n, kit.previous if n > 1 else None) for n in range(1, 301)]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    procs = [start_hub(db_url, port)]
+    progress = [0]
+    kills = 0
+    lock = threading.Lock()
+
+    def killer() -> None:
+        nonlocal kills
+        for threshold in (90, 200):
+            while progress[0] < threshold:
+                time.sleep(0.001)
+            with lock:
+                procs[-1].send_signal(signal.SIGKILL)  # mid-request: the client is always sending
+                procs[-1].wait()
+                kills += 1
+                procs.append(start_hub(db_url, port))
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    retried = 0
+    with client_for(url, kit.token) as c:
+        for cid, body, _ in chain:
+            while True:
+                try:
+                    r = put(c, cid, body)
+                except httpx.TransportError:
+                    retried += 1
+                    time.sleep(0.1)  # the hub is down: retry, as station sync does
+                    continue
+                if r.status_code == 503:
+                    time.sleep(0.1)
+                    continue
+                assert r.status_code in (200, 201), r.text
+                break
+            progress[0] += 1
+    thread.join(60)
+    procs[-1].terminate()
+    procs[-1].wait(10)
+    assert kills == 2 and retried >= 2
+    stored = _stored(hub, kit.key.kid)
+    assert sorted(stored) == list(range(1, 301))
+    for n in range(2, 301):
+        assert stored[n].previous == stored[n - 1].digest

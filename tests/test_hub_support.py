@@ -25,17 +25,27 @@ from tests.test_sync_support import Kit
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def start_hub(db_url: str, port: int, *extra: str, out: Any = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+    """``station-hub serve`` in a subprocess on ``port`` (rate limits off unless given); waits for it."""
+    argv = [sys.executable, "-m", "hub", "serve", "--db", db_url, "--port", str(port)]
+    if not any(a.startswith("--public-rate") for a in extra):
+        argv += ["--public-rate", "0", "--station-rate", "0"]
+    proc = subprocess.Popen([*argv, *extra], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_port(port, timeout=30)
+    except TimeoutError:
+        proc.kill()
+        raise
+    return proc
+
+
 @contextmanager
 def live_hub(db_url: str, *extra: str, log: Path | None = None) -> Iterator[str]:
     """``station-hub serve`` in a subprocess; yields its base URL.  Rate limits off unless given."""
     port = free_port()
-    argv = [sys.executable, "-m", "hub", "serve", "--db", db_url, "--port", str(port)]
-    if not any(a.startswith("--public-rate") for a in extra):
-        argv += ["--public-rate", "0", "--station-rate", "0"]
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
-    proc = subprocess.Popen([*argv, *extra], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    proc = start_hub(db_url, port, *extra, out=out)
     try:
-        wait_port(port, timeout=30)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
@@ -45,7 +55,7 @@ def live_hub(db_url: str, *extra: str, log: Path | None = None) -> Iterator[str]
             proc.kill()
             proc.wait()
         if log:
-            out.close()  # type: ignore[union-attr]
+            out.close()
 
 
 def cert_at(kit: Kit, sequence: int, previous: str | None, **kw: Any) -> tuple[str, bytes, str]:
