@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -133,12 +134,18 @@ def new_row(station: StationInfo, cert: Certificate, env: Envelope, body: bytes)
     )
 
 
-def ingest_certificate(hub: Hub, station: StationInfo, cert_id: str, body: bytes) -> Stored:
-    cert_id = normalise_id(cert_id)
-    if not is_certificate_id(cert_id):
-        raise Rejected("the certificate id in the URL is not a UUID", code="bad_id")
+def _checked_upload(raw_id: str, body: bytes, valid: Callable[[str], bool], wrong: str) -> str:
+    """The normalised id of an upload, after the checks every upload gets (id form, size)."""
+    upload_id = normalise_id(raw_id)
+    if not valid(upload_id):
+        raise Rejected(wrong, code="bad_id")
     if len(body) > MAX_UPLOAD_BYTES:
-        raise TooLarge("certificate too large")
+        raise TooLarge(f"uploads are limited to {MAX_UPLOAD_BYTES} bytes")
+    return upload_id
+
+
+def ingest_certificate(hub: Hub, station: StationInfo, cert_id: str, body: bytes) -> Stored:
+    cert_id = _checked_upload(cert_id, body, is_certificate_id, "the certificate id in the URL is not a UUID")
     env = _envelope(body, station)
     cert = verified_certificate(hub, station, cert_id, body)
     row = new_row(station, cert, env, body)
@@ -224,11 +231,7 @@ def parse_report(body: bytes) -> dict[str, Any]:
 
 def ingest_report(hub: Hub, station: StationInfo, report_id: str, body: bytes) -> bool:
     """Store a diagnostics report; its id is the SHA-256 of its bytes.  True when new."""
-    report_id = normalise_id(report_id)
-    if not is_report_id(report_id):
-        raise Rejected("a report id is the hex SHA-256 of the report", code="bad_id")
-    if len(body) > MAX_UPLOAD_BYTES:
-        raise TooLarge("report too large")
+    report_id = _checked_upload(report_id, body, is_report_id, "a report id is the hex SHA-256 of the report")
     if hashlib.sha256(body).hexdigest() != report_id:
         raise Rejected("the report's SHA-256 does not match its id", code="id_mismatch")
     parse_report(body)
