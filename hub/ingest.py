@@ -24,17 +24,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, and_, false, or_, select
+from sqlalchemy import Row, and_, bindparam, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from certs.errors import CertError
 from certs.jws import TYP_CERTIFICATE, Envelope, parse_envelope
 from certs.model import Certificate
-from hub.db import CertificateRow, ReportRow, Station
+from hub.db import CertificateRow, ReportRow, Station, utcnow
 from hub.errors import Conflict, Forbidden, Rejected, TooLarge, Transient
 from hub.ids import is_certificate_id, is_report_id, normalise_id
 
@@ -160,38 +160,53 @@ def ingest_certificate(hub: Hub, station: StationInfo, cert_id: str, body: bytes
     raise Transient("concurrent uploads conflicted; send it again", code="busy", retry_after=1)
 
 
+_T = CertificateRow.__table__.c
+# Built once (statement construction is a large share of an upload's CPU): the station's lock, and
+# the one read that decides: this id, the neighbours, and any certificate with the same predecessor.
+_LOCK = select(Station.id).where(Station.id == bindparam("pk")).with_for_update()
+_NEAR = select(_T.certificate_id, _T.station_kid, _T.sequence, _T.previous, _T.digest).where(
+    or_(
+        _T.certificate_id == bindparam("cid"),
+        and_(
+            _T.station_kid == bindparam("kid"),
+            or_(_T.sequence.between(bindparam("lo"), bindparam("hi")), _T.previous == bindparam("prev")),
+        ),
+    )
+)
+_INSERT = insert(CertificateRow)
+_COLUMNS = [c.name for c in CertificateRow.__table__.columns]
+
+
 def _store(hub: Hub, station: StationInfo, row: CertificateRow) -> Stored:
-    with hub.write_session() as s, s.begin():
+    with hub.write_engine.begin() as conn:
         if hub.postgres:
-            s.execute(select(Station.id).where(Station.id == station.pk).with_for_update())
-        # (SQLite: BEGIN IMMEDIATE already holds the database's write lock.)  One query reads
-        # everything the decision needs: this id, the neighbours, a certificate with the same
-        # predecessor.
-        near = list(s.scalars(_near(row)))
+            conn.execute(_LOCK, {"pk": station.pk})
+        # (SQLite: BEGIN IMMEDIATE already holds the database's write lock.)
+        near = conn.execute(
+            _NEAR,
+            {
+                "cid": row.certificate_id,
+                "kid": row.station_kid,
+                "lo": row.sequence - 1,
+                "hi": row.sequence + 1,
+                "prev": row.previous,  # NULL matches nothing: a first certificate cannot fork
+            },
+        ).all()
         existing = next((r for r in near if r.certificate_id == row.certificate_id), None)
         if existing is not None:
             if existing.digest == row.digest:
-                return Stored(False, existing)
+                return Stored(False, row)  # the same signed content: the same facts
             raise Conflict(
                 f"certificate {row.certificate_id} is already stored with different content",
                 code="id_conflict",
             )
         _check_chain(row, [r for r in near if r.station_kid == row.station_kid])
-        s.add(row)
-        s.flush()
+        row.received_at = utcnow()
+        conn.execute(_INSERT, {name: getattr(row, name) for name in _COLUMNS})
     return Stored(True, row)
 
 
-def _near(row: CertificateRow) -> Select[CertificateRow]:
-    seq, same_key = row.sequence, CertificateRow.station_kid == row.station_kid
-    place = CertificateRow.sequence.in_((seq - 1, seq, seq + 1))
-    fork = CertificateRow.previous == row.previous if row.previous is not None else false()
-    return select(CertificateRow).where(
-        or_(CertificateRow.certificate_id == row.certificate_id, and_(same_key, or_(place, fork)))
-    )
-
-
-def _check_chain(row: CertificateRow, near: list[CertificateRow]) -> None:
+def _check_chain(row: CertificateRow, near: Sequence[Row[Any, Any, Any, Any, Any]]) -> None:
     seq = row.sequence
     neighbours = {r.sequence: r for r in near}
     if seq in neighbours:

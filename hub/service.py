@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -88,6 +88,23 @@ def _aware(ts: datetime) -> datetime:
     return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
 
 
+# Built once: every request with a token runs it.
+_AUTH = (
+    select(
+        Station.id,
+        Station.station_id,
+        Station.kid,
+        Station.organisation_id,
+        Station.token_sha256,
+        Station.token_expires_at,
+        Station.revoked_at,
+        Organisation.name,
+    )
+    .join(Organisation, Organisation.id == Station.organisation_id)
+    .where(Station.token_sha256 == bindparam("digest"))
+)
+
+
 class Hub:
     def __init__(self, db: str | Engine, *, create: bool = True) -> None:
         self.engine = make_engine(db) if isinstance(db, str) else db
@@ -95,12 +112,14 @@ class Hub:
             ensure(self.engine)
         self.sessions = session_factory(self.engine)
         # Ingest transactions: BEGIN IMMEDIATE on SQLite (see hub.db); PostgreSQL locks a row instead.
-        self.write_sessions = session_factory(self.engine.execution_options(**{IMMEDIATE: True}))
+        self.write_engine = self.engine.execution_options(**{IMMEDIATE: True})
         self.postgres = self.engine.dialect.name == "postgresql"
         # Lookups and authentication read one statement's worth: on PostgreSQL in autocommit, which
         # saves the BEGIN and ROLLBACK round trips (each ingest still runs in one transaction).
-        reads = self.engine.execution_options(isolation_level="AUTOCOMMIT") if self.postgres else self.engine
-        self.read_sessions = session_factory(reads)
+        self.read_engine = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT") if self.postgres else self.engine
+        )
+        self.read_sessions = session_factory(self.read_engine)
         self._verifiers: dict[int, Verifier] = {}
         self._checks: OrderedDict[tuple[str, str, bool], Check] = OrderedDict()
         self._lock = threading.Lock()
@@ -111,10 +130,6 @@ class Hub:
 
     def read_session(self) -> Session:
         s: Session = self.read_sessions()
-        return s
-
-    def write_session(self) -> Session:
-        s: Session = self.write_sessions()
         return s
 
     # --- administration (hub.admin) -------------------------------------------------------------
@@ -154,20 +169,17 @@ class Hub:
         if not authorization or not authorization.startswith("Bearer "):
             raise Unauthorized("a station token is required (Authorization: Bearer <token>)")
         digest = token_hash(authorization[len("Bearer ") :].strip())
-        with self.read_session() as s:
-            row = s.execute(
-                select(Station, Organisation).join(Organisation).where(Station.token_sha256 == digest)
-            ).first()
-            if row is None or not hmac.compare_digest(row[0].token_sha256, digest):
-                raise Unauthorized("unknown station token")
-            st, org = row
-            if st.revoked_at is not None:
-                raise Forbidden("this station has been revoked", code="station_revoked")
-            if st.token_expires_at is not None and _aware(st.token_expires_at) <= datetime.now(UTC):
-                raise Unauthorized(
-                    "this station token has expired", code="token_expired", hint="ask for a new one"
-                )
-            return StationInfo(st.id, st.station_id, st.kid, org.id, org.name)
+        with self.read_engine.connect() as conn:
+            st = conn.execute(_AUTH, {"digest": digest}).first()
+        if st is None or not hmac.compare_digest(st.token_sha256, digest):
+            raise Unauthorized("unknown station token")
+        if st.revoked_at is not None:
+            raise Forbidden("this station has been revoked", code="station_revoked")
+        if st.token_expires_at is not None and _aware(st.token_expires_at) <= datetime.now(UTC):
+            raise Unauthorized(
+                "this station token has expired", code="token_expired", hint="ask for a new one"
+            )
+        return StationInfo(st.id, st.station_id, st.kid, st.organisation_id, st.name)
 
     # --- verification --------------------------------------------------------------------------
 
