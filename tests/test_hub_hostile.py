@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -295,4 +296,34 @@ def test_a_slowloris_does_not_keep_others_from_being_served(
                 closed += s.recv(1) == b""
             s.close()
         assert closed == 1000  # the server dropped every half-sent request after its deadline
+        assert httpx.get(f"{url}/healthz").status_code == 200
+
+
+def test_requests_over_the_in_flight_cap_are_503_with_retry_after(hub: Hub, kit: Kit) -> None:
+    from hub.app import create_app
+    from hub.guard import Limits
+    from hub.testing import serve_in_thread
+
+    with serve_in_thread(create_app(hub, Limits(max_in_flight=2))) as url:
+        host, port = url.removeprefix("http://").split(":")
+        slow = []
+        for _ in range(2):  # two uploads in progress, their bodies still coming
+            s = socket.create_connection((host, int(port)))
+            s.sendall(
+                b"PUT /api/v1/reports/"
+                + b"0" * 64
+                + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"Authorization: Bearer {kit.token}\r\nContent-Length: 100\r\n\r\n{{".encode()
+            )
+            slow.append(s)
+        deadline = time.monotonic() + 10
+        while True:
+            r = httpx.get(f"{url}/healthz")
+            if r.status_code == 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert r.status_code == 503 and r.json()["error"] == "overloaded" and r.headers["retry-after"] == "1"
+        for s in slow:
+            s.close()
+        time.sleep(0.3)
         assert httpx.get(f"{url}/healthz").status_code == 200
