@@ -276,8 +276,6 @@ def test_a_client_hanging_up_mid_upload_is_logged_quietly(live: str, kit: Kit) -
 def test_a_slowloris_does_not_keep_others_from_being_served(
     db_url: str, hub: Hub, kit: Kit, tmp_path: Path
 ) -> None:
-    import time
-
     with live_hub(db_url, "--read-timeout", "3") as url:
         host, port = url.removeprefix("http://").split(":")
         slow = []
