@@ -8,21 +8,33 @@ client is a thread with its own connection, and a barrier releases them together
 
 from __future__ import annotations
 
+import json
+import signal
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
+from certs.jws import parse_envelope
+from certs.model import Certificate
 from hub.db import CertificateRow
-from hub.service import Hub
-from tests.test_hub_support import at_once, cert_at, client_for, fake_hash, live_hub, put
+from hub.ingest import new_row
+from hub.service import Hub, StationInfo
+from hub.testing import free_port
+from tests.test_hub_support import at_once, cert_at, client_for, fake_hash, live_hub, put, start_hub
 from tests.test_sync_support import (  # noqa: F401  (fixtures)
     Kit,
     db_url,
+    enrolled,
     hub,
     kit,
+    make_kit,
+    make_org,
     org,
     pg_admin_url,
 )
@@ -117,14 +129,6 @@ def test_forks_are_refused_whatever_the_order_or_timing(live: str, hub: Hub, kit
 
 def test_the_database_refuses_a_fork_even_without_the_hub_checks(hub: Hub, kit: Kit, tmp_path: Path) -> None:
     """The constraints are the last line: a raw insert of a forked or duplicate place fails."""
-    import json
-
-    from sqlalchemy.exc import IntegrityError
-
-    from certs.jws import parse_envelope
-    from certs.model import Certificate
-    from hub.ingest import new_row
-    from hub.service import StationInfo
 
     station = hub.authenticate(f"Bearer {kit.token}")
     assert isinstance(station, StationInfo)
@@ -144,7 +148,6 @@ def test_the_database_refuses_a_fork_even_without_the_hub_checks(hub: Hub, kit: 
 def test_parallel_stations_interleave_without_breaking_any_chain(
     live: str, hub: Hub, kit: Kit, tmp_path: Path
 ) -> None:
-    from tests.test_sync_support import enrolled, make_kit, make_org
 
     org2 = make_org(tmp_path / "o2", "Second Org")
     hub.add_organisation("Second Org", org2.pem)
@@ -174,12 +177,6 @@ def test_kill_9_of_the_hub_during_a_drain_of_300_leaves_exactly_300(db_url: str,
     """The hub is killed (SIGKILL) twice while 300 certificates stream in, at whatever point of a
     request it is (another thread kills it as soon as 90, then 200 answers came back); the client
     retries whatever got no answer.  Afterwards: exactly 300 stored, one chain, every link intact."""
-    import signal
-    import threading
-    import time
-
-    from hub.testing import free_port
-    from tests.test_hub_support import start_hub
 
     chain = [cert_at(kit, n, kit.previous if n > 1 else None) for n in range(1, 301)]
     port = free_port()

@@ -9,9 +9,13 @@ The server's log is checked for tracebacks after each run.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
+import re
 import socket
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +25,12 @@ import pytest
 
 from certs.canonical import canonical_json
 from certs.limits import ASSET_NUMBER_MAX, DRIVE_FIELD_MAX, SEQUENCE_MAX
+from certs.verify import Verifier
+from hub.app import create_app
+from hub.db import make_engine
+from hub.guard import Limits
 from hub.service import Hub
+from hub.testing import serve_in_thread
 from tests.test_hub_support import cert_at, client_for, live_hub, payload_of, put, sign_raw
 from tests.test_sync_support import (  # noqa: F401  (fixtures)
     Kit,
@@ -47,7 +56,6 @@ def _deep(levels: int) -> bytes:
 
 
 def test_hostile_reports_are_refused_never_500(live: str, kit: Kit) -> None:
-    import hashlib
 
     auth = {"Authorization": f"Bearer {kit.token}", "Content-Type": "application/json"}
     bodies = [
@@ -145,14 +153,9 @@ def test_every_value_a_certificate_can_hold_is_storable(live: str, hub: Hub, kit
 def test_a_failing_database_is_503_with_retry_after(
     db_url: str, hub: Hub, kit: Kit, pg_admin_url: str
 ) -> None:
-    from hub.app import create_app
-    from hub.db import make_engine
-    from hub.testing import serve_in_thread
 
     cid, body, _ = cert_at(kit, 1, None)
     if db_url.startswith("sqlite"):
-        import sqlite3
-
         engine = make_engine(db_url, sqlite_busy_timeout=0.3)
         lock = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
         lock.execute("BEGIN EXCLUSIVE")  # another process holding the database: "database is locked"
@@ -193,9 +196,6 @@ def test_uppercase_ids_work_on_every_route(live: str, kit: Kit) -> None:
 
 
 def test_security_headers_on_every_answer(live: str, kit: Kit) -> None:
-    import base64
-    import hashlib
-    import re
 
     cid, body, _ = cert_at(kit, 1, None)
     auth = {"Authorization": f"Bearer {kit.token}"}
@@ -242,7 +242,6 @@ def test_rate_limits_answer_429_with_retry_after(db_url: str, hub: Hub, kit: Kit
 def test_public_lookups_verify_each_stored_certificate_once(
     hub: Hub, kit: Kit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from certs.verify import Verifier
 
     station = hub.authenticate(f"Bearer {kit.token}")
     cid, body, _ = cert_at(kit, 1, None)
@@ -298,9 +297,6 @@ def test_a_slowloris_does_not_keep_others_from_being_served(
 
 
 def test_requests_over_the_in_flight_cap_are_503_with_retry_after(hub: Hub, kit: Kit) -> None:
-    from hub.app import create_app
-    from hub.guard import Limits
-    from hub.testing import serve_in_thread
 
     with serve_in_thread(create_app(hub, Limits(max_in_flight=2))) as url:
         host, port = url.removeprefix("http://").split(":")

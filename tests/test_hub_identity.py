@@ -11,7 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from certs.canonical import canonical_json
 from hub.cli import main as hub_main
+from hub.db import CertificateRow
 from hub.errors import AdminError
 from hub.service import Hub
 from tests.test_hub_support import cert_at, client_for, put, sign_raw, verify_offline
@@ -194,14 +196,11 @@ def test_personal_data_is_removed_on_request_and_the_chain_still_holds(
     nid, nbody, _ = cert_at(kit, 2, digest)
     assert put(c, nid, nbody).status_code == 201  # the next one still links to the kept hash
     with hub.session() as s:
-        from hub.db import CertificateRow
-
         assert s.get(CertificateRow, cid).body == b""  # type: ignore[union-attr]
 
 
 def test_sign_raw_helper_makes_a_certificate_the_hub_accepts(hub_url: str, kit: Kit) -> None:
     """(The hostile-input tests build payloads with sign_raw: it must sign like the station.)"""
-    from certs.canonical import canonical_json
 
     cert = kit.certificate()
     body = sign_raw(kit, canonical_json(cert.to_dict()))

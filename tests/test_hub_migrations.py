@@ -31,9 +31,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from hub.cli import main as hub_main
-from hub.db import CertificateRow, Station, normalise_url
+from hub.db import CertificateRow, Station, make_engine, normalise_url
 from hub.errors import HubError
-from hub.migrate import MigrationRefused, SchemaOutOfDate, current, head
+from hub.migrate import MigrationRefused, SchemaOutOfDate, current, head, upgrade
 from hub.service import Hub
 from tests.test_hub_support import cert_at
 from tests.test_sync_support import Kit, db_url, make_kit, make_org, pg_admin_url  # noqa: F401
@@ -235,8 +235,6 @@ def test_a_previous_version_database_is_upgraded_with_its_data(db_url: str, tmp_
 
 def test_an_upgrade_refuses_data_that_breaks_the_new_constraints(db_url: str, tmp_path: Path) -> None:
     _legacy_db(db_url, tmp_path, fork=True, twins=True)
-    from hub.db import make_engine
-    from hub.migrate import upgrade
 
     engine = make_engine(db_url)
     with pytest.raises(MigrationRefused) as err:

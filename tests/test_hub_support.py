@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from certs.canonical import b64url_encode, canonical_json
+from certs.jws import TYP_CERTIFICATE, jwk_of, kid_of
 from hub.testing import free_port, wait_port
 from tests.test_sync_support import Kit
 
@@ -117,8 +119,6 @@ def verify_offline(paths: list[Path], trust_dir: Path) -> dict[str, Any]:
 
 def sign_raw(kit: Kit, payload: bytes, header: dict[str, Any] | None = None) -> bytes:
     """A flattened JWS over arbitrary payload bytes, signed by ``kit`` (for hostile payloads)."""
-    from certs.canonical import b64url_encode, canonical_json
-    from certs.jws import TYP_CERTIFICATE, jwk_of, kid_of
 
     pub = kit.key.private.public_key()
     protected = b64url_encode(
