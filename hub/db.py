@@ -40,6 +40,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from certs.limits import STATION_ID_MAX
+
 #: Execution option asking a SQLite transaction to start with ``BEGIN IMMEDIATE`` (ingest).
 IMMEDIATE = "tabula_begin_immediate"
 
@@ -76,7 +78,7 @@ class Station(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    station_id: Mapped[str] = mapped_column(String(128), index=True)
+    station_id: Mapped[str] = mapped_column(String(STATION_ID_MAX), index=True)
     kid: Mapped[str] = mapped_column(String(64), unique=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     endorsement: Mapped[str] = mapped_column(Text)  # the endorsement JWS (JSON text)

@@ -16,12 +16,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
+from hub.db import IMMEDIATE
 from hub.errors import HubError
 
 BASELINE = "0001"
+_LOCK_KEY = 0x7461_6275_6C61  # "tabula": the advisory lock of schema upgrades
 _SCRIPTS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -52,19 +54,29 @@ def head() -> str:
     return rev
 
 
+def _revision(conn: Connection) -> str | None:
+    rev = MigrationContext.configure(conn).get_current_revision()
+    if rev is None and inspect(conn).has_table("certificates"):
+        return BASELINE
+    return rev
+
+
 def current(engine: Engine) -> str | None:
     """The database's revision: None when empty, ``0001`` for a pre-migration hub's tables."""
     with engine.connect() as conn:
-        rev = MigrationContext.configure(conn).get_current_revision()
-        if rev is None and inspect(conn).has_table("certificates"):
-            return BASELINE
-        return rev
+        return _revision(conn)
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
-    """Bring the schema to the newest revision; returns (before, after)."""
-    before = current(engine)
-    with engine.begin() as conn:
+    """Bring the schema to the newest revision; returns (before, after).
+
+    Several hub processes may start together on an empty database: the upgrade runs under a lock
+    (PostgreSQL: an advisory lock; SQLite: ``BEGIN IMMEDIATE``) and reads the revision under it.
+    """
+    with engine.execution_options(**{IMMEDIATE: True}).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+        before = _revision(conn)
         cfg = _config(conn)
         if before == BASELINE and MigrationContext.configure(conn).get_current_revision() is None:
             command.stamp(cfg, BASELINE)

@@ -9,6 +9,7 @@ such a database through it, runs ``station-hub migrate``, and checks the data an
 from __future__ import annotations
 
 import hashlib
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -245,3 +246,25 @@ def test_an_upgrade_refuses_data_that_breaks_the_new_constraints(db_url: str, tm
     assert current(engine) == "0001"  # nothing changed
     engine.dispose()
     assert issubclass(MigrationRefused, HubError)
+
+
+def test_hub_processes_starting_together_on_an_empty_database_create_it_once(db_url: str) -> None:
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            Hub(db_url).engine.dispose()
+        except BaseException as e:  # noqa: BLE001  (collected, asserted below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    hub = Hub(db_url)
+    assert current(hub.engine) == head() and hub.count() == 0
+    hub.engine.dispose()
