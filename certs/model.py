@@ -392,11 +392,11 @@ class Station:
         if not self.id:
             raise InvalidCertificate("the station has an id")
         limits.check_text("station id", self.id, limits.STATION_ID_MAX)
-        limits.check_sequence(self.sequence)
         if not _HEX64.match(self.kid):
             raise InvalidCertificate("station kid must be 64 lowercase hex characters")
         if self.sequence < 1:
             raise InvalidCertificate("sequence numbers start at 1")
+        limits.check_sequence(self.sequence)
         if (self.sequence == 1) != (self.previous is None):
             raise InvalidCertificate("only the first certificate has no previous hash")
         if self.previous is not None and not _HEX64.match(self.previous):
