@@ -14,6 +14,7 @@ import pytest
 from certs import limits
 from certs.errors import InvalidCertificate
 from certs.limits import FieldTooLong
+from certs.settings import CertSettings
 from station.cli import main
 from tests.test_sync_support import make_kit, make_org
 
@@ -85,3 +86,11 @@ def test_plan_time_checks_cover_drive_strings() -> None:
     with pytest.raises(FieldTooLong, match="drive model"):
         limits.check_drive({"model": "M" * (limits.DRIVE_FIELD_MAX + 1)})
     limits.check_operator({"asset_number": "x", "unrelated": "y" * 10_000})
+
+
+def test_settings_are_checked_with_the_same_limits() -> None:
+    limits.check_settings(CertSettings(technician="T" * limits.PERSON_FIELD_MAX))
+    with pytest.raises(FieldTooLong, match="technician"):
+        limits.check_settings(CertSettings(technician="T" * (limits.PERSON_FIELD_MAX + 1)))
+    with pytest.raises(FieldTooLong, match="asset number"):
+        limits.check_settings(CertSettings(asset_number="A" * (limits.ASSET_NUMBER_MAX + 1)))
