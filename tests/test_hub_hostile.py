@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from certs.canonical import canonical_json
@@ -321,3 +322,31 @@ def test_requests_over_the_in_flight_cap_are_503_with_retry_after(hub: Hub, kit:
             s.close()
         time.sleep(0.3)
         assert httpx.get(f"{url}/healthz").status_code == 200
+
+
+def test_lost_database_connections_are_503_then_the_hub_recovers(
+    db_url: str, hub: Hub, kit: Kit, pg_admin_url: str
+) -> None:
+    """PostgreSQL drops every connection (a restart, a failover): answers are 503, never 500, and
+    the next tries succeed on fresh connections (the pool does not ping before each request)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL connections only")
+    name = db_url.rsplit("/", 1)[1]
+    with serve_in_thread(create_app(hub)) as url, client_for(url, kit.token) as c:
+        first = cert_at(kit, 1, None)
+        assert put(c, first[0], first[1]).status_code == 201
+        with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+            )
+        cid, body, _ = cert_at(kit, 2, first[2])
+        codes = []
+        for _ in range(5):
+            r = put(c, cid, body)
+            codes.append(r.status_code)
+            if r.status_code == 503:
+                assert int(r.headers["retry-after"]) > 0
+                continue
+            break
+        assert codes[-1] == 201 and set(codes[:-1]) <= {503}, codes
+        assert httpx.get(f"{url}/api/v1/certificates/{cid}").status_code == 200
