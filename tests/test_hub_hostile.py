@@ -324,13 +324,12 @@ def test_requests_over_the_in_flight_cap_are_503_with_retry_after(hub: Hub, kit:
         assert httpx.get(f"{url}/healthz").status_code == 200
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_lost_database_connections_are_503_then_the_hub_recovers(
     db_url: str, hub: Hub, kit: Kit, pg_admin_url: str
 ) -> None:
     """PostgreSQL drops every connection (a restart, a failover): answers are 503, never 500, and
     the next tries succeed on fresh connections (the pool does not ping before each request)."""
-    if not db_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL connections only")
     name = db_url.rsplit("/", 1)[1]
     with serve_in_thread(create_app(hub)) as url, client_for(url, kit.token) as c:
         first = cert_at(kit, 1, None)
