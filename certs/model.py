@@ -29,6 +29,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Literal, Union, cast, get_args, get_origin, get_type_hints
 
+from certs import limits
 from certs.errors import InvalidCertificate, SchemaError
 
 SCHEMA = "tabula.certificate/1"
@@ -85,6 +86,11 @@ class Person:
     location: str
     contact: str  # phone or e-mail
 
+    def __post_init__(self) -> None:
+        for key in ("name", "title", "organisation", "location", "contact"):
+            label, limit = limits.OPERATOR_FIELDS[key]
+            limits.check_text(label, getattr(self, key), limit)
+
 
 @dataclass(frozen=True)
 class Validation:
@@ -140,6 +146,10 @@ class Media:
     hidden_after: HiddenArea
 
     def __post_init__(self) -> None:
+        limits.check_text("asset number", self.asset_number, limits.ASSET_NUMBER_MAX)
+        limits.check_text("donor", self.source, limits.DONOR_MAX)
+        for key in limits.DRIVE_FIELDS:
+            limits.check_text(f"drive {key}", getattr(self, key), limits.DRIVE_FIELD_MAX, nul=False)
         _nonneg(self.accessible_bytes, "accessible_bytes")
         _nonneg(self.native_bytes, "native_bytes")
         if self.native_bytes is not None and self.native_bytes < self.accessible_bytes:
@@ -384,10 +394,12 @@ class Station:
     def __post_init__(self) -> None:
         if not self.id:
             raise InvalidCertificate("the station has an id")
+        limits.check_text("station id", self.id, limits.STATION_ID_MAX)
         if not _HEX64.match(self.kid):
             raise InvalidCertificate("station kid must be 64 lowercase hex characters")
         if self.sequence < 1:
             raise InvalidCertificate("sequence numbers start at 1")
+        limits.check_sequence(self.sequence)
         if (self.sequence == 1) != (self.previous is None):
             raise InvalidCertificate("only the first certificate has no previous hash")
         if self.previous is not None and not _HEX64.match(self.previous):

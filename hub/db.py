@@ -1,10 +1,20 @@
 """The hub's database: SQLAlchemy 2.x, SQLite by default, PostgreSQL in production.
 
-Tables: ``organisations`` (registered organisation public keys), ``stations`` (enrolled station keys
-with their endorsement and the SHA-256 of their token: the token itself is never stored),
-``certificates`` (the exact signed bytes plus the indexed facts: serial, asset number, station,
-sequence, outcome) and ``reports`` (diagnostics reports).  ``(station_kid, sequence)`` is unique, so
-two different certificates can never take one place in a station's chain.
+Tables (the schema is created and upgraded by Alembic: :mod:`hub.migrate`, ``hub/migrations``):
+
+* ``organisations``: registered organisation public keys, with the name the administrator gave;
+* ``stations``: enrolled station keys (a station *is* its key fingerprint ``kid``) with their
+  endorsement, the SHA-256 of their token (never the token), the token's expiry, and the time and
+  reason of a revocation.  Among the stations that are not revoked, ``(organisation, station_id)``
+  is unique;
+* ``certificates``: the signed bytes plus indexed facts.  The database itself enforces each station
+  key's chain: ``(station_kid, sequence)`` is unique (one certificate per place) and
+  ``(station_kid, previous)`` is unique (two certificates with one predecessor are a fork);
+* ``reports``: diagnostics reports (unsigned JSON; the id is the SHA-256 of the bytes).
+
+Free-text columns are ``TEXT``: their sizes are bounded by :mod:`certs.limits`, which the
+certificate model enforces, so every certificate that verifies is storable.  Sequence numbers are
+64-bit.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -24,9 +35,15 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from certs.limits import STATION_ID_MAX
+
+#: Execution option asking a SQLite transaction to start with ``BEGIN IMMEDIATE`` (ingest).
+IMMEDIATE = "tabula_begin_immediate"
 
 
 def utcnow() -> datetime:
@@ -41,7 +58,7 @@ class Organisation(Base):
     __tablename__ = "organisations"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(Text)
     kid: Mapped[str] = mapped_column(String(64), unique=True)
     public_pem: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -49,31 +66,49 @@ class Organisation(Base):
 
 class Station(Base):
     __tablename__ = "stations"
+    __table_args__ = (
+        Index(
+            "uq_stations_active_id",
+            "organisation_id",
+            "station_id",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    station_id: Mapped[str] = mapped_column(String(128), index=True)
+    station_id: Mapped[str] = mapped_column(String(STATION_ID_MAX), index=True)
     kid: Mapped[str] = mapped_column(String(64), unique=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     endorsement: Mapped[str] = mapped_column(Text)  # the endorsement JWS (JSON text)
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    token_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revocation_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
 
 
 class CertificateRow(Base):
     __tablename__ = "certificates"
     __table_args__ = (
         UniqueConstraint("station_kid", "sequence", name="uq_certificates_chain_place"),
+        Index("uq_certificates_chain_link", "station_kid", "previous", unique=True),
         Index("ix_certificates_serial", "serial"),
         Index("ix_certificates_asset_number", "asset_number"),
         Index("ix_certificates_station", "station_pk", "sequence"),
+        Index("ix_certificates_station_name", "station_name", "sequence"),
     )
 
     certificate_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     station_pk: Mapped[int] = mapped_column(ForeignKey("stations.id"))
     station_kid: Mapped[str] = mapped_column(String(64))
-    station_name: Mapped[str] = mapped_column(String(128))
-    sequence: Mapped[int] = mapped_column(Integer)
+    station_name: Mapped[str] = mapped_column(Text)
+    sequence: Mapped[int] = mapped_column(BigInteger)
     previous: Mapped[str | None] = mapped_column(String(64), nullable=True)
     digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of the compact JWS (chain, QR code)
     body_sha256: Mapped[str] = mapped_column(String(64))  # SHA-256 of the uploaded bytes (idempotency)
@@ -81,14 +116,17 @@ class CertificateRow(Base):
     success: Mapped[bool] = mapped_column(Boolean)
     outcome: Mapped[str] = mapped_column(String(32))
     level_achieved: Mapped[str] = mapped_column(String(16))
-    serial: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    wwn: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    manufacturer: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    asset_number: Mapped[str] = mapped_column(String(200))
+    serial: Mapped[str | None] = mapped_column(Text, nullable=True)
+    wwn: Mapped[str | None] = mapped_column(Text, nullable=True)
+    model: Mapped[str | None] = mapped_column(Text, nullable=True)
+    manufacturer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    asset_number: Mapped[str] = mapped_column(Text)
     issued_at: Mapped[str] = mapped_column(String(32))
     trust: Mapped[str] = mapped_column(Text)
+    # The signed bytes as uploaded; empty once the personal data was removed on request (the facts
+    # above, the digest and body_sha256 stay: the chain and the donor's own copy still check).
     body: Mapped[bytes] = mapped_column(LargeBinary)
+    redacted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -108,29 +146,43 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def _sqlite_events(engine: Engine) -> None:
+    """WAL, full fsync, foreign keys; and transactions that start when *we* say, as we say.
+
+    pysqlite opens transactions lazily (DEFERRED, at the first write), which lets two ingests read
+    the same "no neighbour" state.  Here the driver's own transaction handling is off and SQLAlchemy's
+    ``begin`` emits ``BEGIN IMMEDIATE`` for connections carrying the :data:`IMMEDIATE` option (the
+    ingest path: one writer at a time, and it reads under its write lock) and ``BEGIN`` otherwise.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(url: str, *, pool_size: int = 10, sqlite_busy_timeout: float = 30.0) -> Engine:
     url = normalise_url(url)
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": sqlite_busy_timeout}
     else:
-        kwargs["pool_pre_ping"] = True
+        # No pre-ping (a round trip per request): a connection lost to a database restart fails
+        # one request with 503 (the client retries) and SQLAlchemy then replaces the pool.
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=10, pool_recycle=1800)
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
+        _sqlite_events(engine)
     return engine
-
-
-def init_db(engine: Engine) -> None:
-    Base.metadata.create_all(engine)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Any]:

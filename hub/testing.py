@@ -21,6 +21,7 @@ from typing import Any
 import uvicorn
 
 from hub.errors import HubError
+from hub.server import ServerLimits, uvicorn_options
 
 
 class PostgresUnavailable(HubError):
@@ -46,10 +47,14 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 
 
 @contextmanager
-def serve_in_thread(app: Any, port: int | None = None, **kwargs: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1 in a thread; yields the base URL."""
+def serve_in_thread(
+    app: Any, port: int | None = None, *, limits: ServerLimits | None = None, **kwargs: Any
+) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 in a thread, configured as ``station-hub serve``
+    configures it (:func:`hub.server.uvicorn_options`); yields the base URL."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **kwargs)
+    options = {**uvicorn_options(limits), **kwargs}
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"hub-{port}", daemon=True)
     thread.start()
@@ -85,8 +90,11 @@ def _as_postgres(argv: list[str]) -> list[str]:
 
 
 @contextmanager
-def postgres_cluster() -> Iterator[str]:
-    """A fresh PostgreSQL cluster on 127.0.0.1; yields its admin URL (``postgresql://postgres@...``)."""
+def postgres_cluster(settings: dict[str, str] | None = None) -> Iterator[str]:
+    """A fresh PostgreSQL cluster on 127.0.0.1; yields its admin URL (``postgresql://postgres@...``).
+
+    ``settings``: extra server settings (``-c name=value``), e.g. ``shared_buffers`` for benchmarks.
+    """
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     root = tempfile.mkdtemp(prefix="tabula-pg-")
     data, sock = os.path.join(root, "data"), os.path.join(root, "sock")
@@ -110,6 +118,7 @@ def postgres_cluster() -> Iterator[str]:
         if r.returncode != 0:
             raise PostgresUnavailable(f"initdb failed: {r.stderr.strip()[-500:]}")
         opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=50"
+        opts += "".join(f" -c {k}={v}" for k, v in (settings or {}).items())
         r = subprocess.run(
             _as_postgres([pg_ctl, "-D", data, "-o", opts, "-l", os.path.join(root, "log"), "-w", "start"]),
             capture_output=True,

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from certs.limits import check_drive, check_operator
 from erase.journal import Follower, JobState, Journal, iter_jobs, utcnow
 from erase.methods import expand
 from erase.purge.planner import PlanOptions, PurgePlan, plan_purge
@@ -58,6 +59,12 @@ def plan_job(
     passes of ``options.method`` follow only when the purge plan overwrites, over the drive's native
     size (after any hidden area is removed).
     """
+    # What the certificate will hold is checked now, before anything is written (certs/limits.py).
+    check_operator(operator or {})
+    d = drive
+    check_drive(
+        {"manufacturer": d.vendor, "model": d.model, "serial": d.serial, "wwn": d.wwn, "firmware": d.firmware}
+    )
     seed = secrets.token_bytes(16)
     passes = expand(
         options.method,
