@@ -61,7 +61,7 @@ from erase.record import VerifyPolicy
 from host import paths
 from host.errors import BadInput, TabulaError
 from station.errors import StationError
-from station.worker import EXIT_INTERNAL, EXIT_OK, EXIT_REFUSED, WorkerOptions
+from station.options import EXIT_INTERNAL, EXIT_OK, EXIT_REFUSED, WorkerOptions
 
 After = Literal["exit", "poweroff", "wait"]
 

@@ -29,7 +29,7 @@ from host.errors import BadInput, TabulaError
 from station import __version__
 from station.errors import StationError
 from station.jobs import EraseOptions, JobWatcher, create_job, find_job, find_jobs, plan_job, spawn
-from station.worker import (
+from station.options import (
     EXIT_FAILED,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,

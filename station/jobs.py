@@ -28,7 +28,7 @@ from erase.record import ErrorPolicy, JobPlan, VerifyMode, VerifyPolicy
 from host.identity import DriveInfo
 from host.runner import Runner
 from station import __version__
-from station.worker import WorkerOptions
+from station.options import WorkerOptions
 
 DEFAULT_BLOCK_SIZE = 4 << 20
 

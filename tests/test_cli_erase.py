@@ -21,7 +21,7 @@ from erase.record import Outcome
 from host.drives import resolve
 from station.cli import main
 from station.jobs import EraseOptions, create_job, plan_job, spawn
-from station.worker import WorkerOptions
+from station.options import WorkerOptions
 from tests.faultfs import fault_disk, have_fuse
 from tests.loopdev import attach, detach
 

@@ -24,11 +24,11 @@ from host.identity import DriveInfo
 from host.protection import Verdict
 from station.i18n import set_language
 from station.jobs import EraseOptions, create_job, plan_job
+from station.options import WorkerOptions
 from station.tui import model
 from station.tui.app import TabulaApp, create_app
 from station.tui.model import policies
 from station.tui.screens import BenchScreen, ConfirmScreen, DrivesScreen
-from station.worker import WorkerOptions
 from tests.test_tui_flows import app_for, row_status, screen_text, until
 
 MiB = 1 << 20

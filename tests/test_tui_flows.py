@@ -19,10 +19,10 @@ import pytest
 from erase.record import Outcome
 from host.drives import DriveEntry, discover
 from station.jobs import EraseOptions, create_job, plan_job, spawn
+from station.options import WorkerOptions
 from station.tui.app import TabulaApp, certify_available, create_app
 from station.tui.model import policies
 from station.tui.screens import BenchScreen, DetailsScreen, DrivesScreen, PlanScreen, PolicyScreen
-from station.worker import WorkerOptions
 from tests.loopdev import detach
 
 pytestmark = pytest.mark.root

@@ -18,8 +18,8 @@ from host.identity import DriveInfo
 from host.protection import Reason, ReasonCode, Verdict
 from station.i18n import set_language
 from station.jobs import EraseOptions, create_job, plan_job
+from station.options import WorkerOptions
 from station.tui import model
-from station.worker import WorkerOptions
 
 
 def drive(

@@ -30,9 +30,9 @@ from host.identity import DriveInfo
 from host.runner import Runner
 from station.i18n import N_, _, choose_language, current_language, set_language
 from station.jobs import create_job, find_jobs, plan_job, plan_purge_job, spawn
+from station.options import WorkerOptions
 from station.tui import model
 from station.tui.model import Bench, JobBook, StationSettings, select_jobs
-from station.worker import WorkerOptions
 
 if TYPE_CHECKING:
     from diagnostics.diagnose import Bounds, Mode

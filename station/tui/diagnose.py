@@ -9,9 +9,7 @@ shown as *unknown*, never as passed.  The report can be saved as JSON to
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -26,7 +24,9 @@ from textual.message import Message
 from textual.widgets import Footer, Static
 
 from host.errors import TabulaError
+from host.fsio import atomic_write
 from station.i18n import C_, N_, _
+from station.sync.outbox import enqueue_report
 from station.tui.model import human_size
 from station.tui.screens import TabulaScreen
 
@@ -297,28 +297,13 @@ def save_report(report: DiagnosticReport, home: Path) -> Path:
         path = directory / f"{base}-{n}.json"
         n += 1
     data = (json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    atomic_write(path, data, exclusive=True)
     return path
 
 
-def queue_report(path: Path, home: Path) -> str | None:
-    """Queue a saved report for the hub when this station's sync has ``enqueue_report``; its id, or None."""
-    outbox = importlib.import_module("station.sync.outbox")
-    enqueue = getattr(outbox, "enqueue_report", None)
-    if enqueue is None:
-        return None
-    report_id: str = enqueue(path, home=home)
-    return report_id
+def queue_report(path: Path, home: Path) -> str:
+    """Queue a saved report for the hub (the sync outbox); its id."""
+    return enqueue_report(path, home=home)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -455,7 +440,7 @@ class DiagnosticsScreen(TabulaScreen):
             return
         self.show()
         try:
-            queued = queue_report(self.saved, home)
+            queue_report(self.saved, home)
         except TabulaError as exc:
             self.notify(
                 _("Report saved to {path}, but not queued for sync: {error}").format(
@@ -465,11 +450,8 @@ class DiagnosticsScreen(TabulaScreen):
                 timeout=10,
             )
             return
-        if queued is not None:
-            self.tabula.wake_sync()
-            self.notify(_("Report saved to {path} and queued for sync.").format(path=self.saved))
-        else:
-            self.notify(_("Report saved to {path}.").format(path=self.saved))
+        self.tabula.wake_sync()
+        self.notify(_("Report saved to {path} and queued for sync.").format(path=self.saved))
         self.tabula.request_sync_status()
 
     def action_back(self) -> None:
