@@ -27,7 +27,7 @@ from host.errors import TabulaError
 from host.fsio import atomic_write
 from station.i18n import C_, N_, _
 from station.sync.outbox import enqueue_report
-from station.tui.model import human_size
+from station.tui.model import human_rate, human_size
 from station.tui.screens import TabulaScreen
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ def numbers_of(t: TestResult) -> str:
             parts.append(f"{name} {per.get('status') or '?'} {_num(per.get('capacity_percent'), ' %')}")
     else:  # read test of a drive
         if n.get("mb_per_second") is not None:
-            parts.append(f"{_num(n['mb_per_second'])} MB/s")
+            parts.append(human_rate(float(n["mb_per_second"]) * 1e6))
         if n.get("bytes_read") is not None:
             parts.append(human_size(int(n["bytes_read"])))
     return ", ".join(parts)

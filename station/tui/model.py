@@ -6,7 +6,6 @@ Everything here is plain Python so it can be tested (and reused) without a termi
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import signal
@@ -23,42 +22,29 @@ from erase.journal import JobState, boot_id, process_start, worker_alive
 from erase.methods import METHODS
 from erase.purge.planner import LEVEL_RANK, Alternative, PurgePlan
 from erase.record import JobPlan, Outcome
+from host import units
 from host.drives import DriveEntry
 from host.errors import BadInput
 from host.identity import DriveInfo
 from host.protection import ReasonCode
-from station.i18n import LANGUAGES, N_, _
+from station.i18n import LANGUAGES, N_, _, current_language
 from station.jobs import EraseOptions, JobWatcher
 
 # --------------------------------------------------------------------------------------------------
 # Formatting
 
 
-def human_size(n: int) -> str:
-    """Decimal units, like drive labels: 500 GB, 1.0 TB, 16 MB."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    value = float(n)
-    for unit in units:
-        if value < 1000 or unit == units[-1]:
-            if unit == "B":
-                return f"{int(value)} B"
-            return f"{value:.0f} {unit}" if value >= 100 else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
+def human_size(n: float) -> str:
+    """A size in the technician's language: 500 GB, 1.0 TB (French 500 Go, 1,0 To)."""
+    return units.human_size(n, current_language())
 
 
 def human_rate(bytes_per_s: float) -> str:
-    return f"{bytes_per_s / 1e6:.0f} MB/s" if bytes_per_s >= 10e6 else f"{bytes_per_s / 1e6:.1f} MB/s"
+    """455 MB/s (French 455 Mo/s)."""
+    return units.human_rate(bytes_per_s, current_language())
 
 
-def human_duration(seconds: float) -> str:
-    """0:42, 12:05, 3h07."""
-    if seconds < 0 or math.isinf(seconds) or math.isnan(seconds):
-        return "?"
-    s = int(round(seconds))
-    if s < 3600:
-        return f"{s // 60}:{s % 60:02d}"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}"
+human_duration = units.human_duration
 
 
 MEDIA_LABELS = {
