@@ -59,8 +59,14 @@ from typing import Any, Literal, TextIO, cast
 from erase.methods import method_names
 from erase.record import VerifyPolicy
 from host import paths
+from host.drives import discover
 from host.errors import BadInput, TabulaError
+from host.runner import SubprocessRunner
+from host.units import human_size
+from station.certify import ensure_station_key
+from station.console import ProgressPrinter, follow, show_plan, summary
 from station.errors import StationError
+from station.jobs import EraseOptions, JobWatcher, create_job, plan_job, spawn
 from station.options import EXIT_INTERNAL, EXIT_OK, EXIT_REFUSED, WorkerOptions
 
 After = Literal["exit", "poweroff", "wait"]
@@ -446,10 +452,6 @@ def select_drives(entries: Sequence[Any], test_loops: Sequence[str]) -> tuple[li
 
 
 def _leader(cfg: AutorunConfig, state: StateFiles, out: TextIO) -> int:
-    from host.drives import discover
-    from station.cli import ProgressPrinter, _show_plan, _summary, follow, human_bytes
-    from station.jobs import EraseOptions, JobWatcher, create_job, plan_job, spawn
-
     for w in cfg.warnings:
         out.write(f"WARNING: {w}\n")
     out.write(f"Tabula headless erase: method {cfg.method}, verify {cfg.verify}\n")
@@ -467,9 +469,9 @@ def _leader(cfg: AutorunConfig, state: StateFiles, out: TextIO) -> int:
         plans = [plan_job(e.info, options) for e in allowed]
     except TabulaError as exc:
         raise BadInput(exc.message, hint=exc.hint or None) from exc
-    _show_plan(allowed, plans, out)
+    show_plan(allowed, plans, out)
     total = sum(e.info.size_bytes for e in allowed)
-    out.write(f"\n{len(allowed)} drive(s), {human_bytes(total)} in all, will be ERASED.\n")
+    out.write(f"\n{len(allowed)} drive(s), {human_size(total)} in all, will be ERASED.\n")
     out.flush()
     state.set_phase("countdown")
     with KeyWatcher(_stdin_fd()) as keys:
@@ -495,8 +497,6 @@ def _leader(cfg: AutorunConfig, state: StateFiles, out: TextIO) -> int:
     previous = signal.signal(signal.SIGINT, note_interrupt)
     try:
         if cfg.cert_dir is not None:
-            from station.certify import ensure_station_key
-
             ensure_station_key(cfg.key_dir)
         for plan in plans:
             if interrupted:
@@ -521,7 +521,7 @@ def _leader(cfg: AutorunConfig, state: StateFiles, out: TextIO) -> int:
         for p in procs:
             p.wait()
         states = JobWatcher(job_dirs).poll()
-    code = _summary(states, procs, out, False)
+    code = summary(states, procs, out, False)
     if cfg.cert_dir is not None:
         out.write(f"\nCertificates: {cfg.cert_dir}   station public key: {cfg.key_dir / 'station.pub.pem'}\n")
     out.flush()
@@ -533,8 +533,6 @@ def _after(cfg: AutorunConfig, code: int, out: TextIO, cancelled: bool) -> None:
         if code == EXIT_OK and not cancelled:
             out.write("All drives erased: powering off.\n")
             out.flush()
-            from host.runner import SubprocessRunner
-
             SubprocessRunner().run(["systemctl", "poweroff"], timeout=60, mutating=True)
             return
         out.write("Not powering off: look at the result above.\n")
