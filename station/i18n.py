@@ -294,7 +294,7 @@ def extract(files: list[Path]) -> list[str]:
 def source_files() -> list[Path]:
     """The files whose strings are translated: the TUI and this module's users."""
     here = Path(__file__).resolve().parent
-    return sorted((here / "tui").glob("*.py"))
+    return sorted((here / "tui").rglob("*.py"))
 
 
 def main(argv: list[str] | None = None) -> int:
