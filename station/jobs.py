@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from erase.errors import JournalError
 from erase.journal import Follower, JobState, Journal, iter_jobs, utcnow
 from erase.methods import expand
 from erase.purge.planner import PlanOptions, PurgePlan, plan_purge
@@ -164,8 +165,6 @@ def find_jobs(jobs_root: Path) -> list[Path]:
 
 def find_job(jobs_root: Path, job_id: str) -> Path:
     """A job directory from an id, an unambiguous id prefix, or a path."""
-    from erase.errors import JournalError
-
     as_path = Path(job_id)
     if (as_path / "journal.jsonl").is_file():
         return as_path

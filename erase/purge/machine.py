@@ -27,6 +27,8 @@ from typing import Any, Protocol
 
 from erase.purge.errors import ReplayError
 from erase.purge.planner import TEMP_PASSWORD
+from erase.purge.probe import parse_hdparm_n
+from host.drives import DriveNotFound, resolve
 from host.errors import ToolMissing
 from host.identity import DriveInfo
 from host.runner import (
@@ -77,8 +79,6 @@ class RealMachine:
         return self._runner
 
     def resolve(self, device: str, *, include_loop: bool) -> MachineDrive:
-        from host.drives import resolve
-
         entry = resolve(device, include_loop=include_loop)
         return MachineDrive(
             entry.info,
@@ -295,14 +295,10 @@ class ReplayMachine:
                         f"the disk image {self.image} has {size} bytes, the recorded drive {info.size_bytes}"
                     )
                 return MachineDrive(info, True)
-        from host.drives import DriveNotFound
-
         raise DriveNotFound(f"{device} is not a drive of the {self.name}")
 
     def _native_bytes(self, info: DriveInfo) -> int | None:
         """The native size the recorded ``hdparm -N`` reports (None without such a recording)."""
-        from erase.purge.probe import parse_hdparm_n
-
         if not self._runner.which("hdparm"):
             return None
         try:

@@ -29,6 +29,8 @@ from host.identity import DriveInfo
 from host.protection import ReasonCode
 from station.i18n import LANGUAGES, N_, _, current_language
 from station.jobs import EraseOptions, JobWatcher
+from station.sync.errors import OutboxError
+from station.sync.outbox import certificate_id_of
 
 # --------------------------------------------------------------------------------------------------
 # Formatting
@@ -453,9 +455,6 @@ def certificate_id(job_dir: Path) -> str | None:
     if isinstance(value, str) and value:
         return value
     # An index written after a crash ("recovered") names the files only: read the id from the file.
-    from station.sync.errors import OutboxError
-    from station.sync.outbox import certificate_id_of
-
     for p in data.get("paths", []):
         if str(p).endswith(".json"):
             try:
