@@ -81,8 +81,8 @@ def test_plan_steps_level_and_estimate() -> None:
         "Read back every sector and check it (every sector)",
     ]
     assert model.level_achieved(plan) == "NIST SP 800-88 Clear, once verification passes"
-    # 500 GB written then read back at 120 MB/s
-    assert model.estimate_seconds(plan) == pytest.approx(2 * 500_107_862_016 / 120e6)
+    # 500 GB written then read back at 150 MB/s (erase.rates)
+    assert model.estimate_seconds(plan) == pytest.approx(2 * 500_107_862_016 / 150e6)
     set_language("fr")
     assert model.plan_steps(plan)[0] == "Passe 1 sur 1 : écrire 0x00 sur chaque secteur"
 

@@ -21,6 +21,7 @@ from erase.errors import JournalError
 from erase.journal import JobState, boot_id, process_start, worker_alive
 from erase.methods import METHODS
 from erase.purge.planner import LEVEL_RANK, Alternative, PurgePlan
+from erase.rates import overwrite_rate
 from erase.record import JobPlan, Outcome
 from host import units
 from host.drives import DriveEntry
@@ -187,23 +188,12 @@ def policy_title(policy: str) -> str:
 
 
 #: Rough sequential speeds used only for time estimates (bytes/s); the real rate is shown live.
-ESTIMATED_RATE = {
-    "hdd": 120e6,
-    "ssd": 350e6,
-    "nvme": 1200e6,
-    "usb": 30e6,
-    "mmc": 15e6,
-    "virtual": 400e6,
-    "unknown": 80e6,
-}
-
-
 def work_units(plan: JobPlan) -> int:
     return len(plan.passes) + len(plan.verified_passes())
 
 
 def estimate_seconds(plan: JobPlan) -> float:
-    rate = ESTIMATED_RATE.get(plan.drive.media_type, ESTIMATED_RATE["unknown"])
+    rate = overwrite_rate(plan.drive.media_type)
     return plan.drive.size_bytes * work_units(plan) / rate
 
 
