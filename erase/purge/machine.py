@@ -31,6 +31,7 @@ from erase.purge.probe import parse_hdparm_n
 from host.drives import DriveNotFound, resolve
 from host.errors import ToolMissing
 from host.identity import DriveInfo
+from host.lsblk import parse_lsblk
 from host.runner import (
     CommandResult,
     MissingRecording,
@@ -219,50 +220,6 @@ class ScenarioRunner:
                 left -= n
             f.flush()
             os.fsync(f.fileno())
-
-
-def parse_lsblk(text: str) -> list[DriveInfo]:
-    """Whole disks of a recorded ``lsblk -J -b -O``."""
-    out = []
-    for b in json.loads(text).get("blockdevices", []):
-        if b.get("type") != "disk":
-            continue
-        tran = b.get("tran")
-        subsystems = str(b.get("subsystems") or "")
-        if tran in ("sata", "ata", "nvme", "usb", "sas", "mmc"):
-            transport = tran
-        elif tran in ("spi", "fc", "iscsi") or "scsi" in subsystems:
-            transport = "scsi"
-        else:
-            transport = "unknown"
-        rota = bool(b.get("rota"))
-        if transport == "nvme":
-            media = "nvme"
-        elif transport == "usb":
-            media = "usb"
-        else:
-            media = "hdd" if rota else "ssd"
-        wwn = b.get("wwn")
-        out.append(
-            DriveInfo(
-                path=str(b["path"]),
-                size_bytes=int(b["size"]),
-                logical_sector_size=int(b.get("log-sec") or 512),
-                physical_sector_size=int(b.get("phy-sec") or 512),
-                transport=transport,
-                media_type=media,
-                rotational=rota,
-                removable=bool(b.get("rm")) or bool(b.get("hotplug")) and transport == "usb",
-                read_only=bool(b.get("ro")),
-                serial=(b.get("serial") or None),
-                wwn=str(wwn).strip() if wwn else None,
-                model=(str(b["model"]).strip() if b.get("model") else None),
-                vendor=(str(b["vendor"]).strip() or None) if b.get("vendor") else None,
-                firmware=(str(b["rev"]).strip() if b.get("rev") else None),
-                kernel_name=str(b.get("kname") or b["name"]),
-            )
-        )
-    return out
 
 
 class ReplayMachine:
