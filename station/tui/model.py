@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import tomli_w
+
 from erase.errors import JournalError
 from erase.journal import JobState, boot_id, process_start, worker_alive
 from erase.methods import METHODS
@@ -26,6 +28,7 @@ from erase.record import JobPlan, Outcome
 from host import units
 from host.drives import DriveEntry
 from host.errors import BadInput
+from host.fsio import atomic_write
 from host.identity import DriveInfo
 from host.protection import ReasonCode
 from station.i18n import LANGUAGES, N_, _, current_language
@@ -802,34 +805,11 @@ def save_settings(path: Path, settings: StationSettings, doc: Mapping[str, Any],
     station["language"] = settings.language
     station["default_policy"] = settings.default_policy
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dump_toml(out), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise BadInput(f"cannot write {type(value).__name__} values to settings.toml")
-
-
-def dump_toml(doc: Mapping[str, Any], prefix: str = "") -> str:
-    """A TOML document for scalars, lists of scalars and nested tables."""
-    lines = [f"{k} = {_toml_value(v)}" for k, v in doc.items() if not isinstance(v, dict)]
-    for k, v in doc.items():
-        if isinstance(v, dict):
-            name = f"{prefix}{k}"
-            lines.append(f"\n[{name}]")
-            body = dump_toml(v, prefix=name + ".")
-            if body:
-                lines.append(body)
-    return "\n".join(lines).strip("\n") + "\n"
+    try:
+        text = tomli_w.dumps(out)
+    except TypeError as exc:  # a value TOML cannot hold (None, an object): nothing is written
+        raise BadInput(f"cannot write these settings to {path}: {exc}") from exc
+    atomic_write(path, text.encode("utf-8"))
 
 
 @dataclass
