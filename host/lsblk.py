@@ -40,9 +40,22 @@ def _flag(value: Any) -> str:
 def record_from_lsblk(entry: Mapping[str, Any]) -> DeviceRecord:
     """One ``blockdevices`` entry as a discovery record."""
     name = str(entry.get("kname") or entry["name"])
-    tran = str(entry.get("tran") or "")
     # "block:scsi:usb:pci": the device's own subsystem first, then its parents', nearest first.
     subsystems = tuple(s for s in str(entry.get("subsystems") or "").split(":") if s and s != "block")
+    # A block device with no bus above it (loop, zram, nbd) lives under /sys/devices/virtual.
+    where = "/sys/devices/virtual/block" if not subsystems else "/sys/class/block"
+    return DeviceRecord(
+        kernel_name=name,
+        sys_path=f"{where}/{name}",
+        properties=_properties(entry, name),
+        attrs=_attributes(entry),
+        subsystems=subsystems,
+    )
+
+
+def _properties(entry: Mapping[str, Any], name: str) -> dict[str, str]:
+    """What udev would say: bus, identity, and the ATA/SAS flags discovery reads."""
+    tran = str(entry.get("tran") or "")
     props = {
         "DEVNAME": str(entry.get("path") or f"/dev/{name}"),
         "DEVTYPE": "disk" if entry.get("type") == "disk" else str(entry.get("type") or ""),
@@ -57,25 +70,21 @@ def record_from_lsblk(entry: Mapping[str, Any]) -> DeviceRecord:
         "ID_ATA_SATA": "1" if tran == "sata" else None,
         "ID_SCSI_TRANSPORT": "sas" if tran == "sas" else None,
     }
-    size = entry.get("size")
-    removable = entry.get("rm") is True or (entry.get("hotplug") is True and tran == "usb")
-    attrs = {
-        "size": str(int(str(size)) // 512) if str(size).isdigit() else "",
+    return {k: v for k, v in props.items() if v}
+
+
+def _attributes(entry: Mapping[str, Any]) -> dict[str, str]:
+    """What sysfs would say: size in 512-byte units, flags, sector sizes."""
+    size = str(entry.get("size"))
+    usb_hotplug = entry.get("hotplug") is True and entry.get("tran") == "usb"
+    return {
+        "size": str(int(size) // 512) if size.isdigit() else "",
         "ro": _flag(entry.get("ro")),
-        "removable": "1" if removable else "0",
+        "removable": _flag(entry.get("rm") is True or usb_hotplug),
         "rotational": _flag(entry.get("rota")),
         "logical_block_size": str(entry.get("log-sec") or 512),
         "physical_block_size": str(entry.get("phy-sec") or 512),
     }
-    # A block device with no bus above it (loop, zram, nbd) lives under /sys/devices/virtual.
-    where = "/sys/devices/virtual/block" if not subsystems else "/sys/class/block"
-    return DeviceRecord(
-        kernel_name=name,
-        sys_path=f"{where}/{name}",
-        properties={k: v for k, v in props.items() if v},
-        attrs=attrs,
-        subsystems=subsystems,
-    )
 
 
 def parse_lsblk(text: str) -> list[DriveInfo]:
