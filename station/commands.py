@@ -21,9 +21,9 @@ from typing import Any, TextIO
 from erase.errors import EraseError
 from erase.journal import derive
 from erase.methods import METHODS, method_names
-from erase.purge.machine import current_machine
+from erase.purge.machine import Machine, MachineDrive, current_machine
 from erase.purge.planner import PlanOptions
-from erase.record import Outcome
+from erase.record import JobPlan, Outcome
 from host import paths
 from host.drives import discover
 from host.errors import BadInput, TabulaError
@@ -117,7 +117,7 @@ def _worker_options(args: argparse.Namespace) -> WorkerOptions:
 
 
 def cmd_erase(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
-    machine = current_machine()
+    """Plan, show, confirm, then start one worker per drive and follow them to the end."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     jobs_root = Path(args.job_dir) if args.job_dir else paths.jobs_dir()
@@ -125,9 +125,36 @@ def cmd_erase(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Tex
         return _resume(args, jobs_root, stdout)
     if not args.devices:
         raise BadInput("no device given", hint="station erase /dev/sdX --method zero (see 'station drives')")
+    options = _erase_options(args)
+    machine = current_machine()
+    entries = _resolve_drives(args, machine)
+    plans = _plan(args, machine, entries, options)
+    shown = sys.stderr if args.json else stdout  # --json keeps stdout for JSON lines
+    if not args.json or args.plan:
+        show_plan(entries, plans, shown)
+    if args.plan:
+        return EXIT_OK
+    if not args.yes:
+        if not stdin.isatty() and not args.confirm_from_stdin:
+            raise BadInput(
+                "refusing to erase without confirmation", hint="run it in a terminal, or add --yes in scripts"
+            )
+        if not _confirm(entries, plans, stdin, shown):
+            return EXIT_REFUSED
+    wopts = _worker_options(args)
+    if wopts.cert_dir is not None and wopts.key_dir is not None:
+        ensure_station_key(Path(wopts.key_dir))
+    job_dirs = [create_job(jobs_root, plan, wopts) for plan in plans]
+    procs = [spawn(d) for d in job_dirs]
+    printer = ProgressPrinter(stdout, json_mode=args.json, tty=stdout.isatty())
+    states = follow(job_dirs, procs, printer)
+    return summary(states, procs, stdout, args.json)
+
+
+def _erase_options(args: argparse.Namespace) -> EraseOptions:
     if args.verify == "none" and args.sample:
         raise BadInput("--sample needs verification", hint="use --verify last or --verify all with --sample")
-    options = EraseOptions(
+    return EraseOptions(
         method=args.method,
         verify=args.verify,
         verify_mode="sample" if args.sample else "full",
@@ -137,7 +164,11 @@ def cmd_erase(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Tex
         block_size=args.block_size,
         on_error=args.on_error,
     )
-    entries = []
+
+
+def _resolve_drives(args: argparse.Namespace, machine: Machine) -> list[MachineDrive]:
+    """The drives named, each once, none protected (a protected one is refused: exit 2)."""
+    entries: list[MachineDrive] = []
     seen: set[str] = set()
     for dev in args.devices:
         entry = machine.resolve(dev, include_loop=args.include_loop)
@@ -149,6 +180,13 @@ def cmd_erase(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Tex
                 f"{entry.info.path} is protected and will not be erased: {'; '.join(entry.reasons)}"
             )
         entries.append(entry)
+    return entries
+
+
+def _plan(
+    args: argparse.Namespace, machine: Machine, entries: list[MachineDrive], options: EraseOptions
+) -> list[JobPlan]:
+    """Every drive's plan, in memory.  Anything refused happens before a byte is written: bad input."""
     operator = {k: v for k, v in (("asset_number", args.asset), ("donor", args.donor)) if v}
     try:
         if args.policy:
@@ -165,27 +203,8 @@ def cmd_erase(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Tex
             for e in entries:
                 machine.data_path(e.info)  # a recorded machine without a disk image cannot erase
     except TabulaError as exc:
-        # Anything the planner refuses happens before a byte is written: it is bad input (exit 2).
         raise BadInput(exc.message, hint=exc.hint or None) from exc
-    if not args.json or args.plan:
-        show_plan(entries, plans, stdout if not args.json else sys.stderr)
-    if args.plan:
-        return EXIT_OK
-    if not args.yes:
-        if not stdin.isatty() and not args.confirm_from_stdin:
-            raise BadInput(
-                "refusing to erase without confirmation", hint="run it in a terminal, or add --yes in scripts"
-            )
-        if not _confirm(entries, plans, stdin, stdout if not args.json else sys.stderr):
-            return EXIT_REFUSED
-    wopts = _worker_options(args)
-    if wopts.cert_dir is not None and wopts.key_dir is not None:
-        ensure_station_key(Path(wopts.key_dir))
-    job_dirs = [create_job(jobs_root, plan, wopts) for plan in plans]
-    procs = [spawn(d) for d in job_dirs]
-    printer = ProgressPrinter(stdout, json_mode=args.json, tty=stdout.isatty())
-    states = follow(job_dirs, procs, printer)
-    return summary(states, procs, stdout, args.json)
+    return plans
 
 
 def _resume(args: argparse.Namespace, jobs_root: Path, stdout: TextIO) -> int:

@@ -79,9 +79,13 @@ def _code_lines(node: ast.AST, source: list[str]) -> int:
     assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
     skip: set[int] = set()
     body = node.body
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        if isinstance(body[0].value.value, str):
-            skip.update(range(body[0].lineno, (body[0].end_lineno or body[0].lineno) + 1))
+    first = body[0] if body else None
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        skip.update(range(first.lineno, (first.end_lineno or first.lineno) + 1))
     end = node.end_lineno or node.lineno
     count = 0
     for n in range(node.lineno, end + 1):
