@@ -101,3 +101,38 @@ def test_i18n_and_the_core_do_not_import_textual() -> None:
         "assert not any(m == 'textual' or m.startswith('textual.') for m in sys.modules), 'textual imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+def _hidden_translations(path: Path) -> list[int]:
+    """Lines of translation calls the extractor cannot see: inside an f-string, or inside the
+    arguments of another translation call (write ``x = _("...")`` first, or a constant)."""
+    import ast
+
+    keywords = {"_", "N_", "C_"}
+
+    def calls(node: ast.AST) -> list[ast.Call]:  # translation calls of a literal
+        return [
+            n
+            for n in ast.walk(node)
+            if isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Name)
+            and n.func.id in keywords
+            and any(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in n.args)
+        ]
+
+    hidden = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.JoinedStr):
+            hidden += [c.lineno for c in calls(node)]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in keywords:
+            hidden += [c.lineno for arg in node.args for c in calls(arg)]
+    return hidden
+
+
+def test_no_translation_hides_from_the_extractor() -> None:
+    found = {
+        str(p.relative_to(i18n.LOCALE_DIR.parent.parent)): lines
+        for p in sorted((i18n.LOCALE_DIR.parent / "tui").rglob("*.py"))
+        if (lines := _hidden_translations(p))
+    }
+    assert found == {}

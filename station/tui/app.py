@@ -465,19 +465,23 @@ class TabulaApp(App[int]):
             self.set_timer(0.5, self.request_sync_status)
         for bench in self.benches:
             if not bench.rang and bench.settled(self.book):
-                bench.rang = True
-                self.bell()
-                jobs = [self.book.jobs[d] for d in bench.job_dirs]
-                ok = sum(1 for j in jobs if j.outcome.success)
-                self.notify(
-                    _("Bench finished: {ok} of {n} drive(s) erased and verified.").format(ok=ok, n=len(jobs)),
-                    severity="information" if ok == len(jobs) else "error",
-                    timeout=10,
-                )
+                self.ring(bench)
         if changed:
             self.refresh_screens()
         if any(j.settled for j in changed):
             self.scan_drives()  # its worker let go of the drive: re-read its protection now
+
+    def ring(self, bench: Bench) -> None:
+        """A bench is over: ring once, and say how many drives were erased."""
+        bench.rang = True
+        self.bell()
+        jobs = [self.book.jobs[d] for d in bench.job_dirs]
+        ok = sum(1 for j in jobs if j.outcome.success)
+        self.notify(
+            _("Bench finished: {ok} of {n} drive(s) erased and verified.").format(ok=ok, n=len(jobs)),
+            severity="information" if ok == len(jobs) else "error",
+            timeout=10,
+        )
 
     def refresh_screens(self, *, sync_only: bool = False) -> None:
         """Tell every screen on the stack what changed; each redraws what it shows of it."""

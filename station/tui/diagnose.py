@@ -18,10 +18,12 @@ from rich.text import Text
 from diagnostics.diagnose import DiagnosticReport
 from diagnostics.health import DriveHealth
 from diagnostics.hwtests import TestResult
+from diagnostics.inventory import Inventory
 from host.fsio import atomic_write
 from station.i18n import C_, N_, _
 from station.sync.outbox import enqueue_report
 from station.tui.model import human_rate, human_size
+from station.tui.text import append_fields, heading
 
 REPORTS = "reports"
 
@@ -154,6 +156,23 @@ def title_of(t: TestResult) -> str:
 
 def render_report(report: DiagnosticReport) -> Text:
     """The whole report for the screen: verdict first, then machine, drives and quick tests."""
+    text = render_verdict(report)
+    if report.inventory is not None:
+        text.append_text(render_machine(report.inventory))
+    heading(text, _("Drive health (SMART)"))
+    if not report.drives:
+        text.append("  " + _("No drive was diagnosed.") + "\n")
+    for d in report.drives:
+        text.append_text(render_drive(d))
+    heading(text, _("Quick tests"))
+    if not report.tests:
+        text.append("  " + _("No test was run.") + "\n")
+    for t in report.tests:
+        text.append_text(render_test(t))
+    return text
+
+
+def render_verdict(report: DiagnosticReport) -> Text:
     text = Text()
     overall = report.overall
     head = _("Verdict for this machine") if report.machine is not None else _("Verdict for the drives")
@@ -172,69 +191,47 @@ def render_report(report: DiagnosticReport) -> Text:
                 + "\n",
                 style="yellow",
             )
+    return text
 
-    inv = report.inventory
-    if inv is not None:
-        text.append("\n" + _("Machine") + "\n", style="bold underline")
-        s = inv.system
-        for label, value in (
-            (_("Manufacturer"), s.manufacturer),
-            (_("Model"), s.model),
-            (_("Serial"), s.serial),
-        ):
-            text.append(f"  {label}: ", style="bold")
-            text.append(f"{value or '?'}\n")
-        c = inv.cpu
-        text.append(f"  {_('CPU')}: ", style="bold")
-        text.append(
-            f"{c.model or '?'} ("
-            + _("{cores} cores, {threads} threads").format(cores=c.cores or "?", threads=c.threads or "?")
-            + ")\n"
-        )
-        m = inv.memory
-        text.append(f"  {_('RAM')}: ", style="bold")
-        ram = human_size(m.total_bytes) if m.total_bytes is not None else "?"
-        if m.modules:
-            ram += (
-                " ("
-                + ", ".join(
-                    f"{x.locator or '?'} {human_size(x.size_bytes) if x.size_bytes else '?'}"
-                    for x in m.modules
-                )
-                + ")"
-            )
-        text.append(ram + "\n")
-        text.append(f"  {_('Battery')}: ", style="bold")
-        if not inv.batteries:
-            text.append((_("none") if inv.system.portable is False else _("none found")) + "\n")
-        for b in inv.batteries:
-            wear = _("wear {w}").format(w=_num(b.wear_percent, " %"))
-            cycles = _("{n} cycles").format(n=_num(b.cycle_count))
-            text.append(f"{b.name}: {wear}, {cycles}\n")
-        text.append(f"  {_('Drives')}: ", style="bold")
-        text.append(
-            ", ".join(f"{d.path} {human_size(d.size_bytes) if d.size_bytes else '?'}" for d in inv.storage)
-            or "-"
-        )
-        text.append("\n")
 
-    text.append("\n" + _("Drive health (SMART)") + "\n", style="bold underline")
-    if not report.drives:
-        text.append("  " + _("No drive was diagnosed.") + "\n")
-    for d in report.drives:
-        text.append_text(render_drive(d))
+def render_machine(inv: Inventory) -> Text:
+    """What the machine is: maker, model, CPU, RAM (with its modules), battery wear, drives."""
+    text = Text()
+    heading(text, _("Machine"))
+    s, c, m = inv.system, inv.cpu, inv.memory
+    append_fields(
+        text,
+        ((_("Manufacturer"), s.manufacturer), (_("Model"), s.model), (_("Serial"), s.serial)),
+        missing="?",
+    )
+    cpu = _("{cores} cores, {threads} threads").format(cores=c.cores or "?", threads=c.threads or "?")
+    ram = human_size(m.total_bytes) if m.total_bytes is not None else "?"
+    if m.modules:
+        sizes = (f"{x.locator or '?'} {human_size(x.size_bytes) if x.size_bytes else '?'}" for x in m.modules)
+        ram += " (" + ", ".join(sizes) + ")"
+    append_fields(text, ((_("CPU"), f"{c.model or '?'} ({cpu})"), (_("RAM"), ram)))
+    battery = _("Battery")
+    text.append(f"  {battery}: ", style="bold")
+    if not inv.batteries:
+        text.append((_("none") if inv.system.portable is False else _("none found")) + "\n")
+    for b in inv.batteries:
+        wear = _("wear {w}").format(w=_num(b.wear_percent, " %"))
+        cycles = _("{n} cycles").format(n=_num(b.cycle_count))
+        text.append(f"{b.name}: {wear}, {cycles}\n")
+    drives = ", ".join(f"{d.path} {human_size(d.size_bytes) if d.size_bytes else '?'}" for d in inv.storage)
+    append_fields(text, ((_("Drives"), drives),))
+    return text
 
-    text.append("\n" + _("Quick tests") + "\n", style="bold underline")
-    if not report.tests:
-        text.append("  " + _("No test was run.") + "\n")
-    for t in report.tests:
-        text.append(f"  {title_of(t)[:22]:<22} ", style="bold")
-        text.append(f"{status_label(t.status):<9}", style=STATUS_STYLES.get(t.status, "yellow"))
-        numbers = numbers_of(t)
-        text.append(f" {numbers}" if numbers else "")
-        if t.status != "pass" and t.reason:
-            text.append(f" ({t.reason})", style="dim")
-        text.append("\n")
+
+def render_test(t: TestResult) -> Text:
+    text = Text()
+    text.append(f"  {title_of(t)[:22]:<22} ", style="bold")
+    text.append(f"{status_label(t.status):<9}", style=STATUS_STYLES.get(t.status, "yellow"))
+    numbers = numbers_of(t)
+    text.append(f" {numbers}" if numbers else "")
+    if t.status != "pass" and t.reason:
+        text.append(f" ({t.reason})", style="dim")
+    text.append("\n")
     return text
 
 
@@ -242,7 +239,8 @@ def render_drive(d: DriveHealth) -> Text:
     sm = d.smart
     text = Text()
     text.append(f"  {d.device}", style="bold")
-    text.append(f"  {sm.model or '?'}  {_('S/N')} {sm.serial or '?'}\n")
+    sn = _("S/N")
+    text.append(f"  {sm.model or '?'}  {sn} {sm.serial or '?'}\n")
     text.append("    SMART: ")
     text.append(status_label(sm.status), style=STATUS_STYLES.get(sm.status, "yellow"))
     text.append("  → ")

@@ -100,6 +100,10 @@ REASON_LABELS: dict[ReasonCode, str] = {
     ReasonCode.IN_USE: N_("in use"),
 }
 
+#: For a reason code this version does not know.
+PROTECTED_LABEL = N_("protected")
+PROTECTED_EXPLANATION = N_("This drive is protected.")
+
 REASON_EXPLANATIONS: dict[ReasonCode, str] = {
     ReasonCode.BOOT_MEDIUM: N_("This is the medium Tabula started from. It is never erased."),
     ReasonCode.SYSTEM_DISK: N_("The running system lives on this drive. It is never erased."),
@@ -113,15 +117,14 @@ REASON_EXPLANATIONS: dict[ReasonCode, str] = {
 
 
 def protection_label(entry: DriveEntry) -> str:
-    labels = dict.fromkeys(_(REASON_LABELS.get(r.code, N_("protected"))) for r in entry.protection.reasons)
+    labels = dict.fromkeys(_(REASON_LABELS.get(r.code, PROTECTED_LABEL)) for r in entry.protection.reasons)
     return ", ".join(labels)
 
 
 def protection_explanations(entry: DriveEntry) -> list[str]:
     return list(
         dict.fromkeys(
-            _(REASON_EXPLANATIONS.get(r.code, N_("This drive is protected.")))
-            for r in entry.protection.reasons
+            _(REASON_EXPLANATIONS.get(r.code, PROTECTED_EXPLANATION)) for r in entry.protection.reasons
         )
     )
 
@@ -346,19 +349,6 @@ def purge_reasons(pp: PurgePlan) -> str:
 
 
 def purge_view(plan: JobPlan, pp: PurgePlan) -> PurgeView:
-    steps: list[tuple[str, str, str]] = []
-    for st in pp.steps:
-        level = _("preparation") if st.level == "none" else level_name(st.level)
-        steps.append((step_label(st.label), level, human_duration(st.estimate_seconds)))
-    if pp.overwrite:
-        verify = bool(plan.verified_passes())
-        for i, p in enumerate(plan.passes):
-            what = _("random data") if p.kind == "prng" else f"0x{p.hex}"
-            text = _("overwrite {what}").format(what=what)
-            if verify and i == len(plan.passes) - 1:
-                text = _("{step} + verify").format(step=text)
-            steps.append((text, level_name("clear"), human_duration(pp.overwrite_estimate_seconds)))
-    ruled_out = [(step_label(a.label), reason_text(a.reason)) for a in ruled_out_alternatives(pp)]
     psid = any(
         a.action == "opal-psid-revert" and a.reason.startswith("needs the PSID") for a in pp.alternatives
     )
@@ -366,14 +356,32 @@ def purge_view(plan: JobPlan, pp: PurgePlan) -> PurgeView:
         s.action == "unfreeze-suspend" for s in pp.steps
     )
     return PurgeView(
-        steps=steps,
-        ruled_out=ruled_out,
+        steps=_purge_steps(plan, pp),
+        ruled_out=[(step_label(a.label), reason_text(a.reason)) for a in ruled_out_alternatives(pp)],
         level=pp.level_expected,
         lower=LEVEL_RANK[pp.level_expected] < LEVEL_RANK[pp.level_requested],
         estimate=pp.estimate_seconds,
         psid_possible=psid and pp.protocol in ("ata", "usb", "nvme", "scsi") and pp.level_expected != "purge",
         frozen=frozen,
     )
+
+
+def _purge_steps(plan: JobPlan, pp: PurgePlan) -> list[tuple[str, str, str]]:
+    """(what, level on this media, estimated time) of the firmware steps, then the overwrite passes."""
+    steps: list[tuple[str, str, str]] = []
+    for st in pp.steps:
+        level = _("preparation") if st.level == "none" else level_name(st.level)
+        steps.append((step_label(st.label), level, human_duration(st.estimate_seconds)))
+    if not pp.overwrite:
+        return steps
+    verify = bool(plan.verified_passes())
+    for i, p in enumerate(plan.passes):
+        what = _("random data") if p.kind == "prng" else f"0x{p.hex}"
+        text = _("overwrite {what}").format(what=what)
+        if verify and i == len(plan.passes) - 1:
+            text = _("{step} + verify").format(step=text)
+        steps.append((text, level_name("clear"), human_duration(pp.overwrite_estimate_seconds)))
+    return steps
 
 
 def firmware_step_name(plan: JobPlan, index: int | None) -> str:
@@ -609,35 +617,36 @@ def status_text(job: TrackedJob, width: int = STATUS_WIDTH) -> str:
     bench screen shows both in their own columns).
     """
     outcome = job.outcome
-    state = job.state
     if outcome is Outcome.RUNNING:
-        if state.worker is None or state.phase == "planned":
-            return _("starting")
-        pct = int(state.overall_fraction * 100)
-        eta = job.eta_seconds()
-        rate = human_rate(state.rate).replace(" ", "") if state.rate else ""
-        eta_s = human_duration(eta) if eta is not None else ""
-        n = len(state.plan.passes)
-        cur = (state.current_pass or 0) + 1
-        if state.phase == "firmware":
-            head = _("firmware {i}/{n}").format(
-                i=(state.current_step or 0) + 1, n=len(state.plan.purge_steps)
-            )
-        else:
-            head = _("check") if state.phase == "verify" else f"P{cur}/{n}"
-        full = " ".join(x for x in (head, f"{pct}%", rate, eta_s) if x)
-        if len(full) <= width:
-            return full
-        return fit([head, f"{pct}%", eta_s, rate], width)
+        return _running_text(job, width)
     if outcome is Outcome.VERIFIED:
         if job.certificates:
             return _("synced") if job.synced else _("signed")
         return _("verified")
-    if outcome is Outcome.UNVERIFIED:
-        return _("erased, not verified")
-    if outcome is Outcome.FAILED:
-        return _("FAILED")
-    return _("interrupted")
+    return {
+        Outcome.UNVERIFIED: lambda: _("erased, not verified"),
+        Outcome.FAILED: lambda: _("FAILED"),
+    }.get(outcome, lambda: _("interrupted"))()
+
+
+def _running_text(job: TrackedJob, width: int) -> str:
+    state = job.state
+    if state.worker is None or state.phase == "planned":
+        return _("starting")
+    pct = int(state.overall_fraction * 100)
+    eta = job.eta_seconds()
+    rate = human_rate(state.rate).replace(" ", "") if state.rate else ""
+    eta_s = human_duration(eta) if eta is not None else ""
+    if state.phase == "firmware":
+        head = _("firmware {i}/{n}").format(i=(state.current_step or 0) + 1, n=len(state.plan.purge_steps))
+    elif state.phase == "verify":
+        head = _("check")
+    else:
+        head = f"P{(state.current_pass or 0) + 1}/{len(state.plan.passes)}"
+    full = " ".join(x for x in (head, f"{pct}%", rate, eta_s) if x)
+    if len(full) <= width:
+        return full
+    return fit([head, f"{pct}%", eta_s, rate], width)
 
 
 StopResult = Literal["signalled", "not-running", "not-ours"]

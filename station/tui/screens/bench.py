@@ -43,6 +43,39 @@ BENCH_COLUMNS: tuple[Column, ...] = (
 )
 
 
+def running_cells(job: TrackedJob) -> tuple[str, str, Text | str]:
+    """(step, speed, time left) of a running job: firmware steps show the time they have taken."""
+    st = job.state
+    if st.phase == "firmware":
+        step = _("firmware {i}/{n}").format(i=(st.current_step or 0) + 1, n=len(st.plan.purge_steps))
+        elapsed = model.firmware_elapsed(st)
+        return step, "", _("{t} elapsed").format(t=human_duration(elapsed)) if elapsed is not None else "…"
+    if st.worker is None or st.phase == "planned":
+        step = _("starting")
+    elif st.phase == "verify":
+        step = _("check")
+    else:
+        step = _("pass {cur}/{n}").format(cur=(st.current_pass or 0) + 1, n=len(st.plan.passes))
+    eta = job.eta_seconds()
+    return step, human_rate(st.rate) if st.rate else "…", human_duration(eta) if eta is not None else "…"
+
+
+def firmware_line(job: TrackedJob) -> Text:
+    """A running firmware step: its name and how long the drive has been at it."""
+    d = job.plan.drive
+    elapsed = model.firmware_elapsed(job.state)
+    text = Text()
+    text.append(f"… {d.kernel_name or d.path}: ", style="bold cyan")
+    text.append(model.firmware_step_name(job.plan, job.state.current_step) + ": ")
+    text.append(
+        _("waiting for the drive's firmware ({t})").format(
+            t=human_duration(elapsed) if elapsed is not None else "…"
+        )
+        + "\n"
+    )
+    return text
+
+
 class BenchScreen(TabulaScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("x", "stop", "Stop"),
@@ -75,22 +108,7 @@ class BenchScreen(TabulaScreen):
         d = st.plan.drive
         outcome = job.outcome
         if outcome is Outcome.RUNNING:
-            n = len(st.plan.passes)
-            if st.worker is None or st.phase == "planned":
-                step = _("starting")
-            elif st.phase == "firmware":
-                step = _("firmware {i}/{n}").format(i=(st.current_step or 0) + 1, n=len(st.plan.purge_steps))
-            elif st.phase == "verify":
-                step = _("check")
-            else:
-                step = _("pass {cur}/{n}").format(cur=(st.current_pass or 0) + 1, n=n)
-            eta = job.eta_seconds()
-            left: Text | str = human_duration(eta) if eta is not None else "…"
-            rate = human_rate(st.rate) if st.rate else "…"
-            if st.phase == "firmware":
-                elapsed = model.firmware_elapsed(st)
-                rate = ""
-                left = _("{t} elapsed").format(t=human_duration(elapsed)) if elapsed is not None else "…"
+            step, rate, left = running_cells(job)
         else:
             step = status_text(job)
             rate = ""
@@ -136,56 +154,45 @@ class BenchScreen(TabulaScreen):
     def summary(self, jobs: list[TrackedJob]) -> Text:
         text = Text()
         for job in jobs:
-            st = job.state
-            if not job.settled:
-                if job.outcome is Outcome.RUNNING and st.phase == "firmware":
-                    d = job.plan.drive
-                    elapsed = model.firmware_elapsed(st)
-                    text.append(f"… {d.kernel_name or d.path}: ", style="bold cyan")
-                    text.append(model.firmware_step_name(job.plan, st.current_step) + ": ")
-                    text.append(
-                        _("waiting for the drive's firmware ({t})").format(
-                            t=human_duration(elapsed) if elapsed is not None else "…"
-                        )
-                        + "\n"
-                    )
-                continue
-            d = job.plan.drive
-            name = d.kernel_name or d.path
-            outcome = job.outcome
-            if outcome.success and job.plan.purge is not None:
-                text.append(f"✔ {name}: ", style="bold green")
-                text.append_text(self.purge_result(job))
-                text.append(" ")
-                if job.certificates:
-                    text.append(_("Certificate: {path}").format(path=job.certificates[-1]))
-                elif self.tabula.certificates:
-                    text.append(_("No certificate: see {path}").format(path=job.job_dir / "worker.log"))
-                else:
-                    text.append(_("Record: {path}").format(path=job.job_dir / "record.json"))
-            elif outcome.success:
-                text.append(f"✔ {name}: ", style="bold green")
-                text.append(
-                    _("{method}, {n} pass(es), verified.").format(
-                        method=job.plan.method, n=len(job.plan.passes)
-                    )
-                    if outcome is Outcome.VERIFIED
-                    else _("{method}, {n} pass(es), not verified.").format(
-                        method=job.plan.method, n=len(job.plan.passes)
-                    )
-                )
-                if job.certificates:
-                    text.append(" " + _("Certificate: {path}").format(path=job.certificates[-1]))
-                elif self.tabula.certificates:
-                    text.append(" " + _("No certificate: see {path}").format(path=job.job_dir / "worker.log"))
-                else:
-                    text.append(" " + _("Record: {path}").format(path=job.job_dir / "record.json"))
-            else:
-                text.append(f"✘ {name}: ", style="bold red")
-                text.append(failure_summary(job.state))
-                text.append(" " + _("Journal: {path}").format(path=job.job_dir))
-            text.append("\n")
+            if job.settled:
+                text.append_text(self.result_line(job))
+            elif job.outcome is Outcome.RUNNING and job.state.phase == "firmware":
+                text.append_text(firmware_line(job))
         return text
+
+    def result_line(self, job: TrackedJob) -> Text:
+        """A settled job: what it reached, and where its certificate (or its journal) is."""
+        d = job.plan.drive
+        name = d.kernel_name or d.path
+        outcome = job.outcome
+        text = Text()
+        if not outcome.success:
+            text.append(f"✘ {name}: ", style="bold red")
+            text.append(failure_summary(job.state))
+            text.append(" " + _("Journal: {path}").format(path=job.job_dir) + "\n")
+            return text
+        text.append(f"✔ {name}: ", style="bold green")
+        if job.plan.purge is not None:
+            text.append_text(self.purge_result(job))
+        elif outcome is Outcome.VERIFIED:
+            text.append(
+                _("{method}, {n} pass(es), verified.").format(method=job.plan.method, n=len(job.plan.passes))
+            )
+        else:
+            text.append(
+                _("{method}, {n} pass(es), not verified.").format(
+                    method=job.plan.method, n=len(job.plan.passes)
+                )
+            )
+        text.append(" " + self.where(job) + "\n")
+        return text
+
+    def where(self, job: TrackedJob) -> str:
+        if job.certificates:
+            return _("Certificate: {path}").format(path=job.certificates[-1])
+        if self.tabula.certificates:
+            return _("No certificate: see {path}").format(path=job.job_dir / "worker.log")
+        return _("Record: {path}").format(path=job.job_dir / "record.json")
 
     def purge_result(self, job: TrackedJob) -> Text:
         """The NIST level a purge-policy job reached, and why it is lower than requested."""

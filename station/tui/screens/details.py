@@ -21,7 +21,7 @@ from erase.purge.machine import current_machine
 from erase.record import Outcome
 from host import paths as station_paths
 from host.drives import DriveEntry
-from station.i18n import N_, _
+from station.i18n import _
 from station.leds import locate
 from station.tui import model
 from station.tui.model import (
@@ -32,6 +32,7 @@ from station.tui.model import (
     status_text,
 )
 from station.tui.screens.base import TabulaScreen
+from station.tui.text import append_fields, heading
 
 
 class DetailsScreen(TabulaScreen):
@@ -81,57 +82,72 @@ class DetailsScreen(TabulaScreen):
         text = Text()
         if info is None:
             return text
-        text.append(_("Drive") + "\n", style="bold underline")
-        for label, value in (
-            (_("Device"), info.path),
-            (_("Model"), info.model),
-            (_("Serial"), info.serial),
-            (_("WWN"), info.wwn),
-            (_("Size"), _("{size} ({n} bytes)").format(size=human_size(info.size_bytes), n=info.size_bytes)),
-            (_("Type"), f"{media_label(info)} ({info.transport})"),
-            (_("Bay"), ", ".join(info.by_path) or None),
-            (_("Health"), self.tabula.health_of(info)),
-        ):
-            text.append(f"  {label}: ", style="bold")
-            text.append(f"{value or '-'}\n")
-        if self.entry is not None and not self.entry.protection.allowed:
-            text.append("\n" + _("Protected: cannot be erased") + "\n", style="bold yellow")
-            for r in self.entry.protection.reasons:
-                why = _(model.REASON_EXPLANATIONS.get(r.code, N_("This drive is protected.")))
-                text.append(f"  • {why}\n")
-                text.append(f"    {info.path} {r.message}\n", style="dim")
-                if r.hint:
-                    text.append(f"    → {r.hint}\n", style="dim")
-        job = self.job
-        if job is not None:
-            st = job.state
-            text.append("\n" + _("Last erasure") + "\n", style="bold underline")
-            for label, value in (
-                (_("Job"), st.plan.job_id),
+        heading(text, _("Drive"), first=True)
+        append_fields(
+            text,
+            (
+                (_("Device"), info.path),
+                (_("Model"), info.model),
+                (_("Serial"), info.serial),
+                (_("WWN"), info.wwn),
                 (
-                    _("Method"),
-                    _("{method}, {n} pass(es)").format(method=st.plan.method, n=len(st.plan.passes)),
+                    _("Size"),
+                    _("{size} ({n} bytes)").format(size=human_size(info.size_bytes), n=info.size_bytes),
                 ),
-                (_("Started"), st.started_at),
-                (_("Ended"), st.ended_at),
-                (_("Status"), status_text(job)),
-                (_("Folder"), str(job.job_dir)),
-            ):
-                text.append(f"  {label}: ", style="bold")
-                text.append(f"{value or '-'}\n")
-            if job.outcome is not Outcome.RUNNING and not job.outcome.success:
-                text.append(f"  {failure_summary(st)}\n", style="red")
-                if st.failure:
-                    text.append(f"  {st.failure}\n", style="dim")
-            if job.certificates:
-                text.append("\n" + _("Certificate") + "\n", style="bold underline")
-                for p in job.certificates:
-                    text.append(f"  {p}\n")
-                text.append_text(certificate_check(job.certificates))
+                (_("Type"), f"{media_label(info)} ({info.transport})"),
+                (_("Bay"), ", ".join(info.by_path) or None),
+                (_("Health"), self.tabula.health_of(info)),
+            ),
+        )
+        if self.entry is not None and not self.entry.protection.allowed:
+            text.append_text(protection_text(self.entry, info.path))
+        if self.job is not None:
+            text.append_text(job_text(self.job))
         return text
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+
+def protection_text(entry: DriveEntry, path: str) -> Text:
+    """Why a protected drive cannot be erased: each reason explained, then its details and hint."""
+    text = Text()
+    text.append("\n" + _("Protected: cannot be erased") + "\n", style="bold yellow")
+    for r in entry.protection.reasons:
+        why = _(model.REASON_EXPLANATIONS.get(r.code, model.PROTECTED_EXPLANATION))
+        text.append(f"  • {why}\n")
+        text.append(f"    {path} {r.message}\n", style="dim")
+        if r.hint:
+            text.append(f"    → {r.hint}\n", style="dim")
+    return text
+
+
+def job_text(job: TrackedJob) -> Text:
+    """The drive's last erasure: its job, how it ended, and its certificate checked."""
+    st = job.state
+    text = Text()
+    heading(text, _("Last erasure"))
+    append_fields(
+        text,
+        (
+            (_("Job"), st.plan.job_id),
+            (_("Method"), _("{method}, {n} pass(es)").format(method=st.plan.method, n=len(st.plan.passes))),
+            (_("Started"), st.started_at),
+            (_("Ended"), st.ended_at),
+            (_("Status"), status_text(job)),
+            (_("Folder"), str(job.job_dir)),
+        ),
+    )
+    if job.outcome is not Outcome.RUNNING and not job.outcome.success:
+        text.append(f"  {failure_summary(st)}\n", style="red")
+        if st.failure:
+            text.append(f"  {st.failure}\n", style="dim")
+    if job.certificates:
+        heading(text, _("Certificate"))
+        for p in job.certificates:
+            text.append(f"  {p}\n")
+        text.append_text(certificate_check(job.certificates))
+    return text
 
 
 def certificate_check(paths: list[str]) -> Text:

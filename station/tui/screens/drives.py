@@ -222,9 +222,8 @@ class DrivesScreen(TabulaScreen):
             detail.update(_("No drive found. Plug a drive in: it appears here by itself."))
             return
         info = row.info
-        line1 = (
-            f"{info.path}  {info.model or ''}  {_('S/N')} {info.serial or '-'}  {human_size(info.size_bytes)}"
-        )
+        sn = _("S/N")
+        line1 = f"{info.path}  {info.model or ''}  {sn} {info.serial or '-'}  {human_size(info.size_bytes)}"
         text = Text(line1.strip() + "\n")
         if row.entry is None:
             text.append(_("This drive was removed.") + " ", style="bold red")

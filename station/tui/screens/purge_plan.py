@@ -52,6 +52,47 @@ class PurgeResult:
     error: str = ""  # the error's diagnostics() when the drive could not be planned
 
 
+def plans_head(policy: str, views: list[model.PurgeView]) -> Text:
+    """The policy, the level every drive reaches at least (and how many fall short), the time."""
+    head = Text(_("Plan: {policy}").format(policy=policy_title(policy)) + "\n", style="bold")
+    lower = [v for v in views if v.lower]
+    if views:
+        worst = min((v.level for v in views), key=lambda lv: LEVEL_RANK[lv])
+        head.append(_("Result: {level}").format(level=model.level_name(worst)))
+        if lower:
+            head.append(
+                "  " + _("lower than requested on {n} drive(s): see why below").format(n=len(lower)),
+                style="bold yellow",
+            )
+        head.append("\n")
+    total = max((v.estimate for v in views), default=0.0)
+    head.append(_("Estimated time: about {t} (drives run side by side)").format(t=human_duration(total)))
+    return head
+
+
+def drive_plan(entry: DriveEntry, v: model.PurgeView) -> Text:
+    """One drive's steps with their level and time, and why Purge is out of reach when it is."""
+    d = entry.info
+    body = Text()
+    body.append(f"{d.kernel_name or d.path}  {d.model or ''}  {human_size(d.size_bytes)}\n", style="bold")
+    for n, (what, level, eta) in enumerate(v.steps, start=1):
+        body.append(f" {n}. {what}  → {level}, ~{eta}\n")
+    if not v.lower:
+        body.append(" " + _("Reaches {level}.").format(level=model.level_name(v.level)) + "\n")
+        return body
+    body.append(
+        " "
+        + _("Purge is not possible on this drive; it will reach {level} only:").format(
+            level=model.level_name(v.level)
+        )
+        + "\n",
+        style="yellow",
+    )
+    for what, why in dict.fromkeys(v.ruled_out):
+        body.append(f"   • {what}: {why}\n", style="yellow")
+    return body
+
+
 class PurgePlanScreen(TabulaScreen):
     """NIST Purge: probe each drive read-only (in a thread), show what its firmware can do, confirm.
 
@@ -171,52 +212,21 @@ class PurgePlanScreen(TabulaScreen):
             for r in self.results
             if r.plan is not None and r.purge is not None
         ]
-        head = Text(_("Plan: {policy}").format(policy=policy_title(self.policy)) + "\n", style="bold")
-        lower = [v for _r, v in views if v.lower]
-        if views:
-            worst = min((v.level for _r, v in views), key=lambda lv: LEVEL_RANK[lv])
-            head.append(_("Result: {level}").format(level=model.level_name(worst)))
-            if lower:
-                head.append(
-                    "  " + _("lower than requested on {n} drive(s): see why below").format(n=len(lower)),
-                    style="bold yellow",
-                )
-            head.append("\n")
-        total = max((v.estimate for _r, v in views), default=0.0)
-        head.append(_("Estimated time: about {t} (drives run side by side)").format(t=human_duration(total)))
-        self.query_one("#title", Static).update(head)
-
+        self.query_one("#title", Static).update(plans_head(self.policy, [v for _r, v in views]))
         body = Text()
         for r, v in views:
-            d = r.entry.info
-            body.append(
-                f"{d.kernel_name or d.path}  {d.model or ''}  {human_size(d.size_bytes)}\n", style="bold"
-            )
-            for n, (what, level, eta) in enumerate(v.steps, start=1):
-                body.append(f" {n}. {what}  → {level}, ~{eta}\n")
-            if v.lower:
-                body.append(
-                    " "
-                    + _("Purge is not possible on this drive; it will reach {level} only:").format(
-                        level=model.level_name(v.level)
-                    )
-                    + "\n",
-                    style="yellow",
-                )
-                for what, why in dict.fromkeys(v.ruled_out):
-                    body.append(f"   • {what}: {why}\n", style="yellow")
-            else:
-                body.append(" " + _("Reaches {level}.").format(level=model.level_name(v.level)) + "\n")
+            body.append_text(drive_plan(r.entry, v))
         for err in self.errors:
             body.append(err + "\n", style="bold red")
         self.query_one("#purge-steps", Static).update(body)
-
         frozen = any(v.frozen for _r, v in views) or self.unfreeze
         self.query_one("#unfreeze").display = frozen
         self.query_one("#unfreeze-help").display = frozen
         psid = len(self.entries) == 1 and (any(v.psid_possible for _r, v in views) or self.psid is not None)
         self.query_one("#psid-row").display = psid
+        self.show_confirmation()
 
+    def show_confirmation(self) -> None:
         label = self.query_one("#confirm-label", Label)
         confirm = self.query_one("#confirm", Input)
         if self.errors or not self.plans:
