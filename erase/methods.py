@@ -229,18 +229,25 @@ def expand(
             continue
         if tpl == "char":
             last_char = pass_char(seed, i)
-            hexs = f"{last_char:02x}"
-        elif tpl == "~char":
-            if last_char is None:
-                raise AssertionError(f"method {name}: '~char' without a preceding 'char'")
-            hexs = f"{last_char ^ 0xFF:02x}"
-        elif tpl == "custom":
-            assert custom is not None
-            hexs = custom
-        else:
-            hexs = tpl
+        hexs = _pass_hex(name, tpl, last_char, custom)
         shown = hexs if len(hexs) <= 16 else hexs[:16] + "..."
         out.append(Pattern(kind="bytes", hex=hexs, label=f"{label}: 0x{shown}"))
     if final_blank:
         out.append(Pattern(kind="bytes", hex="00", label=f"{name} pass {total}/{total}: final blank 0x00"))
     return out
+
+
+def _pass_hex(name: str, tpl: str, last_char: int | None, custom: str | None) -> str:
+    """The bytes of a pattern pass: a random character (drawn by the caller), its complement, the
+    operator's custom pattern, or the template's own bytes."""
+    if tpl == "char":
+        assert last_char is not None
+        return f"{last_char:02x}"
+    if tpl == "~char":
+        if last_char is None:
+            raise AssertionError(f"method {name}: '~char' without a preceding 'char'")
+        return f"{last_char ^ 0xFF:02x}"
+    if tpl == "custom":
+        assert custom is not None
+        return custom
+    return tpl

@@ -86,8 +86,14 @@ def _what(plan: Any) -> str:
     return f"policy {plan.purge['policy']} ({' then '.join(parts)})"
 
 
-def _confirm(entries: Sequence[Any], plans: Sequence[Any], stdin: TextIO, stdout: TextIO) -> bool:
-    """Ask for each drive's serial (or its last 4 characters) before touching it."""
+def _confirm(
+    entries: Sequence[Any], plans: Sequence[Any], stdin: TextIO, stdout: TextIO, *, from_stdin: bool = False
+) -> bool:
+    """Ask for each drive's serial (or its last 4 characters) before touching it; never unasked."""
+    if not stdin.isatty() and not from_stdin:
+        raise BadInput(
+            "refusing to erase without confirmation", hint="run it in a terminal, or add --yes in scripts"
+        )
     for entry, plan in zip(entries, plans, strict=True):
         info = entry.info
         token = info.serial or info.kernel_name or Path(info.path).name
@@ -134,13 +140,8 @@ def cmd_erase(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Tex
         show_plan(entries, plans, shown)
     if args.plan:
         return EXIT_OK
-    if not args.yes:
-        if not stdin.isatty() and not args.confirm_from_stdin:
-            raise BadInput(
-                "refusing to erase without confirmation", hint="run it in a terminal, or add --yes in scripts"
-            )
-        if not _confirm(entries, plans, stdin, shown):
-            return EXIT_REFUSED
+    if not args.yes and not _confirm(entries, plans, stdin, shown, from_stdin=args.confirm_from_stdin):
+        return EXIT_REFUSED
     wopts = _worker_options(args)
     if wopts.cert_dir is not None and wopts.key_dir is not None:
         ensure_station_key(Path(wopts.key_dir))
