@@ -204,20 +204,7 @@ def expand(
     method = METHODS.get(name)
     if method is None:
         raise UnknownMethod(name, method_names())
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise InvalidMethodOption(f"rounds must be a whole number >= 1, got {rounds!r}")
-    if not isinstance(seed, bytes) or len(seed) < MIN_SEED_BYTES:
-        raise InvalidMethodOption(f"the job seed must be at least {MIN_SEED_BYTES} bytes")
-    custom: str | None = None
-    if name == "custom":
-        if custom_hex is None:
-            raise InvalidMethodOption(
-                "the custom method needs a pattern", hint="pass the bytes to write as hex, e.g. 'a5'"
-            )
-        custom = normalize_custom_hex(custom_hex)
-    elif custom_hex is not None:
-        raise InvalidMethodOption(f"method '{name}' takes no custom pattern", hint="use method 'custom'")
-
+    custom = _check_options(name, rounds, seed, custom_hex)
     templates = list(method.passes) * rounds
     total = len(templates) + (1 if final_blank else 0)
     out: list[Pattern] = []
@@ -235,6 +222,23 @@ def expand(
     if final_blank:
         out.append(Pattern(kind="bytes", hex="00", label=f"{name} pass {total}/{total}: final blank 0x00"))
     return out
+
+
+def _check_options(name: str, rounds: int, seed: bytes, custom_hex: str | None) -> str | None:
+    """Refuse impossible options; the normalized custom pattern of the ``custom`` method."""
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise InvalidMethodOption(f"rounds must be a whole number >= 1, got {rounds!r}")
+    if not isinstance(seed, bytes) or len(seed) < MIN_SEED_BYTES:
+        raise InvalidMethodOption(f"the job seed must be at least {MIN_SEED_BYTES} bytes")
+    if name == "custom":
+        if custom_hex is None:
+            raise InvalidMethodOption(
+                "the custom method needs a pattern", hint="pass the bytes to write as hex, e.g. 'a5'"
+            )
+        return normalize_custom_hex(custom_hex)
+    if custom_hex is not None:
+        raise InvalidMethodOption(f"method '{name}' takes no custom pattern", hint="use method 'custom'")
+    return None
 
 
 def _pass_hex(name: str, tpl: str, last_char: int | None, custom: str | None) -> str:

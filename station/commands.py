@@ -142,6 +142,11 @@ def cmd_erase(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Tex
         return EXIT_OK
     if not args.yes and not _confirm(entries, plans, stdin, shown, from_stdin=args.confirm_from_stdin):
         return EXIT_REFUSED
+    return _run_jobs(args, jobs_root, plans, stdout)
+
+
+def _run_jobs(args: argparse.Namespace, jobs_root: Path, plans: list[JobPlan], stdout: TextIO) -> int:
+    """Write each job, start its worker, follow them all, and say how each ended."""
     wopts = _worker_options(args)
     if wopts.cert_dir is not None and wopts.key_dir is not None:
         ensure_station_key(Path(wopts.key_dir))

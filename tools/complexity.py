@@ -4,8 +4,8 @@
 
 * has a cyclomatic complexity above :data:`MAX_COMPLEXITY` (20): never allowed, or
 * is longer than :data:`MAX_LINES` (60 lines of code, docstring and blank lines not counted) or
-  more complex than :data:`AIM_COMPLEXITY` (15) without a ``# Long on purpose: <why>`` comment on
-  the line above its ``def`` (or above its decorators),
+  more complex than :data:`AIM_COMPLEXITY` (15) without a ``# Long on purpose: <why>`` comment in
+  the comment block right above its ``def`` (or its decorators),
 
 unless it is listed in :data:`ALLOWED` below: the offenders their owners are removing now.  The
 list only shrinks; an entry that no longer offends is reported so that it can be deleted.
@@ -96,10 +96,14 @@ def _code_lines(node: ast.AST, source: list[str]) -> int:
 
 
 def _explained(node: ast.AST, source: list[str]) -> bool:
+    """Whether the comment block right above the ``def`` (or its decorators) says why it is long."""
     assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-    first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-    above = source[first - 2].strip() if first >= 2 else ""
-    return above.startswith(MARKER)
+    line = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+    while line >= 1 and source[line - 1].strip().startswith("#"):
+        if source[line - 1].strip().startswith(MARKER):
+            return True
+        line -= 1
+    return False
 
 
 def _functions(tree: ast.AST) -> dict[tuple[str, int], ast.AST]:
