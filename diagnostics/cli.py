@@ -91,6 +91,7 @@ def print_human(report: DiagnosticReport, out: TextIO) -> None:
     if report.inventory is not None:
         out.write("Machine\n")
         out.writelines(_machine_lines(report.inventory))
+        out.writelines(_device_lines(report.inventory))
     out.write("Drives\n")
     if not report.drives:
         out.write("  none found\n")
@@ -117,6 +118,9 @@ def _machine_lines(inv: Inventory) -> Iterator[str]:
         f"{x.locator or '?'}: {_fmt_bytes(x.size_bytes)} {x.type or ''}".strip() for x in m.modules or []
     )
     yield f"  RAM  {_fmt_bytes(m.total_bytes)}" + (f" ({modules})" if m.modules else "") + "\n"
+
+
+def _device_lines(inv: Inventory) -> Iterator[str]:
     for g in inv.gpus:
         yield f"  GPU  {g.name or g.vendor_id + ':' + g.device_id}\n"
     for n in inv.network:

@@ -567,6 +567,26 @@ def read_batteries(sys_root: Path = Path("/sys")) -> list[BatteryInfo]:
 # --------------------------------------------------------------------------- EDID
 
 
+def _edid_descriptors(base: bytes, info: DisplayInfo) -> str | None:
+    """The four 18-byte descriptors: the preferred mode (first detailed timing), the monitor name,
+    and the serial text (returned)."""
+    serial_text: str | None = None
+    for off in (54, 72, 90, 108):
+        d = base[off : off + 18]
+        if d[0] or d[1]:
+            if info.preferred_mode is None:  # the first detailed timing is the preferred mode
+                h = d[2] | ((d[4] & 0xF0) << 4)
+                v = d[5] | ((d[7] & 0xF0) << 4)
+                info.preferred_mode = f"{h}x{v}"
+            continue
+        text = d[5:18].split(b"\x0a")[0].decode("ascii", "replace").strip()
+        if d[3] == 0xFC:
+            info.name = text or None
+        elif d[3] == 0xFF:
+            serial_text = text or None
+    return serial_text
+
+
 def parse_edid(blob: bytes, connector: str = "", status: str | None = None) -> DisplayInfo:
     """Decode the base EDID block (VESA E-EDID 1.3/1.4): vendor, product, name, size, preferred mode."""
     info = DisplayInfo(connector=connector, status=status)
@@ -588,20 +608,7 @@ def parse_edid(blob: bytes, connector: str = "", status: str | None = None) -> D
     info.height_cm = base[22] or None
     if info.width_cm and info.height_cm:
         info.diagonal_inches = round((info.width_cm**2 + info.height_cm**2) ** 0.5 / 2.54, 1)
-    serial_text: str | None = None
-    for off in (54, 72, 90, 108):
-        d = base[off : off + 18]
-        if d[0] or d[1]:
-            if info.preferred_mode is None:  # the first detailed timing is the preferred mode
-                h = d[2] | ((d[4] & 0xF0) << 4)
-                v = d[5] | ((d[7] & 0xF0) << 4)
-                info.preferred_mode = f"{h}x{v}"
-            continue
-        text = d[5:18].split(b"\x0a")[0].decode("ascii", "replace").strip()
-        if d[3] == 0xFC:
-            info.name = text or None
-        elif d[3] == 0xFF:
-            serial_text = text or None
+    serial_text = _edid_descriptors(base, info)
     info.serial = serial_text or (str(serial_num) if serial_num else None)
     return info
 
