@@ -47,20 +47,13 @@ from erase.record import (
     VerificationRecord,
     success_problems,
 )
+from host.fsio import fsync_dir
 
 JOURNAL = "journal.jsonl"
 
 
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Journal:
@@ -81,10 +74,10 @@ class Journal:
     def create(cls, jobs_root: Path, plan: JobPlan) -> Journal:
         job_dir = jobs_root / plan.job_id
         job_dir.mkdir(parents=True, exist_ok=False)
-        _fsync_dir(jobs_root)
+        fsync_dir(jobs_root)
         journal = cls(job_dir)
         journal.append("planned", plan=plan.to_dict())
-        _fsync_dir(job_dir)
+        fsync_dir(job_dir)
         return journal
 
     def append(self, event: str, **data: Any) -> None:

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import (
     Input,
 )
 
 from erase.record import JobPlan
+from host.drives import DriveEntry
 from station.i18n import _
 from station.tui.context import StationContext
 from station.tui.messages import StartRequested
-from station.tui.model import (
-    confirmation_matches,
-)
+from station.tui.model import confirmation_matches, confirmation_word
 from station.tui.screens.widgets import W, translate_bindings
 
 
@@ -46,3 +46,22 @@ class TabulaScreen(Screen[Any]):
             self.notify(_("That is not {word}. Nothing was erased.").format(word=word), severity="error")
             return
         self.app.post_message(StartRequested(plans))
+
+
+class PlanningScreen(TabulaScreen):
+    """A plan for the chosen drives, and the word the technician types to start it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, entries: list[DriveEntry], policy: str) -> None:
+        super().__init__()
+        self.entries = entries
+        self.policy = policy
+        self.plans: list[JobPlan] = []
+        self.errors: list[str] = []
+        self.word = confirmation_word(entries)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import (
     DataTable,
@@ -17,12 +14,9 @@ from textual.widgets import (
 )
 
 from erase.errors import EraseError
-from erase.record import JobPlan
-from host.drives import DriveEntry
 from host.errors import TabulaError
 from station.i18n import N_, _
 from station.tui.model import (
-    confirmation_word,
     estimate_seconds,
     human_duration,
     human_size,
@@ -30,7 +24,7 @@ from station.tui.model import (
     plan_steps,
     policy_title,
 )
-from station.tui.screens.base import TabulaScreen
+from station.tui.screens.base import PlanningScreen
 from station.tui.screens.widgets import Column, add_columns, clip, data_table
 
 PLAN_COLUMNS: tuple[Column, ...] = (
@@ -44,19 +38,7 @@ PLAN_COLUMNS: tuple[Column, ...] = (
 )
 
 
-class PlanScreen(TabulaScreen):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back"),
-    ]
-
-    def __init__(self, entries: list[DriveEntry], policy: str) -> None:
-        super().__init__()
-        self.entries = entries
-        self.policy = policy
-        self.plans: list[JobPlan] = []
-        self.errors: list[str] = []
-        self.word = confirmation_word(entries)
-
+class PlanScreen(PlanningScreen):
     def compose(self) -> ComposeResult:
         app = self.tabula
         for e in self.entries:
@@ -112,6 +94,3 @@ class PlanScreen(TabulaScreen):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.confirm_and_start(event.input, self.word, self.plans)
-
-    def action_back(self) -> None:
-        self.app.pop_screen()

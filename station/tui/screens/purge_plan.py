@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import (
@@ -27,12 +25,11 @@ from host.errors import TabulaError
 from station.i18n import _
 from station.tui import model
 from station.tui.model import (
-    confirmation_word,
     human_duration,
     human_size,
     policy_title,
 )
-from station.tui.screens.base import TabulaScreen
+from station.tui.screens.base import PlanningScreen
 
 
 class PurgePlanned(Message):
@@ -93,25 +90,16 @@ def drive_plan(entry: DriveEntry, v: model.PurgeView) -> Text:
     return body
 
 
-class PurgePlanScreen(TabulaScreen):
+class PurgePlanScreen(PlanningScreen):
     """NIST Purge: probe each drive read-only (in a thread), show what its firmware can do, confirm.
 
     Changing an option (suspend-to-RAM consent, the PSID) plans again; a result from an older
     planning is dropped.
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back"),
-    ]
-
     def __init__(self, entries: list[DriveEntry], policy: str) -> None:
-        super().__init__()
-        self.entries = entries
-        self.policy = policy
+        super().__init__(entries, policy)
         self.results: list[PurgeResult] = []
-        self.plans: list[JobPlan] = []
-        self.errors: list[str] = []
-        self.word = confirmation_word(entries)
         self.unfreeze = False
         self.psid: str | None = None
         self.ready = False
@@ -252,6 +240,3 @@ class PurgePlanScreen(TabulaScreen):
         if not self.ready or self.errors or not self.plans:
             return
         self.confirm_and_start(event.input, self.word, self.plans)
-
-    def action_back(self) -> None:
-        self.app.pop_screen()
