@@ -62,11 +62,14 @@ def app_for(home: Path, devices: list[str], **kw: object) -> TabulaApp:
 
 
 async def until(pilot: object, cond: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Wait until ``cond`` holds, then until the screen has handled what the app posted meanwhile
+    (the app tells screens to redraw with messages: StationChanged, SyncChanged)."""
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await pilot.pause(0.05)  # type: ignore[attr-defined]
+    await pilot.pause()  # type: ignore[attr-defined]
 
 
 def drives_screen(app: TabulaApp) -> DrivesScreen:
