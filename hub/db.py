@@ -19,6 +19,7 @@ certificate model enforces, so every certificate that verifies is storable.  Seq
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +53,17 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     pass
+
+
+@dataclass(frozen=True)
+class StationInfo:
+    """An authenticated station (detached from the database session)."""
+
+    pk: int
+    station_id: str
+    kid: str
+    organisation_id: int
+    organisation: str  # the registered name
 
 
 class Organisation(Base):

@@ -23,10 +23,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from hub.db import StationInfo
 from hub.errors import HubError, TooLarge, Transient, UnsupportedMediaType
 from hub.guard import SECURITY_HEADERS
 from hub.ingest import MAX_UPLOAD_BYTES
-from hub.service import Hub, StationInfo
+from hub.service import Hub
 
 log = logging.getLogger("hub.http")
 

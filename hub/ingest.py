@@ -26,20 +26,34 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import Row, and_, bindparam, insert, or_, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from certs.errors import CertError
 from certs.jws import TYP_CERTIFICATE, Envelope, parse_envelope
 from certs.model import Certificate
-from hub.db import CertificateRow, ReportRow, Station, utcnow
+from certs.verify import Verifier
+from hub.db import CertificateRow, ReportRow, Station, StationInfo, utcnow
 from hub.errors import Conflict, Forbidden, Rejected, TooLarge, Transient
 from hub.ids import is_certificate_id, is_report_id, normalise_id
 
-if TYPE_CHECKING:
-    from hub.service import Hub, StationInfo
+
+class Hub(Protocol):
+    """What ingest needs of :class:`hub.service.Hub` (a protocol: the service imports this module)."""
+
+    postgres: bool
+
+    @property
+    def write_engine(self) -> Engine: ...
+
+    def verifier_for(self, station_pk: int) -> Verifier: ...
+
+    def session(self) -> Session: ...
+
 
 log = logging.getLogger("hub.ingest")
 

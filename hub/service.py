@@ -30,7 +30,7 @@ from certs.trust import TrustStore
 from certs.verify import Verifier
 from hub import admin
 from hub.admin import token_hash
-from hub.db import IMMEDIATE, CertificateRow, Organisation, Station, make_engine, session_factory
+from hub.db import IMMEDIATE, CertificateRow, Organisation, Station, StationInfo, make_engine, session_factory
 from hub.errors import Forbidden, NotFound, Unauthorized
 from hub.ids import is_certificate_id, normalise_id
 from hub.ingest import MAX_UPLOAD_BYTES, Stored, ingest_certificate, ingest_report
@@ -39,17 +39,6 @@ from hub.migrate import ensure
 __all__ = ["MAX_UPLOAD_BYTES", "Check", "Found", "Hub", "StationInfo", "Stored", "summary", "token_hash"]
 
 _VERDICT_CACHE = 20_000  # verdicts of stored certificates kept in memory (a few hundred bytes each)
-
-
-@dataclass(frozen=True)
-class StationInfo:
-    """An authenticated station (detached from the database session)."""
-
-    pk: int
-    station_id: str
-    kid: str
-    organisation_id: int
-    organisation: str  # the registered name
 
 
 @dataclass(frozen=True)

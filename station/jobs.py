@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from certs.limits import check_drive, check_operator
+from erase.errors import JournalError
 from erase.journal import Follower, JobState, Journal, iter_jobs, utcnow
 from erase.methods import expand
 from erase.purge.planner import PlanOptions, PurgePlan, plan_purge
@@ -29,7 +30,7 @@ from erase.record import ErrorPolicy, JobPlan, VerifyMode, VerifyPolicy
 from host.identity import DriveInfo
 from host.runner import Runner
 from station import __version__
-from station.worker import WorkerOptions
+from station.options import WorkerOptions
 
 DEFAULT_BLOCK_SIZE = 4 << 20
 
@@ -171,8 +172,6 @@ def find_jobs(jobs_root: Path) -> list[Path]:
 
 def find_job(jobs_root: Path, job_id: str) -> Path:
     """A job directory from an id, an unambiguous id prefix, or a path."""
-    from erase.errors import JournalError
-
     as_path = Path(job_id)
     if (as_path / "journal.jsonl").is_file():
         return as_path

@@ -22,9 +22,9 @@ from sqlalchemy.exc import IntegrityError
 
 from certs.jws import parse_envelope
 from certs.model import Certificate
-from hub.db import CertificateRow
+from hub.db import CertificateRow, StationInfo
 from hub.ingest import new_row
-from hub.service import Hub, StationInfo
+from hub.service import Hub
 from hub.testing import free_port
 from tests.test_hub_support import at_once, cert_at, client_for, fake_hash, live_hub, put, start_hub
 from tests.test_sync_support import (  # noqa: F401  (fixtures)

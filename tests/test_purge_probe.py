@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from erase.purge.machine import ReplayMachine, parse_lsblk
+from erase.purge.machine import ReplayMachine
 from erase.purge.planner import PlanOptions, PurgeRefused, plan_purge
 from erase.purge.probe import (
     Capabilities,
@@ -28,6 +28,7 @@ from erase.purge.probe import (
     probe,
 )
 from host.identity import DriveInfo
+from host.lsblk import parse_lsblk
 from host.runner import read_fixture
 
 HERE = Path(__file__).parent

@@ -49,11 +49,14 @@ def make(home: Path, source: Callable[[], list[DriveEntry]], lang: str = "en") -
 
 
 async def until(pilot: object, cond: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Wait until ``cond`` holds, then until the screen has handled what the app posted meanwhile
+    (the app tells screens to redraw with messages: StationChanged, SyncChanged)."""
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await pilot.pause(0.05)  # type: ignore[attr-defined]
+    await pilot.pause()  # type: ignore[attr-defined]
 
 
 def text_of(app: TabulaApp) -> str:

@@ -18,13 +18,10 @@ from station.i18n import set_language
 from station.sync import status
 from station.sync.config import SyncConfig, save_config, write_token
 from station.tui import model
-from station.tui.app import TabulaApp, certify_available
+from station.tui.app import TabulaApp
 from tests.test_tui_flows import app_for, row_status, until
 
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.skipif(not certify_available(), reason="the certificate signer is not installed"),
-]
+pytestmark = [pytest.mark.root]
 
 MiB = 1 << 20
 

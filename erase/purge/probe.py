@@ -514,103 +514,118 @@ def probe(drive: DriveInfo, runner: Runner, *, sysfs: Path | None | Literal["aut
     ``sysfs``: the sysfs root to read ("auto": ``/sys`` when ``runner`` is this machine's, see
     :func:`sysfs_root`; None: no sysfs).
     """
-    root = sysfs_root(runner) if sysfs == "auto" else sysfs
-    tools = {t: runner.which(t) for t in TOOLS}
-    raw: dict[str, dict[str, Any]] = {}
-    notes: list[str] = []
-    dev = drive.path
-    if drive.transport == "nvme" or re.fullmatch(r"/dev/nvme\d+n\d+", dev):
-        if not tools["nvme"]:
-            return Capabilities("nvme", True, tools, raw=raw, notes=("nvme-cli is not installed",))
-        ctrl_dev = nvme_sysfs_controller(dev, root) if root is not None else None
-        source = "sysfs"
-        if ctrl_dev is None:
-            ctrl_dev, source = nvme_controller_of(dev), "name"
-            notes.append(f"controller {ctrl_dev} guessed from the namespace name (sysfs gave nothing)")
-        ctrl = ns = None
-        slog = None
-        r = _run(runner, raw, ["nvme", "id-ctrl", ctrl_dev, "-o", "json"])
-        if r is not None and r.ok:
-            ctrl = parse_nvme_id_ctrl(r.stdout)
-        r = _run(runner, raw, ["nvme", "id-ns", dev, "-o", "json"])
-        if r is not None and r.ok:
-            ns = parse_nvme_id_ns(r.stdout)
-        r = _run(runner, raw, ["nvme", "sanitize-log", ctrl_dev, "-o", "json"])
-        if r is not None and r.ok:
-            slog = parse_nvme_sanitize_log(r.stdout)
-        elif r is not None:
-            notes.append(f"sanitize log not readable: {r.stderr.strip()[:200]}")
-        count = nvme_sysfs_namespaces(ctrl_dev, root) if root is not None else None
-        if count is None and ctrl is not None and ctrl.serial:
-            r = _run(runner, raw, ["nvme", "list", "-o", "json"])
-            if r is not None and r.ok:
-                count = nvme_list_namespaces(r.stdout, ctrl.serial)
-        return Capabilities(
-            "nvme",
-            True,
-            tools,
-            nvme_ctrl=ctrl,
-            nvme_ns=ns,
-            nvme_sanitize=slog,
-            nvme_ctrl_dev=ctrl_dev,
-            nvme_ctrl_source=source,
-            nvme_namespaces=count,
-            raw=raw,
-            notes=tuple(notes),
-        )
+    asked = _Asked(runner, {t: runner.which(t) for t in TOOLS})
+    if drive.transport == "nvme" or re.fullmatch(r"/dev/nvme\d+n\d+", drive.path):
+        return _probe_nvme(drive, asked, sysfs_root(runner) if sysfs == "auto" else sysfs)
     if drive.transport in ("sata", "ata", "usb"):
-        ata = hpa = None
-        dco = None
-        sstat = None
-        if tools["hdparm"]:
-            r = _run(runner, raw, ["hdparm", "-I", dev])
-            if r is not None and r.ok:
-                ata = parse_hdparm_identify(r.stdout)
-            if ata is not None and ata.valid:
-                r = _run(runner, raw, ["hdparm", "-N", dev])
-                hpa = parse_hdparm_n(r.stdout) if r is not None and r.ok else None
-                r = _run(runner, raw, ["hdparm", "--dco-identify", dev])
-                dco = parse_dco_identify(r.stdout) if r is not None and r.ok else None
-                if ata.sanitize:
-                    r = _run(runner, raw, ["hdparm", "--sanitize-status", dev])
-                    sstat = parse_hdparm_sanitize_status(r.stdout) if r is not None and r.ok else None
-        else:
-            notes.append("hdparm is not installed: ATA capabilities unknown")
-        if drive.transport == "usb":
-            sat = ata is not None and ata.valid
-            if not sat:
-                notes.append("USB bridge does not pass ATA IDENTIFY through (all-zero identify)")
-            return Capabilities(
-                "usb",
-                is_flash(drive, ata),
-                tools,
-                ata=ata,
-                hpa=hpa,
-                dco_real_max=dco,
-                ata_sanitize=sstat,
-                usb_bridge_sat=sat,
-                raw=raw,
-                notes=tuple(notes),
-            )
-        return Capabilities(
-            "ata",
-            is_flash(drive, ata),
-            tools,
-            ata=ata,
-            hpa=hpa,
-            dco_real_max=dco,
-            ata_sanitize=sstat,
-            raw=raw,
-            notes=tuple(notes),
-        )
+        return _probe_ata(drive, asked)
     if drive.transport in ("scsi", "sas"):
-        scsi = None
-        if tools["sg_opcodes"]:
-            r = _run(runner, raw, ["sg_opcodes", dev])
-            scsi = parse_sg_opcodes(r) if r is not None else None
-            if scsi is not None and not scsi.reported:
-                notes.append("the device does not report its supported commands: SANITIZE support unknown")
-        return Capabilities("scsi", is_flash(drive), tools, scsi=scsi, raw=raw, notes=tuple(notes))
+        return _probe_scsi(drive, asked)
     return Capabilities(
-        "none", is_flash(drive), tools, raw=raw, notes=(f"no firmware commands for {drive.transport}",)
+        "none",
+        is_flash(drive),
+        asked.tools,
+        raw=asked.raw,
+        notes=(f"no firmware commands for {drive.transport}",),
+    )
+
+
+@dataclass
+class _Asked:
+    """One probe's commands: the runner, the tools found, every raw answer and the notes."""
+
+    runner: Runner
+    tools: dict[str, bool]
+    raw: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def ok(self, argv: list[str]) -> CommandResult | None:
+        """The command's result when it succeeded (it is kept in ``raw`` either way)."""
+        r = _run(self.runner, self.raw, argv)
+        return r if r is not None and r.ok else None
+
+
+def _probe_nvme(drive: DriveInfo, asked: _Asked, root: Path | None) -> Capabilities:
+    dev = drive.path
+    if not asked.tools["nvme"]:
+        return Capabilities("nvme", True, asked.tools, raw=asked.raw, notes=("nvme-cli is not installed",))
+    ctrl_dev = nvme_sysfs_controller(dev, root) if root is not None else None
+    source = "sysfs"
+    if ctrl_dev is None:
+        ctrl_dev, source = nvme_controller_of(dev), "name"
+        asked.notes.append(f"controller {ctrl_dev} guessed from the namespace name (sysfs gave nothing)")
+    r = asked.ok(["nvme", "id-ctrl", ctrl_dev, "-o", "json"])
+    ctrl = parse_nvme_id_ctrl(r.stdout) if r is not None else None
+    r = asked.ok(["nvme", "id-ns", dev, "-o", "json"])
+    ns = parse_nvme_id_ns(r.stdout) if r is not None else None
+    slog = None
+    r = _run(asked.runner, asked.raw, ["nvme", "sanitize-log", ctrl_dev, "-o", "json"])
+    if r is not None and r.ok:
+        slog = parse_nvme_sanitize_log(r.stdout)
+    elif r is not None:
+        asked.notes.append(f"sanitize log not readable: {r.stderr.strip()[:200]}")
+    count = nvme_sysfs_namespaces(ctrl_dev, root) if root is not None else None
+    if count is None and ctrl is not None and ctrl.serial:
+        r = asked.ok(["nvme", "list", "-o", "json"])
+        count = nvme_list_namespaces(r.stdout, ctrl.serial) if r is not None else None
+    return Capabilities(
+        "nvme",
+        True,
+        asked.tools,
+        nvme_ctrl=ctrl,
+        nvme_ns=ns,
+        nvme_sanitize=slog,
+        nvme_ctrl_dev=ctrl_dev,
+        nvme_ctrl_source=source,
+        nvme_namespaces=count,
+        raw=asked.raw,
+        notes=tuple(asked.notes),
+    )
+
+
+def _probe_ata(drive: DriveInfo, asked: _Asked) -> Capabilities:
+    """SATA/PATA drives and USB bridges: identify, hidden areas, sanitize status (through hdparm)."""
+    dev = drive.path
+    ata = hpa = sstat = None
+    dco = None
+    if not asked.tools["hdparm"]:
+        asked.notes.append("hdparm is not installed: ATA capabilities unknown")
+    else:
+        r = asked.ok(["hdparm", "-I", dev])
+        ata = parse_hdparm_identify(r.stdout) if r is not None else None
+    if ata is not None and ata.valid:
+        r = asked.ok(["hdparm", "-N", dev])
+        hpa = parse_hdparm_n(r.stdout) if r is not None else None
+        r = asked.ok(["hdparm", "--dco-identify", dev])
+        dco = parse_dco_identify(r.stdout) if r is not None else None
+        if ata.sanitize:
+            r = asked.ok(["hdparm", "--sanitize-status", dev])
+            sstat = parse_hdparm_sanitize_status(r.stdout) if r is not None else None
+    usb = drive.transport == "usb"
+    sat = usb and ata is not None and ata.valid
+    if usb and not sat:
+        asked.notes.append("USB bridge does not pass ATA IDENTIFY through (all-zero identify)")
+    return Capabilities(
+        "usb" if usb else "ata",
+        is_flash(drive, ata),
+        asked.tools,
+        ata=ata,
+        hpa=hpa,
+        dco_real_max=dco,
+        ata_sanitize=sstat,
+        usb_bridge_sat=sat,
+        raw=asked.raw,
+        notes=tuple(asked.notes),
+    )
+
+
+def _probe_scsi(drive: DriveInfo, asked: _Asked) -> Capabilities:
+    scsi = None
+    if asked.tools["sg_opcodes"]:
+        r = _run(asked.runner, asked.raw, ["sg_opcodes", drive.path])
+        scsi = parse_sg_opcodes(r) if r is not None else None
+        if scsi is not None and not scsi.reported:
+            asked.notes.append("the device does not report its supported commands: SANITIZE support unknown")
+    return Capabilities(
+        "scsi", is_flash(drive), asked.tools, scsi=scsi, raw=asked.raw, notes=tuple(asked.notes)
     )
