@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+from erase.purge.errors import UnrecognisedOutput
 from host.errors import CommandError
 from host.identity import DriveInfo
 from host.runner import CommandResult, Runner, SubprocessRunner
@@ -28,6 +30,8 @@ TOOLS = {
     "rtcwake": "util-linux",
     "sedutil-cli": "sedutil",
 }
+
+_T = TypeVar("_T")
 
 _ABORTED_SENSE = re.compile(r"sb\[\]:\s+70 00 0b ")  # fixed-format sense, key 0xB: ABORTED COMMAND
 
@@ -132,11 +136,9 @@ def _security(text: str) -> AtaSecurity:
     lines = [line.strip() for line in block.splitlines()]
 
     def flag(word: str) -> bool:
-        for line in lines:
-            parts = line.split()
-            if parts and parts[-1] == word and (len(parts) == 1 or parts[0] != "not"):
-                return True
-        return False
+        # hdparm prints the bit set as "\t\tword", clear as "\tnot\tword", and, for the first bit
+        # (supported) of a status word that makes no sense, "\t(?)\tsupported": only the first is a yes.
+        return any(line.split() == [word] for line in lines)
 
     times = re.search(r"(\d+)min for SECURITY ERASE UNIT", block)
     etimes = re.search(r"(\d+)min for ENHANCED SECURITY ERASE UNIT", block)
@@ -242,15 +244,72 @@ class NvmeController:
         return bool(self.fna & 0x1 or self.fna & 0x2)
 
 
+_NVME_TEXT_FIELD = re.compile(r"^([a-z][a-z0-9_]*)\s*:[ \t]?(.*)$")
+
+
+def _json_document(text: str, tool: str) -> dict[str, Any]:
+    """The JSON object ``tool`` printed; UnrecognisedOutput when stdout is not one."""
+    if not text.strip():
+        raise UnrecognisedOutput(
+            f"{tool} printed nothing (an nvme-cli built without JSON support prints nothing)"
+        )
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise UnrecognisedOutput(f"{tool} did not print a JSON document Tabula can read ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise UnrecognisedOutput(f"{tool} printed JSON that is not an object")
+    return doc
+
+
+def _nvme_text_fields(text: str) -> dict[str, str]:
+    """nvme-cli's normal output ("oacs      : 0x17"); the indented lines of -H are skipped."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        m = _NVME_TEXT_FIELD.match(line)
+        if m:
+            fields.setdefault(m.group(1), m.group(2).strip())
+    return fields
+
+
+def _register(fields: dict[str, Any], name: str, tool: str) -> int:
+    """A register value (int, or a string nvme-cli printed in decimal or 0x hex); never a default."""
+    value = fields.get(name)
+    if isinstance(value, bool) or value is None:
+        raise UnrecognisedOutput(f"{tool} gives no {name} field: cannot tell what the drive supports")
+    if isinstance(value, int):
+        return value
+    token = str(value).split()[0] if str(value).split() else ""
+    try:
+        return int(token, 0)
+    except ValueError as exc:
+        raise UnrecognisedOutput(f"{tool} gives {name} = {value!r}, not a number Tabula can read") from exc
+
+
 def parse_nvme_id_ctrl(text: str) -> NvmeController:
-    d = json.loads(text)
+    """``nvme id-ctrl DEV -o json`` (nvme-cli 1.x and 2.x), or its normal text output (with or without -H).
+
+    Raises :class:`UnrecognisedOutput` when OACS, SANICAP or FNA cannot be read: never a default.
+    """
+    tool = "nvme id-ctrl"
+    fields: dict[str, Any]
+    if text.lstrip()[:1] in ("{", "[", ""):
+        fields = _json_document(text, tool)
+    else:
+        fields = _nvme_text_fields(text)
+        if "sanicap" not in fields and "oacs" not in fields:
+            raise UnrecognisedOutput(f"{tool} printed neither JSON nor nvme-cli's identify-controller layout")
+
+    def string(name: str) -> str | None:
+        return str(fields.get(name, "")).strip() or None
+
     return NvmeController(
-        oacs=int(d.get("oacs", 0)),
-        sanicap=int(d.get("sanicap", 0)),
-        fna=int(d.get("fna", 0)),
-        serial=str(d.get("sn", "")).strip() or None,
-        model=str(d.get("mn", "")).strip() or None,
-        firmware=str(d.get("fr", "")).strip() or None,
+        oacs=_register(fields, "oacs", tool),
+        sanicap=_register(fields, "sanicap", tool),
+        fna=_register(fields, "fna", tool),
+        serial=string("sn"),
+        model=string("mn"),
+        firmware=string("fr"),
     )
 
 
@@ -272,13 +331,18 @@ class NvmeNamespace:
 
 
 def parse_nvme_id_ns(text: str) -> NvmeNamespace:
-    d = json.loads(text)
-    sizes = tuple(1 << int(f.get("ds", 9)) for f in d.get("lbafs", []))
+    """``nvme id-ns DEV -o json``.  Raises :class:`UnrecognisedOutput` when the size or formats are missing."""
+    tool = "nvme id-ns"
+    d = _json_document(text, tool)
+    lbafs = d.get("lbafs")
+    if not isinstance(lbafs, list) or not lbafs:
+        raise UnrecognisedOutput(f"{tool} gives no LBA formats (lbafs): cannot tell the block size")
+    sizes = tuple(1 << _register(f if isinstance(f, dict) else {}, "ds", tool) for f in lbafs)
     return NvmeNamespace(
-        nsze=int(d.get("nsze", 0)),
-        flbas=int(d.get("flbas", 0)),
+        nsze=_register(d, "nsze", tool),
+        flbas=_register(d, "flbas", tool),
         lba_sizes=sizes,
-        dlfeat=int(d.get("dlfeat", 0)),
+        dlfeat=dlfeat if isinstance(dlfeat := d.get("dlfeat", 0), int) else 0,
     )
 
 
@@ -333,19 +397,70 @@ def _find_key(d: Any, key: str) -> dict[str, Any] | None:
     return None
 
 
+_SSTAT_CODE = re.compile(r"^\((\d+)\)")
+
+
+def _sstat(value: Any) -> int | None:
+    """SSTAT as the register: an int (flat logs), or nvme-cli's decoded object.
+
+    nvme-cli (1.x from 2018 on, and 2.x) prints ``"sstat": {"global_erased": 1, "no_cmplted_passes": 0,
+    "status": "(1) Most Recent Sanitize Command Completed Successfully."}`` (some versions use the
+    status text itself as the key of that last member): the register is rebuilt from those parts.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if not isinstance(value, dict):
+        return None
+    codes = [_SSTAT_CODE.match(v) for v in value.values() if isinstance(v, str)]
+    code = next((int(m.group(1)) for m in codes if m), None)
+    erased, passes = value.get("global_erased"), value.get("no_cmplted_passes")
+    if code is None or not isinstance(erased, int) or not isinstance(passes, int):
+        return None
+    return (code & 0x7) | ((passes & 0x1F) << 3) | ((erased & 0x1) << 8)
+
+
+_LOG_TEXT = {
+    "sprog": re.compile(r"^Sanitize Progress\s+\(SPROG\)\s*:\s*(\S+)", re.M),
+    "sstat": re.compile(r"^Sanitize Status\s+\(SSTAT\)\s*:\s*(\S+)", re.M),
+    "time_over_write": re.compile(r"^Estimated Time For Overwrite\s+:\s*(\d+)", re.M),
+    "time_block_erase": re.compile(r"^Estimated Time For Block Erase\s+:\s*(\d+)", re.M),
+    "time_crypto_erase": re.compile(r"^Estimated Time For Crypto Erase\s+:\s*(\d+)", re.M),
+}
+
+
+def _sanitize_log_fields(text: str) -> dict[str, Any] | None:
+    if text.lstrip()[:1] in ("{", "[", ""):
+        return _find_key(_json_document(text, "nvme sanitize-log"), "sstat")
+    found = {k: m.group(1) for k, rx in _LOG_TEXT.items() if (m := rx.search(text))}
+    if "sstat" not in found:
+        raise UnrecognisedOutput("nvme sanitize-log printed neither JSON nor nvme-cli's sanitize log layout")
+    return {k: int(v, 0) for k, v in found.items()}
+
+
 def parse_nvme_sanitize_log(text: str) -> NvmeSanitizeLog | None:
-    """``nvme sanitize-log DEV -o json`` (nvme-cli 2.x nests it under the device name)."""
-    d = _find_key(json.loads(text), "sstat")
+    """``nvme sanitize-log DEV -o json`` (nested under the device name since nvme-cli 1.x), or its text.
+
+    None when a JSON log has no SSTAT; :class:`UnrecognisedOutput` when the output cannot be read.
+    The text output of some nvme-cli 2.x versions masks SSTAT to its status bits (Global Data Erased
+    then reads 0): only ever an understatement.
+    """
+    d = _sanitize_log_fields(text)
     if d is None:
         return None
+    sstat = _sstat(d.get("sstat"))
+    if sstat is None:
+        raise UnrecognisedOutput(
+            f"nvme sanitize-log gives SSTAT as {d.get('sstat')!r}, a form Tabula cannot read"
+        )
 
     def est(name: str) -> int | None:
         v = d.get(name)
-        return None if v in (None, 0xFFFFFFFF) else int(v)
+        return None if not isinstance(v, int) or v == 0xFFFFFFFF else v
 
+    sprog = d.get("sprog", 0)
     return NvmeSanitizeLog(
-        sprog=int(d.get("sprog", 0)),
-        sstat=int(d["sstat"]),
+        sprog=sprog if isinstance(sprog, int) else 0,
+        sstat=sstat,
         est_overwrite=est("time_over_write"),
         est_block=est("time_block_erase"),
         est_crypto=est("time_crypto_erase"),
@@ -435,6 +550,8 @@ def parse_sg_opcodes(result: CommandResult) -> ScsiOpcodes:
     """``sg_opcodes DEV``: lines such as ``48    1    Sanitize, overwrite``."""
     if result.returncode != 0 or "no commands to display" in result.stdout:
         return ScsiOpcodes(reported=False)
+    if not re.search(r"^\s*Opcode\b", result.stdout, re.M):
+        return ScsiOpcodes(reported=False)  # no table of commands: an unknown layout says nothing
     low = result.stdout.lower()
     return ScsiOpcodes(
         reported=True,
@@ -500,6 +617,15 @@ def _run(runner: Runner, raw: dict[str, dict[str, Any]], argv: list[str]) -> Com
     return r
 
 
+def _parsed(notes: list[str], parse: Callable[[str], _T], text: str) -> _T | None:
+    """``parse(text)``, or None with the reason in ``notes`` when the output is not one Tabula can read."""
+    try:
+        return parse(text)
+    except UnrecognisedOutput as exc:
+        notes.append(f"cannot tell: {exc.message}")
+        return None
+
+
 def is_flash(drive: DriveInfo, ata: AtaIdentify | None = None) -> bool:
     if ata is not None and ata.valid and ata.solid_state is not None:
         return ata.solid_state
@@ -544,6 +670,12 @@ class _Asked:
         r = _run(self.runner, self.raw, argv)
         return r if r is not None and r.ok else None
 
+    def parsed(self, parse: Callable[[str], _T], result: CommandResult | None) -> _T | None:
+        """``parse`` of a result's output, or None (with the reason in the notes when it cannot be read)."""
+        if result is None:
+            return None
+        return _parsed(self.notes, parse, result.stdout)
+
 
 def _probe_nvme(drive: DriveInfo, asked: _Asked, root: Path | None) -> Capabilities:
     dev = drive.path
@@ -555,13 +687,13 @@ def _probe_nvme(drive: DriveInfo, asked: _Asked, root: Path | None) -> Capabilit
         ctrl_dev, source = nvme_controller_of(dev), "name"
         asked.notes.append(f"controller {ctrl_dev} guessed from the namespace name (sysfs gave nothing)")
     r = asked.ok(["nvme", "id-ctrl", ctrl_dev, "-o", "json"])
-    ctrl = parse_nvme_id_ctrl(r.stdout) if r is not None else None
+    ctrl = asked.parsed(parse_nvme_id_ctrl, r)
     r = asked.ok(["nvme", "id-ns", dev, "-o", "json"])
-    ns = parse_nvme_id_ns(r.stdout) if r is not None else None
+    ns = asked.parsed(parse_nvme_id_ns, r)
     slog = None
     r = _run(asked.runner, asked.raw, ["nvme", "sanitize-log", ctrl_dev, "-o", "json"])
     if r is not None and r.ok:
-        slog = parse_nvme_sanitize_log(r.stdout)
+        slog = asked.parsed(parse_nvme_sanitize_log, r)
     elif r is not None:
         asked.notes.append(f"sanitize log not readable: {r.stderr.strip()[:200]}")
     count = nvme_sysfs_namespaces(ctrl_dev, root) if root is not None else None

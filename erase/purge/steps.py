@@ -19,6 +19,7 @@ from typing import Any
 
 from erase.errors import EraseError
 from erase.journal import utcnow
+from erase.purge.errors import UnrecognisedOutput
 from erase.purge.evidence import DataCheck, check_changed, check_pattern, hash_samples
 from erase.purge.machine import Machine
 from erase.purge.planner import PASSWORD, PSID, PlannedStep
@@ -132,6 +133,8 @@ def run_step(step: PlannedStep, index: int, ctx: StepContext) -> FirmwareStepRec
         completed, status_ok, note = handler(step, run)
     except CommandError as exc:
         return run.finish(completed=False, status_ok=False, data=None, note=f"command failed: {exc.message}")
+    except UnrecognisedOutput as exc:
+        return run.finish(completed=False, status_ok=False, data=None, note=f"cannot tell: {exc.message}")
     data: DataCheck | None = None
     if step.level != "none" and completed and status_ok:
         if step.evidence == "changed":
