@@ -12,6 +12,7 @@ import pytest
 
 from erase.purge.errors import UnrecognisedOutput
 from erase.purge.machine import ReplayMachine
+from erase.purge.tcg import TcgStatus
 from erase.purge.planner import PlanOptions, PurgeRefused, plan_purge
 from erase.purge.probe import (
     Capabilities,
@@ -202,13 +203,22 @@ def test_hidden_area_behind_an_unknown_bridge_is_refused() -> None:
         )
 
 
-def test_psid_revert_only_when_typed() -> None:
+def test_psid_revert_only_on_an_opal_or_pyrite_drive_and_when_typed() -> None:
     drive, caps = _caps(MACHINES / "qemu-nvme", "/dev/nvme0n1")
-    plan = plan_purge(drive, caps, "nist-purge")
+    # QEMU's drive is no TCG drive (and this recording has no sedutil-cli): no PSID revert at all.
+    assert caps.tcg is None and any("sedutil-cli is not installed" in n for n in caps.notes)
+    plan = plan_purge(drive, caps, "nist-purge", PlanOptions(psid="ABCDEF0123456789"))
+    assert not any(a.action == "opal-psid-revert" for a in plan.alternatives)
+    assert all(s.action != "opal-psid-revert" for s in plan.steps)
+    opal = replace(caps, tools={**caps.tools, "sedutil-cli": True}, tcg=TcgStatus(("Opal 2",), "query"))
+    plan = plan_purge(drive, opal, "nist-purge")
     assert any(a.action == "opal-psid-revert" and "--psid" in a.reason for a in plan.alternatives)
-    tools = {**caps.tools, "sedutil-cli": True}
-    typed = plan_purge(drive, replace(caps, tools=tools), "nist-purge", PlanOptions(psid="ABCDEF0123456789"))
+    typed = plan_purge(drive, opal, "nist-purge", PlanOptions(psid="ABCDEF0123456789"))
     assert typed.steps[0].action == "opal-psid-revert" and "@PSID@" in typed.steps[0].argv
+    enterprise = replace(opal, tcg=TcgStatus(("Enterprise",), "scan"))
+    plan = plan_purge(drive, enterprise, "nist-purge", PlanOptions(psid="ABCDEF0123456789"))
+    (alt,) = [a for a in plan.alternatives if a.action == "opal-psid-revert"]
+    assert "not a TCG Opal/Pyrite drive (Enterprise)" in alt.reason
 
 
 def test_unknown_policy() -> None:
