@@ -12,7 +12,6 @@ import pytest
 
 from erase.purge.errors import UnrecognisedOutput
 from erase.purge.machine import ReplayMachine
-from erase.purge.tcg import TcgStatus
 from erase.purge.planner import PlanOptions, PurgeRefused, plan_purge
 from erase.purge.probe import (
     Capabilities,
@@ -31,6 +30,7 @@ from erase.purge.probe import (
     parse_sg_opcodes,
     probe,
 )
+from erase.purge.tcg import TcgStatus
 from host.identity import DriveInfo
 from host.lsblk import parse_lsblk
 from host.runner import CommandResult, ReplayRunner, read_fixture, write_fixture

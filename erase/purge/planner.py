@@ -113,8 +113,7 @@ def _password_steps(
     if any(s.action == "ata-password-recover" for s in chosen.steps):
         return []
     unfreeze = sec.frozen and opts.unfreeze_suspend and missing_tool(caps, "rtcwake") is None
-    frozen = "frozen by the BIOS (add --unfreeze-suspend)" if sec.frozen and not unfreeze else None
-    why_not = ata_reason or missing_tool(caps, "hdparm") or frozen
+    why_not = _why_password_stays(caps, ata_reason, frozen=sec.frozen and not unfreeze)
     if why_not is None:
         first = [_unfreeze_step(opts)] if unfreeze else []
         return [*first, _recover_password_step(drive.path, locked=sec.locked)]
@@ -149,6 +148,13 @@ def _refuse_locked(drive: DriveInfo, caps: Capabilities, chosen: _Choice) -> Non
         hint="type the PSID printed on its label with --psid and --policy nist-purge (a PSID revert erases "
         "everything: crypto erase, Purge), or unlock it with its owner's password (sedutil-cli) first",
     )
+
+
+def _why_password_stays(caps: Capabilities, ata_reason: str | None, *, frozen: bool) -> str | None:
+    """Why the plan cannot clear an ATA password (None: it can)."""
+    if frozen:
+        return ata_reason or "frozen by the BIOS (add --unfreeze-suspend)"
+    return ata_reason or missing_tool(caps, "hdparm")
 
 
 def _warnings(caps: Capabilities, steps: list[PlannedStep]) -> tuple[str, ...]:
@@ -269,7 +275,9 @@ def _choose(found: list[Candidate], opts: PlanOptions, dev: str) -> _Choice:
 def _ata_reachable(caps: Capabilities, opts: PlanOptions) -> str | None:
     """Why ATA commands cannot reach the drive (None: direct SATA, or a USB bridge explicitly allowed)."""
     if caps.protocol == "ata":
-        if caps.ata is None or not caps.ata.valid:
+        if caps.ata is None:
+            return f"cannot tell: {caps.unknown.get('ata', 'the ATA IDENTIFY could not be read')}"
+        if not caps.ata.valid:
             return "the drive's ATA IDENTIFY could not be read"
         return None
     if caps.protocol == "usb":

@@ -703,6 +703,8 @@ def _probe_tcg(drive: DriveInfo, asked: _Asked) -> TcgStatus | None:
     found = merged(query, scan)
     if found is None:
         asked.notes.append("TCG Opal/Pyrite: sedutil-cli could not tell (no Level 0 discovery, no scan line)")
+    else:
+        asked.notes.append(f"TCG (sedutil-cli --{found.source.split('+')[0]}): {found.describe}")
     return found
 
 

@@ -109,7 +109,8 @@ def consider(rule: Rule, s: Situation) -> Candidate:
 
 def cannot_tell(s: Situation, key: str, fallback: str) -> str:
     """The reason a capability is unknown (from the probe), never shown as "not supported"."""
-    return f"cannot tell: {s.caps.unknown.get(key, fallback)}"
+    reason = s.caps.unknown.get(key, fallback)
+    return reason if reason.startswith("cannot tell") else f"cannot tell: {reason}"
 
 
 # -- any protocol ----------------------------------------------------------------------------------
