@@ -443,11 +443,11 @@ def _sstat(value: Any) -> int | None:
 
 
 _LOG_TEXT = {
-    "sprog": re.compile(r"^Sanitize Progress\s+\(SPROG\)\s*:\s*(\S+)", re.M),
-    "sstat": re.compile(r"^Sanitize Status\s+\(SSTAT\)\s*:\s*(\S+)", re.M),
-    "time_over_write": re.compile(r"^Estimated Time For Overwrite\s+:\s*(\d+)", re.M),
-    "time_block_erase": re.compile(r"^Estimated Time For Block Erase\s+:\s*(\d+)", re.M),
-    "time_crypto_erase": re.compile(r"^Estimated Time For Crypto Erase\s+:\s*(\d+)", re.M),
+    "sprog": re.compile(r"^[ \t]*Sanitize Progress\s+\(SPROG\)\s*:\s*(\S+)", re.M),
+    "sstat": re.compile(r"^[ \t]*Sanitize Status\s+\(SSTAT\)\s*:\s*(\S+)", re.M),
+    "time_over_write": re.compile(r"^[ \t]*Estimated Time For Overwrite\s+:\s*(\d+)", re.M),
+    "time_block_erase": re.compile(r"^[ \t]*Estimated Time For Block Erase\s+:\s*(\d+)", re.M),
+    "time_crypto_erase": re.compile(r"^[ \t]*Estimated Time For Crypto Erase\s+:\s*(\d+)", re.M),
 }
 
 
