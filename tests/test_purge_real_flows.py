@@ -265,3 +265,86 @@ def test_an_erase_that_never_finishes_says_so_and_tries_to_clear_the_password(tm
     assert not rec.ok and rec.level_achieved == "none"
     assert "may still be erasing" in rec.note and "--security-disable tabula" in rec.note
     assert [c["argv"][3] for c in rec.commands if c["mutating"]][-1] == "--security-disable"
+
+
+# -- eMMC SANITIZE on the real EXT_CSD of an eMMC 5.0 -------------------------------------------------
+
+EMMC = REAL / "emmc-mmc50-sanitize"
+
+
+def _emmc_machine(tmp: Path, disk: str) -> Path:
+    """A machine whose eMMC is the real eMMC 5.0 of the linux-mmc report (EXT_CSD rev 7,
+    SEC_FEATURE_SUPPORT 0x55, ERASED_MEM_CONT 0).
+
+    CONSTRUCTED: the disk listing (QEMU's SATA SSD entry renamed mmcblk0, no transport, as lsblk
+    shows an eMMC), the empty success outputs of blkdiscard and mmc sanitize, and their effect on
+    the image (``disk``: zeros as erased blocks read on this device, or unchanged for a device that
+    says it did and did not).
+    """
+    d = tmp / "emmc"
+    d.mkdir()
+    r = _recording(MACHINES / "qemu-sata-ssd" / "lsblk_-J_-b_-O")
+    doc = json.loads(r.stdout)
+    entry = doc["blockdevices"][0]
+    entry.update(name="mmcblk0", kname="mmcblk0", path="/dev/mmcblk0", tran=None, serial="0x1a2b3c4d")
+    entry.update(subsystems="block:mmc:mmc_host:pci", model=None, vendor=None, wwn=None, hctl=None)
+    entry.pop("children", None)
+    _put(d, r.argv, json.dumps(doc))
+    ext = _recording(EMMC / "mmc_extcsd_read_dev_mmcblk0")
+    _put(d, ext.argv, ext.stdout)
+    _put(d, ["blkdiscard", "/dev/mmcblk0"], "")
+    _put(d, ["mmc", "sanitize", "/dev/mmcblk0"], "")
+    scenario = {
+        "tools": ["lsblk", "mmc", "blkdiscard"],
+        "commands": {
+            fixture_name(["blkdiscard", "/dev/mmcblk0"]): {"state": None, "disk": "unchanged"},
+            fixture_name(["mmc", "sanitize", "/dev/mmcblk0"]): {"state": None, "disk": disk},
+        },
+    }
+    (d / "scenario.json").write_text(json.dumps(scenario))
+    return d
+
+
+def test_an_emmc_is_discarded_then_sanitized_and_its_erased_blocks_read_back(tmp_path: Path) -> None:
+    machine = ReplayMachine(_emmc_machine(tmp_path, "zero"), _image(tmp_path))
+    drive = machine.drives()[0]
+    assert drive.transport == "mmc" and drive.path == "/dev/mmcblk0"
+    caps = probe(drive, machine.runner, sysfs=None)
+    assert caps.emmc is not None and caps.emmc.sanitize and caps.emmc.version == "5.0"
+    plan = plan_purge(drive, caps, "nist-purge")
+    (step,) = plan.steps
+    assert step.action == "emmc-sanitize" and step.level == "purge" and step.evidence == "zeros"
+    assert {a.action: a.level for a in plan.alternatives} == {
+        "emmc-secure-erase": "clear",
+        "emmc-secure-trim": "clear",
+    }
+    rec = run_step(step, 0, _ctx(machine))
+    assert rec.ok and rec.level_achieved == "purge", rec.note
+    assert [c["argv"] for c in rec.commands if c["mutating"]] == [
+        ["blkdiscard", "/dev/mmcblk0"],
+        ["mmc", "sanitize", "/dev/mmcblk0"],
+    ]
+    assert rec.data_check is not None and rec.data_check["kind"] == "zeros" and rec.data_check["passed"]
+
+
+def test_an_emmc_that_says_sanitized_but_kept_the_data_is_not_purged(tmp_path: Path) -> None:
+    machine = ReplayMachine(_emmc_machine(tmp_path, "unchanged"), _image(tmp_path))
+    (step,) = _plan(machine)
+    rec = run_step(step, 0, _ctx(machine))
+    assert not rec.ok and rec.level_achieved == "none" and rec.completed
+    assert rec.note.startswith("data check failed")
+
+
+def test_without_mmc_utils_an_emmc_cannot_tell_and_is_overwritten(tmp_path: Path) -> None:
+    d = _emmc_machine(tmp_path, "zero")
+    scenario = json.loads((d / "scenario.json").read_text())
+    scenario["tools"] = ["lsblk", "blkdiscard"]
+    (d / "scenario.json").write_text(json.dumps(scenario))
+    machine = ReplayMachine(d, None)
+    drive = machine.drives()[0]
+    plan = plan_purge(drive, probe(drive, machine.runner, sysfs=None), "nist-purge")
+    assert plan.overwrite and plan.level_expected == "clear"
+    assert all(
+        a.reason == "cannot tell: mmc-utils is not installed (apt-get install mmc-utils)"
+        for a in plan.alternatives
+    )
