@@ -432,3 +432,22 @@ def test_probe_notes_why_it_cannot_tell(tmp_path: Path) -> None:
     assert any(n.startswith("cannot tell: nvme id-ctrl printed nothing") for n in caps.notes), caps.notes
     plan = plan_purge(drive, caps, "nist-purge")
     assert plan.level_expected == "clear" and not plan.steps
+
+
+def test_a_security_feature_set_without_its_section_is_cannot_tell_not_unsupported(tmp_path: Path) -> None:
+    """A real WD1200JD output with its Security section cut off (as a truncated paste would be):
+    the feature list still says the drive has the Security feature set, so nothing is 'not supported'."""
+    real = HERE / "fixtures" / "real" / "ata-wdc-wd1200jd" / "hdparm_-I_dev_sda"
+    r = read_fixture(real)
+    cut = r.stdout[: r.stdout.index("Security:")]
+    case = tmp_path / "cut"
+    shutil.copytree(MACHINES / "qemu-sata-hdd", case)
+    write_fixture(case, CommandResult(("hdparm", "-I", "/dev/sda"), 0, cut))
+    drive = next(d for d in parse_lsblk(out(case / "lsblk_-J_-b_-O")) if d.path == "/dev/sda")
+    caps = probe(drive, ReplayRunner(case), sysfs=None)
+    assert caps.ata is not None and caps.ata.security_feature and not caps.ata.security.reported
+    plan = plan_purge(drive, caps, "nist-purge")
+    reasons = {a.action: a.reason for a in plan.alternatives}
+    why = "cannot tell: hdparm -I lists the Security feature set but prints no Security section"
+    assert reasons["ata-secure-erase"] == why and reasons["ata-secure-erase-enhanced"] == why
+    assert why in plan.level_note

@@ -142,7 +142,7 @@ def _feature_flags(features: list[str]) -> dict[str, bool]:
 
 def _features(text: str) -> list[str]:
     """Lowercased lines of the 'Commands/features' section (supported, enabled or not)."""
-    m = re.search(r"^Commands/features:\n(.*?)(?=^\S)", text, re.M | re.S)
+    m = re.search(r"^Commands/features:\n(.*?)(?=^\S|\Z)", text, re.M | re.S)
     if not m:
         return []
     return [line.strip().lstrip("*").strip().lower() for line in m.group(1).splitlines()]
