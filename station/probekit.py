@@ -22,7 +22,6 @@ import io
 import json
 import re
 import secrets
-import string
 import sys
 import tarfile
 import tempfile
@@ -39,6 +38,7 @@ from host.drives import discover
 from host.errors import CommandError
 from host.fsio import atomic_write
 from host.identity import DriveInfo
+from host.redact import same_shape
 from host.runner import CommandResult, RecordingRunner, Runner, check_argv
 from host.units import human_duration, human_size
 from station import __version__
@@ -138,20 +138,7 @@ class Redactor:
 
     def fake(self, value: str, hexadecimal: bool) -> str:
         stream = hmac.new(self.key, value.encode(), hashlib.sha256).digest() * (1 + len(value) // 32)
-        out = []
-        for ch, b in zip(value, stream, strict=False):
-            if hexadecimal and ch in string.hexdigits:
-                digit = "0123456789abcdef"[b % 16]
-                out.append(digit.upper() if ch.isupper() else digit)
-            elif ch.isdigit():
-                out.append(string.digits[b % 10])
-            elif ch.isascii() and ch.isupper():
-                out.append(string.ascii_uppercase[b % 26])
-            elif ch.isascii() and ch.islower():
-                out.append(string.ascii_lowercase[b % 26])
-            else:
-                out.append(ch)
-        return "".join(out)
+        return same_shape(value, iter(stream), hexadecimal=hexadecimal)
 
     def apply(self, text: str) -> tuple[str, int]:
         """``text`` with every identifier replaced (longest first), and how many were replaced."""

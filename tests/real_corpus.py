@@ -19,18 +19,16 @@ import contextlib
 import hashlib
 import json
 import re
-import string
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from host.redact import same_shape
 from host.runner import CommandResult, read_fixture
 
 CORPUS = Path(__file__).parent / "fixtures" / "real"
-
-_HEX = set(string.hexdigits)
 
 
 def _stream(case: str, field: str) -> Iterator[int]:
@@ -42,22 +40,7 @@ def _stream(case: str, field: str) -> Iterator[int]:
 
 def fake(case: str, field: str, value: str, *, hexadecimal: bool = False) -> str:
     """The fake standing for ``value`` (a serial, or a hex identifier when ``hexadecimal``)."""
-    out = []
-    stream = _stream(case, field)
-    for ch in value:
-        b = next(stream)
-        if hexadecimal and ch in _HEX:
-            digit = "0123456789abcdef"[b % 16]
-            out.append(digit.upper() if ch.isupper() else digit)
-        elif ch.isdigit():
-            out.append(string.digits[b % 10])
-        elif ch.isascii() and ch.isupper():
-            out.append(string.ascii_uppercase[b % 26])
-        elif ch.isascii() and ch.islower():
-            out.append(string.ascii_lowercase[b % 26])
-        else:
-            out.append(ch)
-    return "".join(out)
+    return same_shape(value, _stream(case, field), hexadecimal=hexadecimal)
 
 
 def fake_int(case: str, field: str, width: int) -> int:
