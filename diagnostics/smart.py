@@ -220,6 +220,26 @@ def parse_json(stdout: str) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
+#: The major version of smartctl's JSON format this module reads (smartctl 7.x prints [1, 0]; the
+#: experimental JSON of smartctl 6.7 was [0, 1]).
+JSON_FORMAT_MAJOR = 1
+
+
+def json_format_problem(doc: Mapping[str, Any]) -> str | None:
+    """Why ``doc`` is not a smartctl JSON document this module can read (None when it is).
+
+    An unknown format version says "cannot tell": its members may not mean what they mean in 1.x.
+    """
+    version = doc.get("json_format_version")
+    if isinstance(version, list) and version and _int(version[0]) == JSON_FORMAT_MAJOR:
+        return None
+    shown = ".".join(str(v) for v in version) if isinstance(version, list) else "not given"
+    return (
+        f"smartctl's JSON format version is {shown}, not {JSON_FORMAT_MAJOR}.x (smartctl 7): "
+        "this station cannot tell what the drive reports"
+    )
+
+
 def _messages(doc: Mapping[str, Any]) -> tuple[str, ...]:
     out = []
     for m in _dig(doc, "smartctl", "messages") or []:
@@ -468,6 +488,17 @@ def parse_report(device: str, result: CommandResult) -> SmartReport:
     exit_status = _int(_dig(doc, "smartctl", "exit_status"))
     if exit_status is None:
         exit_status = result.returncode
+    problem = json_format_problem(doc)
+    if problem is not None:
+        exit_meaning = tuple(decode_exit_status(exit_status))
+        return SmartReport(
+            device=device,
+            status="unknown",
+            reasons=(problem, *exit_meaning),
+            exit_status=exit_status,
+            exit_meaning=exit_meaning,
+            messages=messages,
+        )
     attributes = parse_attributes(doc)
     failing_now = tuple(
         f"{_str(_dig(row, 'name')) or 'attribute'} (id {i})"
@@ -599,7 +630,7 @@ def self_test_state(runner: Runner, device: str) -> SelfTestState:
     """Read the self-test state (``smartctl --json=c -a DEV``).  Raises if the drive says nothing."""
     result = runner.run(smart_argv(device))
     doc = parse_json(result.stdout)
-    state = parse_self_test(doc) if doc is not None else None
+    state = parse_self_test(doc) if doc is not None and json_format_problem(doc) is None else None
     if state is None:
         raise SelfTestError(
             f"{device}: smartctl reported no self-test information",

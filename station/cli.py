@@ -16,7 +16,7 @@ from certs import cli as certs_cli
 from diagnostics import cli as diagnostics_cli
 from host import paths
 from host.errors import BadInput, TabulaError
-from station import __version__, autorun, commands, demo
+from station import __version__, autorun, commands, demo, probekit
 from station.errors import Refused, StationError
 from station.options import EXIT_INTERNAL, EXIT_REFUSED
 from station.sync import cli as sync_cli
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.register(sub)
     sync_cli.register(sub)
     autorun.register(sub)
+    probekit.register(sub)
     return parser
 
 

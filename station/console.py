@@ -53,6 +53,8 @@ def show_purge_plan(plan: Any, out: TextIO) -> None:
         )
     for alt in pp.alternatives:
         out.write(f"    not used: {alt.label} ({alt.level}): {alt.reason}\n")
+    for warning in pp.warnings:
+        out.write(f"  WARNING: {warning}\n")
     out.write(f"  estimated time: {human_duration(pp.estimate_seconds)}\n")
 
 

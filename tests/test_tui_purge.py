@@ -123,7 +123,8 @@ async def test_usb_bridge_falls_back_to_clear_with_reasons(
         else:
             assert "Résultat : NIST Clear" in text
             assert "l'adaptateur USB ne transmet pas les commandes du disque" in text
-        assert screen.query_one("#psid-row").display  # a PSID revert could still be tried
+        # Not a TCG Opal/Pyrite drive (QEMU's, and no sedutil-cli here): no PSID revert is planned (issue 16).
+        assert not screen.query_one("#psid-row").display
 
 
 async def test_planning_error_is_shown_with_diagnostics(

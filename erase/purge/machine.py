@@ -148,6 +148,7 @@ class ScenarioRunner:
         tools = self.scenario.get("tools")
         self.replay = ReplayRunner(directory, tools=frozenset(tools) if tools is not None else None)
         self._state: str | None = None
+        self._asked: dict[tuple[str | None, str], int] = {}
 
     @property
     def log(self) -> list[tuple[str, ...]]:
@@ -173,7 +174,10 @@ class ScenarioRunner:
 
     def run(self, argv: Sequence[str], *, timeout: float = 60.0, mutating: bool = False) -> CommandResult:
         state = self.state
-        self.replay.overlays = (self.directory / state,) if state else ()
+        self.replay.overlays = (
+            *self._next_answer(argv, state),
+            *((self.directory / state,) if state else ()),
+        )
         result = self.replay.run(argv, timeout=timeout, mutating=mutating)
         effect = self.scenario.get("commands", {}).get(fixture_name(argv))
         if effect is not None:
@@ -183,6 +187,21 @@ class ScenarioRunner:
                 self._set_state(effect.get("state"))
             self._apply(str(effect.get("disk", "unchanged")))
         return result
+
+    def _next_answer(self, argv: Sequence[str], state: str | None) -> tuple[Path, ...]:
+        """For a command the drive answers differently each time it is asked in one state (a status
+        polled while an operation runs): the next directory of its ``sequences`` entry for that
+        state, the last one repeating (counted in this process).
+
+        ``"sequences": {"after-sanitize": {"nvme_sanitize-log_dev_nvme0_-o_json": ["poll-1", "poll-2"]}}``
+        """
+        key = fixture_name(argv)
+        steps = self.scenario.get("sequences", {}).get(state or "initial", {}).get(key)
+        if not steps:
+            return ()
+        n = self._asked.get((state, key), 0)
+        self._asked[(state, key)] = n + 1
+        return (self.directory / steps[min(n, len(steps) - 1)],)
 
     def _apply(self, disk: str) -> None:
         if disk == "unchanged" or self.image is None:

@@ -93,6 +93,7 @@ class PurgePlan:
     protocol: str
     overwrite_estimate_seconds: float = 0.0
     capabilities: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # what the technician must know or do (a password set, locking)
 
     @property
     def estimate_seconds(self) -> float:
@@ -113,6 +114,7 @@ class PurgePlan:
             "protocol": self.protocol,
             "overwrite_estimate_seconds": self.overwrite_estimate_seconds,
             "capabilities": self.capabilities,
+            "warnings": list(self.warnings),
         }
 
     @classmethod
@@ -131,4 +133,5 @@ class PurgePlan:
             protocol=d["protocol"],
             overwrite_estimate_seconds=float(d.get("overwrite_estimate_seconds", 0.0)),
             capabilities=dict(d.get("capabilities", {})),
+            warnings=tuple(d.get("warnings", ())),
         )

@@ -5,9 +5,14 @@ Levels depend on the media (NIST SP 800-88 Rev. 1, appendix A, and this project'
 * overwrite through the host interface reaches **Clear**, on any media (on flash, spare blocks are
   not addressable, so never Purge);
 * ATA SANITIZE (crypto scramble, block erase on flash, overwrite), NVMe Sanitize, NVMe Format with
-  Secure Erase Settings 1 or 2, SCSI SANITIZE and a TCG Opal PSID revert reach **Purge**;
-* ATA SECURITY ERASE UNIT (normal or enhanced) reaches Purge on magnetic media and only **Clear**
-  on flash (the drive decides what it erases; remapped flash blocks may survive).
+  Secure Erase Settings 1 or 2, SCSI SANITIZE, eMMC SANITIZE after a discard of every block, and a
+  TCG Opal/Pyrite PSID revert reach **Purge**;
+* ATA SECURITY ERASE UNIT reaches Purge only in its *enhanced* form on magnetic media (a normal
+  erase may leave reallocated sectors), and only **Clear** on flash, or on a drive that does not say
+  whether it is flash (the drive decides what it erases; remapped flash blocks may survive).
+
+A password set on the drive (ATA security enabled or locked) is cleared first, whatever the method,
+or the plan is refused when it cannot be; a locked TCG drive is refused unless its PSID is typed.
 
 Every candidate that cannot be used is kept with the reason (frozen, locked, unsupported, behind a
 USB bridge, tool missing...), so the operator sees why the plan is what it is.  Hidden areas (HPA,
@@ -68,6 +73,7 @@ def plan_purge(
     chosen = _Choice()
     if requested == "purge":
         chosen = _choose(candidates(Situation(drive, caps, opts, native_bytes, ata_reason)), opts, drive.path)
+    steps[:0] = _password_steps(drive, caps, opts, ata_reason, chosen)
     steps.extend(chosen.steps)
     overwrite = not chosen.steps
     media = drive.media_type if drive.media_type in _RATED_MEDIA else ("ssd" if caps.flash else "hdd")
@@ -75,11 +81,12 @@ def plan_purge(
         native_bytes * (opts.overwrite_passes + 1) / overwrite_rate(media) if overwrite else 0.0
     )
     expected = "clear" if overwrite else "purge"
+    _refuse_locked(drive, caps, chosen)
     return PurgePlan(
         policy=policy,
         level_requested=requested,
         level_expected=expected,
-        level_note=_level_note(expected, requested, chosen.alternatives, caps.flash),
+        level_note=_level_note(expected, requested, chosen.alternatives, caps),
         steps=tuple(steps),
         overwrite=overwrite,
         alternatives=tuple(chosen.alternatives),
@@ -89,16 +96,94 @@ def plan_purge(
         protocol=caps.protocol,
         overwrite_estimate_seconds=round(overwrite_estimate, 1),
         capabilities=caps.to_dict(),
+        warnings=_warnings(caps, steps),
     )
 
 
-def _level_note(expected: str, requested: str, alternatives: list[Alternative], flash: bool) -> str:
+def _password_steps(
+    drive: DriveInfo, caps: Capabilities, opts: PlanOptions, ata_reason: str | None, chosen: _Choice
+) -> list[PlannedStep]:
+    """A password set on the drive (ATA security enabled or locked) is cleared before anything else,
+    whatever the method: a drive left with it is locked at its next power-on, and a locked drive
+    cannot be written.  The step tries Tabula's own temporary password (left by an interrupted
+    erase); an owner's password makes it fail, and the job stops before writing anything."""
+    sec = caps.ata.security if caps.ata is not None else None
+    if sec is None or not (sec.enabled or sec.locked):
+        return []
+    if any(s.action == "ata-password-recover" for s in chosen.steps):
+        return []
+    unfreeze = sec.frozen and opts.unfreeze_suspend and missing_tool(caps, "rtcwake") is None
+    why_not = _why_password_stays(caps, ata_reason, frozen=sec.frozen and not unfreeze)
+    if why_not is None:
+        first = [_unfreeze_step(opts)] if unfreeze else []
+        return [*first, _recover_password_step(drive.path, locked=sec.locked)]
+    if sec.locked:
+        raise PurgeRefused(
+            f"{drive.path}: ATA security is LOCKED (a password is set) and cannot be cleared here: {why_not}",
+            hint="connect it directly to a SATA port, unlock it with its password "
+            "(hdparm --user-master u --security-unlock PASSWORD DEV), then plan again",
+        )
+    return []
+
+
+def _level_note(expected: str, requested: str, alternatives: list[Alternative], caps: Capabilities) -> str:
     """Why the plan reaches less than requested ('' when it does not)."""
     if LEVEL_RANK[expected] >= LEVEL_RANK[requested]:
         return ""
     why = "; ".join(dict.fromkeys(a.reason for a in alternatives)) or "no firmware sanitize command"
-    media = "flash" if flash else "magnetic"
+    media = "flash" if caps.flash else "magnetic"
+    if not caps.media_known:
+        media = "unknown (counted as flash)"
     return f"Purge is not possible on this drive ({why}); overwrite ({media} media) reaches Clear only"
+
+
+def _refuse_locked(drive: DriveInfo, caps: Capabilities, chosen: _Choice) -> None:
+    """A TCG drive whose locking range is locked cannot be written: only a PSID revert erases it."""
+    tcg = caps.tcg
+    if tcg is None or not tcg.locked or any(s.action == "opal-psid-revert" for s in chosen.steps):
+        return
+    raise PurgeRefused(
+        f"{drive.path}: the drive is LOCKED ({tcg.describe}): it cannot be read or written until it is "
+        "unlocked or reverted",
+        hint="type the PSID printed on its label with --psid and --policy nist-purge (a PSID revert erases "
+        "everything: crypto erase, Purge), or unlock it with its owner's password (sedutil-cli) first",
+    )
+
+
+def _why_password_stays(caps: Capabilities, ata_reason: str | None, *, frozen: bool) -> str | None:
+    """Why the plan cannot clear an ATA password (None: it can)."""
+    if frozen:
+        return ata_reason or "frozen by the BIOS (add --unfreeze-suspend)"
+    return ata_reason or missing_tool(caps, "hdparm")
+
+
+def _warnings(caps: Capabilities, steps: list[PlannedStep]) -> tuple[str, ...]:
+    """What the technician must know before confirming, and act on when the plan cannot."""
+    out: list[str] = []
+    sec = caps.ata.security if caps.ata is not None else None
+    if sec is not None and (sec.enabled or sec.locked):
+        state = "LOCKED" if sec.locked else "enabled: the drive locks itself at its next power-on"
+        if any(s.action == "ata-password-recover" for s in steps):
+            out.append(
+                f"ATA security is {state} (a password is set): Tabula first tries its own temporary "
+                "password, left by an interrupted erase; if the password is the owner's, the job stops "
+                "before writing anything"
+            )
+        else:
+            out.append(
+                f"ATA security is {state} (a password is set) and this plan cannot clear it: erasing "
+                "does not remove it, and the next user cannot use the drive without it. Remove it with "
+                "its password (hdparm --user-master u --security-disable PASSWORD DEV; Tabula's own, "
+                "left by an interrupted erase, is 'tabula')"
+            )
+    tcg = caps.tcg
+    reverted = any(s.action == "opal-psid-revert" for s in steps)
+    if tcg is not None and tcg.locking_enabled and not tcg.locked and not reverted:
+        out.append(
+            "TCG locking is enabled: the drive locks itself at its next power-on; a PSID revert (--psid, "
+            "with --policy nist-purge) erases it and returns it to factory state"
+        )
+    return tuple(out)
 
 
 def _hidden_area_steps(
@@ -178,7 +263,9 @@ def _choose(found: list[Candidate], opts: PlanOptions, dev: str) -> _Choice:
         if c.reason is not None:
             reason = c.reason
         elif c.level != "purge":
-            reason = f"reaches only {c.level.capitalize()} on this media"
+            reason = f"reaches only {c.level.capitalize()} on this drive" + (
+                f": {c.level_reason}" if c.level_reason else ""
+            )
         else:
             reason = "not needed: an earlier step purges"
         choice.alternatives.append(Alternative(c.action, c.label, c.level, reason))
@@ -188,7 +275,9 @@ def _choose(found: list[Candidate], opts: PlanOptions, dev: str) -> _Choice:
 def _ata_reachable(caps: Capabilities, opts: PlanOptions) -> str | None:
     """Why ATA commands cannot reach the drive (None: direct SATA, or a USB bridge explicitly allowed)."""
     if caps.protocol == "ata":
-        if caps.ata is None or not caps.ata.valid:
+        if caps.ata is None:
+            return f"cannot tell: {caps.unknown.get('ata', 'the ATA IDENTIFY could not be read')}"
+        if not caps.ata.valid:
             return "the drive's ATA IDENTIFY could not be read"
         return None
     if caps.protocol == "usb":

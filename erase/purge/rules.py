@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from erase.purge.emmc import EmmcExtCsd
 from erase.purge.plan import PASSWORD, PSID, PlannedStep, PlanOptions
 from erase.purge.probe import (
     TOOLS,
@@ -32,6 +33,9 @@ from erase.rates import overwrite_rate
 from host.identity import DriveInfo
 
 YES = "--yes-i-know-what-i-am-doing"
+#: The slowest rate an ATA SECURITY ERASE UNIT is planned at when the drive gives no estimate
+#: (bytes/s): old PATA disks write 40-60 MB/s (a WD2500JB erased 250 GB in 90 min, 46 MB/s).
+ATA_ERASE_SLOWEST_RATE = 40e6
 
 
 def missing_tool(caps: Capabilities, tool: str) -> str | None:
@@ -77,6 +81,7 @@ class Candidate:
     level: str
     reason: str | None
     step: PlannedStep | None
+    level_reason: str = ""  # why the method reaches only ``level`` on this drive ('' when Purge)
 
 
 class Rule(Protocol):
@@ -97,7 +102,15 @@ class Rule(Protocol):
 
 def consider(rule: Rule, s: Situation) -> Candidate:
     reason = rule.impossible(s)
-    return Candidate(rule.action, rule.label, rule.level(s), reason, None if reason else rule.step(s))
+    step = None if reason else rule.step(s)
+    why = getattr(rule, "level_reason", None)
+    return Candidate(rule.action, rule.label, rule.level(s), reason, step, why(s) if why else "")
+
+
+def cannot_tell(s: Situation, key: str, fallback: str) -> str:
+    """The reason a capability is unknown (from the probe), never shown as "not supported"."""
+    reason = s.caps.unknown.get(key, fallback)
+    return reason if reason.startswith("cannot tell") else f"cannot tell: {reason}"
 
 
 # -- any protocol ----------------------------------------------------------------------------------
@@ -111,6 +124,10 @@ class PsidRevert:
     label: str = "TCG Opal PSID revert (crypto erase)"
 
     def impossible(self, s: Situation) -> str | None:
+        tcg = s.caps.tcg
+        if tcg is None or not tcg.opal_or_pyrite:
+            families = ", ".join(tcg.families) if tcg is not None else "unknown"
+            return f"not a TCG Opal/Pyrite drive ({families}): no PSID revert"
         if s.options.psid is None:
             return "needs the PSID printed on the drive label, typed by the operator (--psid)"
         return s.missing("sedutil-cli")
@@ -160,8 +177,10 @@ class AtaSanitize:
         ata = s.caps.ata
         if s.ata_reason:
             return s.ata_reason
-        if ata is None or not self.supported(ata):
-            if not (ata and ata.sanitize):
+        if ata is None:
+            return cannot_tell(s, "ata", "the drive's ATA IDENTIFY could not be read")
+        if not self.supported(ata):
+            if not ata.sanitize:
                 return "not supported by the drive (no SANITIZE feature set)"
             return "this SANITIZE sub-command is not supported"
         if not s.flash and not self.magnetic_ok:
@@ -191,17 +210,41 @@ class AtaSecureErase:
         sec = s.caps.ata.security if s.caps.ata is not None else None
         if s.ata_reason:
             return s.ata_reason
+        if "ata_security" in s.caps.unknown:
+            return cannot_tell(s, "ata_security", "")
         if sec is None or not sec.supported:
             return "the Security feature set is not supported"
         return _security_refusal(sec, self.enhanced, s) or s.missing("hdparm")
 
     def level(self, s: Situation) -> str:
-        return "clear" if s.flash else "purge"
+        # NIST SP 800-88 Rev. 1 (standards notes): the HDD Purge is the ENHANCED erase (it also
+        # overwrites reallocated sectors); a normal erase may leave them: Clear.  On flash, and on
+        # media that cannot be told apart from flash, the drive decides what it erases: Clear.
+        magnetic = not s.flash and s.caps.media_known
+        return "purge" if self.enhanced and magnetic else "clear"
+
+    def level_reason(self, s: Situation) -> str:
+        if self.level(s) == "purge":
+            return ""
+        if not s.caps.media_known:
+            return "the drive does not report its rotation rate: counted as flash, where the drive decides what it erases"
+        if s.flash:
+            why = "on flash the drive decides what it erases (remapped blocks may survive)"
+            ata = s.caps.ata
+            if ata is not None and ata.encrypts_all:
+                why += (
+                    "; the drive encrypts all user data, but ATA does not require SECURITY ERASE UNIT to "
+                    "change its key: NIST SP 800-88 counts it as a crypto erase only when the vendor says so"
+                )
+            return why
+        return "a normal (not enhanced) erase may leave reallocated sectors: NIST SP 800-88 Purge on disks is the enhanced erase"
 
     def step(self, s: Situation) -> PlannedStep:
         sec = s.caps.ata.security if s.caps.ata is not None else AtaSecurity()
         minutes = sec.enhanced_minutes if self.enhanced else sec.erase_minutes
-        seconds = minutes * 60.0 if minutes else s.overwrite_seconds()
+        # The drive's own estimate when it gives one, else a slow drive's rate (an erase runs inside
+        # the drive: its speed is the media's, at worst an old PATA disk's).
+        seconds = minutes * 60.0 if minutes else s.size / ATA_ERASE_SLOWEST_RATE
         flag = "--security-erase-enhanced" if self.enhanced else "--security-erase"
         return PlannedStep(
             self.action,
@@ -212,7 +255,11 @@ class AtaSecureErase:
             "hdparm",
             "changed" if self.enhanced else "zeros-or-ones",
             {
-                "timeout": max(120.0, seconds * 2 + 60),
+                # Generous: a timeout must never leave the drive with the temporary password while
+                # it is still erasing.  Twice the estimate plus half an hour, at least 2 hours
+                # (a WD2500JB giving no estimate took 90 min for 250 GB); the step then polls.
+                "timeout": max(7200.0, seconds * 2 + 1800),
+                "estimated_by_drive": bool(minutes),
                 # Frozen, yet possible: the operator allowed a suspend/resume cycle first.
                 "needs_unfreeze": sec.frozen,
                 # A password already set is most often Tabula's own, left by an erase cut short:
@@ -315,6 +362,8 @@ class NvmeSanitize:
     evidence: Callable[[Situation], str]
 
     def impossible(self, s: Situation) -> str | None:
+        if s.caps.nvme_ctrl is None:
+            return cannot_tell(s, "nvme_ctrl", "the controller could not be identified")
         if not self.supported(s.caps):
             return "not supported by the controller (SANICAP)"
         return _nvme_wrong_controller(s) or _nvme_other_namespaces(s) or s.missing("nvme")
@@ -352,7 +401,9 @@ class NvmeFormat:
 
     def impossible(self, s: Situation) -> str | None:
         ctrl = s.caps.nvme_ctrl
-        if ctrl is None or not ctrl.format_supported:
+        if ctrl is None:
+            return cannot_tell(s, "nvme_ctrl", "the controller could not be identified")
+        if not ctrl.format_supported:
             return "Format NVM is not supported (OACS)"
         if self.ses == "2" and not ctrl.format_crypto:
             return "cryptographic erase is not supported by Format (FNA)"
@@ -440,7 +491,7 @@ class ScsiSanitize:
     def impossible(self, s: Situation) -> str | None:
         scsi = s.caps.scsi
         if scsi is None or not scsi.reported:
-            return "the drive does not report SANITIZE support (REPORT SUPPORTED OPERATION CODES failed)"
+            return "cannot tell: the drive does not report SANITIZE support (REPORT SUPPORTED OPERATION CODES failed)"
         if not self.supported(s.caps):
             return "not supported by the drive"
         if not s.flash and not self.magnetic_ok:
@@ -489,16 +540,110 @@ SCSI_RULES: tuple[Rule, ...] = (
 )
 
 
+# -- eMMC (JEDEC JESD84: SANITIZE from eMMC 4.5; secure erase / trim, obsolete since 4.51) ----------
+
+
+def _emmc_unknown(s: Situation) -> str | None:
+    if s.caps.emmc is None:
+        return cannot_tell(s, "emmc", "the Extended CSD could not be read")
+    return None
+
+
+@dataclass(frozen=True)
+class EmmcSanitize:
+    """Discard every block, then SANITIZE: the device physically erases every unmapped block.
+
+    Purge by the same reasoning as ATA SANITIZE BLOCK ERASE on flash (NIST SP 800-88 Rev. 1 names
+    the drive's sanitize commands as flash Purge; the eMMC case is not spelled out there, see
+    README): nothing the host wrote stays mapped, and SANITIZE removes the unmapped copies.
+    """
+
+    action: str = "emmc-sanitize"
+    label: str = "eMMC SANITIZE (after discarding every block)"
+
+    def impossible(self, s: Situation) -> str | None:
+        emmc = s.caps.emmc
+        if emmc is None:
+            return _emmc_unknown(s)
+        if emmc.rev < 6:
+            return f"SANITIZE needs eMMC 4.5 or later (this is eMMC {emmc.version})"
+        if not emmc.sanitize:
+            return "SANITIZE is not supported (SEC_FEATURE_SUPPORT bit 6 clear)"
+        return s.missing("blkdiscard") or s.missing("mmc")
+
+    def level(self, s: Situation) -> str:
+        return "purge"
+
+    def step(self, s: Situation) -> PlannedStep:
+        emmc = s.caps.emmc
+        assert emmc is not None
+        seconds = 60.0 + s.size / overwrite_rate("mmc")  # the device erases every block
+        return PlannedStep(
+            self.action,
+            self.label,
+            "purge",
+            round(seconds, 1),
+            ("mmc", "sanitize", s.dev),
+            "mmc",
+            emmc.erased_reads,
+            {"unmap_argv": ["blkdiscard", s.dev], "timeout": max(1800.0, seconds * 4)},
+        )
+
+
+@dataclass(frozen=True)
+class EmmcSecure:
+    """eMMC secure erase / secure trim (``blkdiscard --secure``): obsolete since eMMC 4.51."""
+
+    action: str
+    label: str
+    supported: Callable[[EmmcExtCsd], bool]
+
+    def impossible(self, s: Situation) -> str | None:
+        emmc = s.caps.emmc
+        if emmc is None:
+            return _emmc_unknown(s)
+        if not self.supported(emmc):
+            return "not supported (SEC_FEATURE_SUPPORT)"
+        return s.missing("blkdiscard")
+
+    def level(self, s: Situation) -> str:
+        return "clear"
+
+    def level_reason(self, s: Situation) -> str:
+        return "JEDEC replaced secure erase and trim by SANITIZE in eMMC 4.51: counted as Clear, like an overwrite"
+
+    def step(self, s: Situation) -> PlannedStep:
+        return PlannedStep(
+            self.action, self.label, "clear", 60.0, ("blkdiscard", "--secure", s.dev), "blkdiscard", "changed"
+        )
+
+
+EMMC_RULES: tuple[Rule, ...] = (
+    EmmcSanitize(),
+    EmmcSecure("emmc-secure-erase", "eMMC secure erase", lambda e: e.secure_erase),
+    EmmcSecure("emmc-secure-trim", "eMMC secure trim", lambda e: e.secure_trim),
+)
+
+
 #: The firmware methods of each protocol, in order of preference.
 RULES: dict[str, tuple[Rule, ...]] = {
     "ata": (PsidRevert(), *ATA_RULES),
     "usb": (PsidRevert(), *ATA_RULES),
     "nvme": (PsidRevert(), *NVME_RULES),
     "scsi": (PsidRevert(), *SCSI_RULES),
+    "mmc": EMMC_RULES,
 }
-OTHER_RULES: tuple[Rule, ...] = (PsidRevert(), NoFirmware())
+OTHER_RULES: tuple[Rule, ...] = (NoFirmware(),)
+
+
+def _applies(rule: Rule, s: Situation) -> bool:
+    """A PSID revert is only considered on a TCG drive (Level 0 discovery found one): loops,
+    virtual disks and drives nobody could check do not list it."""
+    if isinstance(rule, PsidRevert):
+        return s.caps.tcg is not None and bool(s.caps.tcg.families)
+    return True
 
 
 def candidates(s: Situation) -> list[Candidate]:
     """Every firmware method of the drive's protocol, considered in order of preference."""
-    return [consider(rule, s) for rule in RULES.get(s.caps.protocol, OTHER_RULES)]
+    return [consider(rule, s) for rule in RULES.get(s.caps.protocol, OTHER_RULES) if _applies(rule, s)]
