@@ -11,6 +11,9 @@ A certificate is accepted when
    endorsement of its key by that organisation (422 with the verifier's reason otherwise);
 5. it fits its station key's chain.
 
+Every certificate stored is then appended to the hub's transparency log (:mod:`hub.tlog`) and the
+answer carries its inclusion proof, for a new certificate and for one already stored alike.
+
 Chains are serialised per station key: on PostgreSQL the station's row is locked (``SELECT ... FOR
 UPDATE``) for the transaction; on SQLite the transaction starts with ``BEGIN IMMEDIATE`` (one writer
 at a time; it reads under its write lock).  The database backs this up with unique indexes on
@@ -25,7 +28,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row, and_, bindparam, insert, or_, select
@@ -40,6 +43,7 @@ from hub.ids import is_certificate_id, is_report_id, normalise_id
 
 if TYPE_CHECKING:
     from hub.service import Hub, StationInfo
+    from hub.tlog import Head
 
 log = logging.getLogger("hub.ingest")
 
@@ -56,6 +60,8 @@ _TRIES = 3
 class Stored:
     created: bool  # False: this certificate was already stored
     row: CertificateRow
+    logged: tuple[int, Head] | None = None  # its leaf index and a tree head, when known at once
+    proof: dict[str, Any] | None = None  # its inclusion proof in the transparency log (hub.tlog)
 
 
 def _envelope(body: bytes, station: StationInfo) -> Envelope:
@@ -151,13 +157,22 @@ def ingest_certificate(hub: Hub, station: StationInfo, cert_id: str, body: bytes
     row = new_row(station, cert, env, body)
     for attempt in range(1, _TRIES + 1):
         try:
-            return _store(hub, station, row)
+            return _logged(hub, _store(hub, station, row))
         except IntegrityError as e:
             # Only a race the lock does not cover reaches here (the same certificate id uploaded by
             # two stations at once): the next try sees the committed row and answers for it.
             log.info("ingest of %s hit a constraint (try %d): %s", cert_id, attempt, e.orig)
             row = new_row(station, cert, env, body)
     raise Transient("concurrent uploads conflicted; send it again", code="busy", retry_after=1)
+
+
+def _logged(hub: Hub, stored: Stored) -> Stored:
+    """The stored certificate with its inclusion proof (appending the log's queue if needed)."""
+    row = stored.row
+    index, head = stored.logged or hub.log.ensure_logged(row.certificate_id)
+    return replace(
+        stored, logged=(index, head), proof=hub.log.proof(row.certificate_id, row.digest, index, head)
+    )
 
 
 _T = CertificateRow.__table__.c
@@ -203,7 +218,12 @@ def _store(hub: Hub, station: StationInfo, row: CertificateRow) -> Stored:
         _check_chain(row, [r for r in near if r.station_kid == row.station_kid])
         row.received_at = utcnow()
         conn.execute(_INSERT, {name: getattr(row, name) for name in _COLUMNS})
-    return Stored(True, row)
+        hub.log.enqueue(conn, row.certificate_id, row.digest)
+        # SQLite: this transaction already holds the only write lock, so append now (one commit).
+        # PostgreSQL: append after commit, under the log's own lock (hub.tlog), batching uploads.
+        appended = None if hub.postgres else hub.log.append_queued(conn)
+    index = appended.indexes.get(row.certificate_id) if appended is not None else None
+    return Stored(True, row, None if appended is None or index is None else (index, appended.head))
 
 
 def _check_chain(row: CertificateRow, near: Sequence[Row[Any, Any, Any, Any, Any]]) -> None:
