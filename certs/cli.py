@@ -228,6 +228,37 @@ def _load(args: argparse.Namespace) -> tuple[TrustStore, dict[str, Ed25519Public
     return trust, load_log_keys(args.log or [])
 
 
+def _warn_about(trust: TrustStore) -> None:
+    trust.revocations()  # reads the revocation lists now, so that ignored ones are reported first
+    for warning in trust.warnings:
+        say(f"station verify: warning: {escape_text(warning)}", sys.stderr)
+    if not len(trust):
+        say("station verify: warning: the trust store is empty; no certificate can be trusted", sys.stderr)
+
+
+def _verify_all(
+    args: argparse.Namespace, trust: TrustStore, log_keys: dict[str, Ed25519PublicKey]
+) -> tuple[list[Verdict], list[FileCheck], bool]:
+    """The verdicts on the records, the checks of the other files (proofs, chain heads), and --chain."""
+    chain = bool(args.chain or args.chain_head)
+    heads: list[Path] = list(args.chain_head or [])
+    verdicts = Verifier(trust).verify_paths(args.paths, chain=chain, heads=heads)
+    files = check_log(verdicts, log_keys, args.log_proof or []) if log_keys else []
+    if chain:
+        files += check_heads(verdicts, heads, trust)
+    return verdicts, files, chain
+
+
+def _print_human(verdicts: list[Verdict], files: list[FileCheck]) -> None:
+    for v in verdicts:
+        _print_verdict(v)
+    for f in files:
+        _print_file(f)
+    if not verdicts:
+        say("no certificate found", sys.stderr)
+    say(f"{sum(v.ok for v in verdicts)}/{len(verdicts)} valid erasure certificate(s)")
+
+
 def run_verify(args: argparse.Namespace) -> int:
     # pypdf logs every oddity of a damaged PDF; the verdicts say what matters
     logging.getLogger("pypdf").setLevel(logging.CRITICAL)
@@ -237,28 +268,13 @@ def run_verify(args: argparse.Namespace) -> int:
         return _setup_error(args, e, "trust_error")
     except KeyStoreError as e:
         return _setup_error(args, e, "log_key_error")
-    trust.revocations()  # reads the revocation lists now, so that ignored ones are reported first
-    for warning in trust.warnings:
-        say(f"station verify: warning: {escape_text(warning)}", sys.stderr)
-    if not len(trust):
-        say("station verify: warning: the trust store is empty; no certificate can be trusted", sys.stderr)
-    chain = bool(args.chain or args.chain_head)
-    heads: list[Path] = list(args.chain_head or [])
-    verdicts = Verifier(trust).verify_paths(args.paths, chain=chain, heads=heads)
-    files = check_log(verdicts, log_keys, args.log_proof or []) if log_keys else []
-    if chain:
-        files += check_heads(verdicts, heads, trust)
+    _warn_about(trust)
+    verdicts, files, chain = _verify_all(args, trust, log_keys)
     ok = bool(verdicts) and all(v.ok for v in verdicts) and all(f.ok for f in files)
     if args.json:
         sys.stdout.write(report_json(verdicts, chain=chain, files=files) + "\n")
-        return 0 if ok else 1
-    for v in verdicts:
-        _print_verdict(v)
-    for f in files:
-        _print_file(f)
-    if not verdicts:
-        say("no certificate found", sys.stderr)
-    say(f"{sum(v.ok for v in verdicts)}/{len(verdicts)} valid erasure certificate(s)")
+    else:
+        _print_human(verdicts, files)
     return 0 if ok else 1
 
 

@@ -38,20 +38,15 @@ from certs.tlog import (
 )
 from certs.verify import read_capped
 
-_MAX_KEY_BYTES = 64 * 1024
-
 
 def load_log_keys(paths: list[Path]) -> dict[str, Ed25519PublicKey]:
     """The log keys given with ``--log``; raises :class:`KeyStoreError` for an unusable file."""
     keys: dict[str, Ed25519PublicKey] = {}
     for path in paths:
         try:
-            with path.open("rb") as fh:
-                data = fh.read(_MAX_KEY_BYTES + 1)
-        except OSError as e:
-            raise KeyStoreError(f"cannot read the log key {path}: {e.strerror}") from e
-        if len(data) > _MAX_KEY_BYTES:
-            raise KeyStoreError(f"{path} is too large to be a public key")
+            data = read_capped(path)
+        except CertError as e:
+            raise KeyStoreError(f"the log key {path}: {e.message}") from e
         kid, key = read_log_key(data, str(path))
         keys[kid] = key
     return keys
@@ -73,10 +68,10 @@ def register(subparsers: Any) -> None:
 
 
 def _proof(old: TreeHead, new: TreeHead, carried: ConsistencyFile | None, given: Path | None) -> list[bytes]:
+    if old.tree_size in (0, new.tree_size):
+        return []  # nothing to prove: equal trees must have equal roots, any tree extends the empty one
     found = read_consistency(read_capped(given)) if given is not None else carried
     if found is None:
-        if old.tree_size in (0, new.tree_size):
-            return []
         raise ProofMalformed(
             f"no consistency proof from size {old.tree_size} to {new.tree_size}: save the hub's "
             f"/api/v1/log/consistency?first={old.tree_size}&second={new.tree_size} and pass it as NEW or --proof"
@@ -90,8 +85,9 @@ def _proof(old: TreeHead, new: TreeHead, carried: ConsistencyFile | None, given:
 
 
 def _consistency(args: argparse.Namespace, keys: dict[str, Ed25519PublicKey], check: FileCheck) -> None:
-    old, _ = tree_head_of(read_capped(args.old), keys)
+    old, carried_old = tree_head_of(read_capped(args.old), keys)
     new, carried = tree_head_of(read_capped(args.new), keys)
+    carried = carried or carried_old
     if old.tree_size > new.tree_size:  # given the other way round: the proof's sizes are checked
         old, new = new, old
     check.details.update(

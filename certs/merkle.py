@@ -186,9 +186,8 @@ def root_from_inclusion(index: int, size: int, leaf: bytes, proof: list[bytes]) 
             return None
         if fn & 1 or fn == sn:
             r = node_hash(p, r)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn, sn = fn >> 1, sn >> 1
+            while not fn & 1 and fn:  # fn even (fn == sn): climb to where it is a right child
+                fn, sn = fn >> 1, sn >> 1
         else:
             r = node_hash(r, p)
         fn, sn = fn >> 1, sn >> 1
@@ -207,24 +206,25 @@ def verify_consistency(
         return False
     if first == second:
         return not proof and first_root == second_root
-    if first == 0:
-        return not proof  # every tree extends the empty one
-    if not proof:
-        return False
+    if first == 0 or not proof:
+        return first == 0 and not proof  # every tree extends the empty one; others need a proof
     path = [first_root, *proof] if first & (first - 1) == 0 else list(proof)
-    fn, sn = first - 1, second - 1
+    return _consistency_roots(first - 1, second - 1, path) == (first_root, second_root)
+
+
+def _consistency_roots(fn: int, sn: int, path: list[bytes]) -> tuple[bytes, bytes] | None:
+    """Steps 3 to 7 of RFC 9162 2.1.4.2: the two roots ``path`` leads to, None if it cannot."""
     while fn & 1:
         fn, sn = fn >> 1, sn >> 1
     fr = sr = path[0]
     for c in path[1:]:
         if sn == 0:
-            return False
+            return None
         if fn & 1 or fn == sn:
             fr, sr = node_hash(c, fr), node_hash(c, sr)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn, sn = fn >> 1, sn >> 1
+            while not fn & 1 and fn:
+                fn, sn = fn >> 1, sn >> 1
         else:
             sr = node_hash(sr, c)
         fn, sn = fn >> 1, sn >> 1
-    return sn == 0 and fr == first_root and sr == second_root
+    return (fr, sr) if sn == 0 else None

@@ -43,7 +43,7 @@ from hub.ids import is_certificate_id, is_report_id, normalise_id
 
 if TYPE_CHECKING:
     from hub.service import Hub, StationInfo
-    from hub.tlog import Head
+    from hub.tlog import Appended
 
 log = logging.getLogger("hub.ingest")
 
@@ -60,7 +60,7 @@ _TRIES = 3
 class Stored:
     created: bool  # False: this certificate was already stored
     row: CertificateRow
-    logged: tuple[int, Head] | None = None  # its leaf index and a tree head, when known at once
+    appended: Appended | None = None  # the append its own transaction made (hub.tlog), if any
     proof: dict[str, Any] | None = None  # its inclusion proof in the transparency log (hub.tlog)
 
 
@@ -168,11 +168,13 @@ def ingest_certificate(hub: Hub, station: StationInfo, cert_id: str, body: bytes
 
 def _logged(hub: Hub, stored: Stored) -> Stored:
     """The stored certificate with its inclusion proof (appending the log's queue if needed)."""
-    row = stored.row
-    index, head = stored.logged or hub.log.ensure_logged(row.certificate_id)
-    return replace(
-        stored, logged=(index, head), proof=hub.log.proof(row.certificate_id, row.digest, index, head)
-    )
+    row, appended = stored.row, stored.appended
+    index = appended.indexes.get(row.certificate_id) if appended is not None else None
+    if appended is None or index is None:
+        index, head = hub.log.ensure_logged(row.certificate_id)
+        return replace(stored, proof=hub.log.proof(row.certificate_id, row.digest, index, head))
+    proof = hub.log.document(row.certificate_id, row.digest, index, appended.head, appended.inclusion(index))
+    return replace(stored, proof=proof)
 
 
 _T = CertificateRow.__table__.c
@@ -218,12 +220,9 @@ def _store(hub: Hub, station: StationInfo, row: CertificateRow) -> Stored:
         _check_chain(row, [r for r in near if r.station_kid == row.station_kid])
         row.received_at = utcnow()
         conn.execute(_INSERT, {name: getattr(row, name) for name in _COLUMNS})
-        hub.log.enqueue(conn, row.certificate_id, row.digest)
-        # SQLite: this transaction already holds the only write lock, so append now (one commit).
-        # PostgreSQL: append after commit, under the log's own lock (hub.tlog), batching uploads.
-        appended = None if hub.postgres else hub.log.append_queued(conn)
-    index = appended.indexes.get(row.certificate_id) if appended is not None else None
-    return Stored(True, row, None if appended is None or index is None else (index, appended.head))
+        # Appended in this transaction when the log's lock is free, else queued (hub.tlog).
+        appended = hub.log.append_or_queue(conn, row.certificate_id, row.digest)
+    return Stored(True, row, appended)
 
 
 def _check_chain(row: CertificateRow, near: Sequence[Row[Any, Any, Any, Any, Any]]) -> None:

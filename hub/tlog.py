@@ -5,12 +5,14 @@ the database (``log_keys``, created by ``station-hub migrate``), signs every tre
 (:mod:`certs.tlog` formats).  What a store needs for proofs is kept: the hash of every complete
 subtree (``log_nodes``), so any inclusion or consistency proof is one read of O(log n) rows.
 
-**Appending, serialised.**  Ingest stores a certificate and queues it (``log_queue``) in the same
-transaction, so a stored certificate is always logged or queued.  The queue is then appended under
-the log's lock: on PostgreSQL a transaction-scoped advisory lock, taken *after* the certificate's own
-transaction committed (so uploads of different stations still commit in parallel, and whoever takes
-the lock appends everything queued meanwhile: one transaction, one tree head, for a whole batch); on
-SQLite inside the ingest transaction itself (``BEGIN IMMEDIATE`` already serialises every writer).
+**Appending, serialised.**  Ingest logs a certificate in the transaction that stores it, so a stored
+certificate is always logged or queued (``log_queue``).  Appends take the log's lock.  On PostgreSQL
+that is a transaction-scoped advisory lock: ingest tries it (without waiting) and, when it is free,
+appends inside its own transaction (one commit per upload); when another transaction holds it,
+ingest queues the certificate, commits, then waits for the lock, and whoever gets it appends
+everything queued meanwhile (one transaction, one tree head, for a whole batch), so uploads of
+different stations still commit in parallel.  On SQLite the ingest transaction appends
+(``BEGIN IMMEDIATE`` already serialises every writer).
 Whatever the number of hub processes, one leaf index is assigned once and the log never forks: the
 lock is the database's, and ``log_entries.leaf_index`` and the level-0 node hashes are unique.
 
@@ -35,6 +37,7 @@ from certs.merkle import (
     Node,
     consistency_ranges,
     frontier_nodes,
+    inclusion_proof,
     inclusion_ranges,
     leaf_hash,
     proof_nodes,
@@ -70,6 +73,11 @@ class Head:
 class Appended:
     head: Head
     indexes: dict[str, int]  # certificate id -> leaf index
+    nodes: dict[Node, bytes]  # the tree's right edge before, and every node appended: all the
+    # proofs of the appended leaves against ``head`` need (no read, see _proof_from)
+
+    def inclusion(self, index: int) -> list[str]:
+        return [h.hex() for h in inclusion_proof(index, self.head.tree_size, self.nodes)]
 
 
 _STATE = select(LogState.tree_size, LogState.root_hash, LogState.timestamp, LogState.tree_head).where(
@@ -84,6 +92,7 @@ _BY_LEAF = select(LogNode.idx).where(LogNode.level == 0, LogNode.hash == bindpar
 _ENTRY = select(LogEntry.certificate_id, CertificateRow.digest).join(
     CertificateRow, CertificateRow.certificate_id == LogEntry.certificate_id
 )
+_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:k)")
 _ADD_NODES = insert(LogNode)
 _ADD_ENTRIES = insert(LogEntry)
 _ENQUEUE = insert(LogQueue)
@@ -117,6 +126,9 @@ class TransparencyLog:
         self.read_engine = read_engine
         self.postgres = engine.dialect.name == "postgresql"
         self._key: tuple[str, Ed25519PrivateKey, str] | None = None
+        # (size, root, right edge) after this process's last append; checked against the stored
+        # state before use (a rolled-back append or another process's leaves make it stale).
+        self._edge: tuple[int, str, dict[int, bytes]] | None = None
 
     # --- the key ----------------------------------------------------------------------------------
 
@@ -139,35 +151,56 @@ class TransparencyLog:
         if self.postgres:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
 
+    def append_or_queue(self, conn: Connection, certificate_id: str, digest: str) -> Appended | None:
+        """Log a certificate stored in the caller's transaction: appended right there (with whatever
+        is queued) when nobody holds the log's lock, else queued and None: :meth:`ensure_logged`
+        appends it after the caller commits, batched with what others queued meanwhile.  (SQLite:
+        the transaction already serialises every writer, the lock is always free.)"""
+        if self.postgres and not conn.execute(_TRY_LOCK, {"k": _LOCK_KEY}).scalar():
+            self.enqueue(conn, certificate_id, digest)
+            return None
+        return self.append_queued(conn, [(certificate_id, digest)])
+
     def enqueue(self, conn: Connection, certificate_id: str, digest: str) -> None:
         conn.execute(_ENQUEUE, {"certificate_id": certificate_id, "digest": digest})
 
-    def append_queued(self, conn: Connection) -> Appended | None:
-        """Append up to :data:`BATCH` queued certificates and sign the new tree head (lock held)."""
+    def append_queued(self, conn: Connection, extra: list[tuple[str, str]] | None = None) -> Appended | None:
+        """Append up to :data:`BATCH` queued certificates (then ``extra``: (id, hash) pairs not
+        queued) and sign the new tree head.  The caller holds the log's lock."""
         state = conn.execute(_STATE).one()
         queued = conn.execute(_QUEUED).all()
-        if not queued:
+        leaves = [(r.certificate_id, r.digest) for r in queued] + (extra or [])
+        if not leaves:
             return None
-        size = int(state.tree_size)
-        frontier = Frontier.load(size, _nodes(conn, frontier_nodes(size)))
+        frontier = self._frontier(conn, int(state.tree_size), state.root_hash)
+        known = {(lv, ix): frontier.edge[lv] for lv, ix in frontier_nodes(frontier.size)}
         nodes: list[dict[str, Any]] = []
         entries: list[dict[str, Any]] = []
         now = datetime.now(UTC)
-        for row in queued:
-            entries.append(
-                {"leaf_index": frontier.size, "certificate_id": row.certificate_id, "appended_at": now}
-            )
-            for level, idx, h in frontier.append(leaf_hash(bytes.fromhex(row.digest))):
+        for cert_id, digest in leaves:
+            entries.append({"leaf_index": frontier.size, "certificate_id": cert_id, "appended_at": now})
+            for level, idx, h in frontier.append(leaf_hash(bytes.fromhex(digest))):
                 nodes.append({"level": level, "idx": idx, "hash": h})
+                known[(level, idx)] = h
         conn.execute(_ADD_NODES, nodes)
         conn.execute(_ADD_ENTRIES, entries)
-        conn.execute(_DEQUEUE, {"ids": [row.id for row in queued]})
+        if queued:
+            conn.execute(_DEQUEUE, {"ids": [row.id for row in queued]})
         head = self._sign(frontier, max(format_timestamp(now), state.timestamp))
         conn.execute(
             _SET_STATE,
             {"size": head.tree_size, "root": head.root_hash, "stamp": head.timestamp, "head": head.tree_head},
         )
-        return Appended(head, {e["certificate_id"]: e["leaf_index"] for e in entries})
+        self._edge = (head.tree_size, head.root_hash, dict(frontier.edge))
+        return Appended(head, {e["certificate_id"]: e["leaf_index"] for e in entries}, known)
+
+    def _frontier(self, conn: Connection, size: int, root: str) -> Frontier:
+        """The tree's right edge: remembered from this process's last append when the stored state is
+        still that tree (same size and root: nodes never change), else read (O(log n) rows)."""
+        cached = self._edge
+        if cached is not None and cached[:2] == (size, root):
+            return Frontier(size, dict(cached[2]))
+        return Frontier.load(size, _nodes(conn, frontier_nodes(size)))
 
     def _sign(self, frontier: Frontier, stamp: str) -> Head:
         _, private, _ = self.key()
@@ -232,21 +265,29 @@ class TransparencyLog:
 
     def proof(self, certificate_id: str, digest: str, index: int, head: Head) -> dict[str, Any]:
         """The inclusion proof document (``tabula.log-proof/1``) of one leaf against ``head``."""
-        return self._proof(certificate_id, digest, index, head.tree_size, head.signed())
+        inclusion = self._hashes(inclusion_ranges(index, head.tree_size))
+        return self.document(certificate_id, digest, index, head, inclusion)
 
-    def _proof(self, certificate_id: str, digest: str, index: int, size: int, signed: Any) -> dict[str, Any]:
-        ranges = inclusion_ranges(index, size)
-        with self.read_engine.connect() as conn:
-            nodes = _nodes(conn, proof_nodes(ranges))
+    @staticmethod
+    def document(
+        certificate_id: str, digest: str, index: int, head: Head | int, inclusion: list[str]
+    ) -> dict[str, Any]:
+        """The proof document; ``head`` an int: a tree size whose signed head the asker holds."""
         return {
             "schema": PROOF_SCHEMA,
             "certificate_id": certificate_id,
             "sha256": digest,
             "leaf_index": index,
-            "tree_size": size,
-            "inclusion": [range_hash(s, e, nodes).hex() for s, e in ranges],
-            "tree_head": signed,
+            "tree_size": head if isinstance(head, int) else head.tree_size,
+            "inclusion": inclusion,
+            "tree_head": None if isinstance(head, int) else head.signed(),
         }
+
+    def _hashes(self, ranges: list[tuple[int, int]]) -> list[str]:
+        """The hashes of the subtrees ``ranges`` (hex), from one read of their stored nodes."""
+        with self.read_engine.connect() as conn:
+            nodes = _nodes(conn, proof_nodes(ranges))
+        return [range_hash(s, e, nodes).hex() for s, e in ranges]
 
     def find(self, *, certificate_id: str | None = None, sha256: str | None = None) -> tuple[str, str, int]:
         """(certificate id, certificate hash, leaf index) of a logged certificate, appending it if queued."""
@@ -276,7 +317,8 @@ class TransparencyLog:
             raise BadLogRequest(
                 f"leaf {index} is in the trees of {index + 1} to {head.tree_size} leaves, not of {tree_size}"
             )
-        return self._proof(certificate_id, digest, index, tree_size, None)
+        inclusion = self._hashes(inclusion_ranges(index, tree_size))
+        return self.document(certificate_id, digest, index, tree_size, inclusion)
 
     def consistency(self, first: int, second: int | None) -> dict[str, Any]:
         """The consistency proof document (``tabula.log-consistency/1``) from ``first`` to ``second``
@@ -287,14 +329,11 @@ class TransparencyLog:
             raise BadLogRequest(
                 f"sizes must satisfy 0 <= first <= second <= {head.tree_size} (the log's size)"
             )
-        ranges = consistency_ranges(first, size) if first else []
-        with self.read_engine.connect() as conn:
-            nodes = _nodes(conn, proof_nodes(ranges))
         return {
             "schema": CONSISTENCY_SCHEMA,
             "first_size": first,
             "tree_size": size,
-            "consistency": [range_hash(s, e, nodes).hex() for s, e in ranges],
+            "consistency": self._hashes(consistency_ranges(first, size) if first else []),
             "tree_head": head.signed() if size == head.tree_size else None,
         }
 

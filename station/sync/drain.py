@@ -188,6 +188,7 @@ def _drain_outbox(box: Outbox, config: SyncConfig, result: DrainResult, p: _Pass
 
 def _log_work(box: Outbox, keeper: LogKeeper, result: DrainResult) -> None:
     """After the uploads: the missing proofs, the chain head, the log's consistency (logsync)."""
+    keeper.restore_sidecars()
     keeper.backfill()
     keeper.publish_head()
     keeper.witness()
@@ -256,9 +257,10 @@ def _sweep(
         if item is None:
             continue  # no longer pending (requeued or settled by someone else meanwhile)
         answer = _upload(keeper.client, item, p)
-        _record(box, item, answer, p.backoff, result)
-        if answer.verdict == "sent":
-            keeper.sent(item, answer.body)
+        proof = keeper.proof_in(item, answer.body) if answer.verdict == "sent" else None
+        _record(box, item, answer, p.backoff, result, proof)
+        if proof is not None:
+            keeper.write_sidecar(item, proof)
         if answer.verdict == "retry":
             tries[seq] = tries.get(seq, 0) + 1
             in_a_row += 1
@@ -284,11 +286,13 @@ def _upload(client: SyncClient, item: Item, p: _Pass) -> Answer:
     return client.upload(item)
 
 
-def _record(box: Outbox, item: Item, answer: Answer, backoff: Backoff, result: DrainResult) -> None:
-    """One upload's outcome, committed before the next upload starts."""
+def _record(
+    box: Outbox, item: Item, answer: Answer, backoff: Backoff, result: DrainResult, proof: bytes | None = None
+) -> None:
+    """One upload's outcome (with the certificate's log proof), committed before the next upload starts."""
     now = time.time()
     if answer.verdict == "sent":
-        box.mark_sent(item.seq, now)
+        box.mark_sent(item.seq, now, proof)
         result.sent += 1
     elif answer.verdict == "rejected":
         box.mark_rejected(item.seq, answer.message, answer.code, now)

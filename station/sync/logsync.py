@@ -4,8 +4,9 @@ During a drain (:mod:`station.sync.drain`), a :class:`LogKeeper`:
 
 * **keeps every inclusion proof.**  The hub answers each upload with the certificate's inclusion
   proof and a signed tree head (:mod:`certs.tlog`).  The proof is checked against the hub's log key
-  and kept in the outbox and next to the certificate, as ``<id>.log.json`` (atomic write), so the
-  station's folder verifies offline with ``station verify --log``.  The log key is fetched from the
+  and kept in the outbox (in the transaction that records the upload) and next to the certificate,
+  as ``<id>.log.json`` (replaced by rename; a sidecar lost in a power cut is written again from the
+  outbox by the next pass), so the station's folder verifies offline with ``station verify --log``.  The log key is fetched from the
   hub once and pinned in ``$TABULA_HOME/sync/hub-log.pem`` (trust on first use, like SSH host keys):
   a proof signed by another key is refused, never kept.  Certificates sent before the hub had a log,
   or whose answer carried no proof, get theirs fetched by later passes (``GET /api/v1/log/proof``);
@@ -25,6 +26,7 @@ retried by the next pass.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -99,37 +101,51 @@ class LogKeeper:
             self._keys = {kid: key}
         return self._keys
 
-    def sent(self, item: Item, body: Any) -> None:
-        """An upload was answered 2xx: keep the proof it carries (if any; else a later pass fetches it)."""
+    def proof_in(self, item: Item, body: Any) -> bytes | None:
+        """The checked proof an upload's 2xx answer carries (None: none, or not a good one; a later
+        pass fetches it).  The caller stores it with the sent state, then :meth:`write_sidecar`."""
         doc = body.get("log") if isinstance(body, dict) else None
-        if item.kind == "certificate" and doc is not None:
-            self._keep(item, doc)
+        if item.kind != "certificate" or doc is None:
+            return None
+        return self._checked(item, doc)
 
-    def _keep(self, item: Item, doc: Any) -> bool:
+    def _checked(self, item: Item, doc: Any) -> bytes | None:
         try:
             keys = self.keys()
             if keys is None:
-                return False
+                return None
             proof = read_log_proof(doc)
             if proof.certificate_id != item.doc_id:
                 raise ProofMismatch(f"the hub sent the proof of {proof.certificate_id} for {item.doc_id}")
             head = check_inclusion(proof, parse_envelope(item.body).digest, keys)
-            data = _pretty(proof.to_json())
-            atomic_write(self._cert_dir(item) / sidecar_name(item.doc_id), data)
-            self.box.keep_proof(item.seq, data, time.time())
         except (CertError, OSError) as e:
             self.error = f"inclusion proof of {item.doc_id}: {getattr(e, 'message', None) or e}"
-            return False
+            return None
         if self._newest is None or head.tree_size > self._newest.tree_size:
             self._newest = head
         self.kept += 1
-        return True
+        return _pretty(proof.to_json())
 
-    def _cert_dir(self, item: Item) -> Path:
-        source = Path(item.source) if item.source else None
-        if source is not None and source.parent.is_dir():
-            return source.parent
-        return self.home / "certs"
+    def write_sidecar(self, item: Item, data: bytes) -> None:
+        """``<id>.log.json`` next to the certificate.  Not fsync'd: the outbox holds the durable copy
+        (committed with the sent state), and a sidecar a power cut lost is written again from it
+        (:meth:`restore_sidecars`), so a pass costs no extra disk flush per certificate."""
+        try:
+            _replace(_cert_dir(self.home, item.source) / sidecar_name(item.doc_id), data)
+        except OSError as e:
+            self.error = f"{sidecar_name(item.doc_id)}: {e.strerror}"
+
+    def restore_sidecars(self) -> None:
+        """Write again the sidecars of kept proofs that are missing (one listing per folder)."""
+        listed: dict[Path, set[str]] = {}
+        for doc_id, source in self.box.proven():
+            folder = _cert_dir(self.home, source)
+            if folder not in listed:
+                listed[folder] = set(os.listdir(folder)) if folder.is_dir() else set()
+            if sidecar_name(doc_id) not in listed[folder] and (folder / f"{doc_id}.json").exists():
+                data = self.box.proof_of(doc_id)
+                if data is not None:
+                    self.write_sidecar(Item(0, doc_id, "certificate", b"", "", 0, 0, source), data)
 
     def backfill(self, limit: int = BACKFILL_PER_PASS) -> None:
         """Fetch the proofs of certificates the hub holds that the station has none for yet."""
@@ -142,7 +158,10 @@ class LogKeeper:
                 return
             answer = self.client.log_proof(item.doc_id)
             if answer.verdict == "sent":
-                self._keep(item, answer.body)
+                data = self._checked(item, answer.body)
+                if data is not None:
+                    self.box.keep_proof(item.seq, data, time.time())
+                    self.write_sidecar(item, data)
             elif answer.code != "not_found":  # not yet in the log, or the hub in trouble: next pass
                 self.error = f"inclusion proof of {item.doc_id}: {answer.message}"
                 return
@@ -211,6 +230,23 @@ class LogKeeper:
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(target, body)
         self.head_published = newest[0]
+
+
+def _cert_dir(home: Path, source: str) -> Path:
+    """Where a certificate's files are: the folder it was queued from, else ``$TABULA_HOME/certs``."""
+    folder = Path(source).parent if source else None
+    return folder if folder is not None and folder.is_dir() else home / "certs"
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` by rename (a reader sees the old file or the new one, whole)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _published(path: Path) -> tuple[int, str] | None:

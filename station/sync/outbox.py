@@ -259,14 +259,17 @@ class Outbox:
             )
         return True
 
-    def mark_sent(self, seq: int, now: float) -> None:
-        """The hub holds this document: durable before the next upload starts."""
+    def mark_sent(self, seq: int, now: float, proof: bytes | None = None) -> None:
+        """The hub holds this document (and ``proof`` is its inclusion proof in the hub's log, if
+        known): durable, in one transaction, before the next upload starts."""
         with self.transaction() as c:
             c.execute(
                 "UPDATE items SET state = 'sent', sent_at = ?, last_attempt_at = ?, attempts = attempts + 1,"
                 " failures = 0, next_attempt_at = 0, last_error = NULL, error_code = NULL WHERE seq = ?",
                 (now, now, seq),
             )
+            if proof is not None:
+                c.execute("UPDATE items SET log_proof = ?, log_proof_at = ? WHERE seq = ?", (proof, now, seq))
             _upsert_meta(c, {"last_success_at": repr(now)})
 
     def mark_rejected(self, seq: int, reason: str, code: str | None, now: float) -> None:
@@ -300,6 +303,13 @@ class Outbox:
             (limit,),
         )
         return [Item(*r) for r in rows]
+
+    def proven(self) -> list[tuple[str, str]]:
+        """(id, source file) of every certificate whose inclusion proof is kept."""
+        rows = self.conn.execute(
+            "SELECT doc_id, source FROM items WHERE kind = 'certificate' AND log_proof IS NOT NULL"
+        )
+        return [(r[0], r[1]) for r in rows]
 
     def proof_of(self, doc_id: str) -> bytes | None:
         row = self.conn.execute(
