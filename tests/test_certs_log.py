@@ -151,7 +151,10 @@ def test_a_proof_given_explicitly_goes_to_the_record_it_names(
     code, report = run(capsys, *argv)
     assert code == 0 and report["results"][0]["log"]["leaf_index"] == 0
     code, report = run(capsys, *argv, "--log-proof", str(stray))
-    assert code == 1 and [f["reason"] for f in report["files"]] == ["ok", "proof_malformed"]  # names no record here
+    assert code == 1 and [f["reason"] for f in report["files"]] == [
+        "ok",
+        "proof_malformed",
+    ]  # names no record here
     main(argv)
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\r" not in out and "renamed\\x1b[2J\\x0dOK.json" in out

@@ -16,8 +16,10 @@ from certs.chainhead import sign_chain_head
 from certs.jws import envelope_bytes
 from certs.keys import endorse, public_pem, role_pem
 from certs.revocation import read_revocation_list, revoke
+from hub.app import create_app
 from hub.cli import main as hub_main
 from hub.errors import AdminError
+from hub.openapi import openapi_spec
 from hub.revocations import accept
 from hub.service import REVOCATION_RECHECK, Hub
 from tests.test_hub_support import cert_at, client_for, live_hub, put
@@ -158,3 +160,13 @@ def test_keys_are_registered_and_enrolled_by_their_role_and_validity(
     accept(hub, envelope_bytes(revoke(org.key, station.key.kid, reason="key_compromise")))
     with pytest.raises(AdminError, match="revoked by"):
         hub.enroll(station.endorsement)
+
+
+def test_every_route_is_in_the_openapi_description(hub: Hub) -> None:
+    spec = openapi_spec()["paths"]
+    for route in create_app(hub).routes:
+        if route.path in ("/", "/healthz", "/openapi.json"):  # a redirect, the service routes
+            continue
+        assert route.path in spec, route.path
+        for method in (route.methods or set()) - {"HEAD"}:
+            assert method.lower() in spec[route.path], (route.path, method)

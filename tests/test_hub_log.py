@@ -10,6 +10,7 @@ one leaf index twice nor fork the log, with parallel clients on both.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from certs.tlog import (
 )
 from hub.db import LogEntry, LogQueue
 from hub.service import Hub
+from hub.testing import PostgresUnavailable, crash_and_restart, create_database, postgres_cluster
 from tests.test_hub_support import cert_at, client_for, live_hub, put
 from tests.test_sync_support import (  # noqa: F401  (fixtures)
     Kit,
@@ -212,3 +214,71 @@ def test_two_hub_processes_never_assign_a_leaf_twice_nor_fork_the_log(
         newest = consistent(two_hubs[head.tree_size % 2], head, keys)
         assert (newest.tree_size, newest.root_hash) == (total, final.root_hash)
     assert replay_root(two_hubs[0], total) == final.root_hash
+
+
+def _keep_uploading(
+    url: str, k: Kit, chain: list[tuple[str, bytes, str]], acks: list[Any], retries: list[int]
+) -> None:
+    """Upload a chain in order as station sync would: a failure (the database is down) is retried."""
+    with client_for(url, k.token) as c:
+        for cid, body, digest in chain:
+            while True:
+                try:
+                    r = put(c, cid, body)
+                except httpx.TransportError:
+                    r = None
+                if r is not None and r.status_code in (200, 201):
+                    acks.append((cid, digest, r.json()["log"]))
+                    break
+                assert r is None or r.status_code == 503, r.text
+                retries.append(1)
+                time.sleep(0.2)
+
+
+def test_a_database_crash_loses_no_acknowledged_certificate_and_forks_nothing(tmp_path: Path) -> None:
+    """PostgreSQL stopped as a crash would, twice, while four stations upload: every certificate
+    the hub acknowledged is stored and in the log, every tree head it gave extends the last one."""
+    try:
+        cluster = postgres_cluster()
+        admin = cluster.__enter__()
+    except PostgresUnavailable as e:
+        pytest.skip(f"PostgreSQL unavailable: {e.message}")
+    try:
+        db = create_database(admin, "crash")
+        hub = Hub(db)
+        org = make_org(tmp_path, "Crash Org")
+        hub.add_organisation(org.key.name, org.pem)
+        kits = [enrolled(hub, org, make_kit(tmp_path, org, f"c-{i}")) for i in range(4)]
+        chains = [[cert_at(k, n, k.previous if n > 1 else None) for n in range(1, 41)] for k in kits]
+        acks: list[Any] = []
+        retries: list[int] = []
+        with live_hub(db) as url:
+            threads = [
+                threading.Thread(target=_keep_uploading, args=(url, k, ch, acks, retries))
+                for k, ch in zip(kits, chains, strict=True)
+            ]
+            for t in threads:
+                t.start()
+            for threshold in (50, 110):
+                while len(acks) < threshold:
+                    time.sleep(0.01)
+                crash_and_restart(admin)
+            for t in threads:
+                t.join(300)
+            keys = log_keys(url)
+            final = read_tree_head(httpx.get(f"{url}/api/v1/log/tree-head").json(), keys)
+            heads = {}
+            for _, digest, doc in acks:
+                head = check_inclusion(read_log_proof(doc), digest, keys)
+                heads[head.tree_size] = head
+            for head in heads.values():
+                newest = consistent(url, head, keys)
+                assert (newest.tree_size, newest.root_hash) == (final.tree_size, final.root_hash)
+            assert replay_root(url, final.tree_size) == final.root_hash
+        hub.engine.dispose()  # its connections died with the server
+        assert len(acks) == 160 and hub.count() == 160 and final.tree_size == 160 and retries
+        with hub.session() as s:
+            assert s.scalar(select(func.count()).select_from(LogEntry)) == 160
+        hub.engine.dispose()
+    finally:
+        cluster.__exit__(None, None, None)

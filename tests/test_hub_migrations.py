@@ -40,6 +40,7 @@ from hub.db import CertificateRow, Station, make_engine, normalise_url
 from hub.errors import HubError
 from hub.migrate import MigrationRefused, SchemaOutOfDate, _config, current, head, upgrade
 from hub.service import Hub
+from hub.tlog import Logged
 from tests.test_hub_support import cert_at
 from tests.test_sync_support import Kit, db_url, make_kit, make_org, pg_admin_url  # noqa: F401
 
@@ -327,7 +328,7 @@ def test_0003_backfills_the_log_in_received_order(db_url: str, tmp_path: Path) -
     assert head.tree_size == 5 and head.root_hash == f.root()
     for d in digests:
         cid, digest, index = hub.log.find(sha256=d)
-        check_inclusion(read_log_proof(hub.log.proof(cid, digest, index, hub.log.latest())), d, keys)
+        check_inclusion(read_log_proof(hub.log.proof(cid, digest, Logged(index, hub.log.latest()))), d, keys)
     hub.engine.dispose()
 
 

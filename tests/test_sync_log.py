@@ -18,6 +18,10 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from certs.chainhead import CHAIN_HEAD_FILE, read_chain_head
 from certs.cli import main as station_main
@@ -25,6 +29,7 @@ from certs.keys import ROLE_LOG, role_pem
 from certs.merkle import Frontier
 from certs.tlog import format_timestamp, sign_tree_head
 from hub.service import Hub
+from hub.testing import serve_in_thread
 from station.sync.cli import EXIT_UNDELIVERED, _drain_now
 from station.sync.drain import drain
 from station.sync.logsync import CONFLICT_FILE, LOG_KEY_FILE, TREE_HEAD_FILE
@@ -145,3 +150,19 @@ def test_a_hub_that_rewrote_its_log_raises_the_alarm(hub: Hub, hub_url: str, kit
     assert (kit.home / "sync" / CONFLICT_FILE).is_file()
     kept = json.loads((kit.home / "sync" / TREE_HEAD_FILE).read_text())
     assert kept == forged.to_json()  # the evidence is kept, never overwritten by the newer view
+
+
+def test_a_hub_older_than_the_log_is_synced_to_without_noise(kit: Kit) -> None:
+    """Stations may be upgraded before their hub: no proof to keep, no chain head to publish, no error."""
+
+    async def put_certificate(request: Request) -> Response:
+        return JSONResponse({"status": "stored"}, status_code=201)
+
+    old_hub = Starlette(routes=[Route("/api/v1/certificates/{cid}", put_certificate, methods=["PUT"])])
+    mint(kit, 2)
+    with serve_in_thread(old_hub) as url:
+        result = drain(kit.home, kit.config(url))
+    assert (result.sent, result.proofs_kept, result.chain_head) == (2, 0, None)
+    assert result.log_error is None and result.log_alarm is None and result.complete
+    assert status(kit.home).without_proof == 2
+    assert not (kit.home / "sync" / LOG_KEY_FILE).exists()
