@@ -278,13 +278,13 @@ class LogWriter:
         try:
             with connect() as conn:
                 appended, lost = self.append_cas(conn)
-                while lost:  # on the stored tree now
-                    appended, lost = self.append_cas(conn, trust_memory=False)
         finally:
             self._appending.release()
             with self._done:
                 self._generation += 1
                 self._done.notify_all()
+        if lost:  # the other process's append likely took this one's uploads too: look first
+            return "lost"
         return "empty" if appended is None else "appended"
 
 
