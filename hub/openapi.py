@@ -179,23 +179,7 @@ def _components() -> dict[str, Any]:
                     "header": {"type": "object"},
                 },
             },
-            "Upload": {
-                "type": "object",
-                "properties": {
-                    "certificate_id": {"type": "string"},
-                    "status": {"enum": ["stored", "already_stored"]},
-                    "kind": {"enum": ["certificate", "failure_report"]},
-                    "outcome": {"type": "string"},
-                    "sequence": {"type": "integer"},
-                    "sha256": {"type": "string"},
-                    "verify_url": {"type": "string"},
-                    "log": {
-                        "type": ["object", "null"],
-                        "description": "inclusion proof in the transparency log (tabula.log-proof/1, "
-                        "certs/README.md) against a signed tree head that includes it",
-                    },
-                },
-            },
+            "Upload": _upload_schema(),
             "Summary": {
                 "type": "object",
                 "properties": {
@@ -223,6 +207,26 @@ def _components() -> dict[str, Any]:
                 "type": "object",
                 "description": "eReuse DeviceHub Snapshot (see hub/README.md for the mapping)",
                 "required": ["type", "uuid", "software", "version", "timestamp", "device", "components"],
+            },
+        },
+    }
+
+
+def _upload_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "certificate_id": {"type": "string"},
+            "status": {"enum": ["stored", "already_stored"]},
+            "kind": {"enum": ["certificate", "failure_report"]},
+            "outcome": {"type": "string"},
+            "sequence": {"type": "integer"},
+            "sha256": {"type": "string"},
+            "verify_url": {"type": "string"},
+            "log": {
+                "type": ["object", "null"],
+                "description": "inclusion proof in the transparency log (tabula.log-proof/1, "
+                "certs/README.md) against a signed tree head that includes it",
             },
         },
     }
