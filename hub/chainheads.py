@@ -26,6 +26,7 @@ from certs.chainhead import ChainHead, read_chain_head
 from certs.errors import CertError
 from hub.db import CertificateRow, ChainHeadRow, Station, utcnow
 from hub.errors import Conflict, Forbidden, NotFound, Rejected
+from hub.signed import read_signed
 
 if TYPE_CHECKING:
     from hub.service import Hub, StationInfo
@@ -42,14 +43,7 @@ _INSERT = insert(ChainHeadRow)
 
 
 def _checked(hub: Hub, station: StationInfo, body: bytes) -> ChainHead:
-    if len(body) > MAX_CHAIN_HEAD_BYTES:
-        raise Rejected(f"a chain head is at most {MAX_CHAIN_HEAD_BYTES} bytes", code="too_large")
-    try:
-        head = read_chain_head(body)
-    except CertError as e:
-        raise Rejected(f"not a valid chain head: {e.message}", code=e.reason) from e
-    except ValueError as e:  # an integer of over 4,300 digits
-        raise Rejected(f"not a valid chain head: {str(e)[:120]}", code="malformed") from None
+    head = read_signed(read_chain_head, body, MAX_CHAIN_HEAD_BYTES, "chain head")
     if head.station_kid != station.kid or head.station_id != station.station_id:
         raise Forbidden(
             f"signed by key {head.station_kid[:16]} as {head.station_id!r}, not by this station's key "

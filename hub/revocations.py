@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from certs.errors import CertError
 from certs.keys import parse_time
 from certs.revocation import RevocationList, read_revocation_list
 from hub.db import Organisation, utcnow
 from hub.errors import Conflict, NotFound, Rejected
+from hub.signed import read_signed
 
 if TYPE_CHECKING:
     from hub.service import Hub
@@ -35,14 +35,7 @@ MAX_LIST_BYTES = 1024 * 1024
 
 
 def _read(data: bytes, org_kid: str | None) -> RevocationList:
-    if len(data) > MAX_LIST_BYTES:
-        raise Rejected(f"a revocation list is at most {MAX_LIST_BYTES} bytes", code="too_large")
-    try:
-        rl = read_revocation_list(data)
-    except CertError as e:
-        raise Rejected(f"not a valid revocation list: {e.message}", code=e.reason) from e
-    except ValueError as e:  # an integer of over 4,300 digits
-        raise Rejected(f"not a valid revocation list: {str(e)[:120]}", code="malformed") from None
+    rl = read_signed(read_revocation_list, data, MAX_LIST_BYTES, "revocation list")
     if org_kid is not None and rl.org_kid != org_kid.strip().lower():
         raise Rejected(
             f"this list is signed by key {rl.org_kid[:16]}, not by organisation {org_kid[:16]}",

@@ -212,16 +212,16 @@ class LogKeeper:
         key_dir, target = self.home / "keys", self.home / "certs" / CHAIN_HEAD_FILE
         try:
             newest = newest_certificate(key_dir)
-            if newest is None or _published(target) == newest:
-                return
+            if newest is None or _published(target) == newest or self.keys() is None:
+                return  # nothing new, or a hub older than the log and the chain heads
             station = load_station_key(key_dir)
             endorsement = load_installed_endorsement(key_dir, station)
             claimed = endorsement.envelope.to_json() if endorsement is not None else None
             body = envelope_bytes(sign_chain_head(station, *newest, endorsement=claimed))
         except KeyMissing:
             return  # no station key: nothing was ever signed here
-        except CertError as e:
-            self.error = f"chain head: {e.message}"
+        except (CertError, OSError) as e:
+            self.error = f"chain head: {getattr(e, 'message', None) or e}"
             return
         answer = self.client.publish_chain_head(body)
         if answer.verdict != "sent":
