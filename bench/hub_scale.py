@@ -12,7 +12,8 @@ What it does, honestly:
   serial and asset number (Ed25519, canonical JSON, endorsement embedded): chained, verifiable;
 * the table is grown to each size of ``--sizes`` by **bulk load** (PostgreSQL COPY of the signed
   certificates and their facts, as the hub stores them, without going through HTTP: loading a
-  million through HTTP would take most of an hour on 2 cores);
+  million through HTTP would take most of an hour on 2 cores); they are queued for the transparency
+  log as ingest queues them, and appended by the hub's own code (``hub.log.catch_up``, timed);
 * at each size it measures, through HTTP against ``station-hub serve`` processes (rate limits off):
   ingest of ``--http-sample`` new certificates by ``--concurrency`` stations in parallel (each a
   thread with its own keep-alive connection (``http.client``: lighter than httpx), its chain in
@@ -142,14 +143,30 @@ def bulk_load(pool: Any, url: str, stations: list[Station], count: int, chunk: i
         left = {s.pk: per for s in stations}
         while any(left.values()):
             tasks = [(by_pk[pk], min(chunk, n)) for pk, n in left.items() if n]
+            queued: list[tuple[str, str]] = []
             with conn.cursor() as cur, cur.copy(f"COPY certificates ({_COLUMNS}) FROM STDIN") as cp:
                 for pk, rows, seq, prev in pool.imap_unordered(generate, tasks):
                     for row in rows:
                         cp.write_row(row)
+                        queued.append((row[0], row[6]))
                     by_pk[pk].sequence, by_pk[pk].previous = seq, prev
                     left[pk] -= len(rows)
+            # queued for the transparency log, as ingest queues them (appended by catch_up_log)
+            with conn.cursor() as cur, cur.copy("COPY log_queue (certificate_id, digest) FROM STDIN") as cp:
+                for item in queued:
+                    cp.write_row(item)
             conn.commit()
     return per * len(stations) / (time.perf_counter() - t)
+
+
+def catch_up_log(db: str) -> float:
+    """Append what the bulk load queued to the transparency log; returns leaves per second."""
+    hub = Hub(db)
+    t = time.perf_counter()
+    n = hub.log.catch_up()
+    dt = time.perf_counter() - t
+    hub.engine.dispose()
+    return n / dt if n else 0.0
 
 
 @contextmanager
@@ -271,7 +288,12 @@ def measure(
             "SELECT count(*) FROM certificates c JOIN certificates p ON p.station_kid = c.station_kid "
             "AND p.sequence = c.sequence - 1 WHERE c.previous IS DISTINCT FROM p.digest"
         ).fetchone()[0]  # type: ignore[index]
+        log_size = conn.execute("SELECT tree_size FROM log_state").fetchone()[0]  # type: ignore[index]
+        log_bytes = conn.execute(
+            "SELECT pg_total_relation_size('log_nodes') + pg_total_relation_size('log_entries')"
+        ).fetchone()[0]  # type: ignore[index]
     res.update(count=count, bytes_per_certificate=size / count, broken_links=broken, load=os.getloadavg())
+    res.update(log_size=log_size, log_bytes_per_leaf=log_bytes / max(1, log_size))
     return res
 
 
@@ -283,6 +305,10 @@ def report(size: int, res: dict[str, Any], bulk_rate: float) -> None:
     for name, (p50, p95) in res["lookups"].items():
         print(f"lookup {name:13s}: p50 {p50:6.1f} ms  p95 {p95:6.1f} ms")
     print(f"bytes per certificate (table + indexes + TOAST): {res['bytes_per_certificate']:,.0f}")
+    print(
+        f"transparency log: {res['log_size']:,} leaves (every certificate: {res['log_size'] == res['count']}), "
+        f"{res['log_bytes_per_leaf']:,.0f} bytes per leaf; bulk append {res['log_append_rate']:,.0f} leaves/s"
+    )
     rss1 = ", ".join(f"{x:.0f}" for x in res["hub_rss_mb"])
     rss2 = ", ".join(f"{x:.0f}" for x in res["hub_rss_mb_2"])
     print(f"hub RSS MiB: {rss1} (1 process), {rss2} (2 processes); broken chain links: {res['broken_links']}")
@@ -313,10 +339,12 @@ def main() -> int:
             for size in sizes:
                 target = size - have - 2 * args.http_sample  # each measure() adds 2 samples
                 rate = bulk_load(pool, db, stations, max(0, target)) if target > 0 else 0.0
+                log_rate = catch_up_log(db)
                 with psycopg.connect(db, autocommit=True) as conn:
-                    conn.execute("VACUUM ANALYZE certificates")
+                    conn.execute("VACUUM ANALYZE certificates, log_nodes, log_entries")
                 res = measure(args, pool, db, stations, log)
                 have = res["count"]
+                res["log_append_rate"] = log_rate
                 report(size, res, rate)
                 results.append({"size": size, "bulk_rate": rate, **res})
         if "Traceback" in log.read_text(errors="replace"):

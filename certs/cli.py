@@ -27,10 +27,11 @@ import argparse
 import json
 import logging
 import sys
-import unicodedata
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from certs.errors import CertError, KeyStoreError, SchemaError, TrustStoreError
 from certs.fsio import atomic_write, default_key_dir, default_trust_dir
@@ -46,9 +47,15 @@ from certs.keys import (
     parse_time,
     station_id_default,
 )
+from certs.logcheck import FileCheck, check_heads, check_log
+from certs.logcli import load_log_keys
+from certs.logcli import register as register_log
 from certs.revocation import REASONS, read_revocation_list, revoke
+from certs.textout import escape_text, json_safe, print_json, say
 from certs.trust import TrustStore
 from certs.verify import Verdict, Verifier
+
+__all__ = ["escape_text", "main", "register", "report_json", "run_keys", "run_verify"]
 
 
 def register(subparsers: Any) -> None:
@@ -69,9 +76,31 @@ def register(subparsers: Any) -> None:
     v.add_argument(
         "--chain", action="store_true", help="also check each station's sequence for gaps and duplicates"
     )
+    v.add_argument(
+        "--chain-head",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="a chain head the station signed (implies --chain; chain-head.json files in the folders count too)",
+    )
+    v.add_argument(
+        "--log",
+        action="append",
+        type=Path,
+        metavar="HUBKEY.pem",
+        help="check each record's inclusion proof in the hub's transparency log (the hub's log key)",
+    )
+    v.add_argument(
+        "--log-proof",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="an inclusion proof (default: <id>.log.json next to each record); repeatable",
+    )
     v.add_argument("--json", action="store_true", help="machine-readable output")
     v.set_defaults(func=run_verify)
     _register_keys(subparsers)
+    register_log(subparsers)
 
 
 def _register_keys(subparsers: Any) -> None:
@@ -124,80 +153,43 @@ def _time_arg(text: str) -> datetime:
 
 # --- output --------------------------------------------------------------------------------------
 
-_VISIBLE_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
 
-
-def escape_text(text: str) -> str:
-    r"""``text`` safe to print on a terminal: control, bidi and invisible characters as visible escapes.
-
-    C0/C1 controls, DEL, bidirectional overrides and isolates, zero-width and other format characters,
-    line/paragraph separators, lone surrogates (undecodable file-name bytes) and private or unassigned
-    code points become ``\xNN`` / ``\uNNNN`` / ``\UNNNNNNNN``; a backslash becomes ``\\``.  A file
-    name can therefore never move the cursor, recolour or reorder what follows it.
-    """
-    out: list[str] = []
-    for c in text:
-        if c == "\\":
-            out.append("\\\\")
-        elif unicodedata.category(c) in _VISIBLE_CATEGORIES:
-            n = ord(c)
-            out.append(f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}")
-        else:
-            out.append(c)
-    return "".join(out)
-
-
-def _say(line: str, stream: Any = None) -> None:
-    """Print one already-escaped line in whatever encoding the terminal has (never fails on a character)."""
-    out = stream or sys.stdout
-    encoding = getattr(out, "encoding", None) or "utf-8"
-    out.write(line.encode(encoding, "backslashreplace").decode(encoding) + "\n")
-
-
-def _json_safe(value: Any) -> Any:
-    r"""Strings without lone surrogates (undecodable path bytes become ``\xNN``): always valid JSON text."""
-    if isinstance(value, str):
-        try:
-            raw = value.encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:
-            raw = value.encode("utf-8", "backslashreplace")
-        return raw.decode("utf-8", "backslashreplace")
-    if isinstance(value, dict):
-        return {_json_safe(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def _print_json(doc: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(_json_safe(doc), indent=2, ensure_ascii=True) + "\n")
-
-
-def report_json(verdicts: list[Verdict], *, chain: bool) -> str:
+def report_json(verdicts: list[Verdict], *, chain: bool, files: list[FileCheck] | None = None) -> str:
     """The ``--json`` report: always valid JSON, ASCII only."""
-    ok = bool(verdicts) and all(v.ok for v in verdicts)
+    files = files or []
+    ok = bool(verdicts) and all(v.ok for v in verdicts) and all(f.ok for f in files)
     doc = {
         "ok": ok,
         "checked": len(verdicts),
         "valid": sum(v.ok for v in verdicts),
         "chain": chain,
         "results": [v.to_json() for v in verdicts],
+        "files": [f.to_json() for f in files],
     }
-    return json.dumps(_json_safe(doc), indent=2, ensure_ascii=True)
+    return json.dumps(json_safe(doc), indent=2, ensure_ascii=True)
 
 
 def _print_verdict(v: Verdict) -> None:
     path = escape_text(v.path)
     if v.ok:
-        _say(f"OK    {path}: {escape_text(v.summary())}")
+        say(f"OK    {path}: {escape_text(v.summary())}")
     else:
-        _say(f"FAIL  {path}")
+        say(f"FAIL  {path}")
         for reason, message in v.problems:
-            _say(f"      {reason}: {escape_text(message)}")
+            say(f"      {reason}: {escape_text(message)}")
         if v.certificate is not None:
-            _say(f"      ({escape_text(v.summary())})")
+            say(f"      ({escape_text(v.summary())})")
     for note in v.notes:
-        _say(f"      note: {escape_text(note)}")
+        say(f"      note: {escape_text(note)}")
+
+
+def _print_file(f: FileCheck) -> None:
+    what = f.kind.replace("_", " ")
+    say(f"{'OK   ' if f.ok else 'FAIL '} {escape_text(f.path)} ({what})")
+    for reason, message in f.problems:
+        say(f"      {reason}: {escape_text(message)}")
+    for note in f.notes:
+        say(f"      note: {escape_text(note)}")
 
 
 # --- verify --------------------------------------------------------------------------------------
@@ -212,40 +204,77 @@ def _default_trust() -> TrustStore:
     return store
 
 
+def _setup_error(args: argparse.Namespace, e: Exception, reason: str) -> int:
+    """The verification cannot run (trust store, log key): exit 2, with JSON when asked."""
+    msg = e.diagnostics() if isinstance(e, CertError) else str(e)
+    if args.json:
+        print_json(
+            {
+                "ok": False,
+                "checked": 0,
+                "valid": 0,
+                "error": {"reason": reason, "message": msg},
+                "results": [],
+            }
+        )
+    say(f"station verify: {escape_text(msg)}", sys.stderr)
+    return 2
+
+
+def _load(args: argparse.Namespace) -> tuple[TrustStore, dict[str, Ed25519PublicKey]]:
+    if args.log_proof and not args.log:
+        raise KeyStoreError("--log-proof needs the hub's log key: --log HUBKEY.pem")
+    trust = TrustStore.load(args.trust) if args.trust else _default_trust()
+    return trust, load_log_keys(args.log or [])
+
+
+def _warn_about(trust: TrustStore) -> None:
+    trust.revocations()  # reads the revocation lists now, so that ignored ones are reported first
+    for warning in trust.warnings:
+        say(f"station verify: warning: {escape_text(warning)}", sys.stderr)
+    if not len(trust):
+        say("station verify: warning: the trust store is empty; no certificate can be trusted", sys.stderr)
+
+
+def _verify_all(
+    args: argparse.Namespace, trust: TrustStore, log_keys: dict[str, Ed25519PublicKey]
+) -> tuple[list[Verdict], list[FileCheck], bool]:
+    """The verdicts on the records, the checks of the other files (proofs, chain heads), and --chain."""
+    chain = bool(args.chain or args.chain_head)
+    heads: list[Path] = list(args.chain_head or [])
+    verdicts = Verifier(trust).verify_paths(args.paths, chain=chain, heads=heads)
+    files = check_log(verdicts, log_keys, args.log_proof or []) if log_keys else []
+    if chain:
+        files += check_heads(verdicts, heads, trust)
+    return verdicts, files, chain
+
+
+def _print_human(verdicts: list[Verdict], files: list[FileCheck]) -> None:
+    for v in verdicts:
+        _print_verdict(v)
+    for f in files:
+        _print_file(f)
+    if not verdicts:
+        say("no certificate found", sys.stderr)
+    say(f"{sum(v.ok for v in verdicts)}/{len(verdicts)} valid erasure certificate(s)")
+
+
 def run_verify(args: argparse.Namespace) -> int:
     # pypdf logs every oddity of a damaged PDF; the verdicts say what matters
     logging.getLogger("pypdf").setLevel(logging.CRITICAL)
     try:
-        trust = TrustStore.load(args.trust) if args.trust else _default_trust()
+        trust, log_keys = _load(args)
     except (TrustStoreError, OSError) as e:
-        msg = e.diagnostics() if isinstance(e, CertError) else str(e)
-        if args.json:
-            _print_json(
-                {
-                    "ok": False,
-                    "checked": 0,
-                    "valid": 0,
-                    "error": {"reason": "trust_error", "message": msg},
-                    "results": [],
-                }
-            )
-        _say(f"station verify: {escape_text(msg)}", sys.stderr)
-        return 2
-    trust.revocations()  # reads the revocation lists now, so that ignored ones are reported first
-    for warning in trust.warnings:
-        _say(f"station verify: warning: {escape_text(warning)}", sys.stderr)
-    if not len(trust):
-        _say("station verify: warning: the trust store is empty; no certificate can be trusted", sys.stderr)
-    verdicts = Verifier(trust).verify_paths(args.paths, chain=args.chain)
-    ok = bool(verdicts) and all(v.ok for v in verdicts)
+        return _setup_error(args, e, "trust_error")
+    except KeyStoreError as e:
+        return _setup_error(args, e, "log_key_error")
+    _warn_about(trust)
+    verdicts, files, chain = _verify_all(args, trust, log_keys)
+    ok = bool(verdicts) and all(v.ok for v in verdicts) and all(f.ok for f in files)
     if args.json:
-        sys.stdout.write(report_json(verdicts, chain=bool(args.chain)) + "\n")
+        sys.stdout.write(report_json(verdicts, chain=chain, files=files) + "\n")
     else:
-        for v in verdicts:
-            _print_verdict(v)
-        if not verdicts:
-            _say("no certificate found", sys.stderr)
-        _say(f"{sum(v.ok for v in verdicts)}/{len(verdicts)} valid erasure certificate(s)")
+        _print_human(verdicts, files)
     return 0 if ok else 1
 
 

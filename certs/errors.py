@@ -143,6 +143,82 @@ class ChainReordered(ChainError):
     reason = "chain_reordered"
 
 
+class ChainTruncated(ChainError):
+    """A signed chain head names a newer certificate than the newest present: certificates were deleted."""
+
+    reason = "chain_truncated"
+    hint = (
+        "the station published a newer certificate than any here: find the missing ones (the hub holds them)"
+    )
+
+
+class ChainFork(ChainError):
+    """The certificate at a number a signed chain head names is not the one the station published."""
+
+    reason = "chain_fork"
+    hint = "this folder holds another branch of the station's chain than the one it published"
+
+
+# --- the hub's transparency log ------------------------------------------------------------------
+
+
+class LogError(VerificationError):
+    """A transparency-log proof or tree head did not check out."""
+
+    reason = "log_error"
+
+
+class LogProofMissing(LogError):
+    """``--log`` was asked for, but no inclusion proof goes with this certificate."""
+
+    reason = "log_proof_missing"
+    hint = (
+        "run station sync (it fetches the proof of every certificate the hub holds), or pass the proof file"
+    )
+
+
+class ProofMalformed(LogError):
+    """A proof, tree head or chain head file is not of the documented form."""
+
+    reason = "proof_malformed"
+    hint = "the file is truncated, edited, or not a Tabula log file"
+
+
+class ProofMismatch(LogError):
+    """The proof file is about another certificate than the one it was given for."""
+
+    reason = "proof_mismatch"
+    hint = "each certificate's proof is <id>.log.json next to it; this one belongs to another record"
+
+
+class ProofInvalid(LogError):
+    """The inclusion proof does not lead to the signed tree head's root."""
+
+    reason = "proof_invalid"
+    hint = "the certificate is not in the log as this tree head describes it: do not rely on this proof"
+
+
+class SthBadSignature(LogError):
+    """The signed tree head's signature does not match its content."""
+
+    reason = "sth_bad_signature"
+    hint = "the tree head was modified after the hub signed it"
+
+
+class LogKeyUnknown(LogError):
+    """The tree head is signed by a key that is not the log key given."""
+
+    reason = "log_key_unknown"
+    hint = "pass the hub's log key (GET /api/v1/log/key.pem) with --log"
+
+
+class InconsistentTree(LogError):
+    """Two signed tree heads cannot both be views of one append-only log."""
+
+    reason = "inconsistent_tree"
+    hint = "the hub rewrote or forked its log between these tree heads: keep both files as evidence"
+
+
 class DuplicateId(VerificationError):
     """Two different signed records carry the same certificate id."""
 

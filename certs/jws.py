@@ -9,8 +9,8 @@ SubjectPublicKeyInfo DER** (44 bytes for Ed25519), i.e. what
 ``openssl pkey -pubin -in pub.pem -outform DER | sha256sum`` prints.  The embedded key only lets a
 verifier check integrity; *trust* comes from the trust store (see :mod:`certs.trust`).
 
-A certificate's protected header may also carry ``"endorsement"``: the organisation's endorsement of
-the station key (itself a flattened JWS object), so the station's signature covers which endorsement
+A certificate's protected header (and a station's chain head's) may also carry ``"endorsement"``: the
+organisation's endorsement of the station key (itself a flattened JWS object), so the station's signature covers which endorsement
 it claims.  Certificates issued before that carried it in the unprotected header
 (``"header": {"endorsement": ...}``); that legacy form is still read, and nothing else may be
 unprotected.  A file with both forms is refused.
@@ -43,7 +43,11 @@ from certs.errors import BadSignature, MalformedEnvelope, TooLarge, UnsupportedA
 TYP_CERTIFICATE = "tabula-certificate+json"
 TYP_ENDORSEMENT = "tabula-endorsement+json"
 TYP_REVOCATION = "tabula-revocation+json"
-TYPES = (TYP_CERTIFICATE, TYP_ENDORSEMENT, TYP_REVOCATION)
+TYP_TREE_HEAD = "tabula-tree-head+json"  # the hub's signed tree heads (certs/tlog.py)
+TYP_CHAIN_HEAD = "tabula-chain-head+json"  # a station's signed chain heads (certs/chainhead.py)
+TYPES = (TYP_CERTIFICATE, TYP_ENDORSEMENT, TYP_REVOCATION, TYP_TREE_HEAD, TYP_CHAIN_HEAD)
+#: Types whose protected header may carry the station key's endorsement.
+ENDORSED_TYPES = (TYP_CERTIFICATE, TYP_CHAIN_HEAD)
 #: ``alg`` values accepted: RFC 8037's ``EdDSA`` (what Tabula signs with) and RFC 9864's ``Ed25519``.
 ALGORITHMS = ("EdDSA", "Ed25519")
 SIGNING_ALGORITHM = "EdDSA"
@@ -274,11 +278,11 @@ def _check_members(header: dict[str, Any]) -> str:
     typ = header.get("typ")
     if not isinstance(typ, str) or typ not in TYPES:
         raise MalformedEnvelope(f"unknown signed object type {shown(typ)}")
-    allowed = _CERTIFICATE_HEADER_KEYS if typ == TYP_CERTIFICATE else _HEADER_KEYS
+    allowed = _CERTIFICATE_HEADER_KEYS if typ in ENDORSED_TYPES else _HEADER_KEYS
     if not _HEADER_KEYS <= set(header) <= allowed:
         raise MalformedEnvelope(
             "protected header must hold exactly alg, typ, kid, jwk"
-            + (" (and optionally endorsement)" if typ == TYP_CERTIFICATE else "")
+            + (" (and optionally endorsement)" if typ in ENDORSED_TYPES else "")
             + "; got "
             + ", ".join(sorted(shown(k, 20) for k in header))
         )

@@ -23,7 +23,8 @@ every PEM reader skip::
     -----BEGIN PUBLIC KEY-----
     ...
 
-(``Tabula-Role: organisation`` for an organisation key.)  A PEM without these lines is read as an
+(``Tabula-Role: organisation`` for an organisation key, ``Tabula-Role: log`` for a hub's transparency-log
+key, which signs tree heads and nothing else.)  A PEM without these lines is read as an
 organisation key: that is what trust stores held before roles existed, and a bare key cannot say which
 station it may sign for.
 
@@ -70,7 +71,8 @@ from certs.jws import TYP_ENDORSEMENT, Envelope, jwk_of, kid_of, parse_envelope,
 
 ROLE_STATION = "station"
 ROLE_ORGANISATION = "organisation"
-ROLES = (ROLE_STATION, ROLE_ORGANISATION)
+ROLE_LOG = "log"  # a hub's transparency-log key: signs tree heads only (certs/tlog.py)
+ROLES = (ROLE_STATION, ROLE_ORGANISATION, ROLE_LOG)
 ENDORSEMENT_SCHEMA = "tabula.endorsement/2"
 LEGACY_ENDORSEMENT_SCHEMA = "tabula.endorsement/1"
 #: An endorsement's default validity: from one day before it is made (clocks disagree) for three years.
@@ -126,7 +128,7 @@ class PublicKeyFile:
 
     key: Ed25519PublicKey
     kid: str
-    role: str  # ROLE_STATION or ROLE_ORGANISATION
+    role: str  # ROLE_STATION, ROLE_ORGANISATION or ROLE_LOG
     station_id: str | None  # the station a station key signs as (None for an organisation key)
     declared: bool  # False: a bare PEM (legacy), read as an organisation key
 
@@ -146,7 +148,7 @@ def read_public_pem(data: bytes, source: str) -> PublicKeyFile:
         raise KeyStoreError(f"{source}: unknown key file field(s) Tabula-{', Tabula-'.join(unknown)}")
     role = fields.get("role", ROLE_ORGANISATION)
     if role not in ROLES:
-        raise KeyStoreError(f"{source}: unknown key role {shown(role)} (station or organisation)")
+        raise KeyStoreError(f"{source}: unknown key role {shown(role)} (station, organisation or log)")
     station_id = fields.get("station-id")
     if role == ROLE_STATION:
         if station_id is None:
@@ -155,7 +157,7 @@ def read_public_pem(data: bytes, source: str) -> PublicKeyFile:
             )
         check_station_id(station_id)
     elif station_id is not None:
-        raise KeyStoreError(f"{source}: an organisation key has no station id")
+        raise KeyStoreError(f"{source}: a key of role {role} has no station id")
     return PublicKeyFile(key, kid_of(key), role, station_id, declared="role" in fields)
 
 

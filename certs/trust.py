@@ -55,6 +55,7 @@ from certs.errors import (
 )
 from certs.jws import TYP_ENDORSEMENT, TYP_REVOCATION, Envelope, kid_of, parse_envelope
 from certs.keys import (
+    ROLE_LOG,
     ROLE_ORGANISATION,
     ROLE_STATION,
     Endorsement,
@@ -170,6 +171,11 @@ class TrustStore:
             info: PublicKeyFile = read_public_pem(data, source)
         except KeyStoreError as e:
             raise TrustStoreError(e.message) from e
+        if info.role == ROLE_LOG:
+            raise TrustStoreError(
+                f"{source} is a hub's transparency-log key: it signs tree heads, not certificates "
+                "(give it to station verify --log, not --trust)"
+            )
         return self._add(TrustedKey(info.key, info.kid, info.role, info.station_id, source, info.declared))
 
     def add_endorsement(self, data: Any, source: str) -> Endorsement:

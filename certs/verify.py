@@ -23,8 +23,9 @@ With ``chain=True`` the certificates of each station key are then checked as a s
 number (``chain_gap``), two certificates with one number (``chain_duplicate``), a previous-hash that
 does not match (``chain_break``) or a date going backwards (``chain_reordered``).  The same
 certificate seen twice (its JSON and its PDF) counts once.  A deleted *newest* certificate cannot be
-detected from the files alone: compare the newest sequence number with the station's counter.
-Two different records with one certificate id are ``duplicate_id``, in any folder verification.
+detected from the files alone: a signed chain head can (:mod:`certs.chainhead`, checked by
+:mod:`certs.logcheck`, as are the hub's inclusion proofs).  Two different records with one
+certificate id are ``duplicate_id``, in any folder verification.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from certs.canonical import CanonicalError, canonical_json, parse_json
+from certs.chainhead import is_chain_head_file
 from certs.errors import (
     CertError,
     ChainBreak,
@@ -59,6 +61,7 @@ from certs.jws import MAX_ENVELOPE_BYTES, TYP_CERTIFICATE, Envelope, parse_envel
 from certs.model import Certificate
 from certs.pdf import extract_signed
 from certs.pdfcheck import check_page
+from certs.tlog import is_sidecar
 from certs.trust import TrustStore
 
 #: Largest signed JSON file read (a certificate is a few kilobytes; thousands of bad ranges fit).
@@ -76,6 +79,7 @@ class Verdict:
     problems: list[tuple[str, str]] = field(default_factory=list)  # (reason code, message)
     notes: list[str] = field(default_factory=list)  # facts that do not make it fail (a later revocation)
     mismatched_fields: list[str] = field(default_factory=list)  # PDF fields that differ from the record
+    log: dict[str, Any] | None = None  # where the hub's transparency log holds it (with --log)
 
     @property
     def ok(self) -> bool:
@@ -130,6 +134,7 @@ class Verdict:
             "sequence": c.station.sequence if c else None,
             "serial": c.media.serial if c else None,
             "model": c.media.model if c else None,
+            "log": self.log,
         }
 
 
@@ -215,9 +220,14 @@ class Verifier:
                 verdict.notes.append(f"the QR code links to {page.qr_text} (the link itself is not signed)")
         return verdict
 
-    def verify_paths(self, paths: Iterable[Path], *, chain: bool = False) -> list[Verdict]:
+    def verify_paths(
+        self, paths: Iterable[Path], *, chain: bool = False, heads: list[Path] | None = None
+    ) -> list[Verdict]:
+        """Verify files and folders.  Chain-head files met on the way are appended to ``heads``
+        (checked by :func:`certs.logcheck.check_heads`); inclusion proofs (``*.log.json``) are skipped:
+        they go with their certificate (:func:`certs.logcheck.check_log`)."""
         verdicts: list[Verdict] = []
-        for p in expand(paths):
+        for p in expand(paths, heads):
             if isinstance(p, Verdict):
                 verdicts.append(p)
             else:
@@ -280,15 +290,17 @@ def read_capped(path: Path) -> bytes:
         os.close(fd)
 
 
-def expand(paths: Iterable[Path]) -> Iterator[Path | Verdict]:
+def expand(paths: Iterable[Path], heads: list[Path] | None = None) -> Iterator[Path | Verdict]:
     """Files as given; directories recursively (their *.json and *.pdf files, hidden files skipped).
 
     Symbolic links to directories are not followed (no loops); a directory that cannot be listed
-    yields an ``unreadable`` verdict instead of stopping the walk.
+    yields an ``unreadable`` verdict instead of stopping the walk.  Inclusion proofs (``*.log.json``)
+    are not records; chain heads (``chain-head.json``, ``*.chain-head.json``) go to ``heads``.
     """
     for p in paths:
         if not p.is_dir():
-            yield p
+            if not _side_file(p, heads):
+                yield p
             continue
         errors: list[OSError] = []
         found: list[Path] = []
@@ -296,13 +308,25 @@ def expand(paths: Iterable[Path]) -> Iterator[Path | Verdict]:
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in files:
                 f = Path(root) / name
-                if f.suffix.lower() in (".json", ".pdf") and not name.startswith(".") and f.is_file():
+                wanted = f.suffix.lower() in (".json", ".pdf") and not name.startswith(".")
+                if wanted and f.is_file() and not _side_file(f, heads):
                     found.append(f)
         yield from sorted(found)
         for err in errors:
             v = Verdict(path=str(err.filename or p))
             v.fail(Unreadable(f"cannot list {err.filename}: {err.strerror}"))
             yield v
+
+
+def _side_file(path: Path, heads: list[Path] | None) -> bool:
+    """Whether ``path`` is a proof or a chain head rather than a record (a head goes to ``heads``)."""
+    if is_sidecar(path.name):
+        return True
+    if is_chain_head_file(path.name):
+        if heads is not None:
+            heads.append(path)
+        return True
+    return False
 
 
 def check_duplicate_ids(verdicts: list[Verdict]) -> None:

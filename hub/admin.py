@@ -25,9 +25,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from certs.errors import CertError, KeyStoreError
-from certs.jws import kid_of
-from certs.keys import load_public_pem, read_endorsement
+from certs.keys import (
+    ROLE_ORGANISATION,
+    ROLE_STATION,
+    Endorsement,
+    parse_time,
+    read_endorsement,
+    read_public_pem,
+)
 from certs.limits import ORGANISATION_NAME_MAX
+from certs.revocation import read_revocation_list
 from hub.db import CertificateRow, Organisation, Station
 from hub.errors import AdminError, NotFound
 
@@ -52,10 +59,15 @@ def add_organisation(s: Session, name: str, pem: bytes) -> tuple[int, str]:
     if b"PRIVATE KEY" in pem:
         raise AdminError("this is a private key: register the organisation's public key only")
     try:
-        key = load_public_pem(pem, "organisation key")
+        info = read_public_pem(pem, "the key file")
     except KeyStoreError as e:
         raise AdminError(e.message) from e
-    kid = kid_of(key)
+    if info.role != ROLE_ORGANISATION:
+        raise AdminError(
+            f"this is a {info.role} key (Tabula-Role: {info.role}): register the organisation's key",
+            hint="station keys export --org, on the organisation's machine",
+        )
+    kid = info.kid
     with s, s.begin():
         existing = s.scalar(select(Organisation).where(Organisation.kid == kid))
         if existing is not None:
@@ -70,10 +82,7 @@ def enroll(
     s: Session, endorsement: bytes, *, replace: bool = False, expires: datetime | None = None
 ) -> tuple[Station, Organisation, str]:
     """Enroll the station an organisation endorsed; returns it, its organisation and its token."""
-    try:
-        e = read_endorsement(endorsement)
-    except CertError as err:
-        raise AdminError(f"not a valid endorsement: {err.message}") from err
+    e = _valid_endorsement(endorsement)
     token = new_token_value()
     with s, s.begin():
         org = s.scalar(select(Organisation).where(Organisation.kid == e.org_kid))
@@ -82,6 +91,7 @@ def enroll(
                 f"the endorsement is signed by key {e.org_kid[:16]}, which is not a registered organisation",
                 hint="register the organisation's public key first: station-hub org add",
             )
+        _not_revoked_by(org, e)
         if s.scalar(select(Station).where(Station.kid == e.station_kid)) is not None:
             raise AdminError(
                 f"station key {e.station_kid[:16]} is already enrolled",
@@ -114,6 +124,36 @@ def enroll(
         s.add(st)
         s.flush()
     return st, org, token
+
+
+def _valid_endorsement(data: bytes) -> Endorsement:
+    """An endorsement a station may be enrolled with: valid, of a station key, not expired."""
+    try:
+        e = read_endorsement(data)
+    except CertError as err:
+        raise AdminError(f"not a valid endorsement: {err.message}") from err
+    if e.role != ROLE_STATION:
+        raise AdminError(f"this endorsement is of a {e.role} key: only station keys are enrolled")
+    now = datetime.now(UTC)
+    if e.not_after is not None and now > parse_time(e.not_after, "not_after"):
+        raise AdminError(
+            f"this endorsement of {e.station_id!r} expired on {e.not_after}",
+            hint="endorse the station key again (station keys endorse), then enroll with the new endorsement",
+        )
+    return e
+
+
+def _not_revoked_by(org: Organisation, e: Endorsement) -> None:
+    """Refuse a station key the organisation's signed revocation list withdraws."""
+    if org.revocation_list is None:
+        return
+    rl = read_revocation_list(org.revocation_list)
+    for r in rl.revoked:
+        if r.kid in (e.station_kid, e.org_kid):
+            raise AdminError(
+                f"key {r.kid[:16]} is revoked by {org.name!r}'s signed revocation list "
+                f"from {r.revoked_at} ({r.reason})"
+            )
 
 
 def resolve(s: Session, ref: str) -> Station:

@@ -41,6 +41,7 @@ def routes(hub: Hub) -> list[Route]:
                 "sequence": row.sequence,
                 "sha256": row.digest,
                 "verify_url": f"/verify/{row.certificate_id}",
+                "log": stored.proof,
             },
             status_code=201 if stored.created else 200,
         )

@@ -5,7 +5,11 @@
   ``station verify --trust DIR`` holds this file);
 * ``/api/v1/organisations/{kid}/endorsements``: every station key it endorsed and the hub enrolled,
   with the endorsement itself (a signed JWS);
-* ``/api/v1/organisations/{kid}/revocations.json``: revoked station keys with time and reason.
+* ``/api/v1/organisations/{kid}/revocations.json``: the station keys *the hub* revoked
+  (``station-hub revoke``: no more uploads), with time and reason: the hub's word, unsigned;
+* ``/api/v1/organisations/{kid}/revocations.jws``: the revocation list *the organisation* signed
+  (``station keys revoke``), byte for byte, which ``station verify --trust`` honours; ``PUT`` a newer
+  one there (its signature by the registered organisation key is what authenticates it).
 
 None of this is personal data: station ids, key fingerprints and the organisation's name.
 """
@@ -21,7 +25,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from hub import revocations as revocation_lists
 from hub.db import Organisation, Station
+from hub.http import read_body
 from hub.service import Hub
 
 _PREFIX = "/api/v1/organisations"
@@ -39,6 +45,7 @@ def _links(org: Organisation) -> dict[str, str]:
         "keys": f"{base}/keys.pem",
         "endorsements": f"{base}/endorsements",
         "revocations": f"{base}/revocations.json",
+        "revocation_list": f"{base}/revocations.jws",
     }
 
 
@@ -83,9 +90,30 @@ def routes(hub: Hub) -> list[Route]:
         ]
         return JSONResponse({"organisation": org.name, "kid": org.kid, "revocations": revoked})
 
+    async def signed_list(request: Request) -> Response:
+        data = await run_in_threadpool(revocation_lists.signed_list, hub, request.path_params["kid"])
+        return Response(data, media_type="application/json", headers={"Cache-Control": "no-cache"})
+
+    async def put_signed_list(request: Request) -> Response:
+        body = await read_body(request)
+        created, rl, name = await run_in_threadpool(
+            revocation_lists.accept, hub, body, request.path_params["kid"]
+        )
+        return JSONResponse(
+            {
+                "status": "stored" if created else "already_stored",
+                "organisation": name,
+                "issued_at": rl.issued_at,
+                "revoked": [r.kid for r in rl.revoked],
+            },
+            status_code=201 if created else 200,
+        )
+
     return [
         Route(_PREFIX, organisations),
         Route(_PREFIX + "/{kid}/keys.pem", keys_pem),
         Route(_PREFIX + "/{kid}/endorsements", endorsements),
         Route(_PREFIX + "/{kid}/revocations.json", revocations),
+        Route(_PREFIX + "/{kid}/revocations.jws", signed_list, methods=["GET"]),
+        Route(_PREFIX + "/{kid}/revocations.jws", put_signed_list, methods=["PUT"]),
     ]

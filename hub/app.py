@@ -2,9 +2,9 @@
 
 Sections (each a module with ``routes(hub)``): certificates (:mod:`hub.api_certificates`), reports
 (:mod:`hub.api_reports`), lookups for an organisation's stations (:mod:`hub.api_lookups`), the public
-keys, endorsements and revocations auditors need (:mod:`hub.api_keys`) and the HTML pages
-(:mod:`hub.pages`).  :mod:`hub.http` maps errors to answers; :mod:`hub.guard` adds security
-headers, rate limits and the concurrency cap.  ``/openapi.json`` describes it all.
+keys, endorsements and revocations auditors need (:mod:`hub.api_keys`), the transparency log and the
+stations' chain heads (:mod:`hub.api_log`) and the HTML pages (:mod:`hub.pages`).  :mod:`hub.http`
+maps errors to answers; :mod:`hub.guard` adds security headers, rate limits and the concurrency cap.  ``/openapi.json`` describes it all.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hub import api_certificates, api_keys, api_lookups, api_reports, pages
+from hub import api_certificates, api_keys, api_log, api_lookups, api_reports, pages
 from hub.guard import Guard, Limits
 from hub.http import exception_handlers
 from hub.openapi import openapi_spec
@@ -40,6 +40,7 @@ def create_app(hub: Hub, limits: Limits | None = None) -> Starlette:
         *api_certificates.routes(hub),
         *api_reports.routes(hub),
         *api_keys.routes(hub),
+        *api_log.routes(hub),
     ]
     app = Starlette(
         routes=routes,

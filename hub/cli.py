@@ -6,6 +6,8 @@
     station-hub serve --db URL [--host 127.0.0.1] [--port 8080] [--ssl-certfile F --ssl-keyfile F]
                       [--public-rate 20] [--station-rate 300] [--read-timeout 15] ...
     station-hub org add --db URL --name "Atelier Réemploi" --pem atelier-org.pem
+    station-hub org revocations --db URL revocations.json   # the organisation's signed list
+    station-hub log-key --db URL [--out hub-log.pem]   # the transparency log's public key
     station-hub enroll --db URL --endorsement bench-1.endorsement.json [--replace] [--expires 365d]
                        [--token-out F]
     station-hub token --db URL KID [--expires 90d] --token-out F   # replace a station's token
@@ -32,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from host.errors import TabulaError
+from hub import revocations as revocation_lists
 from hub.db import make_engine
 from hub.errors import AdminError, HubError
 from hub.guard import Limits
@@ -121,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     _db(oa)
     oa.add_argument("--name", required=True, help="the name lookups show (not the endorsement's)")
     oa.add_argument("--pem", type=Path, required=True, help="`station keys export --org` output")
+    orv = osub.add_parser("revocations", help="hold an organisation's signed revocation list and serve it")
+    _db(orv)
+    orv.add_argument("file", type=Path, help="`station keys revoke` output (revocations.json)")
+
+    lk = sub.add_parser("log-key", help="print the transparency log's public key (station verify --log)")
+    _db(lk)
+    lk.add_argument("--out", type=Path, help="write it to this file instead of stdout")
 
     e = sub.add_parser("enroll", help="enroll a station from its organisation's endorsement")
     _db(e)
@@ -203,10 +213,30 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _admin(args: argparse.Namespace, hub: Hub) -> None:
-    if args.command == "org":
+def _org(args: argparse.Namespace, hub: Hub) -> None:
+    if args.org_command == "add":
         _, kid = hub.add_organisation(args.name, args.pem.read_bytes())
         print(f"organisation {args.name!r} registered (key {kid})")
+        return
+    created, rl, name = revocation_lists.accept(hub, args.file.read_bytes())
+    state = "now served" if created else "already held"
+    print(f"revocation list of {name!r} issued {rl.issued_at} ({len(rl.revoked)} key(s)): {state}")
+
+
+def _log_key(args: argparse.Namespace, hub: Hub) -> None:
+    kid, _, pem = hub.log.key()
+    if args.out is None:
+        sys.stdout.write(pem)
+    else:
+        args.out.write_text(pem)
+    print(f"transparency log key {kid} (GET /api/v1/log/key.pem serves it too)", file=sys.stderr)
+
+
+def _admin(args: argparse.Namespace, hub: Hub) -> None:
+    if args.command == "org":
+        _org(args, hub)
+    elif args.command == "log-key":
+        _log_key(args, hub)
     elif args.command == "enroll":
         info, token = hub.enroll(
             args.endorsement.read_bytes(), replace=args.replace, expires=expiry(args.expires)

@@ -10,7 +10,14 @@ Tables (the schema is created and upgraded by Alembic: :mod:`hub.migrate`, ``hub
 * ``certificates``: the signed bytes plus indexed facts.  The database itself enforces each station
   key's chain: ``(station_kid, sequence)`` is unique (one certificate per place) and
   ``(station_kid, previous)`` is unique (two certificates with one predecessor are a fork);
-* ``reports``: diagnostics reports (unsigned JSON; the id is the SHA-256 of the bytes).
+* ``reports``: diagnostics reports (unsigned JSON; the id is the SHA-256 of the bytes);
+* the transparency log (:mod:`hub.tlog`): ``log_keys`` (the log's signing key), ``log_state`` (one
+  row: the tree size, root and latest signed tree head), ``log_entries`` (leaf index -> certificate),
+  ``log_nodes`` (the hash of every complete subtree, ``(level, idx)``; level 0 are the leaf hashes) and
+  ``log_queue`` (certificates stored but not yet appended);
+* ``chain_heads``: every signed chain head a station published (append-only).
+
+Organisations also hold the latest revocation list they signed (the exact bytes).
 
 Free-text columns are ``TEXT``: their sizes are bounded by :mod:`certs.limits`, which the
 certificate model enforces, so every certificate that verifies is storable.  Sequence numbers are
@@ -31,6 +38,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -74,6 +82,13 @@ class Organisation(Base):
     kid: Mapped[str] = mapped_column(String(64), unique=True)
     public_pem: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The newest revocation list the organisation signed (certs.revocation), byte for byte.
+    revocation_list: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    revocation_list_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    revocation_list_issued_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    revocation_list_received_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
 
 
 class Station(Base):
@@ -148,6 +163,90 @@ class ReportRow(Base):
     report_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the body
     station_pk: Mapped[int] = mapped_column(ForeignKey("stations.id"), index=True)
     body: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# SQLite gives an autoincrementing rowid only to an INTEGER PRIMARY KEY; PostgreSQL gets 64 bits.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class LogKey(Base):
+    """The transparency log's signing key (Ed25519).  The private key never leaves the database:
+    no route serves it, nothing logs it (see hub/README.md, "Transparency log")."""
+
+    __tablename__ = "log_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    public_pem: Mapped[str] = mapped_column(Text)
+    private_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LogState(Base):
+    """One row (``id`` 1): the log's size, root and latest signed tree head."""
+
+    __tablename__ = "log_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("log_keys.id"))
+    tree_size: Mapped[int] = mapped_column(BigInteger)
+    root_hash: Mapped[str] = mapped_column(String(64))
+    timestamp: Mapped[str] = mapped_column(String(32))
+    tree_head: Mapped[str] = mapped_column(Text)  # the signed tree head (JWS, JSON text)
+
+
+class LogEntry(Base):
+    __tablename__ = "log_entries"
+
+    leaf_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    certificate_id: Mapped[str] = mapped_column(ForeignKey("certificates.certificate_id"), unique=True)
+    appended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LogNode(Base):
+    """The hash of the complete subtree of leaves ``[idx * 2**level, (idx + 1) * 2**level)``."""
+
+    __tablename__ = "log_nodes"
+    __table_args__ = (
+        Index(
+            "uq_log_nodes_leaf_hash",
+            "hash",
+            unique=True,
+            sqlite_where=text("level = 0"),
+            postgresql_where=text("level = 0"),
+        ),
+    )
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LogQueue(Base):
+    """Certificates stored but not yet in the log (appended in ``id`` order by :mod:`hub.tlog`)."""
+
+    __tablename__ = "log_queue"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    certificate_id: Mapped[str] = mapped_column(ForeignKey("certificates.certificate_id"), unique=True)
+    digest: Mapped[str] = mapped_column(String(64))
+
+
+class ChainHeadRow(Base):
+    """A chain head a station published (certs.chainhead): every one is kept, none is changed."""
+
+    __tablename__ = "chain_heads"
+    __table_args__ = (Index("ix_chain_heads_station", "station_kid", "sequence"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    station_pk: Mapped[int] = mapped_column(ForeignKey("stations.id"))
+    station_kid: Mapped[str] = mapped_column(String(64))
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    digest: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[str] = mapped_column(String(32))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    body_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

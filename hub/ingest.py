@@ -11,6 +11,9 @@ A certificate is accepted when
    endorsement of its key by that organisation (422 with the verifier's reason otherwise);
 5. it fits its station key's chain.
 
+Every certificate stored is then appended to the hub's transparency log (:mod:`hub.tlog`) and the
+answer carries its inclusion proof, for a new certificate and for one already stored alike.
+
 Chains are serialised per station key: on PostgreSQL the station's row is locked (``SELECT ... FOR
 UPDATE``) for the transaction; on SQLite the transaction starts with ``BEGIN IMMEDIATE`` (one writer
 at a time; it reads under its write lock).  The database backs this up with unique indexes on
@@ -25,10 +28,10 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from sqlalchemy import Row, and_, bindparam, insert, or_, select
+from sqlalchemy import Row, and_, bindparam, func, insert, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -37,15 +40,17 @@ from certs.errors import CertError
 from certs.jws import TYP_CERTIFICATE, Envelope, parse_envelope
 from certs.model import Certificate
 from certs.verify import Verifier
-from hub.db import CertificateRow, ReportRow, Station, StationInfo, utcnow
+from hub.db import CertificateRow, LogQueue, ReportRow, Station, StationInfo, utcnow
 from hub.errors import Conflict, Forbidden, Rejected, TooLarge, Transient
 from hub.ids import is_certificate_id, is_report_id, normalise_id
+from hub.tlog import Appended, Logged, TransparencyLog
 
 
 class Hub(Protocol):
     """What ingest needs of :class:`hub.service.Hub` (a protocol: the service imports this module)."""
 
     postgres: bool
+    log: TransparencyLog
 
     @property
     def write_engine(self) -> Engine: ...
@@ -70,6 +75,8 @@ _TRIES = 3
 class Stored:
     created: bool  # False: this certificate was already stored
     row: CertificateRow
+    appended: Appended | None = None  # the append its own transaction made (hub.tlog), if any
+    proof: dict[str, Any] | None = None  # its inclusion proof in the transparency log (hub.tlog)
 
 
 def _envelope(body: bytes, station: StationInfo) -> Envelope:
@@ -165,7 +172,7 @@ def ingest_certificate(hub: Hub, station: StationInfo, cert_id: str, body: bytes
     row = new_row(station, cert, env, body)
     for attempt in range(1, _TRIES + 1):
         try:
-            return _store(hub, station, row)
+            return _logged(hub, _store(hub, station, row))
         except IntegrityError as e:
             # Only a race the lock does not cover reaches here (the same certificate id uploaded by
             # two stations at once): the next try sees the committed row and answers for it.
@@ -174,10 +181,30 @@ def ingest_certificate(hub: Hub, station: StationInfo, cert_id: str, body: bytes
     raise Transient("concurrent uploads conflicted; send it again", code="busy", retry_after=1)
 
 
+def _logged(hub: Hub, stored: Stored) -> Stored:
+    """The stored certificate with its inclusion proof (appending the log's queue if needed)."""
+    row, appended = stored.row, stored.appended
+    if appended is not None and row.certificate_id in appended.indexes:
+        logged = Logged(appended.indexes[row.certificate_id], appended.head, appended)
+    else:
+        logged = hub.log.ensure_logged(row.certificate_id, fresh=stored.created)
+    return replace(stored, proof=hub.log.proof(row.certificate_id, row.digest, logged))
+
+
 _T = CertificateRow.__table__.c
 # Built once (statement construction is a large share of an upload's CPU): the station's lock, and
 # the one read that decides: this id, the neighbours, and any certificate with the same predecessor.
 _LOCK = select(Station.id).where(Station.id == bindparam("pk")).with_for_update()
+# PostgreSQL: the same lock, and this transaction's commit need not wait for its own WAL flush: the
+# upload is answered only after the log append that includes it commits (synchronously), and
+# PostgreSQL flushes its WAL in order, so this certificate is durable by then.  A crash before that
+# loses a certificate that was never acknowledged (the station sends it again).  One disk flush
+# per batch of uploads instead of one per upload plus one per batch.
+_LOCK_PG = (
+    select(Station.id, func.set_config("synchronous_commit", "off", True))
+    .where(Station.id == bindparam("pk"))
+    .with_for_update(of=Station)
+)
 _NEAR = select(_T.certificate_id, _T.station_kid, _T.sequence, _T.previous, _T.digest).where(
     or_(
         _T.certificate_id == bindparam("cid"),
@@ -189,12 +216,22 @@ _NEAR = select(_T.certificate_id, _T.station_kid, _T.sequence, _T.previous, _T.d
 )
 _INSERT = insert(CertificateRow)
 _COLUMNS = [c.name for c in CertificateRow.__table__.columns]
+# PostgreSQL: store and queue for the log (hub.logwriter) in one statement.
+_STORED = (
+    insert(CertificateRow)
+    .values({name: bindparam(name) for name in _COLUMNS})
+    .returning(CertificateRow.certificate_id, CertificateRow.digest)
+    .cte("stored")
+)
+_INSERT_QUEUED = insert(LogQueue).from_select(
+    ["certificate_id", "digest"], select(_STORED.c.certificate_id, _STORED.c.digest)
+)
 
 
 def _store(hub: Hub, station: StationInfo, row: CertificateRow) -> Stored:
     with hub.write_engine.begin() as conn:
         if hub.postgres:
-            conn.execute(_LOCK, {"pk": station.pk})
+            conn.execute(_LOCK_PG, {"pk": station.pk})
         # (SQLite: BEGIN IMMEDIATE already holds the database's write lock.)
         near = conn.execute(
             _NEAR,
@@ -216,8 +253,13 @@ def _store(hub: Hub, station: StationInfo, row: CertificateRow) -> Stored:
             )
         _check_chain(row, [r for r in near if r.station_kid == row.station_kid])
         row.received_at = utcnow()
-        conn.execute(_INSERT, {name: getattr(row, name) for name in _COLUMNS})
-    return Stored(True, row)
+        values = {name: getattr(row, name) for name in _COLUMNS}
+        if hub.postgres:  # stored and queued; appended after commit (hub.logwriter)
+            conn.execute(_INSERT_QUEUED, values)
+            return Stored(True, row)
+        conn.execute(_INSERT, values)
+        appended = hub.log.writer.append_now(conn, row.certificate_id, row.digest)
+    return Stored(True, row, appended)
 
 
 def _check_chain(row: CertificateRow, near: Sequence[Row[Any, Any, Any, Any, Any]]) -> None:

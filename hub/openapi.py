@@ -67,8 +67,75 @@ def _auditor_paths() -> dict[str, Any]:
                     "parameters": [_KID], "responses": {"200": _json("endorsements"), "404": _error("unknown")}},
         },
         "/api/v1/organisations/{kid}/revocations.json": {
-            "get": {"summary": "Revoked station keys: time and reason",
+            "get": {"summary": "Station keys the hub revoked (station-hub revoke): time and reason (unsigned)",
                     "parameters": [_KID], "responses": {"200": _json("revocations"), "404": _error("unknown")}},
+        },
+        "/api/v1/organisations/{kid}/revocations.jws": {
+            "get": {"summary": "The revocation list the organisation signed, byte for byte",
+                    "parameters": [_KID],
+                    "responses": {"200": _json("the signed list (JWS, typ tabula-revocation+json)"),
+                                  "404": _error("unknown organisation, or no list held")}},
+            "put": {"summary": "Hand the hub a newer revocation list (its organisation signature authenticates it)",
+                    "parameters": [_KID],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "responses": {"201": _json("held and applied"), "200": _json("already held"),
+                                  "404": _error("not signed by a registered organisation"),
+                                  "409": _error("stale_revocation_list: older than the one held"),
+                                  "422": _error("not a valid signed list, or wrong_organisation")}},
+        },
+    }  # fmt: skip
+
+
+_SIZE = {"type": "integer", "minimum": 0}
+
+
+def _log_paths() -> dict[str, Any]:
+    head = _json("a signed tree head (JWS, typ tabula-tree-head+json)")
+    return {
+        "/api/v1/log/key.pem": {
+            "get": {"summary": "The transparency log's public key (Tabula-Role: log): station verify --log",
+                    "responses": {"200": {"description": "PEM", "content": {"application/x-pem-file": {}}}}},
+        },
+        "/api/v1/log/tree-head": {"get": {"summary": "The latest signed tree head", "responses": {"200": head}}},
+        "/api/v1/log/proof": {
+            "get": {"summary": "An inclusion proof (tabula.log-proof/1), by certificate id or certificate hash",
+                    "parameters": [{"name": "certificate_id", "in": "query", "schema": {"type": "string"}},
+                                   {"name": "sha256", "in": "query", "schema": {"type": "string"}},
+                                   {"name": "tree_size", "in": "query", "schema": _SIZE}],
+                    "responses": {"200": _json("the proof, with the latest signed tree head (null for an older tree_size)"),
+                                  "400": _error("missing_query, bad_id or bad_tree_size"),
+                                  "404": _error("not in the log")}},
+        },
+        "/api/v1/log/consistency": {
+            "get": {"summary": "A consistency proof (tabula.log-consistency/1) from tree size first to second",
+                    "parameters": [{"name": "first", "in": "query", "required": True, "schema": _SIZE},
+                                   {"name": "second", "in": "query", "schema": _SIZE}],
+                    "responses": {"200": _json("the proof, with the signed head of the latest tree when second is it"),
+                                  "400": _error("missing_query or bad_tree_size")}},
+        },
+        "/api/v1/log/entries": {
+            "get": {"summary": "The leaves: index, certificate id, certificate hash (1,000 at most per call)",
+                    "parameters": [{"name": "start", "in": "query", "schema": _SIZE},
+                                   {"name": "count", "in": "query", "schema": _SIZE}],
+                    "responses": {"200": _json("entries")}},
+        },
+        "/api/v1/chain-heads": {
+            "post": {"summary": "Publish a chain head the station signed (typ tabula-chain-head+json)",
+                     "security": _AUTH,
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+                     "responses": {"201": _json("kept"), "200": _json("already kept"),
+                                   "401": _error("no token"), "403": _error("foreign_signature"),
+                                   "409": _error("chain_head_regression or chain_fork"),
+                                   "422": _error("does not verify: malformed, bad_signature, unendorsed_key, ..."),
+                                   **_TRANSIENT}},
+        },
+        "/api/v1/chain-heads/{kid}": {
+            "get": {"summary": "Every chain head a station key published, newest first",
+                    "parameters": [_KID], "responses": {"200": _json("chain heads"), "404": _error("none")}},
+        },
+        "/api/v1/chain-heads/{kid}/latest": {
+            "get": {"summary": "The newest chain head of a station key, byte for byte",
+                    "parameters": [_KID], "responses": {"200": _json("the JWS"), "404": _error("none")}},
         },
     }  # fmt: skip
 
@@ -113,18 +180,7 @@ def _components() -> dict[str, Any]:
                     "header": {"type": "object"},
                 },
             },
-            "Upload": {
-                "type": "object",
-                "properties": {
-                    "certificate_id": {"type": "string"},
-                    "status": {"enum": ["stored", "already_stored"]},
-                    "kind": {"enum": ["certificate", "failure_report"]},
-                    "outcome": {"type": "string"},
-                    "sequence": {"type": "integer"},
-                    "sha256": {"type": "string"},
-                    "verify_url": {"type": "string"},
-                },
-            },
+            "Upload": _upload_schema(),
             "Summary": {
                 "type": "object",
                 "properties": {
@@ -152,6 +208,26 @@ def _components() -> dict[str, Any]:
                 "type": "object",
                 "description": "eReuse DeviceHub Snapshot (see hub/README.md for the mapping)",
                 "required": ["type", "uuid", "software", "version", "timestamp", "device", "components"],
+            },
+        },
+    }
+
+
+def _upload_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "certificate_id": {"type": "string"},
+            "status": {"enum": ["stored", "already_stored"]},
+            "kind": {"enum": ["certificate", "failure_report"]},
+            "outcome": {"type": "string"},
+            "sequence": {"type": "integer"},
+            "sha256": {"type": "string"},
+            "verify_url": {"type": "string"},
+            "log": {
+                "type": ["object", "null"],
+                "description": "inclusion proof in the transparency log (tabula.log-proof/1, "
+                "certs/README.md) against a signed tree head that includes it",
             },
         },
     }
@@ -315,6 +391,7 @@ def openapi_spec() -> dict[str, Any]:
         "components": _components(),
         "paths": {
             **_auditor_paths(),
+            **_log_paths(),
             **_certificate_paths(),
             **_lookup_paths(),
             **_report_and_page_paths(),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 import json
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -35,10 +36,14 @@ from hub.errors import Forbidden, NotFound, Unauthorized
 from hub.ids import is_certificate_id, normalise_id
 from hub.ingest import MAX_UPLOAD_BYTES, Stored, ingest_certificate, ingest_report
 from hub.migrate import ensure
+from hub.tlog import TransparencyLog
 
 __all__ = ["MAX_UPLOAD_BYTES", "Check", "Found", "Hub", "StationInfo", "Stored", "summary", "token_hash"]
 
 _VERDICT_CACHE = 20_000  # verdicts of stored certificates kept in memory (a few hundred bytes each)
+#: Seconds between checks for a revocation list another hub process received.
+REVOCATION_RECHECK = 5.0
+_LISTS = select(Organisation.id, Organisation.revocation_list_sha256)
 
 
 @dataclass(frozen=True)
@@ -109,9 +114,12 @@ class Hub:
             self.engine.execution_options(isolation_level="AUTOCOMMIT") if self.postgres else self.engine
         )
         self.read_sessions = session_factory(self.read_engine)
+        self.log = TransparencyLog(self.engine, self.write_engine, self.read_engine)
         self._verifiers: dict[int, Verifier] = {}
         self._checks: OrderedDict[tuple[str, str, bool], Check] = OrderedDict()
         self._lock = threading.Lock()
+        self._revocation_lists: dict[int, str | None] | None = None  # organisation -> list's SHA-256
+        self._revocations_checked = 0.0
 
     def session(self) -> Session:
         s: Session = self.sessions()
@@ -173,7 +181,9 @@ class Hub:
     # --- verification --------------------------------------------------------------------------
 
     def verifier_for(self, station_pk: int) -> Verifier:
-        """A verifier trusting nothing but this station's organisation key: an auditor's view."""
+        """A verifier trusting nothing but this station's organisation key (and honouring the
+        revocation list it signed): an auditor's view."""
+        self._refresh_revocations()
         with self._lock:
             cached = self._verifiers.get(station_pk)
         if cached is not None:
@@ -187,14 +197,39 @@ class Hub:
             if org is None:
                 raise NotFound(f"no station {station_pk}")
             store = TrustStore()
-            store.add_pem(org.public_pem.encode("ascii"), f"organisation key {org.kid[:16]}")
+            store.add_organisation_key(org.public_pem.encode("ascii"), f"organisation key {org.kid[:16]}")
+            if org.revocation_list is not None:
+                store.add_revocation_list(org.revocation_list, f"revocation list of {org.name}")
         verifier = Verifier(store)
         with self._lock:
             self._verifiers[station_pk] = verifier
         return verifier
 
+    def drop_verifiers(self) -> None:
+        """Forget cached verifiers and verdicts (a new revocation list arrived)."""
+        with self._lock:
+            self._verifiers.clear()
+            self._checks.clear()
+            self._revocations_checked = 0.0
+
+    def _refresh_revocations(self) -> None:
+        """Every few seconds, see whether another hub process received a new revocation list."""
+        now = time.monotonic()
+        if now < self._revocations_checked + REVOCATION_RECHECK:
+            return
+        with self.read_engine.connect() as conn:
+            current = {r[0]: r[1] for r in conn.execute(_LISTS)}
+        with self._lock:
+            self._revocations_checked = now
+            if self._revocation_lists is not None and current != self._revocation_lists:
+                self._verifiers.clear()
+                self._checks.clear()
+            self._revocation_lists = current
+
     def check_stored(self, row: CertificateRow, organisation: str) -> Check:
-        """Verify a stored certificate again (cached per stored bytes: they never change)."""
+        """Verify a stored certificate again (cached per stored bytes: they never change, and per
+        revocation lists: a new one drops the cache)."""
+        self._refresh_revocations()
         key = (row.certificate_id, row.body_sha256, row.redacted_at is None)
         with self._lock:
             hit = self._checks.get(key)

@@ -1,7 +1,8 @@
 """Run the hub for tests and benchmarks: uvicorn on a loopback port, and a throwaway PostgreSQL.
 
 ``postgres_cluster()`` creates a PostgreSQL cluster in a temporary directory (``initdb`` + ``pg_ctl``,
-as the ``postgres`` user when run as root), listening on 127.0.0.1 only, and removes it afterwards.
+as the ``postgres`` user when run as root), listening on 127.0.0.1 only, and removes it afterwards;
+``crash_and_restart(url)`` stops it as a crash would and starts it again.
 """
 
 from __future__ import annotations
@@ -132,8 +133,11 @@ def postgres_cluster(settings: dict[str, str] | None = None) -> Iterator[str]:
                     log = fh.read()[-800:]
             raise PostgresUnavailable(f"pg_ctl start failed: {r.stderr.strip()[-300:]} {log}")
         started = True
-        yield f"postgresql://{user}@127.0.0.1:{port}/postgres"
+        url = f"postgresql://{user}@127.0.0.1:{port}/postgres"
+        _RUNNING[port] = (pg_ctl, data, opts, os.path.join(root, "log"))
+        yield url
     finally:
+        _RUNNING.pop(port, None)
         if started:
             subprocess.run(
                 _as_postgres([pg_ctl, "-D", data, "-m", "immediate", "-w", "stop"]),
@@ -141,6 +145,23 @@ def postgres_cluster(settings: dict[str, str] | None = None) -> Iterator[str]:
                 check=False,
             )
         shutil.rmtree(root, ignore_errors=True)
+
+
+_RUNNING: dict[int, tuple[str, str, str, str]] = {}  # port -> pg_ctl, data dir, options, log
+
+
+def crash_and_restart(url: str) -> None:
+    """Stop the cluster of ``url`` as a crash would (``pg_ctl stop -m immediate``: no checkpoint,
+    what was not flushed to the WAL is lost) and start it again (WAL recovery)."""
+    port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+    pg_ctl, data, opts, log = _RUNNING[port]
+    for argv in (
+        [pg_ctl, "-D", data, "-m", "immediate", "-w", "stop"],
+        [pg_ctl, "-D", data, "-o", opts, "-l", log, "-w", "start"],
+    ):
+        r = subprocess.run(_as_postgres(argv), capture_output=True, text=True, check=False)
+        if r.returncode != 0:
+            raise PostgresUnavailable(f"{' '.join(argv[2:5])} failed: {r.stderr.strip()[-300:]}")
 
 
 def create_database(admin_url: str, name: str) -> str:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import (
     Boolean,
     DateTime,
@@ -27,15 +28,19 @@ from sqlalchemy import (
     create_engine,
     inspect,
     select,
+    text,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from certs.merkle import Frontier, leaf_hash
+from certs.tlog import check_inclusion, read_log_key, read_log_proof, read_tree_head
 from hub.cli import main as hub_main
 from hub.db import CertificateRow, Station, make_engine, normalise_url
 from hub.errors import HubError
-from hub.migrate import MigrationRefused, SchemaOutOfDate, current, head, upgrade
+from hub.migrate import MigrationRefused, SchemaOutOfDate, _config, current, head, upgrade
 from hub.service import Hub
+from hub.tlog import Logged
 from tests.test_hub_support import cert_at
 from tests.test_sync_support import Kit, db_url, make_kit, make_org, pg_admin_url  # noqa: F401
 
@@ -267,4 +272,70 @@ def test_hub_processes_starting_together_on_an_empty_database_create_it_once(db_
     assert errors == []
     hub = Hub(db_url)
     assert current(hub.engine) == head() and hub.count() == 0
+    hub.engine.dispose()
+
+
+def _at_0002(url: str) -> None:
+    """An empty database at revision 0002 (the hub before the transparency log)."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        command.upgrade(_config(conn), "0002")
+    engine.dispose()
+
+
+def test_0003_backfills_the_log_in_received_order(db_url: str, tmp_path: Path) -> None:
+    _at_0002(db_url)
+    org = make_org(tmp_path / "o", "Org")
+    kit = make_kit(tmp_path / "o", org, "bench-1")
+    engine = make_engine(db_url)
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    received = [5, 1, 4, 2, 3]  # stored out of sequence order: the log follows reception
+    with Session(engine) as s, s.begin():
+        s.execute(
+            text(
+                "INSERT INTO organisations (id, name, kid, public_pem, created_at) VALUES (1, 'Org', :k, :p, :t)"
+            ),
+            {"k": org.key.kid, "p": org.pem.decode(), "t": base},
+        )
+        s.execute(
+            text(
+                "INSERT INTO stations (id, station_id, kid, organisation_id, endorsement, token_sha256, created_at)"
+                " VALUES (1, 'bench-1', :k, 1, :e, :h, :t)"
+            ),
+            {"k": kit.key.kid, "e": kit.endorsement.decode(), "h": "00" * 32, "t": base},
+        )
+        previous, digests = None, []
+        for n in range(1, 6):
+            cid, body, digest = cert_at(kit, n, previous)
+            row = _legacy_row(cid, body, digest, kit, 1, n, previous)
+            values = {c.name: getattr(row, c.name) for c in LegacyCertificate.__table__.columns}
+            values["received_at"] = base + timedelta(minutes=received[n - 1])
+            s.execute(CertificateRow.__table__.insert().values(**values))
+            digests.append(digest)
+            previous = digest
+    assert current(engine) == "0002"
+    assert upgrade(engine) == ("0002", "0003_transparency_log")
+    engine.dispose()
+    hub = Hub(db_url)
+    kid, _, pem = hub.log.key()
+    keys = {kid: read_log_key(pem.encode(), "log key")[1]}
+    head = read_tree_head(hub.log.latest().signed(), keys)
+    in_order = [digests[received.index(m)] for m in sorted(received)]
+    assert [e["sha256"] for e in hub.log.entries(0, 10)] == in_order
+    f = Frontier()
+    for d in in_order:
+        f.append(leaf_hash(bytes.fromhex(d)))
+    assert head.tree_size == 5 and head.root_hash == f.root()
+    for d in digests:
+        cid, digest, index = hub.log.find(sha256=d)
+        check_inclusion(read_log_proof(hub.log.proof(cid, digest, Logged(index, hub.log.latest()))), d, keys)
+    hub.engine.dispose()
+
+
+def test_0003_on_an_empty_database_signs_the_empty_tree(db_url: str) -> None:
+    hub = Hub(db_url)
+    head = hub.log.latest()
+    assert head.tree_size == 0 and head.root_hash == Frontier().root().hex()
+    kid, _, pem = hub.log.key()
+    assert read_tree_head(head.signed(), {kid: read_log_key(pem.encode(), "k")[1]}).tree_size == 0
     hub.engine.dispose()

@@ -14,7 +14,7 @@ import pytest
 
 from station.sync import enqueue_certificate, enqueue_report, status
 from station.sync.errors import OutboxConflict, OutboxError
-from station.sync.outbox import Outbox, db_path, reconcile
+from station.sync.outbox import SCHEMA_VERSION, Outbox, db_path, reconcile
 from tests.test_sync_support import make_kit, make_org
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -229,10 +229,17 @@ def test_an_outbox_of_the_first_release_is_migrated_in_place(tmp_path: Path) -> 
         t.join()
     assert errors == []
     conn = sqlite3.connect(db_path(kit.home))
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     columns = {r[1] for r in conn.execute("PRAGMA table_info(items)")}
-    assert {"failures", "next_attempt_at", "last_attempt_at", "error_code"} <= columns
+    assert {
+        "failures",
+        "next_attempt_at",
+        "last_attempt_at",
+        "error_code",
+        "log_proof",
+        "log_proof_at",
+    } <= columns
     rows = {r[0]: r[1:] for r in conn.execute("SELECT doc_id, state, attempts, body FROM items")}
     conn.close()
     assert {i: r[0] for i, r in rows.items()} == dict(
@@ -243,6 +250,7 @@ def test_an_outbox_of_the_first_release_is_migrated_in_place(tmp_path: Path) -> 
     assert (st.pending, st.sent, st.rejected, st.retrying) == (3, 1, 1, 0)
     assert st.rejected_items[0]["id"] == ids[2] and "chain_break" in st.rejected_items[0]["error"]
     assert (st.consecutive_failures, st.last_error, st.last_success_at) == (3, "network error", 1.5)
+    assert st.without_proof == 1  # sent before the hub had a log: its proof is fetched by a later pass
     with Outbox(kit.home) as box:
         assert box.due(0.0)[:1] == [2]  # the requeued one is due at once, in queue order
         assert box.requeue(ids[2]) == 1
@@ -253,7 +261,7 @@ def test_an_outbox_from_a_newer_station_is_refused(tmp_path: Path) -> None:
     with Outbox(tmp_path):
         pass
     conn = sqlite3.connect(db_path(tmp_path))
-    conn.execute("PRAGMA user_version = 3")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
     with pytest.raises(OutboxError, match="newer station"):
         Outbox(tmp_path)

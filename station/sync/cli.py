@@ -10,7 +10,11 @@
     station sync --url https://hub.example.org --token-file /root/hub.token --save   # remember them
 
 Exit codes: 0 everything delivered (or status shown), 3 something is still pending or was refused
-by the hub in this run, 2 bad configuration or an unknown document id, 4 another drain is running.
+by the hub in this run, or the hub's transparency log failed its consistency check (``LOG ALARM``),
+2 bad configuration or an unknown document id, 4 another drain is running.
+
+Each pass also keeps the hub's inclusion proof of every certificate (``<id>.log.json`` next to it)
+and publishes the station's signed chain head (``chain-head.json``): :mod:`station.sync.logsync`.
 """
 
 from __future__ import annotations
@@ -91,6 +95,7 @@ def print_status(st: SyncStatus, out: TextIO) -> None:
     out.write(f"sent:           {st.sent}\n")
     out.write(f"rejected:       {st.rejected}\n")
     out.write(f"last success:   {_when(st.last_success_at)}\n")
+    _print_log_status(st, out)
     if st.last_error:
         out.write(f"last error:     {st.last_error} ({_when(st.last_error_at)})\n")
         if st.next_attempt_at is not None:
@@ -112,6 +117,18 @@ def print_status(st: SyncStatus, out: TextIO) -> None:
         out.write(f"  ... and {st.rejected + st.retrying - listed} more (station sync --status --json)\n")
 
 
+def _print_log_status(st: SyncStatus, out: TextIO) -> None:
+    """The hub's transparency log and the station's chain head, as the outbox records them."""
+    if st.sent:
+        out.write(f"log proofs:     kept for every certificate the hub holds but {st.without_proof}\n")
+    if st.chain_head_sequence is not None:
+        out.write(f"chain head:     #{st.chain_head_sequence} published {_when(st.chain_head_at)}\n")
+    if st.log_error:
+        out.write(f"log problem:    {st.log_error}\n")
+    if st.log_alarm:
+        out.write(f"LOG ALARM:      {st.log_alarm}\n")
+
+
 def _print_result(result: DrainResult, as_json: bool, out: TextIO, refused: int) -> None:
     if as_json:
         out.write(json.dumps(result.to_json() | {"refused_in_outbox": refused}) + "\n")
@@ -125,6 +142,13 @@ def _print_result(result: DrainResult, as_json: bool, out: TextIO, refused: int)
         out.write(f"queued {result.queued_from_disk} certificate(s) found on disk but not in the outbox\n")
     if refused:
         out.write(f"{refused} document(s) refused by the hub: station sync --status shows why\n")
+    if result.proofs_kept or result.chain_head is not None:
+        head = f"; chain head #{result.chain_head} published" if result.chain_head is not None else ""
+        out.write(f"kept {result.proofs_kept} inclusion proof(s) of the hub's log{head}\n")
+    if result.log_error:
+        out.write(f"log problem: {result.log_error}\n")
+    if result.log_alarm:
+        out.write(f"LOG ALARM: {result.log_alarm}\n")
     if result.error:
         out.write(f"error: {result.error}\n")
 
@@ -178,7 +202,8 @@ def _drain_now(home: Path, config: SyncConfig, as_json: bool, out: TextIO) -> in
         return EXIT_BUSY
     if result.config_error:
         return EXIT_CONFIG
-    return EXIT_OK if result.complete and result.rejected == 0 else EXIT_UNDELIVERED
+    ok = result.complete and result.rejected == 0 and result.log_alarm is None
+    return EXIT_OK if ok else EXIT_UNDELIVERED
 
 
 def _daemon(args: argparse.Namespace, home: Path, config: SyncConfig, out: TextIO) -> int:

@@ -28,6 +28,7 @@ This module is the only one that imports httpx (import-linter contract).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import ssl
 import time
@@ -59,6 +60,7 @@ class Answer:
     code: str | None = None  # the hub's error code, when it sent one
     status: int | None = None  # the HTTP status, when there was an answer
     ends_pass: bool = False  # a "retry" that also ends the pass (a timeout: the hub is too slow)
+    body: Any = None  # the decoded JSON of a 2xx answer (an upload's carries its inclusion proof)
 
     @property
     def halt(self) -> bool:
@@ -171,6 +173,13 @@ def _hub_error(response: httpx.Response) -> tuple[str, str | None, object]:
     return f"HTTP {response.status_code}: {str(body)[:200]}", None, body
 
 
+def _json_body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:  # not JSON (or not UTF-8): nothing to keep from it
+        return None
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after")
     if value is None:
@@ -189,7 +198,7 @@ def classify(response: httpx.Response) -> Answer:
     """The meaning of the hub's answer to one upload (see the module's docstring)."""
     code = response.status_code
     if 200 <= code < 300:
-        return Answer("sent", f"HTTP {code}", status=code)
+        return Answer("sent", f"HTTP {code}", status=code, body=_json_body(response))
     reason, hub_code, body = _hub_error(response)
     if isinstance(body, dict) and body.get("status") == "already_stored":
         return Answer("sent", reason, status=code)
@@ -260,9 +269,32 @@ class SyncClient:
 
     def _put(self, item: Item) -> Answer:
         path = f"/api/v1/{'certificates' if item.kind == 'certificate' else 'reports'}/{item.doc_id}"
+        return self.request("PUT", path, content=item.body)
+
+    def log_proof(self, certificate_id: str) -> Answer:
+        """The hub's inclusion proof of a certificate it holds (``body``: the proof document)."""
+        return self.request("GET", "/api/v1/log/proof", params={"certificate_id": certificate_id})
+
+    def log_key(self) -> Answer:
+        return self.request("GET", "/api/v1/log/key.pem", raw=True)
+
+    def publish_chain_head(self, body: bytes) -> Answer:
+        return self.request("POST", "/api/v1/chain-heads", content=body)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        params: dict[str, str] | None = None,
+        raw: bool = False,
+    ) -> Answer:
+        """One request under the deadline; ``raw``: a 2xx answer's ``body`` is its bytes, not JSON."""
         self._deadline.at = time.monotonic() + self.deadline
+        headers = {"Content-Type": "application/json"} if content is not None else None
         try:
-            response = self._http.put(path, content=item.body, headers={"Content-Type": "application/json"})
+            response = self._http.request(method, path, content=content, params=params, headers=headers)
         except httpx.ConnectTimeout as e:
             return Answer("halt", f"hub unreachable: timeout while connecting ({e})")
         except httpx.TimeoutException as e:
@@ -277,4 +309,7 @@ class SyncClient:
             return Answer("retry", f"network error: {type(e).__name__}: {e}")
         finally:
             self._deadline.at = None
-        return classify(response)
+        answer = classify(response)
+        if raw and answer.verdict == "sent":
+            return dataclasses.replace(answer, body=response.content)
+        return answer

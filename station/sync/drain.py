@@ -14,7 +14,10 @@ the answer to the upload in flight, and that only causes a harmless re-upload.
   document), a configuration problem (401, wrong URL), an upload that timed out or
   ran past its deadline, or ``halt_after`` documents failing in a row.  The next background pass
   then waits an outbox-wide backoff (``respect_backoff``);
-* a document refused for good is kept as *rejected* with the hub's reason until requeued.
+* a document refused for good is kept as *rejected* with the hub's reason until requeued;
+* when the pass was not halted, the hub's transparency log: each certificate's inclusion proof is
+  checked and kept, missing ones fetched, the station's chain head published, and the log's
+  consistency with what it showed before checked (:mod:`station.sync.logsync`).
 
 One drainer at a time per outbox (``flock``, released by the kernel if the process dies).
 """
@@ -37,6 +40,7 @@ from host.errors import TabulaError
 from station.sync.client import Answer, SyncClient
 from station.sync.config import SyncConfig, load_config
 from station.sync.errors import SyncConfigError
+from station.sync.logsync import LogKeeper
 from station.sync.outbox import Item, Outbox, outbox_dir, reconcile
 from station.sync.state import status
 
@@ -68,6 +72,10 @@ class DrainResult:
     config_error: bool = False  # ... because the settings are unusable (no token, http:// refused, ...)
     busy: bool = False  # another drainer holds the lock
     deferred: bool = False  # the outbox-wide backoff is not over yet (background drains only)
+    proofs_kept: int = 0  # inclusion proofs of the hub's log checked and kept (station.sync.logsync)
+    chain_head: int | None = None  # the number the chain head published in this pass names
+    log_error: str | None = None  # a proof or chain head that could not be kept (retried next pass)
+    log_alarm: str | None = None  # the hub's log is not consistent with what it showed before
 
     @property
     def complete(self) -> bool:
@@ -138,7 +146,7 @@ def drain(
             return result
         result.queued_from_disk = reconcile(home)
         with Outbox(home) as box:
-            _drain_outbox(box, config, result, options)
+            _drain_outbox(box, config, result, options, home)
             counts = box.counts()
             result.pending, result.retrying = counts["pending"], counts["retrying"]
     finally:
@@ -146,7 +154,7 @@ def drain(
     return result
 
 
-def _drain_outbox(box: Outbox, config: SyncConfig, result: DrainResult, p: _Pass) -> None:
+def _drain_outbox(box: Outbox, config: SyncConfig, result: DrainResult, p: _Pass, home: Path | None) -> None:
     meta = box.meta()
     failures = int(meta.get("consecutive_failures", "0"))
     if p.respect_backoff and time.time() < float(meta.get("next_attempt_at", "0")):
@@ -159,7 +167,10 @@ def _drain_outbox(box: Outbox, config: SyncConfig, result: DrainResult, p: _Pass
         _halted(box, result, Answer("halt", e.message), failures, p.backoff)
         return
     with client:
-        halt = _sweeps(box, client, result, p)
+        keeper = LogKeeper(box, client, home)
+        halt = _sweeps(box, keeper, result, p)
+        if halt is None and not p.stopped():
+            _log_work(box, keeper, result)
     if halt is not None:
         _halted(box, result, halt, failures, p.backoff)
     elif not p.stopped() or result.sent:
@@ -173,6 +184,21 @@ def _drain_outbox(box: Outbox, config: SyncConfig, result: DrainResult, p: _Pass
                 "last_error_at": None,
             }
         )
+
+
+def _log_work(box: Outbox, keeper: LogKeeper, result: DrainResult) -> None:
+    """After the uploads: the missing proofs, the chain head, the log's consistency (logsync)."""
+    keeper.restore_sidecars()
+    keeper.backfill()
+    keeper.publish_head()
+    keeper.witness()
+    result.proofs_kept = keeper.kept
+    result.chain_head = keeper.head_published
+    result.log_error, result.log_alarm = keeper.error, keeper.alarm
+    meta: dict[str, str | None] = {"log_error": keeper.error, "log_alarm": keeper.alarm}
+    if keeper.head_published is not None:
+        meta |= {"chain_head_sequence": str(keeper.head_published), "chain_head_at": repr(time.time())}
+    box.set_meta(meta)
 
 
 def _halted(box: Outbox, result: DrainResult, answer: Answer, failures: int, backoff: Backoff) -> None:
@@ -191,12 +217,12 @@ def _halted(box: Outbox, result: DrainResult, answer: Answer, failures: int, bac
     )
 
 
-def _sweeps(box: Outbox, client: SyncClient, result: DrainResult, p: _Pass) -> Answer | None:
+def _sweeps(box: Outbox, keeper: LogKeeper, result: DrainResult, p: _Pass) -> Answer | None:
     """Sweep every due document once, then (``retries``) the ones that failed, once their backoff ends."""
     tries: dict[int, int] = {}
     seqs = box.due(time.time() if p.respect_backoff else math.inf)
     while seqs:
-        halt = _sweep(box, client, seqs, tries, result, p)
+        halt = _sweep(box, keeper, seqs, tries, result, p)
         if halt is not None or p.stopped():
             return halt
         seqs, wake = _retry_round(box, tries, p)
@@ -221,7 +247,7 @@ def _retry_round(box: Outbox, tries: dict[int, int], p: _Pass) -> tuple[list[int
 
 
 def _sweep(
-    box: Outbox, client: SyncClient, seqs: list[int], tries: dict[int, int], result: DrainResult, p: _Pass
+    box: Outbox, keeper: LogKeeper, seqs: list[int], tries: dict[int, int], result: DrainResult, p: _Pass
 ) -> Answer | None:
     in_a_row = 0
     for seq in seqs:
@@ -230,8 +256,11 @@ def _sweep(
         item = box.item(seq)
         if item is None:
             continue  # no longer pending (requeued or settled by someone else meanwhile)
-        answer = _upload(client, item, p)
-        _record(box, item, answer, p.backoff, result)
+        answer = _upload(keeper.client, item, p)
+        proof = keeper.proof_in(item, answer.body) if answer.verdict == "sent" else None
+        _record(box, item, answer, p.backoff, result, proof)
+        if proof is not None:
+            keeper.write_sidecar(item, proof)
         if answer.verdict == "retry":
             tries[seq] = tries.get(seq, 0) + 1
             in_a_row += 1
@@ -257,11 +286,13 @@ def _upload(client: SyncClient, item: Item, p: _Pass) -> Answer:
     return client.upload(item)
 
 
-def _record(box: Outbox, item: Item, answer: Answer, backoff: Backoff, result: DrainResult) -> None:
-    """One upload's outcome, committed before the next upload starts."""
+def _record(
+    box: Outbox, item: Item, answer: Answer, backoff: Backoff, result: DrainResult, proof: bytes | None = None
+) -> None:
+    """One upload's outcome (with the certificate's log proof), committed before the next upload starts."""
     now = time.time()
     if answer.verdict == "sent":
-        box.mark_sent(item.seq, now)
+        box.mark_sent(item.seq, now, proof)
         result.sent += 1
     elif answer.verdict == "rejected":
         box.mark_rejected(item.seq, answer.message, answer.code, now)

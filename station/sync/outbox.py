@@ -11,7 +11,8 @@ of every upload in its own durable transaction, the moment it knows it: *sent* (
 it), *rejected* (the hub refused it for good, with its reason; ``station sync --requeue`` sends it
 again after a fix), or a transient failure, which gives that row alone its own exponential backoff
 (``failures``, ``next_attempt_at``) while the others keep flowing.  Rows stay in the table as a record
-of what was delivered.  Because uploads are idempotent (the hub answers 200 to a byte-identical
+of what was delivered, with the hub's inclusion proof of each certificate (its transparency log; also
+written next to the certificate as ``<id>.log.json``, :mod:`station.sync.logsync`).  Because uploads are idempotent (the hub answers 200 to a byte-identical
 re-upload), a row may be sent twice after a crash but is stored once.
 
 The schema is versioned (``PRAGMA user_version``); an outbox written by an older station is migrated
@@ -35,8 +36,10 @@ from pathlib import Path
 from typing import Literal
 
 from certs.canonical import parse_json
+from certs.chainhead import is_chain_head_file
 from certs.errors import CertError
 from certs.jws import TYP_CERTIFICATE, parse_envelope
+from certs.tlog import is_sidecar
 from host import paths
 from station.sync.errors import OutboxConflict, OutboxError
 
@@ -48,8 +51,9 @@ DB_NAME = "outbox.sqlite3"
 MAX_DOCUMENT_BYTES = 1024 * 1024  # the hub refuses larger uploads; refuse them here, loudly
 
 #: Version 1 is the unversioned schema of the first station releases (``user_version`` 0, no backoff
-#: columns); version 2 gives every row its own backoff and the hub's error code.
-SCHEMA_VERSION = 2
+#: columns); version 2 gives every row its own backoff and the hub's error code; version 3 keeps the
+#: hub's inclusion proof of every certificate it holds (its transparency log).
+SCHEMA_VERSION = 3
 
 _CREATE = (
     """CREATE TABLE items (
@@ -68,6 +72,8 @@ _CREATE = (
     next_attempt_at REAL NOT NULL DEFAULT 0,
     last_attempt_at REAL,
     error_code      TEXT,
+    log_proof       BLOB,
+    log_proof_at    REAL,
     UNIQUE (kind, doc_id)
 )""",
     "CREATE INDEX items_pending ON items (state, seq)",
@@ -88,9 +94,14 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "UPDATE items SET state = 'pending', last_error = NULL"
         " WHERE state = 'rejected' AND last_error LIKE 'HTTP 409 %' AND instr(last_error, doc_id) > 0",
     ),
+    # Certificates sent before: their proofs are fetched by later passes (station.sync.logsync).
+    2: (
+        "ALTER TABLE items ADD COLUMN log_proof BLOB",
+        "ALTER TABLE items ADD COLUMN log_proof_at REAL",
+    ),
 }
 
-_ITEM_COLUMNS = "seq, doc_id, kind, body, sha256, attempts, failures"
+_ITEM_COLUMNS = "seq, doc_id, kind, body, sha256, attempts, failures, source"
 
 
 def outbox_dir(home: Path | None = None) -> Path:
@@ -110,6 +121,7 @@ class Item:
     sha256: str
     attempts: int
     failures: int = 0  # transient failures in a row (its backoff); 0 after a requeue
+    source: str = ""  # the file it was queued from
 
 
 @dataclass(frozen=True)
@@ -247,14 +259,17 @@ class Outbox:
             )
         return True
 
-    def mark_sent(self, seq: int, now: float) -> None:
-        """The hub holds this document: durable before the next upload starts."""
+    def mark_sent(self, seq: int, now: float, proof: bytes | None = None) -> None:
+        """The hub holds this document (and ``proof`` is its inclusion proof in the hub's log, if
+        known): durable, in one transaction, before the next upload starts."""
         with self.transaction() as c:
             c.execute(
                 "UPDATE items SET state = 'sent', sent_at = ?, last_attempt_at = ?, attempts = attempts + 1,"
                 " failures = 0, next_attempt_at = 0, last_error = NULL, error_code = NULL WHERE seq = ?",
                 (now, now, seq),
             )
+            if proof is not None:
+                c.execute("UPDATE items SET log_proof = ?, log_proof_at = ? WHERE seq = ?", (proof, now, seq))
             _upsert_meta(c, {"last_success_at": repr(now)})
 
     def mark_rejected(self, seq: int, reason: str, code: str | None, now: float) -> None:
@@ -274,6 +289,33 @@ class Outbox:
                 " next_attempt_at = ?, last_error = ?, error_code = ? WHERE seq = ? AND state = 'pending'",
                 (now, not_before, reason, code, seq),
             )
+
+    def keep_proof(self, seq: int, proof: bytes, now: float) -> None:
+        """The hub's inclusion proof of this (sent) certificate."""
+        with self.transaction() as c:
+            c.execute("UPDATE items SET log_proof = ?, log_proof_at = ? WHERE seq = ?", (proof, now, seq))
+
+    def without_proof(self, limit: int) -> list[Item]:
+        """Certificates the hub holds whose inclusion proof the station has not kept yet, oldest first."""
+        rows = self.conn.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM items WHERE kind = 'certificate' AND state = 'sent'"
+            " AND log_proof IS NULL ORDER BY seq LIMIT ?",
+            (limit,),
+        )
+        return [Item(*r) for r in rows]
+
+    def proven(self) -> list[tuple[str, str]]:
+        """(id, source file) of every certificate whose inclusion proof is kept."""
+        rows = self.conn.execute(
+            "SELECT doc_id, source FROM items WHERE kind = 'certificate' AND log_proof IS NOT NULL"
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def proof_of(self, doc_id: str) -> bytes | None:
+        row = self.conn.execute(
+            "SELECT log_proof FROM items WHERE kind = 'certificate' AND doc_id = ?", (doc_id,)
+        ).fetchone()
+        return None if row is None else row[0]
 
     def set_meta(self, meta: Mapping[str, str | None]) -> None:
         """Record the outbox-wide state (last error of the hub, its backoff); None deletes a key."""
@@ -324,7 +366,7 @@ class Outbox:
         ).fetchone()
         if r is None:
             return None
-        return Item(seq=r[0], doc_id=r[1], kind=r[2], body=r[3], sha256=r[4], attempts=r[5], failures=r[6])
+        return Item(*r)
 
     def next_due_at(self) -> float | None:
         """When the earliest pending row's backoff ends (0 when one is due now); None if none pending."""
@@ -345,7 +387,10 @@ class Outbox:
         retrying = self.conn.execute(
             "SELECT COUNT(*) FROM items WHERE state = 'pending' AND failures > 0"
         ).fetchone()[0]
-        return out | {"retrying": retrying}
+        unproven = self.conn.execute(
+            "SELECT COUNT(*) FROM items WHERE kind = 'certificate' AND state = 'sent' AND log_proof IS NULL"
+        ).fetchone()[0]
+        return out | {"retrying": retrying, "without_proof": unproven}
 
     def meta(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
@@ -451,7 +496,7 @@ def reconcile(home: Path | None = None, cert_dir: Path | None = None) -> int:
     with Outbox(home) as box:
         known = box.known_ids("certificate")
         for p in sorted(directory.glob("*.json")):
-            if p.stem in known or p.name.startswith("."):
+            if p.stem in known or p.name.startswith(".") or is_sidecar(p.name) or is_chain_head_file(p.name):
                 continue
             try:
                 body = p.read_bytes()

@@ -34,6 +34,11 @@ class SyncStatus:
     url: str = ""
     rejected_items: list[dict[str, Any]] = field(default_factory=list)
     retrying_items: list[dict[str, Any]] = field(default_factory=list)
+    without_proof: int = 0  # certificates the hub holds whose log proof is not kept yet
+    log_error: str | None = None
+    log_alarm: str | None = None  # the hub's log failed the consistency check: needs a person
+    chain_head_sequence: int | None = None  # the number the last chain head published names
+    chain_head_at: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,4 +81,9 @@ def status(home: Path | None = None) -> SyncStatus:
         url=url,
         rejected_items=rejected,
         retrying_items=retrying,
+        without_proof=counts["without_proof"],
+        log_error=meta.get("log_error"),
+        log_alarm=meta.get("log_alarm"),
+        chain_head_sequence=int(meta["chain_head_sequence"]) if "chain_head_sequence" in meta else None,
+        chain_head_at=num("chain_head_at"),
     )
