@@ -43,7 +43,10 @@ from certs.errors import BadSignature, MalformedEnvelope, TooLarge, UnsupportedA
 TYP_CERTIFICATE = "tabula-certificate+json"
 TYP_ENDORSEMENT = "tabula-endorsement+json"
 TYP_REVOCATION = "tabula-revocation+json"
-TYPES = (TYP_CERTIFICATE, TYP_ENDORSEMENT, TYP_REVOCATION)
+TYP_DESTRUCTION = "tabula-destruction+json"
+TYPES = (TYP_CERTIFICATE, TYP_ENDORSEMENT, TYP_REVOCATION, TYP_DESTRUCTION)
+#: Signed records a station numbers in its chain (each may carry the station's endorsement).
+CHAINED_TYPES = (TYP_CERTIFICATE, TYP_DESTRUCTION)
 #: ``alg`` values accepted: RFC 8037's ``EdDSA`` (what Tabula signs with) and RFC 9864's ``Ed25519``.
 ALGORITHMS = ("EdDSA", "Ed25519")
 SIGNING_ALGORITHM = "EdDSA"
@@ -274,11 +277,11 @@ def _check_members(header: dict[str, Any]) -> str:
     typ = header.get("typ")
     if not isinstance(typ, str) or typ not in TYPES:
         raise MalformedEnvelope(f"unknown signed object type {shown(typ)}")
-    allowed = _CERTIFICATE_HEADER_KEYS if typ == TYP_CERTIFICATE else _HEADER_KEYS
+    allowed = _CERTIFICATE_HEADER_KEYS if typ in CHAINED_TYPES else _HEADER_KEYS
     if not _HEADER_KEYS <= set(header) <= allowed:
         raise MalformedEnvelope(
             "protected header must hold exactly alg, typ, kid, jwk"
-            + (" (and optionally endorsement)" if typ == TYP_CERTIFICATE else "")
+            + (" (and optionally endorsement)" if typ in CHAINED_TYPES else "")
             + "; got "
             + ", ".join(sorted(shown(k, 20) for k in header))
         )
