@@ -1,7 +1,8 @@
 """``station verify`` and ``station keys``: wired into station/cli.py through :func:`register`.
 
 * ``station verify PATH... [--trust DIR]... [--chain] [--json]``: exit 0 only if every file is a valid,
-  trusted, certified erasure (and, with ``--chain``, every station's sequence is whole); 1 otherwise
+  trusted, certified erasure or destruction record (and, with ``--chain``, every station's sequence is
+  whole); 1 otherwise
   (including when no certificate was found); 2 when the verification itself could not run (bad trust
   store).  With ``--json`` the output is always one JSON document, ASCII only.  The human output
   escapes every control, bidirectional and invisible character of paths and fields (``\x1b``,
@@ -174,12 +175,17 @@ def _print_json(doc: dict[str, Any]) -> None:
 
 
 def report_json(verdicts: list[Verdict], *, chain: bool) -> str:
-    """The ``--json`` report: always valid JSON, ASCII only."""
-    ok = bool(verdicts) and all(v.ok for v in verdicts)
+    """The ``--json`` report: always valid JSON, ASCII only.
+
+    ``ok``: every file is a valid erasure certificate or a valid destruction record; ``valid`` counts
+    the erasure certificates, ``destructions`` the valid destruction records (never erasures).
+    """
+    ok = bool(verdicts) and all(v.valid for v in verdicts)
     doc = {
         "ok": ok,
         "checked": len(verdicts),
         "valid": sum(v.ok for v in verdicts),
+        "destructions": sum(v.valid and not v.ok for v in verdicts),
         "chain": chain,
         "results": [v.to_json() for v in verdicts],
     }
@@ -190,6 +196,8 @@ def _print_verdict(v: Verdict) -> None:
     path = escape_text(v.path)
     if v.ok:
         _say(f"OK    {path}: {escape_text(v.summary())}")
+    elif v.valid:  # a destruction record: authentic, chained, and no erasure
+        _say(f"DESTROYED {path}: {escape_text(v.summary())}")
     else:
         _say(f"FAIL  {path}")
         for reason, message in v.problems:
@@ -237,7 +245,7 @@ def run_verify(args: argparse.Namespace) -> int:
     if not len(trust):
         _say("station verify: warning: the trust store is empty; no certificate can be trusted", sys.stderr)
     verdicts = Verifier(trust).verify_paths(args.paths, chain=args.chain)
-    ok = bool(verdicts) and all(v.ok for v in verdicts)
+    ok = bool(verdicts) and all(v.valid for v in verdicts)
     if args.json:
         sys.stdout.write(report_json(verdicts, chain=bool(args.chain)) + "\n")
     else:
@@ -245,7 +253,9 @@ def run_verify(args: argparse.Namespace) -> int:
             _print_verdict(v)
         if not verdicts:
             _say("no certificate found", sys.stderr)
-        _say(f"{sum(v.ok for v in verdicts)}/{len(verdicts)} valid erasure certificate(s)")
+        destroyed = sum(v.valid and not v.ok for v in verdicts)
+        line = f"{sum(v.ok for v in verdicts)}/{len(verdicts)} valid erasure certificate(s)"
+        _say(line + (f", {destroyed} valid destruction record(s)" if destroyed else ""))
     return 0 if ok else 1
 
 

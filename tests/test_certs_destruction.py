@@ -141,3 +141,24 @@ def test_from_dict_is_strict(station: Station) -> None:
     payload["extra"] = 1
     with pytest.raises(Exception, match="unknown field"):
         DestructionRecord.from_dict(payload)
+
+
+def test_station_verify_says_destroyed_and_counts_it_apart(
+    station: Station, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from certs import cli
+
+    failed = records.failed_bad_ranges()
+    d = destroy(station, failed)
+    code = cli.main(
+        ["verify", "--chain", "--trust", str(station.trust_dir), str(d.json_path), str(d.pdf_path)]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert [line.split()[0] for line in out.splitlines()[:2]] == ["DESTROYED", "DESTROYED"]
+    assert "OK    " not in out
+    assert "0/2 valid erasure certificate(s), 2 valid destruction record(s)" in out
+    cli.main(["verify", "--json", "--trust", str(station.trust_dir), str(d.json_path)])
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is True and doc["valid"] == 0 and doc["destructions"] == 1
+    assert doc["results"][0]["kind"] == "destruction" and doc["results"][0]["ok"] is False
