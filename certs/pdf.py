@@ -117,7 +117,8 @@ def _table(head: list[str], rows: list[list[Any]], widths: list[float], st: _Sty
     return t
 
 
-def _qr(value: str, size: float = 32 * mm) -> Drawing:
+def qr_drawing(value: str, size: float = 32 * mm) -> Drawing:
+    """The QR code of ``value`` as a reportlab drawing of ``size`` points."""
     w = QrCodeWidget(value)
     x0, y0, x1, y1 = w.getBounds()
     d = Drawing(size, size, transform=[size / (x1 - x0), 0, 0, size / (y1 - y0), 0, 0])
@@ -133,9 +134,12 @@ _BANNER_COLOURS = {
 }
 
 
+_qr = qr_drawing
+
+
 def _head_table(b: Head, st: _Styles) -> RLTable:
     head = RLTable(
-        [[[_p(b.organisation, st.h2), _p(b.title, st.h1), _p(b.id_line, st.body)], _qr(b.qr)]],
+        [[[_p(b.organisation, st.h2), _p(b.title, st.h1), _p(b.id_line, st.body)], qr_drawing(b.qr)]],
         colWidths=[145 * mm, 35 * mm],
     )
     head.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))

@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
+from certs.i18n import FACT_LABELS
+
 #: (English template, French).  Fields are ``{name}``; every field of the English appears in the French.
 FR: tuple[tuple[str, str], ...] = (
     # -- the worker and the journal: why a job failed or stopped
@@ -268,6 +270,183 @@ FR: tuple[tuple[str, str], ...] = (
     ("{fact} = {value} > {limit}: {reason}", "{fact} = {value} > {limit} : {reason}"),
     ("{fact} = {value} < {limit}: {reason}", "{fact} = {value} < {limit} : {reason}"),
     ("above the workshop threshold", "au-delà du seuil de l'atelier"),
+    # -- diagnostics: SMART, quick tests, verdicts (shown by the station; drive health in certificates)
+    ("smartctl printed no JSON", "smartctl n'a rien renvoyé de lisible"),
+    ("smartctl printed no JSON ({detail})", "smartctl n'a rien renvoyé de lisible ({detail})"),
+    ("smartctl could not open or identify the device", "smartctl n'a pas pu ouvrir ou identifier le disque"),
+    ("the drive reports its overall SMART health as FAILED", "le disque déclare sa santé SMART en ÉCHEC"),
+    ("the drive reports its overall SMART health as PASSED", "le disque déclare sa santé SMART bonne"),
+    (
+        "attributes at or below their failure threshold: {names}",
+        "relevés au seuil de défaillance ou en dessous : {names}",
+    ),
+    (
+        "the device does not support SMART (or its bridge does not pass it through)",
+        "le disque n'a pas de SMART (ou son adaptateur ne le transmet pas)",
+    ),
+    ("SMART is disabled on the device", "SMART est désactivé sur le disque"),
+    (
+        "smartctl could not read an overall health status from the device",
+        "smartctl n'a pas pu lire l'état de santé du disque",
+    ),
+    ("NVMe critical warning: {bits}", "alerte critique NVMe : {bits}"),
+    (
+        "smartctl reports prefail attributes at or below threshold",
+        "smartctl signale des relevés critiques au seuil de défaillance",
+    ),
+    ("smartctl was killed by signal {n}", "smartctl a été arrêté par le signal {n}"),
+    ("command line did not parse", "ligne de commande refusée"),
+    (
+        "device open failed, or device did not return an IDENTIFY response",
+        "le disque n'a pas pu être ouvert, ou n'a pas répondu à l'identification",
+    ),
+    (
+        "some SMART or other command to the disk failed, or a checksum error in a SMART data structure",
+        "une commande SMART a échoué, ou une donnée SMART est corrompue",
+    ),
+    ("SMART status check returned 'DISK FAILING'", "le contrôle SMART répond « disque défaillant »"),
+    ("prefail attributes found at or below their threshold", "relevés critiques au seuil de défaillance"),
+    (
+        "some usage or prefail attributes were at or below their threshold in the past",
+        "des relevés ont atteint leur seuil de défaillance par le passé",
+    ),
+    (
+        "the device error log contains records of errors",
+        "le journal d'erreurs du disque contient des erreurs",
+    ),
+    ("the self-test log contains records of errors", "le journal des autotests contient des erreurs"),
+    ("available spare below threshold", "réserve disponible sous le seuil"),
+    ("temperature above or below threshold", "température hors des limites"),
+    (
+        "NVM subsystem reliability degraded (media or internal errors)",
+        "fiabilité dégradée (erreurs du support ou internes)",
+    ),
+    ("media placed in read-only mode", "support passé en lecture seule"),
+    ("volatile memory backup device failed", "sauvegarde de la mémoire volatile en panne"),
+    (
+        "persistent memory region read-only or unreliable",
+        "mémoire persistante en lecture seule ou peu fiable",
+    ),
+    ("drive {dev} must be recycled: replace it", "le disque {dev} est à recycler : remplacez-le"),
+    ("drive {dev} should be replaced", "le disque {dev} devrait être remplacé"),
+    ("health of drive {dev} unknown", "santé du disque {dev} inconnue"),
+    ("cpu test failed", "test du processeur en échec"),
+    ("ram test failed", "test de la mémoire en échec"),
+    ("battery test failed", "test de la batterie en échec"),
+    ("portable machine without a battery", "portable sans batterie"),
+    ("battery (none found, chassis type unknown)", "batterie (aucune trouvée, type de boîtier inconnu)"),
+    ("drive {dev}", "disque {dev}"),
+    ("cpu_test", "test du processeur"),
+    ("ram_test", "test de la mémoire"),
+    ("battery_test", "test de la batterie"),
+    ("chassis_type", "type de boîtier"),
+    ("battery_wear_percent", "usure de la batterie (%)"),
+    ("battery_cycle_count", "cycles de charge de la batterie"),
+    ("ram_total_gib", "mémoire totale (Gio)"),
+    ("cpu_max_temperature_c", "température maximale du processeur (°C)"),
+    ("cpu_throttle_events", "ralentissements thermiques du processeur"),
+    ("no battery found", "aucune batterie trouvée"),
+    ("cancelled", "annulé"),
+    ("cancelled before the end", "annulé avant la fin"),
+    ("no computation finished in the time given", "aucun calcul terminé dans le temps donné"),
+    ("{n} wrong SHA-256 results under load", "{n} résultats SHA-256 faux sous charge"),
+    (
+        "{total} SHA-256 results on {n} threads, all correct",
+        "{total} résultats SHA-256 sur {n} cœurs logiques, tous justes",
+    ),
+    ("{n} thermal throttling events", "{n} ralentissements thermiques"),
+    ("{n} bytes read back wrong", "{n} octets relus faux"),
+    ("{stopped} before any pattern completed", "{stopped} avant la fin du premier motif"),
+    ("{done} of {total} patterns over {size} MiB correct", "{done} motifs sur {total} justes sur {size} Mio"),
+    ("all {done} patterns over {size} MiB correct", "les {done} motifs justes sur {size} Mio"),
+    ("time bound reached", "temps imparti écoulé"),
+    ("cannot open for reading: {error}", "lecture impossible : {error}"),
+    ("nothing could be read", "rien n'a pu être lu"),
+    ("read {n} MiB at {rate} MB/s", "{n} Mio lus à {rate} Mo/s"),
+    (
+        "{name}: reports Charging but its level fell by {n} %",
+        "{name} : dit charger mais son niveau a baissé de {n} %",
+    ),
+    (
+        "{name}: reports Discharging but its level rose by {n} %",
+        "{name} : dit se décharger mais son niveau a monté de {n} %",
+    ),
+    (
+        "{name}: discharging while the charger is online (charger or battery fault)",
+        "{name} : se décharge alors que le chargeur est branché (chargeur ou batterie en panne)",
+    ),
+    ("{name}: no charge state and no level reported", "{name} : ni état de charge ni niveau"),
+    ("{name}: {status} at {level} %", "{name} : {status} à {level} %"),
+    ("Charging", "en charge"),
+    ("Discharging", "en décharge"),
+    ("Full", "pleine"),
+    ("Not charging", "pas en charge"),
+    # -- the shipped grading rules' reasons (diagnostics/rules.toml; a workshop's own stay as written)
+    (
+        "sectors waiting to be reallocated: the surface is failing now",
+        "secteurs en attente de réallocation : la surface lâche",
+    ),
+    (
+        "sectors that could not be read back even by the drive itself",
+        "secteurs que le disque lui-même ne relit plus",
+    ),
+    (
+        "many reallocated sectors: the drive is wearing out fast",
+        "beaucoup de secteurs réalloués : le disque s'use vite",
+    ),
+    (
+        "reallocated sectors above the workshop threshold: replace the drive",
+        "secteurs réalloués au-delà du seuil de l'atelier : remplacez le disque",
+    ),
+    (
+        "the drive has returned uncorrectable read errors to the host",
+        "le disque a renvoyé des erreurs de lecture irrécupérables",
+    ),
+    (
+        "SCSI grown defect list above the workshop threshold",
+        "défauts SCSI apparus au-delà du seuil de l'atelier",
+    ),
+    (
+        "SCSI uncorrected read/write/verify errors",
+        "erreurs SCSI non corrigées (lecture, écriture, vérification)",
+    ),
+    ("NVMe media and data integrity errors", "erreurs NVMe du support et d'intégrité des données"),
+    ("NVMe critical warning raised", "alerte critique NVMe levée"),
+    ("SSD rated endurance nearly used up", "endurance prévue du SSD presque épuisée"),
+    ("SSD wear above the workshop threshold", "usure du SSD au-delà du seuil de l'atelier"),
+    (
+        "very high power-on time (more than about 5.7 years powered)",
+        "très longue durée de fonctionnement (plus de 5,7 ans environ sous tension)",
+    ),
+    ("drive running hot: check the cooling", "disque trop chaud : vérifiez le refroidissement"),
+    ("sequential reads far too slow: the drive is struggling", "lecture bien trop lente : le disque peine"),
+    (
+        "battery has lost too much of its design capacity: replace it",
+        "la batterie a perdu trop de sa capacité d'origine : remplacez-la",
+    ),
+    ("battery charge cycles above the workshop threshold", "cycles de charge au-delà du seuil de l'atelier"),
+    (
+        "too little memory for current systems: add a module",
+        "trop peu de mémoire pour les systèmes actuels : ajoutez une barrette",
+    ),
+    (
+        "CPU too hot under load: clean the fan and renew the thermal paste",
+        "processeur trop chaud sous charge : nettoyez le ventilateur et changez la pâte thermique",
+    ),
+    (
+        "CPU throttled under a short load: check the cooling",
+        "processeur ralenti dès une courte charge : vérifiez le refroidissement",
+    ),
+    # -- protection (the drive list's details)
+    (
+        "is open in another program: {device} is used by {who}",
+        "est ouvert par un autre programme : {device} est utilisé par {who}",
+    ),
+    ("{program} (pid {pid})", "{program} (processus {pid})"),
+    (
+        "is read-only (the kernel reports ro=1): it cannot be overwritten",
+        "est en lecture seule (le noyau l'indique) : impossible de le réécrire",
+    ),
     # -- values of certificate fields
     ("unclassified", "non classifié"),
     ("Clear", "Clear"),
@@ -302,7 +481,15 @@ FR: tuple[tuple[str, str], ...] = (
     ("not_checked", "non vérifiée"),
 )
 
+#: Diagnostics facts by name (battery_wear_percent...), as the PDF's health section names them.
+FR += tuple(FACT_LABELS["fr"].items())
+
 TABLES: dict[str, tuple[tuple[str, str], ...]] = {"fr": FR}
+
+#: Fields that hold a list ("a; b") or a whole sentence; every other field stops at a "; ".
+_LONG_FIELDS = frozenset(
+    {"reasons", "why", "details", "detail", "note", "steps", "patterns", "names", "bits"}
+)
 
 _FIELD = re.compile(r"\{(\w+)\}")
 
@@ -317,7 +504,10 @@ class _Phrase:
 
 def _compile(english: str, target: str) -> _Phrase:
     parts = _FIELD.split(english)  # literal, field, literal, field, ..., literal
-    regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
+    regex = "".join(
+        re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" if p in _LONG_FIELDS else f"(?P<{p}>[^;]+?)"
+        for i, p in enumerate(parts)
+    )
     fields = tuple(parts[1::2])
     if sorted(fields) != sorted(_FIELD.findall(target)):
         raise ValueError(f"the translation of {english!r} does not keep its fields")

@@ -15,6 +15,7 @@ still running.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -317,10 +318,9 @@ class Worker:
 
 def name_process() -> None:
     """Call this process ``tabula-worker`` (``ps``, ``top``): a technician sees Tabula, not "python"."""
-    try:
+    # Not Linux, or /proc not mounted: the name is only a courtesy (protection reads the command line).
+    with contextlib.suppress(OSError):
         Path("/proc/self/comm").write_text(WORKER_NAME)
-    except OSError:
-        pass  # not Linux, or /proc not mounted: the name is only a courtesy (protection reads argv)
 
 
 def main(argv: list[str] | None = None) -> int:

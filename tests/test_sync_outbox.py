@@ -14,7 +14,7 @@ import pytest
 
 from station.sync import enqueue_certificate, enqueue_report, status
 from station.sync.errors import OutboxConflict, OutboxError
-from station.sync.outbox import Outbox, db_path, reconcile
+from station.sync.outbox import SCHEMA_VERSION, Outbox, db_path, reconcile
 from tests.test_sync_support import make_kit, make_org
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -229,8 +229,10 @@ def test_an_outbox_of_the_first_release_is_migrated_in_place(tmp_path: Path) -> 
         t.join()
     assert errors == []
     conn = sqlite3.connect(db_path(kit.home))
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    (table,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'items'").fetchone()
+    assert "'destruction'" in table  # version 3 takes destruction records
     columns = {r[1] for r in conn.execute("PRAGMA table_info(items)")}
     assert {"failures", "next_attempt_at", "last_attempt_at", "error_code"} <= columns
     rows = {r[0]: r[1:] for r in conn.execute("SELECT doc_id, state, attempts, body FROM items")}
@@ -253,7 +255,7 @@ def test_an_outbox_from_a_newer_station_is_refused(tmp_path: Path) -> None:
     with Outbox(tmp_path):
         pass
     conn = sqlite3.connect(db_path(tmp_path))
-    conn.execute("PRAGMA user_version = 3")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
     with pytest.raises(OutboxError, match="newer station"):
         Outbox(tmp_path)
