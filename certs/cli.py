@@ -249,14 +249,18 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(report_json(verdicts, chain=bool(args.chain)) + "\n")
     else:
-        for v in verdicts:
-            _print_verdict(v)
-        if not verdicts:
-            _say("no certificate found", sys.stderr)
-        destroyed = sum(v.valid and not v.ok for v in verdicts)
-        line = f"{sum(v.ok for v in verdicts)}/{len(verdicts)} valid erasure certificate(s)"
-        _say(line + (f", {destroyed} valid destruction record(s)" if destroyed else ""))
+        _print_report(verdicts)
     return 0 if ok else 1
+
+
+def _print_report(verdicts: list[Verdict]) -> None:
+    for v in verdicts:
+        _print_verdict(v)
+    if not verdicts:
+        _say("no certificate found", sys.stderr)
+    destroyed = sum(v.valid and not v.ok for v in verdicts)
+    line = f"{sum(v.ok for v in verdicts)}/{len(verdicts)} valid erasure certificate(s)"
+    _say(line + (f", {destroyed} valid destruction record(s)" if destroyed else ""))
 
 
 # --- keys ----------------------------------------------------------------------------------------

@@ -197,30 +197,12 @@ def build_destruction(
             "destruction record"
         )
     plan = record.plan
-    drive = plan.drive
-    op = plan.operator
     return DestructionRecord(
         record_id=record_id,
         issued_at=issued_at,
         station=station,
-        person=Person(
-            name=settings.technician or str(op.get("name", "")),
-            title=settings.title,
-            organisation=settings.organisation or str(op.get("organisation", "")),
-            location=settings.location,
-            contact=settings.contact,
-        ),
-        media=DestroyedMedia(
-            manufacturer=drive.vendor,
-            model=drive.model,
-            serial=drive.serial,
-            wwn=drive.wwn,
-            media_type=drive.media_type,
-            interface=drive.transport,
-            size_bytes=drive.size_bytes,
-            asset_number=str(op.get("asset_number", "")) or settings.asset_number,
-            source=str(op.get("donor", "")) or settings.donor,
-        ),
+        person=_person(plan.operator, settings),
+        media=_media(plan.drive, plan.operator, settings),
         destruction=Destruction(
             method=cast(DestructionMethod, method),
             performed_by=performed_by,
@@ -237,4 +219,28 @@ def build_destruction(
             report_sha256=report_sha256,
         ),
         tool=Tool(name=plan.tool.get("name", "tabula"), version=plan.tool.get("version", "unknown")),
+    )
+
+
+def _person(op: dict[str, str], settings: Any) -> Person:
+    return Person(
+        name=settings.technician or str(op.get("name", "")),
+        title=settings.title,
+        organisation=settings.organisation or str(op.get("organisation", "")),
+        location=settings.location,
+        contact=settings.contact,
+    )
+
+
+def _media(drive: Any, op: dict[str, str], settings: Any) -> DestroyedMedia:
+    return DestroyedMedia(
+        manufacturer=drive.vendor,
+        model=drive.model,
+        serial=drive.serial,
+        wwn=drive.wwn,
+        media_type=drive.media_type,
+        interface=drive.transport,
+        size_bytes=drive.size_bytes,
+        asset_number=str(op.get("asset_number", "")) or settings.asset_number,
+        source=str(op.get("donor", "")) or settings.donor,
     )

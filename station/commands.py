@@ -427,13 +427,17 @@ def _add_erase_parser(sub: Any) -> None:
         "--asset", metavar="NUMBER", help="property / asset number of the donated machine (certificate)"
     )
     p.add_argument("--donor", metavar="NAME", help="who donated the machine (certificate 'source')")
+    _add_people_args(p)
+    p.set_defaults(func=cmd_erase)
+
+
+def _add_people_args(p: Any) -> None:
     p.add_argument(
         "--technician", metavar="NAME", help="who erases (the certificate's person; default: the settings)"
     )
     p.add_argument(
         "--organisation", metavar="NAME", help="the technician's organisation (default: the settings)"
     )
-    p.set_defaults(func=cmd_erase)
 
 
 def _size(text: str) -> int:

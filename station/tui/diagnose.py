@@ -239,6 +239,15 @@ def render_test(t: TestResult) -> Text:
     return text
 
 
+def drive_facts(d: DriveHealth) -> list[str]:
+    """The SMART readings worth a glance, labelled ("reallocated 0, hours 1234, ...")."""
+    shown = [(name, label) for name, label in FACT_LABELS if name in d.facts]
+    if all(d.facts[name] is None for name, _label in shown if name != "read_mb_per_second"):
+        # Nothing reported at all: the "unknown" line below says so once, not one "?" per attribute.
+        shown = [(name, label) for name, label in shown if name == "read_mb_per_second"]
+    return [f"{_(label)} {_num(d.facts[name])}" for name, label in shown]
+
+
 def render_drive(d: DriveHealth) -> Text:
     sm = d.smart
     text = Text()
@@ -250,11 +259,7 @@ def render_drive(d: DriveHealth) -> Text:
     text.append("  → ")
     text.append(verdict_label(d.verdict.verdict), style=VERDICT_STYLES.get(d.verdict.verdict, "bold"))
     text.append("\n")
-    shown = [(name, label) for name, label in FACT_LABELS if name in d.facts]
-    if all(d.facts[name] is None for name, _label in shown if name != "read_mb_per_second"):
-        # Nothing reported at all: the "unknown" line below says so once, not one "?" per attribute.
-        shown = [(name, label) for name, label in shown if name == "read_mb_per_second"]
-    facts = [f"{_(label)} {_num(d.facts[name])}" for name, label in shown]
+    facts = drive_facts(d)
     if facts:
         text.append("    " + ", ".join(facts) + "\n", style="dim")
     for r in d.verdict.reasons or sm.reasons:  # the verdict's reasons quote SMART's own
