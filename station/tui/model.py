@@ -142,7 +142,8 @@ def reason_detail(code: ReasonCode, device: str, target: str) -> str:
     known = REASON_DETAILS.get(code)
     if known is None:
         return ""
-    return _(known).format(device=device, target=target, job=os.path.basename(target)[:8])
+    text = _(known).format(device=device, target=target, job=os.path.basename(target)[:8])
+    return text.replace(" ()", "")  # a reason found without a target (a mount point, a holder...)
 
 
 def tabula_jobs(entry: DriveEntry) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -100,8 +100,8 @@ class DetailsScreen(TabulaScreen):
                     _("Size"),
                     _("{size} ({n} bytes)").format(size=human_size(info.size_bytes), n=info.size_bytes),
                 ),
-                (_("Type"), f"{media_label(info)}: {media_words(info.media_type, info.transport)}"),
-                (_("File"), getattr(info, "backing_file", None)),
+                (_("Type"), type_text(info)),
+                *(((_("File"), info.backing_file),) if info.backing_file else ()),
                 (_("Bay"), ", ".join(info.by_path) or None),
                 (_("Health"), f"{self.tabula.health_of(info) or '-'}  ({term('smart')})"),
             ),
@@ -114,9 +114,24 @@ class DetailsScreen(TabulaScreen):
             text.append_text(job_text(self.job))
         return text
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "result":
+            return self.job is not None and self.job.settled
+        return True
+
     def action_result(self) -> None:
         if self.job is not None and self.job.settled:
             self.app.push_screen(ResultScreen(self.job))
+
+
+def type_text(info: Any) -> str:
+    """``HDD: hard disk``; ``FILE: a file used as a drive (demonstration, tests)``; ``SSD`` alone."""
+    label, words = media_label(info), media_words(info.media_type, info.transport)
+    if info.transport == "loop":
+        words = term("loop")
+    elif info.media_type == "virtual":
+        words = term("virtual")
+    return label if label.casefold() == words.casefold() else f"{label}: {words}"
 
     def action_back(self) -> None:
         self.app.pop_screen()

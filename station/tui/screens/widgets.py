@@ -12,9 +12,13 @@ from textual.widgets import (
     DataTable,
 )
 
-from station.i18n import _
+from station.i18n import N_, _
 
 W = TypeVar("W", bound=Widget)
+
+
+#: Keys whose names people read in the footer, in their language (Échap, Entrée).
+KEY_NAMES = {"escape": N_("Esc"), "enter": N_("Enter")}
 
 
 def translate_bindings(node: DOMNode) -> None:
@@ -25,6 +29,8 @@ def translate_bindings(node: DOMNode) -> None:
         if not b.description:
             return b
         shown = _(b.key_display) if b.key_display else None
+        if shown is None and b.key in KEY_NAMES:
+            shown = _(KEY_NAMES[b.key])
         return dataclasses.replace(b, description=_(b.description), key_display=shown)
 
     keys = {
