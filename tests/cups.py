@@ -117,12 +117,9 @@ def _cupsd(root: Path) -> Iterator[Printer]:
     env = {**os.environ, **printer.env()}
     try:
         _wait_for(lambda: subprocess.run(["lpstat", "-r"], env=env, capture_output=True).returncode == 0)
-        subprocess.run(
-            ["lpadmin", "-p", queue, "-E", "-v", f"cups-pdf:/{queue}", "-P", str(PPD)],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        add = ["lpadmin", "-p", queue, "-E", "-v", f"cups-pdf:/{queue}", "-P", str(PPD)]
+        # cupsd answers lpstat before it accepts administration: try for a while.
+        _wait_for(lambda: subprocess.run(add, env=env, capture_output=True).returncode == 0)
         yield printer
     finally:
         daemon.terminate()

@@ -357,7 +357,7 @@ async def test_demo_mode_offers_only_its_own_loop_devices(tmp_path: Path) -> Non
         screen = app.screen
         assert isinstance(screen, DrivesScreen)
         cells = {row.info.path: screen.cells(row) for row in screen.rows()}
-        assert "failing" in str(cells["/dev/loop8"][2]) and "laptop" in str(cells["/dev/loop9"][2])
+        assert "faulty" in str(cells["/dev/loop8"][2]) and "laptop" in str(cells["/dev/loop9"][2])
 
 
 def test_boot_parameter_policy_is_the_default_until_one_is_saved(

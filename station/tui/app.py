@@ -329,13 +329,12 @@ class TabulaApp(App[int]):
         if message.error:
             self.notify(_("Not printed: {error}").format(error=message.error), severity="error", timeout=15)
             return
-        what = _("The label") if message.what == "label" else _("The document")
-        self.notify(
-            _("{what} was sent to the printer (request {request}).").format(
-                what=what, request=message.request or "?"
-            ),
-            timeout=10,
-        )
+        request = message.request or "?"
+        if message.what == "label":
+            text = _("The label was sent to the printer (request {request}).").format(request=request)
+        else:
+            text = _("The document was sent to the printer (request {request}).").format(request=request)
+        self.notify(text, timeout=10)
 
     def on_destroy_requested(self, message: DestroyRequested) -> None:
         self.destroy_drive(message)

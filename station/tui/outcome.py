@@ -91,7 +91,10 @@ def _url(job_dir: Path) -> str:
 
 
 def _drive(model: str | None, serial: str | None, media: str, transport: str) -> str:
-    return " ".join(x for x in (model, serial) if x) + f" ({media_words(media, transport)})"
+    """``WDC WD5000AAKX WD-WCC2E1234567 (hard disk)``; a drive without model or serial by its kind."""
+    name = " ".join(x for x in (model, serial) if x)
+    kind = media_words(media, transport)
+    return f"{name} ({kind})" if name else kind
 
 
 def _certified(c: Certificate) -> list[tuple[str, str]]:

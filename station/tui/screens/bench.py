@@ -180,11 +180,7 @@ class BenchScreen(TabulaScreen):
         if job.plan.purge is not None:
             text.append_text(self.purge_result(job))
         else:
-            text.append(
-                _("{method}, {n} pass(es), verified.").format(
-                    method=method_title(job.plan.method), n=len(job.plan.passes)
-                )
-            )
+            text.append(_("{method}: erased and verified.").format(method=method_title(job.plan.method)))
         text.append(" " + self.where(job, failed=False) + "\n")
         return text
 
@@ -228,6 +224,10 @@ class BenchScreen(TabulaScreen):
         if action == "result":
             return any(j.settled for j in self.jobs())
         return True
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a row (the table has the focus and takes the key): that drive's result."""
+        self.action_result()
 
     def action_result(self) -> None:
         """The highlighted drive's result and next step, once its job is over."""

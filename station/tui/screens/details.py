@@ -123,6 +123,9 @@ class DetailsScreen(TabulaScreen):
         if self.job is not None and self.job.settled:
             self.app.push_screen(ResultScreen(self.job))
 
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
 
 def type_text(info: Any) -> str:
     """``HDD: hard disk``; ``FILE: a file used as a drive (demonstration, tests)``; ``SSD`` alone."""
@@ -132,9 +135,6 @@ def type_text(info: Any) -> str:
     elif info.media_type == "virtual":
         words = term("virtual")
     return label if label.casefold() == words.casefold() else f"{label}: {words}"
-
-    def action_back(self) -> None:
-        self.app.pop_screen()
 
 
 def protection_text(entry: DriveEntry, path: str) -> Text:

@@ -54,6 +54,10 @@ DRIVE_COLUMNS: tuple[Column, ...] = (
 )
 
 
+#: The demo's drives (station.demo.DEMO_DRIVES), named in the technician's language.
+DEMO_NAMES = {"laptop": N_("laptop"), "desktop": N_("desktop"), "4kn": N_("4K sectors")}
+
+
 @dataclasses.dataclass
 class DriveRow:
     key: str  # the drive's identity
@@ -177,8 +181,9 @@ class DrivesScreen(TabulaScreen):
         if demo is not None and backing in demo:
             name = os.path.splitext(os.path.basename(backing))[0].removeprefix("donor-")
             if demo[backing] == "failing":
-                return Text("⚠ " + _("failing"), style="bold yellow")
-            return clip(name, 9)
+                return Text("⚠ " + _("faulty"), style="bold yellow")
+            known = DEMO_NAMES.get(name)
+            return clip(_(known) if known is not None else name, 9)
         return clip(row.info.model, 9)
 
     def status_cell(self, row: DriveRow) -> Text:
