@@ -7,7 +7,8 @@ auditor.  People read them translated: the PDF in its language (:mod:`certs.page
 screens and commands (``station.i18n.tr``) both go through :func:`translate`.
 
 A phrase is an English template with ``{named}`` fields and its translation.  A text is translated
-when a template matches it whole (the most specific template first, counted in literal characters);
+when a template matches it whole (templates that start with words first, then the most specific, counted
+in literal characters; number fields match numbers only);
 each field is translated in turn (a reason quotes another reason).  A text no template matches is
 split on ``"; "`` (lists of reasons) and then ``", "`` and its parts are translated one by one; what
 is still unknown stays as written (a file name, a model, a tool's own output).
@@ -490,6 +491,24 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {"fr": FR}
 _LONG_FIELDS = frozenset(
     {"reasons", "why", "details", "detail", "note", "steps", "patterns", "names", "bits"}
 )
+#: Fields that hold a number (so "{n} unwritable range(s)" never swallows a sentence).
+_NUMBER_FIELDS = frozenset(
+    {
+        "i",
+        "n",
+        "total",
+        "written",
+        "offset",
+        "count",
+        "before",
+        "after",
+        "size",
+        "planned_size",
+        "done",
+        "pct",
+    }
+    | {"rate", "value", "limit"}
+)
 
 _FIELD = re.compile(r"\{(\w+)\}")
 
@@ -500,19 +519,23 @@ class _Phrase:
     fields: tuple[str, ...]
     target: str
     literal: int  # characters outside the fields: the more, the more specific
+    prefix: int  # literal characters before the first field: a template that starts with words first
+
+
+def _field(name: str) -> str:
+    if name in _NUMBER_FIELDS:
+        return r"-?[\d.,]+"
+    return ".+?" if name in _LONG_FIELDS else "[^;]+?"
 
 
 def _compile(english: str, target: str) -> _Phrase:
     parts = _FIELD.split(english)  # literal, field, literal, field, ..., literal
-    regex = "".join(
-        re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" if p in _LONG_FIELDS else f"(?P<{p}>[^;]+?)"
-        for i, p in enumerate(parts)
-    )
+    regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>{_field(p)})" for i, p in enumerate(parts))
     fields = tuple(parts[1::2])
     if sorted(fields) != sorted(_FIELD.findall(target)):
         raise ValueError(f"the translation of {english!r} does not keep its fields")
     literal = sum(len(p) for p in parts[0::2])
-    return _Phrase(re.compile(regex, re.DOTALL), fields, target, literal)
+    return _Phrase(re.compile(regex, re.DOTALL), fields, target, literal, len(parts[0]))
 
 
 class Phrasebook:
@@ -521,7 +544,8 @@ class Phrasebook:
     def __init__(self, pairs: tuple[tuple[str, str], ...]) -> None:
         self.exact = {en: target for en, target in pairs if not _FIELD.search(en)}
         templates = [_compile(en, target) for en, target in pairs if _FIELD.search(en)]
-        self.templates = sorted(templates, key=lambda p: -p.literal)
+        # "not erased: {reasons}" before "{n} unwritable range(s)": words first, then the most words.
+        self.templates = sorted(templates, key=lambda p: (-p.prefix, -p.literal))
 
     def translate(self, text: str, depth: int = 0) -> str:
         if not text or depth > 8:

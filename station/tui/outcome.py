@@ -48,6 +48,7 @@ class Result:
     signed: Path | None  # the signed JSON the screen describes
     pdf: Path | None
     url: str = ""  # the verification URL the QR code leads to ("" : the QR holds the id and hash)
+    qr_short: str | None = None  # the id-and-hash form, for a terminal too small for the URL's code
 
 
 def _files(paths: list[Path | str]) -> tuple[Path | None, Path | None]:
@@ -71,16 +72,14 @@ def result_of(job: TrackedJob) -> Result:
         return _unsigned(job)
     url = _url(job.job_dir)
     qr = qr_payload(record.certificate_id, digest, url)
+    short = qr_payload(record.certificate_id, digest)
     if isinstance(record, DestructionRecord):
-        return Result(
-            "destroyed", _("Drive destroyed: destruction record signed"), _destroyed(record), qr, signed, pdf
-        )
-    if record.success:
-        return Result(
-            "certificate", _("Erased and verified: certificate signed"), _certified(record), qr, signed, pdf
-        )
-    title = _("NOT erased: signed failure report")
-    return Result("failure_report", title, _failed(job, record), qr, signed, pdf)
+        kind, title, lines = "destroyed", _("Drive destroyed: destruction record signed"), _destroyed(record)
+    elif record.success:
+        kind, title, lines = "certificate", _("Erased and verified: certificate signed"), _certified(record)
+    else:
+        kind, title, lines = "failure_report", _("NOT erased: signed failure report"), _failed(job, record)
+    return Result(kind, title, lines, qr, signed, pdf, url, short)
 
 
 def _url(job_dir: Path) -> str:

@@ -77,9 +77,16 @@ class ResultScreen(TabulaScreen):
         return text
 
     def qr_text(self) -> Text:
-        if self.result.qr is None:
+        """The certificate's QR code; when the verification URL makes it taller than the screen, the
+        code of its id and hash (what a QR code without a URL holds: ``tabula-cert:ID;sha256=HASH``)."""
+        r = self.result
+        if r.qr is None:
             return Text("")
-        return Text("\n".join(qr.half_blocks(self.result.qr, border=1)), style=qr.STYLE, no_wrap=True)
+        lines = qr.half_blocks(r.qr, border=1)
+        room = max(1, (self.app.size.height or 24) - 1)  # the footer's line
+        if len(lines) > room and r.qr_short is not None:
+            lines = qr.half_blocks(r.qr_short, border=1)
+        return Text("\n".join(lines), style=qr.STYLE, no_wrap=True)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         allowed = {a for _key, a, _label in steps_for(self.result.kind)}
