@@ -283,5 +283,9 @@ class BenchScreen(TabulaScreen):
     def on_station_changed(self, message: StationChanged) -> None:
         self.refresh_rows()
 
+    def on_screen_resume(self) -> None:
+        """Back from another screen: what changed meanwhile was told to that screen; draw it now."""
+        self.refresh_rows()
+
     def action_back(self) -> None:
         self.app.pop_screen()

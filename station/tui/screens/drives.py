@@ -133,6 +133,10 @@ class DrivesScreen(TabulaScreen):
     def on_station_changed(self, message: StationChanged) -> None:
         self.refresh_rows()
 
+    def on_screen_resume(self) -> None:
+        """Back from another screen: what changed meanwhile was told to that screen; draw it now."""
+        self.refresh_rows()
+
     def on_sync_changed(self, message: SyncChanged) -> None:
         self.refresh_sync()
 
