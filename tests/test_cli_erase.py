@@ -434,7 +434,10 @@ def test_unverified_erasure_says_so_in_the_exit_code(
     dev = loop_with_secrets(make_loop, MiB)
     code, out, _ = run_cli(["erase", dev, "--verify", "none", "--yes", "--include-loop"], capsys)
     assert code == 5, out
-    assert "UNVERIFIED" in out and "NIST" not in out.split("UNVERIFIED", 1)[1].splitlines()[0]
+    assert (
+        "ERASED, NOT VERIFIED" in out
+        and "NIST" not in out.split("ERASED, NOT VERIFIED", 1)[1].splitlines()[0]
+    )
     assert content(dev) == bytes(MiB)  # written, just not proven
     (job,) = list((home / "jobs").iterdir())
     assert json.loads((job / "record.json").read_text())["outcome"] == "unverified"
