@@ -32,7 +32,10 @@ from typing import Any, Literal, Union, cast, get_args, get_origin, get_type_hin
 from certs import limits
 from certs.errors import InvalidCertificate, SchemaError
 
-SCHEMA = "tabula.certificate/1"
+SCHEMA = "tabula.certificate/2"
+#: The first format: no ``media.lot``.  Certificates issued in it keep verifying (tests/fixtures/certs/golden).
+SCHEMA_V1 = "tabula.certificate/1"
+SCHEMAS = (SCHEMA, SCHEMA_V1)
 
 Kind = Literal["certificate", "failure_report"]
 Level = Literal["none", "clear", "purge"]
@@ -144,9 +147,11 @@ class Media:
     physical_sector_size: int
     hidden_before: HiddenArea
     hidden_after: HiddenArea
+    lot: str | None = None  # the donation lot's reference (schema /2; None: not given); host/refs.py
 
     def __post_init__(self) -> None:
         limits.check_text("asset number", self.asset_number, limits.ASSET_NUMBER_MAX)
+        limits.check_lot(self.lot)
         limits.check_text("donor", self.source, limits.DONOR_MAX)
         for key in limits.DRIVE_FIELDS:
             limits.check_text(f"drive {key}", getattr(self, key), limits.DRIVE_FIELD_MAX, nul=False)
@@ -439,8 +444,10 @@ class Certificate:
     schema: str = SCHEMA
 
     def __post_init__(self) -> None:
-        if self.schema != SCHEMA:
+        if self.schema not in SCHEMAS:
             raise InvalidCertificate(f"unknown certificate schema {self.schema!r}")
+        if self.schema == SCHEMA_V1 and self.media.lot is not None:
+            raise InvalidCertificate(f"a {SCHEMA_V1} certificate has no lot (it came with {SCHEMA})")
         try:
             parsed = uuid.UUID(self.certificate_id)
         except ValueError as e:
@@ -495,22 +502,46 @@ class Certificate:
     def to_dict(self) -> dict[str, Any]:
         out = _to_json(self)
         assert isinstance(out, dict)
+        if self.schema == SCHEMA_V1:
+            del out["media"]["lot"]  # the payload as the first format wrote it
         return out
 
     @classmethod
     def from_dict(cls, data: Any) -> Certificate:
-        """Strictly read a payload; any deviation from the schema raises :class:`SchemaError`."""
+        """Strictly read a payload; any deviation from the schema raises :class:`SchemaError`.
+
+        A ``tabula.certificate/1`` payload is read as it was written: without ``media.lot`` (and
+        refused with one, as the first verifier did).
+        """
         if not isinstance(data, dict):
             raise SchemaError("the payload is not a JSON object")
         schema = data.get("schema")
-        if schema != SCHEMA:
-            raise SchemaError(f"unknown certificate schema {schema!r} (this verifier reads {SCHEMA})")
+        if schema not in SCHEMAS:
+            raise SchemaError(
+                f"unknown certificate schema {schema!r} (this verifier reads {SCHEMA} and {SCHEMA_V1})"
+            )
+        if schema == SCHEMA_V1:
+            data = before_field(data, "media", "lot")
         result = _reader(cast(Any, cls))(data, None)
         assert isinstance(result, Certificate)
         return result
 
 
 # --- generic, strict (de)serialization driven by the dataclass type hints ----------------------------
+
+
+def before_field(data: dict[str, Any], section: str, key: str) -> dict[str, Any]:
+    """A payload of a format that had no ``section.key``, made readable by the newer strict reader.
+
+    The field must be absent (the older format did not know it: present, it is an unknown field, as the
+    older verifier said); it is read as None, and ``to_dict`` drops it again for that format.
+    """
+    inner = data.get(section)
+    if not isinstance(inner, dict):
+        return data  # the strict reader says what is wrong with it
+    if key in inner:
+        raise _fail((None, section), f"unknown field(s) {key}")
+    return {**data, section: {**inner, key: None}}
 
 
 def _to_json(obj: Any) -> Any:

@@ -19,7 +19,7 @@ from certs.destruction import METHODS
 from certs.issue import issue_destruction
 from erase.journal import derive
 from erase.record import Outcome
-from host import paths
+from host import paths, refs
 from host.errors import BadInput
 from host.fsio import atomic_write
 from station.certify import CERTIFICATE_INDEX, ensure_station_key, settings_for
@@ -68,8 +68,17 @@ def destroy_job(
     destroyed_at: str | None = None,
     notes: str = "",
     lang: str | None = None,
+    lot: str | None = None,
+    asset_number: str | None = None,
 ) -> Destroyed:
-    """Sign the destruction record of the drive of ``job_dir``; see the module documentation."""
+    """Sign the destruction record of the drive of ``job_dir``; see the module documentation.
+
+    ``lot`` / ``asset_number`` (``--lot`` / ``--asset``) replace the ones the job was planned with.
+    """
+    if lot:
+        refs.check_lot(lot)
+    if asset_number:
+        refs.check_asset(asset_number)
     if method not in METHODS:
         raise BadInput(f"unknown destruction method {method!r}", hint="one of: " + ", ".join(METHODS))
     if not performed_by.strip():
@@ -103,6 +112,8 @@ def destroy_job(
         report=_failure_report(job_dir),
         settings=settings,
         lang=lang if lang in ("en", "fr") else settings.language,
+        lot=lot or None,
+        asset_number=asset_number or None,
     )
     enqueue_destruction(issued.json_path, home=paths.home())
     files = [issued.json_path, issued.pdf_path]
