@@ -283,6 +283,11 @@ class SyncClient:
     def log_key(self) -> Answer:
         return self.request("GET", "/api/v1/log/key.pem", raw=True)
 
+    def lot(self, reference: str) -> Answer:
+        """The hub's lot ``reference`` in this station's organisation (404 ``unknown_lot``: none);
+        :mod:`station.sync.lots` reads the answer.  A query parameter: references may hold '/'."""
+        return self.request("GET", "/api/v1/lots", params={"reference": reference})
+
     def publish_chain_head(self, body: bytes) -> Answer:
         return self.request("POST", "/api/v1/chain-heads", content=body)
 
