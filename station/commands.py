@@ -38,7 +38,8 @@ from station.errors import Refused
 from station.i18n import _, current_language, tr
 from station.jobs import EraseOptions, create_job, find_job, find_jobs, plan_job, plan_purge_job, spawn
 from station.options import EXIT_OK, EXIT_REFUSED, WorkerOptions, exit_code_for
-from station.words import local_time, media_words, method_line, outcome_word
+from station.sync import lots
+from station.words import local_time, lot_check_words, media_words, method_line, outcome_word
 
 # -- drives ------------------------------------------------------------------------------------
 
@@ -176,6 +177,7 @@ def cmd_erase(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Tex
         return EXIT_OK
     shown = sys.stderr if args.json else stdout  # --json keeps stdout for JSON lines
     show_plan(entries, plans, shown)
+    warn_about_lot(plans[0].operator.get("lot", ""), shown)
     if args.plan:
         return EXIT_OK
     if not args.yes and not _confirm(entries, plans, stdin, shown, from_stdin=args.confirm_from_stdin):
@@ -272,6 +274,20 @@ def _plan(
     except TabulaError as exc:
         raise BadInput(tr(exc.message), hint=tr(exc.hint) or None) from exc
     return plans
+
+
+def warn_about_lot(lot: str, out: TextIO) -> None:
+    """Ask the hub about the lot (when one is configured; at most a few seconds) and say what is wrong.
+
+    Never refuses: an unknown or closed lot, or a hub that cannot be asked, is a warning, and the check
+    is recorded (a pending one is asked again by the next sync).
+    """
+    if not lot:
+        return
+    check = lots.check_lot(lot, paths.home())
+    words = lot_check_words(check.reference, check.state, check.detail) if check is not None else None
+    if words:
+        out.write(_("Warning: {what}").format(what=words) + "\n")
 
 
 def machine_refs(args: argparse.Namespace) -> dict[str, str]:
@@ -521,6 +537,7 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     jobs_root = Path(args.job_dir) if args.job_dir else paths.jobs_dir()
     job_dir = find_job(jobs_root, args.job)
     machine = machine_refs(args)
+    warn_about_lot(machine.get("lot", ""), sys.stderr if args.json else sys.stdout)
     done = destroy_job(
         job_dir,
         method=args.method,

@@ -84,7 +84,7 @@ def test_an_open_lot_is_fine_and_recorded(home: Path, hub: str, asked: list[str]
 def test_unknown_and_closed_lots_warn_and_are_listed(home: Path, hub: str, asked: list[str]) -> None:
     closed = lots.check_lot("mairie/2025.12", home, config(home, hub))  # a '/' travels as a query parameter
     assert closed is not None and closed.state == "closed" and closed.warns
-    assert "2026-01-31" in closed.detail
+    assert closed.detail == "2026-01-31T17:00:00Z"
     unknown = lots.check_lot("LOT-2099-01", home, config(home, hub))
     assert unknown is not None and unknown.state == "unknown" and "no lot 'LOT-2099-01'" in unknown.detail
     assert asked == ["mairie/2025.12", "LOT-2099-01"]

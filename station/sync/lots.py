@@ -39,7 +39,9 @@ UNKNOWN_CODES = frozenset({"unknown_lot", "not_found"})
 class LotCheck:
     reference: str
     state: LotState
-    detail: str = ""  # the hub's words (donor, closed date) or why the check is pending
+    detail: str = (
+        ""  # open: the donor; closed: when (ISO 8601); unknown, pending: the hub's or network's words
+    )
     checked_at: float = 0.0
 
     @property
@@ -59,7 +61,7 @@ def interpret(reference: str, answer: Answer, now: float) -> LotCheck:
         closed_at = lot.get("closed_at")
         donor = str(lot.get("donor_name") or "")
         if closed_at or lot.get("state") == "closed":
-            return LotCheck(reference, "closed", f"closed at {closed_at}" if closed_at else "closed", now)
+            return LotCheck(reference, "closed", str(closed_at or ""), now)  # detail: when it was closed
         return LotCheck(reference, "open", donor, now)
     if answer.status == 404 and answer.code in UNKNOWN_CODES:
         return LotCheck(reference, "unknown", answer.message, now)
