@@ -24,7 +24,7 @@ from typing import Any, Literal, cast
 
 from certs import limits
 from certs.errors import InvalidCertificate, SchemaError
-from certs.model import Person, Station, Tool, _reader, _to_json, _ts
+from certs.model import Person, Station, Tool, _reader, _to_json, _ts, check_url
 
 SCHEMA = "tabula.destruction/1"
 
@@ -125,6 +125,7 @@ class DestructionRecord:
     destruction: Destruction
     failed_job: FailedJob
     tool: Tool
+    verification_url: str | None = None  # signed, as a certificate's (certs.model.Certificate)
     schema: str = SCHEMA
 
     def __post_init__(self) -> None:
@@ -137,6 +138,7 @@ class DestructionRecord:
         if str(parsed) != self.record_id:
             raise InvalidCertificate("record_id must be a lowercase hyphenated UUID")
         _ts(self.issued_at, "issued_at")
+        check_url(self.verification_url)
 
     @property
     def certificate_id(self) -> str:
@@ -219,6 +221,7 @@ def build_destruction(
             report_sha256=report_sha256,
         ),
         tool=Tool(name=plan.tool.get("name", "tabula"), version=plan.tool.get("version", "unknown")),
+        verification_url=settings.verification_url or None,
     )
 
 

@@ -27,7 +27,8 @@ PERSON_FIELD_MAX = 200  # technician's name, title, organisation, location, cont
 DRIVE_FIELD_MAX = 512  # manufacturer, model, serial, WWN, firmware (SCSI VPD strings reach 255);
 # 512 characters keep an indexed serial under PostgreSQL's 2,704-byte B-tree entry limit (4 bytes a character)
 STATION_ID_MAX = 128  # same rule as certs.keys.check_station_id
-ORGANISATION_NAME_MAX = 200  # the name a hub registers for an organisation key
+ORGANISATION_NAME_MAX = 200
+URL_MAX = 512  # the verification address a record signs (its QR code links there)  # the name a hub registers for an organisation key
 SEQUENCE_MIN = 1
 SEQUENCE_MAX = MAX_SAFE_INT  # canonical JSON integers stay within +/-(2**53 - 1); fits a BIGINT
 
