@@ -52,7 +52,7 @@ from certs.logcheck import FileCheck, check_heads, check_log
 from certs.logcli import load_log_keys
 from certs.logcli import register as register_log
 from certs.revocation import REASONS, read_revocation_list, revoke
-from certs.textout import escape_text, json_safe, print_json, say
+from certs.textout import JsonUsageParser, escape_text, json_safe, print_json, say
 from certs.trust import TrustStore
 from certs.verify import Verdict, Verifier
 
@@ -366,7 +366,8 @@ def _revoke(args: argparse.Namespace, key_dir: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone entry point (``python -m certs.cli``) until station/cli.py wires these in."""
-    parser = argparse.ArgumentParser(prog="station")
+    parser = JsonUsageParser(prog="station")
+    JsonUsageParser.expect_json(argv)
     sub = parser.add_subparsers(dest="command", required=True)
     register(sub)
     args = parser.parse_args(argv)

@@ -24,7 +24,7 @@ from typing import Any, Literal, cast
 
 from certs import limits
 from certs.errors import InvalidCertificate, SchemaError
-from certs.model import Person, Station, Tool, _reader, _to_json, _ts, before_field
+from certs.model import Person, Station, Tool, _reader, _to_json, _ts, as_v1, check_url, from_v1
 
 SCHEMA = "tabula.destruction/2"
 #: The first format: no ``media.lot``.  Records issued in it keep verifying.
@@ -130,6 +130,7 @@ class DestructionRecord:
     destruction: Destruction
     failed_job: FailedJob
     tool: Tool
+    verification_url: str | None = None  # signed, as a certificate's (certs.model.Certificate)
     schema: str = SCHEMA
 
     def __post_init__(self) -> None:
@@ -144,6 +145,7 @@ class DestructionRecord:
         if str(parsed) != self.record_id:
             raise InvalidCertificate("record_id must be a lowercase hyphenated UUID")
         _ts(self.issued_at, "issued_at")
+        check_url(self.verification_url)
 
     @property
     def certificate_id(self) -> str:
@@ -162,9 +164,7 @@ class DestructionRecord:
     def to_dict(self) -> dict[str, Any]:
         out = _to_json(self)
         assert isinstance(out, dict)
-        if self.schema == SCHEMA_V1:
-            del out["media"]["lot"]  # the payload as the first format wrote it
-        return out
+        return as_v1(out) if self.schema == SCHEMA_V1 else out
 
     @classmethod
     def from_dict(cls, data: Any) -> DestructionRecord:
@@ -177,7 +177,7 @@ class DestructionRecord:
                 f"unknown destruction record schema {schema!r} (this verifier reads {SCHEMA} and {SCHEMA_V1})"
             )
         if schema == SCHEMA_V1:
-            data = before_field(data, "media", "lot")
+            data = from_v1(data)
         result = _reader(cast(Any, cls))(data, None)
         assert isinstance(result, DestructionRecord)
         return result
@@ -237,6 +237,7 @@ def build_destruction(
             report_sha256=report_sha256,
         ),
         tool=Tool(name=plan.tool.get("name", "tabula"), version=plan.tool.get("version", "unknown")),
+        verification_url=settings.verification_url or None,
     )
 
 

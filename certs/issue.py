@@ -59,7 +59,7 @@ def issue_certificate(
         )
 
     json_path, pdf_path, number, digest, cert = _sign_in_chain(
-        build, TYP_CERTIFICATE, key_dir, cert_dir, cert_id, settings.verification_url, lang
+        build, TYP_CERTIFICATE, key_dir, cert_dir, cert_id, lang
     )
     assert isinstance(cert, Certificate)
     return IssuedCertificate(
@@ -139,7 +139,7 @@ def issue_destruction(
         )
 
     json_path, pdf_path, number, digest, built = _sign_in_chain(
-        build, TYP_DESTRUCTION, key_dir, cert_dir, record_id, settings.verification_url, lang
+        build, TYP_DESTRUCTION, key_dir, cert_dir, record_id, lang
     )
     assert isinstance(built, DestructionRecord)
     return IssuedDestruction(json_path, pdf_path, record_id, number, digest, built)
@@ -151,7 +151,6 @@ def _sign_in_chain(
     key_dir: Path,
     cert_dir: Path,
     record_id: str,
-    url: str,
     lang: str,
 ) -> tuple[Path, Path, int, str, Certificate | DestructionRecord]:
     """Take the chain's next number, sign the record built for it, and write its JSON and PDF."""
@@ -169,7 +168,9 @@ def _sign_in_chain(
         )
         env = sign(built.to_dict(), station_key.private, typ, endorsement=claimed)
         signed = envelope_bytes(env)
-        pdf = render_record(built, env, signed, url=url, lang=lang)
+        pdf = render_record(
+            built, env, signed, url=built.verification_url or "", lang=lang
+        )  # the signed link
         pending = seq.begin(state, number, env.digest, [pdf_path, json_path])
         atomic_write(pdf_path, pdf, exclusive=True)
         atomic_write(json_path, signed, exclusive=True)

@@ -60,7 +60,12 @@ def render_label(
     key, verdict, lines = label_lines(record, lang)
     c.setTitle(f"{verdict} {record.certificate_id}")
     qr_size = height - 4 * mm
-    renderPDF.draw(qr_drawing(qr_payload(record.certificate_id, digest, url), qr_size), c, 2 * mm, 2 * mm)
+    renderPDF.draw(
+        qr_drawing(qr_payload(record.certificate_id, digest, record.verification_url or url), qr_size),
+        c,
+        2 * mm,
+        2 * mm,
+    )
     x = qr_size + 4 * mm
     c.setFillColor(colors.HexColor(_VERDICT_COLOURS[key]))
     c.setFont("Helvetica-Bold", 11)

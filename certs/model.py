@@ -56,6 +56,15 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX = re.compile(r"^(?:[0-9a-f]{2})+$")
 
 
+def check_url(url: str | None) -> None:
+    """A signed verification address (the QR code's link): absent, or a plain http(s) URL."""
+    if url is None:
+        return
+    limits.check_text("verification URL", url, limits.URL_MAX)
+    if not url.startswith(("https://", "http://")) or any(c.isspace() or ord(c) < 0x20 for c in url):
+        raise InvalidCertificate(f"verification_url must be an http(s) URL without spaces, got {url[:80]!r}")
+
+
 def _ts(value: str | None, name: str, *, optional: bool = False) -> None:
     if value is None:
         if optional:
@@ -441,6 +450,9 @@ class Certificate:
     job: Job
     health: dict[str, Any] | None = None
     validation: Validation | None = None
+    # Where the QR code of the PDF links (signed, so that a page's QR code cannot send a donor elsewhere);
+    # absent in records from before it was signed, and when the station sets no address.
+    verification_url: str | None = None
     schema: str = SCHEMA
 
     def __post_init__(self) -> None:
@@ -455,6 +467,7 @@ class Certificate:
         if str(parsed) != self.certificate_id:
             raise InvalidCertificate("certificate_id must be a lowercase hyphenated UUID")
         _ts(self.issued_at, "issued_at")
+        check_url(self.verification_url)
         if self.health is not None and not isinstance(self.health, dict):
             raise InvalidCertificate("health must be an object")
         problems = self.success_problems()
@@ -502,16 +515,15 @@ class Certificate:
     def to_dict(self) -> dict[str, Any]:
         out = _to_json(self)
         assert isinstance(out, dict)
-        if self.schema == SCHEMA_V1:
-            del out["media"]["lot"]  # the payload as the first format wrote it
-        return out
+        return as_v1(out) if self.schema == SCHEMA_V1 else out
 
     @classmethod
     def from_dict(cls, data: Any) -> Certificate:
         """Strictly read a payload; any deviation from the schema raises :class:`SchemaError`.
 
-        A ``tabula.certificate/1`` payload is read as it was written: without ``media.lot`` (and
-        refused with one, as the first verifier did).
+        A ``tabula.certificate/1`` payload is read as it was written (:func:`from_v1`): without
+        ``media.lot`` (refused with one, as the first verifier did), with or without
+        ``verification_url``.
         """
         if not isinstance(data, dict):
             raise SchemaError("the payload is not a JSON object")
@@ -521,13 +533,33 @@ class Certificate:
                 f"unknown certificate schema {schema!r} (this verifier reads {SCHEMA} and {SCHEMA_V1})"
             )
         if schema == SCHEMA_V1:
-            data = before_field(data, "media", "lot")
+            data = from_v1(data)
         result = _reader(cast(Any, cls))(data, None)
         assert isinstance(result, Certificate)
         return result
 
 
 # --- generic, strict (de)serialization driven by the dataclass type hints ----------------------------
+
+
+def from_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """A payload of the first format (certificate or destruction record ``/1``), readable by the strict
+    reader of the current one.
+
+    It has no ``media.lot`` (one that does is refused: an unknown field, as the first verifier said).
+    Its ``verification_url`` is absent when it was signed before the QR code's link was (read as
+    None), or present (the link signed, still in ``/1``, just before lots came).
+    """
+    data = before_field(data, "media", "lot")
+    return data if "verification_url" in data else {**data, "verification_url": None}
+
+
+def as_v1(out: dict[str, Any]) -> dict[str, Any]:
+    """``to_dict`` of a ``/1`` record: without the lot, and without a link it did not sign."""
+    del out["media"]["lot"]
+    if out.get("verification_url") is None:
+        out.pop("verification_url", None)
+    return out
 
 
 def before_field(data: dict[str, Any], section: str, key: str) -> dict[str, Any]:

@@ -321,8 +321,12 @@ def _compare_qr(content: ContentStream | None, cert: SignedRecord, digest: str) 
         text = decode(qr_matrix(content))
     except QrError as e:
         return PageMismatch("qr_code", f"no readable QR code on the first page: {e.message}")
-    if text == qr_payload(cert.certificate_id, digest):
+    expected = qr_payload(cert.certificate_id, digest, cert.verification_url or "")
+    if text == expected:
         return text
+    if cert.verification_url is not None:  # the link is signed: nothing else will do
+        return PageMismatch("qr_code", f"holds {text[:160]!r}, not the signed {expected[:200]!r}")
+    # A record from before links were signed: any http(s) link ending with the id and hash (noted).
     tail = f"id={cert.certificate_id}&sha256={digest}"
     if text.startswith(("https://", "http://")) and text.endswith(tail) and text[-len(tail) - 1] in "?&":
         return text

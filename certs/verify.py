@@ -280,7 +280,8 @@ class Verifier:
             page = check_page(data, record, verdict.digest)
             for mismatch in page.mismatches:
                 verdict.fail(mismatch)
-            if page.qr_text is not None and not page.qr_text.startswith("tabula-cert:"):
+            unsigned_link = record.verification_url is None and page.qr_text is not None
+            if unsigned_link and not str(page.qr_text).startswith("tabula-cert:"):
                 verdict.notes.append(f"the QR code links to {page.qr_text} (the link itself is not signed)")
         return verdict
 

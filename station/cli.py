@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from certs import cli as certs_cli
+from certs.textout import JsonUsageParser
 from diagnostics import cli as diagnostics_cli
 from host import paths
 from host.errors import BadInput, TabulaError
@@ -24,7 +25,7 @@ from station.sync import cli as sync_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = JsonUsageParser(
         prog="station", description="Tabula: verified drive erasure, diagnostics and signed certificates"
     )
     parser.add_argument("--version", action="version", version=f"tabula {__version__}")
@@ -53,6 +54,7 @@ def explain(exc: TabulaError) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    JsonUsageParser.expect_json(argv)
     args = parser.parse_args(argv)
     # Human output speaks the technician's language: --lang, the settings, tabula.lang=, the locale.
     set_language(choose_language(getattr(args, "lang", None), settings_language(paths.settings_file())))

@@ -31,7 +31,7 @@ from host.drives import discover
 from host.errors import BadInput, TabulaError
 from host.units import human_size
 from station import operator
-from station.certify import certify_job, ensure_station_key
+from station.certify import certify_job, ensure_station_key, settings_for
 from station.console import ProgressPrinter, follow, show_plan, summary
 from station.destroy import destroy_job
 from station.errors import Refused
@@ -258,6 +258,8 @@ def _plan(
     """Every drive's plan, in memory.  Anything refused happens before a byte is written: bad input."""
     op = people.operator() | machine_refs(args) | ({"donor": args.donor} if args.donor else {})
     try:
+        if not args.no_cert:  # the certificate's settings must hold now, not after the erasure
+            settings_for(_worker_options(args))
         if args.policy:
             popts = PlanOptions(
                 allow_usb_ata=args.allow_usb_ata, unfreeze_suspend=args.unfreeze_suspend, psid=args.psid

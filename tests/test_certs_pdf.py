@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pypdf import PdfReader, PdfWriter
@@ -15,7 +16,8 @@ from pypdf.generic import ContentStream, NameObject
 from reportlab.lib.pagesizes import A4
 
 from certs.errors import QrError
-from certs.pdf import ATTACHMENT, extract_signed, pdf_text, qr_payload
+from certs.jws import parse_envelope
+from certs.pdf import ATTACHMENT, extract_signed, pdf_text, qr_payload, render_record
 from certs.pdfcheck import qr_matrix
 from certs.phrases import translate
 from certs.qr import decode
@@ -314,7 +316,8 @@ def test_the_drawn_qr_code_reads_the_same_with_zbar(station: Station, tmp_path: 
     reader = PdfReader(issued.pdf_path)
     ours = decode(qr_matrix(ContentStream(reader.pages[0].get_contents(), reader)))
     assert ours == qr_payload(issued.certificate_id, issued.digest, SETTINGS.verification_url)
-    assert any(ours in n for n in v.notes)
+    assert v.ok and issued.certificate.verification_url == SETTINGS.verification_url  # the link is signed
+    assert not any("not signed" in n for n in v.notes)
     assert (
         _run(
             ["pdftoppm", "-r", "200", "-f", "1", "-l", "1", "-png", str(issued.pdf_path), str(tmp_path / "p")]
@@ -355,7 +358,34 @@ def test_an_edited_qr_code_is_named(station: Station, tmp_path: Path) -> None:
     out = io.BytesIO()
     w.write(out)
     v = _check(station, tmp_path, out.getvalue())
-    assert v.mismatched_fields == ["qr_code"] and "not this record" in v.problems[0][1]
+    assert v.mismatched_fields == ["qr_code"] and "not the signed" in v.problems[0][1]
+
+
+def _rendered_with_link(issued: Any, url: str) -> bytes:
+    """The same signed record on a PDF whose QR code links to ``url`` (everything else identical)."""
+    signed = issued.json_path.read_bytes()
+    return render_record(issued.certificate, parse_envelope(signed), signed, url=url)
+
+
+def test_a_qr_code_sending_the_donor_elsewhere_is_refused(station: Station, tmp_path: Path) -> None:
+    """Same id, same hash, another site: the signed link names where the QR code must lead."""
+    issued = station.issue(records.verified())
+    v = _check(station, tmp_path, _rendered_with_link(issued, "https://verify.example.net/v"))
+    assert v.mismatched_fields == ["qr_code"], v.problems
+    assert "verify.example.net" in v.problems[0][1]
+
+
+def test_a_record_without_a_signed_link_keeps_its_old_tolerance_with_a_note(
+    station: Station, tmp_path: Path
+) -> None:
+    """Records signed before links were: any http(s) link ending with the id and hash, noted as unsigned."""
+    issued = station.issue(records.verified(), settings=dataclasses.replace(SETTINGS, verification_url=""))
+    assert issued.certificate.verification_url is None
+    v = _check(station, tmp_path, _rendered_with_link(issued, "https://example.org/verify"))
+    assert v.ok, v.problems
+    assert any("not signed" in n for n in v.notes)
+    plain = station.verifier().verify_file(issued.pdf_path)
+    assert plain.ok and not any("not signed" in n for n in plain.notes)
 
 
 def test_qr_decoder_is_strict() -> None:

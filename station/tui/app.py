@@ -29,7 +29,7 @@ from host.errors import TabulaError
 from host.identity import DriveInfo
 from host.runner import Runner, SubprocessRunner
 from station import printing
-from station.certify import ensure_station_key
+from station.certify import ensure_station_key, settings_for
 from station.destroy import destroy_job
 from station.i18n import N_, _, choose_language, current_language, set_language, tr
 from station.jobs import create_job, find_jobs, plan_job, plan_purge_job, spawn
@@ -610,6 +610,8 @@ class TabulaApp(App[int]):
         options = self.worker_options()
         if options.key_dir is not None and not self.ensure_station_key(Path(options.key_dir)):
             return None
+        if options.cert_dir is not None and not self.settings_hold(options):
+            return None
         started: list[Path] = []
         for plan in plans:
             try:
@@ -632,6 +634,20 @@ class TabulaApp(App[int]):
         self.benches.append(bench)
         self.refresh_screens()
         return bench
+
+    def settings_hold(self, options: WorkerOptions) -> bool:
+        """The certificate settings are read before any job starts: a settings file the certificate
+        cannot hold (an over-long name...) stops the erasure here, not its certificate afterwards."""
+        try:
+            settings_for(options)
+        except TabulaError as exc:
+            self.notify(
+                _("The certificate settings are wrong: {error}").format(error=tr(exc.message)),
+                severity="error",
+                timeout=15,
+            )
+            return False
+        return True
 
     def ensure_station_key(self, key_dir: Path) -> bool:
         """Create the station key once, before workers start side by side (they would race to create it)."""

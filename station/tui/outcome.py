@@ -70,7 +70,7 @@ def result_of(job: TrackedJob) -> Result:
         record, digest = read_record(signed)
     except (StationError, CertError, OSError):
         return _unsigned(job)
-    url = _url(job.job_dir)
+    url = record.verification_url or _url(job.job_dir)  # the signed link, else the settings' (older records)
     qr = qr_payload(record.certificate_id, digest, url)
     short = qr_payload(record.certificate_id, digest)
     if isinstance(record, DestructionRecord):
