@@ -106,19 +106,23 @@ def test_a_tampered_lot_breaks_the_signature_and_a_bad_one_the_schema(station: S
     assert not v.valid and v.reason == "schema_error"
 
 
-def _as_v1(station: Station, path: Path, schema: str, *, keep_lot: bool = False) -> None:
-    """Re-sign the record as the first format wrote it: schema /1, no ``media.lot``."""
+def _as_v1(station: Station, path: Path, schema: str, *, keep_lot: bool = False, url: bool = True) -> None:
+    """Re-sign the record as the first format wrote it: schema /1, no ``media.lot`` (and, as before the
+    QR code's link was signed, no ``verification_url`` unless ``url``)."""
     obj = json.loads(path.read_bytes())
     payload = payload_of(path)
     payload["schema"] = schema
     if not keep_lot:
         del payload["media"]["lot"]
+    if not url:
+        del payload["verification_url"]
     path.write_text(json.dumps(resign(obj, canonical_json(payload), station.key_dir)))
 
 
-def test_a_certificate_from_before_lots_still_verifies(station: Station) -> None:
+@pytest.mark.parametrize("url", [True, False])
+def test_a_certificate_from_before_lots_still_verifies(station: Station, url: bool) -> None:
     issued = station.issue(records.verified())
-    _as_v1(station, issued.json_path, model.SCHEMA_V1)
+    _as_v1(station, issued.json_path, model.SCHEMA_V1, url=url)
     v = station.verifier().verify_file(issued.json_path)
     assert v.ok, v.problems
     assert v.certificate is not None and v.certificate.schema == model.SCHEMA_V1
@@ -137,10 +141,11 @@ def test_a_v1_certificate_cannot_carry_a_lot(station: Station) -> None:
         model.Certificate.from_dict({**_payload_v2(), "schema": model.SCHEMA_V1})
 
 
-def test_a_v2_payload_must_say_lot_even_when_null() -> None:
+@pytest.mark.parametrize("key", ["lot", "verification_url"])
+def test_a_v2_payload_says_lot_and_link_even_when_null(key: str) -> None:
     payload = _payload_v2()
-    del payload["media"]["lot"]
-    with pytest.raises(SchemaError, match="missing field"):
+    del (payload["media"] if key == "lot" else payload)[key]
+    with pytest.raises(SchemaError, match=f"missing field.*{key}"):
         model.Certificate.from_dict(payload)
 
 
@@ -185,7 +190,8 @@ def test_a_destruction_record_carries_the_lot_and_the_bench_can_correct_it(stati
         )
 
 
-def test_a_destruction_record_from_before_lots_still_verifies(station: Station) -> None:
+@pytest.mark.parametrize("url", [True, False])
+def test_a_destruction_record_from_before_lots_still_verifies(station: Station, url: bool) -> None:
     d = issue_destruction(
         records.failed_bad_ranges(),
         key_dir=station.key_dir,
@@ -194,7 +200,7 @@ def test_a_destruction_record_from_before_lots_still_verifies(station: Station) 
         performed_by="Camille Martin",
         settings=SETTINGS,
     )
-    _as_v1(station, d.json_path, destruction_model.SCHEMA_V1)
+    _as_v1(station, d.json_path, destruction_model.SCHEMA_V1, url=url)
     v = station.verifier().verify_file(d.json_path)
     assert v.valid and v.destruction is not None and v.problems == [], v.problems
     assert v.destruction.schema == destruction_model.SCHEMA_V1 and v.destruction.media.lot is None
