@@ -137,3 +137,22 @@ async def test_offline_the_lot_check_waits_and_says_nothing_is_lost(
         await pilot.press("l", *"LOT-2026-03", "enter", "enter")
         await until(pilot, lambda: "Rien n'est perdu" in notes(app))
     assert [(c.reference, c.state) for c in lots.recorded(home)] == [("LOT-2026-03", "pending")]
+
+
+async def test_the_diagnostics_report_names_the_machine(home: Path) -> None:
+    import json
+
+    from tests.test_tui_diagnose import make_app, open_and_finish
+
+    app = make_app(home, "qemu-nvme")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.scans > 0)
+        await pilot.press("l", *"LOT-2026-03", "enter", *"PC-0173", "enter")
+        await until(pilot, lambda: isinstance(app.screen, DrivesScreen))
+        screen = await open_and_finish(pilot, app)
+        assert "lot LOT-2026-03 · asset PC-0173" in screen_text(app)
+        await pilot.press("s")
+        await until(pilot, lambda: screen.saved is not None)
+        assert screen.saved is not None
+        doc = json.loads(screen.saved.read_text())
+    assert (doc["schema"], doc["lot"], doc["asset_number"]) == (2, "LOT-2026-03", "PC-0173")

@@ -144,6 +144,9 @@ class DiagnosticsScreen(TabulaScreen):
             if self.saved is not None:
                 title.append("  " + _("Saved: {path}").format(path=self.saved), style="green")
             body = render_report(self.report)
+        machine = self.tabula.machine.label()
+        if machine:
+            title.append("\n" + machine, style="dim")
         self.query_one("#diag-title", Static).update(title)
         self.query_one("#diag-body", Static).update(body)
 
