@@ -70,6 +70,7 @@ async def test_scanned_at_start_refused_when_wrong_then_signed_in_the_certificat
         assert plan.plans[0].operator["lot"] == "LOT-2026-03"
         await pilot.press(*plan.word, "enter")
         await until(pilot, lambda: isinstance(app.screen, ResultScreen), timeout=60)
+        await until(pilot, lambda: "PC-0173  lot LOT-2026-03" in screen_text(app))
     (cert,) = (home / "certs").glob("*.json")
     media = payload_of(cert)["media"]
     assert (media["lot"], media["asset_number"]) == ("LOT-2026-03", "PC-0173")
