@@ -162,6 +162,8 @@ class Verdict:
             "sequence": c.station.sequence if c else None,
             "serial": c.media.serial if c else None,
             "model": c.media.model if c else None,
+            "asset_number": c.media.asset_number if c else None,
+            "lot": c.media.lot if c else None,
             "log": self.log,
         }
 
@@ -188,6 +190,8 @@ class Verdict:
             "sequence": d.station.sequence,
             "serial": d.media.serial,
             "model": d.media.model,
+            "asset_number": d.media.asset_number,
+            "lot": d.media.lot,
         }
 
 

@@ -79,6 +79,7 @@ def test_a_certificate_signs_the_lot_next_to_the_asset_number(station: Station) 
     verdict = station.verifier().verify_paths([issued.json_path, issued.pdf_path])
     assert [v.ok for v in verdict] == [True, True], [v.problems for v in verdict]
     assert verdict[0].certificate is not None and verdict[0].certificate.media.lot == LOT
+    assert verdict[0].to_json()["lot"] == LOT and verdict[0].to_json()["asset_number"] == "PC-7"
     text = pdf_text(issued.pdf_path.read_bytes())
     assert "Lot de don" in text and LOT in text
     assert f"Lot: {LOT}" in " ".join(label_lines(issued.certificate, "fr")[2])
