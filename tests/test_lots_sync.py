@@ -86,7 +86,8 @@ def test_unknown_and_closed_lots_warn_and_are_listed(home: Path, hub: str, asked
     assert closed is not None and closed.state == "closed" and closed.warns
     assert closed.detail == "2026-01-31T17:00:00Z"
     unknown = lots.check_lot("LOT-2099-01", home, config(home, hub))
-    assert unknown is not None and unknown.state == "unknown" and "no lot 'LOT-2099-01'" in unknown.detail
+    assert unknown is not None and unknown.state == "unknown"
+    assert unknown.detail == "HTTP 404 unknown_lot: no lot 'LOT-2099-01' in your organisation"
     assert asked == ["mairie/2025.12", "LOT-2099-01"]
     assert {lot["reference"]: lot["state"] for lot in status(home).lots} == {
         "mairie/2025.12": "closed",

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from host.errors import TabulaError
-from station.sync.client import Answer, SyncClient
+from station.sync.client import WRONG_URL_HINT, Answer, SyncClient
 from station.sync.config import SyncConfig, load_config
 from station.sync.outbox import Outbox
 
@@ -64,7 +64,7 @@ def interpret(reference: str, answer: Answer, now: float) -> LotCheck:
             return LotCheck(reference, "closed", str(closed_at or ""), now)  # detail: when it was closed
         return LotCheck(reference, "open", donor, now)
     if answer.status == 404 and answer.code in UNKNOWN_CODES:
-        return LotCheck(reference, "unknown", answer.message, now)
+        return LotCheck(reference, "unknown", answer.message.removesuffix(WRONG_URL_HINT), now)
     if answer.status == 404:  # a plain 404: a hub from before lots (or a wrong URL) cannot say yet
         return LotCheck(reference, "pending", "the hub does not answer lot lookups: " + answer.message, now)
     return LotCheck(reference, "pending", answer.message, now)
