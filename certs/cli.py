@@ -1,6 +1,7 @@
 """``station verify`` and ``station keys``: wired into station/cli.py through :func:`register`.
 
-* ``station verify PATH... [--trust DIR]... [--chain] [--json]``: exit 0 only if every file is a valid,
+* ``station verify PATH... [--trust DIR]... [--chain] [--certs DIR]... [--json]``: lot reports among the
+  files are verified as such (:mod:`certs.lotcli`); exit 0 only if every file is a valid,
   trusted, certified erasure or destruction record (and, with ``--chain``, every station's sequence is
   whole); 1 otherwise
   (including when no certificate was found); 2 when the verification itself could not run (bad trust
@@ -64,10 +65,14 @@ __all__ = ["escape_text", "main", "register", "report_json", "run_keys", "run_ve
 def register(subparsers: Any) -> None:
     """Add ``verify`` and ``keys`` to an argparse sub-parsers object."""
     v = subparsers.add_parser(
-        "verify", help="verify signed erasure certificates offline (JSON, PDF, directories)"
+        "verify", help="verify signed erasure certificates and lot reports offline (JSON, PDF, directories)"
     )
     v.add_argument(
-        "paths", nargs="+", type=Path, metavar="PATH", help="certificate files (.json/.pdf) or directories"
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="certificate or lot report files (.json/.pdf), or directories",
     )
     v.add_argument(
         "--trust",
