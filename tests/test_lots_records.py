@@ -222,3 +222,14 @@ def test_a_diagnostics_report_carries_lot_and_asset_number_and_checks_them() -> 
         DiagnosticReport(mode="quick", started_at="2026-03-01T10:00:00Z", rules_source="x", lot="LOT 1")
     with pytest.raises(refs.BadReference, match="at most 200"):
         DiagnosticReport(mode="quick", started_at="x", rules_source="x", asset_number="9" * 201)
+
+
+@pytest.mark.parametrize("ref", ["LOT-1\n", "LOT 1", "", "x" * 65])
+def test_a_lot_report_holds_the_same_rule(ref: str) -> None:
+    """The lot report's lot (certs/lotreport.py) is checked by the shared rule: a trailing newline too."""
+    from certs.errors import InvalidLotReport
+    from certs.lotreport import Lot
+
+    assert Lot("LOT-1", "Mairie", "public_body", "2026-03-14", None).reference == "LOT-1"
+    with pytest.raises(InvalidLotReport):
+        Lot(ref, "Mairie", "public_body", "2026-03-14", None)
