@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hub import api_certificates, api_keys, api_log, api_lookups, api_reports, pages
+from hub import api_certificates, api_keys, api_log, api_lookups, api_lots, api_reports, pages
 from hub.guard import Guard, Limits
 from hub.http import exception_handlers
 from hub.openapi import openapi_spec
@@ -41,6 +41,7 @@ def create_app(hub: Hub, limits: Limits | None = None) -> Starlette:
         *api_reports.routes(hub),
         *api_keys.routes(hub),
         *api_log.routes(hub),
+        *api_lots.routes(hub),
     ]
     app = Starlette(
         routes=routes,

@@ -43,6 +43,7 @@ from certs.verify import Verifier
 from hub.db import CertificateRow, LogQueue, ReportRow, Station, StationInfo, utcnow
 from hub.errors import Conflict, Forbidden, Rejected, TooLarge, Transient
 from hub.ids import is_certificate_id, is_report_id, normalise_id
+from hub.lotfacts import report_keys
 from hub.tlog import Appended, Logged, TransparencyLog
 
 
@@ -149,10 +150,17 @@ def new_row(station: StationInfo, cert: Certificate, env: Envelope, body: bytes)
         model=_indexed(m.model),
         manufacturer=_indexed(m.manufacturer),
         asset_number=m.asset_number,
+        lot=signed_lot(m),
         issued_at=cert.issued_at,
         trust=f"station key {env.kid[:16]} endorsed by {station.organisation} (organisation #{station.organisation_id})",
         body=body,
     )
+
+
+def signed_lot(media: object) -> str | None:
+    """The lot reference a signed record carries next to its asset number (``media.lot``), if any."""
+    lot = getattr(media, "lot", None)
+    return lot if isinstance(lot, str) and lot else None
 
 
 def _checked_upload(raw_id: str, body: bytes, valid: Callable[[str], bool], wrong: str) -> str:
@@ -306,11 +314,14 @@ def ingest_report(hub: Hub, station: StationInfo, report_id: str, body: bytes) -
     if hashlib.sha256(body).hexdigest() != report_id:
         raise Rejected("the report's SHA-256 does not match its id", code="id_mismatch")
     parse_report(body)
+    asset, lot = report_keys(body)
     try:
         with hub.session() as s, s.begin():
             if s.get(ReportRow, report_id) is not None:
                 return False
-            s.add(ReportRow(report_id=report_id, station_pk=station.pk, body=body))
+            s.add(
+                ReportRow(report_id=report_id, station_pk=station.pk, body=body, asset_number=asset, lot=lot)
+            )
     except IntegrityError:
         return False  # the same bytes stored concurrently: same id, same content
     return True

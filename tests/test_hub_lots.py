@@ -1,0 +1,244 @@
+"""Donation lots over real HTTP (uvicorn on loopback), SQLite and PostgreSQL: staff and station
+tokens, devices, events, progress computed from reports and signed records, refusals with reasons."""
+
+# ruff: noqa: F811  (pytest fixtures imported from tests.test_sync_support)
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hub import lots
+from hub.cli import main as hub_main
+from hub.errors import AdminError
+from hub.service import Hub
+from hub.staff import add_staff
+from tests.test_sync_support import (  # noqa: F401  (fixtures)
+    Kit,
+    Org,
+    db_url,
+    enrolled,
+    hub,
+    hub_url,
+    kit,
+    make_kit,
+    make_org,
+    org,
+    pg_admin_url,
+)
+
+
+def staff_token(hub: Hub, org: Org | None, role: str = "staff", name: str = "Camille") -> str:
+    _, token = add_staff(hub.session(), name, role, org.key.kid if org else None)
+    return token
+
+
+def client(url: str, token: str) -> httpx.Client:
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+LOT = {"reference": "2026/MAIRIE-03", "donor_name": "Mairie de Lyon", "donor_kind": "public_body",
+       "received_on": "2026-03-14", "contact": "dsi@mairie.example"}  # fmt: skip
+
+
+def report(asset: str, lot: str | None, serials: list[str], verdict: str = "reuse") -> bytes:
+    """A diagnostics report as ``station diagnose`` writes it, with the asset number and lot."""
+    doc: dict[str, Any] = {
+        "schema": 1,
+        "mode": "quick",
+        "started_at": "2026-03-15T09:00:00Z",
+        "finished_at": "2026-03-15T09:05:00Z",
+        "overall": verdict,
+        "machine": {
+            "verdict": verdict,
+            "reasons": [] if verdict == "reuse" else [f"{verdict}: battery worn"],
+        },
+        "inventory": {
+            "system": {"manufacturer": "Lenovo", "model": "ThinkPad T480", "serial": f"PF-{asset}"},
+            "storage": [
+                {"path": f"/dev/sd{i}", "serial": s, "model": "SSD 256"} for i, s in enumerate(serials)
+            ],
+        },
+        "asset_number": asset,
+    }
+    if lot is not None:
+        doc["lot"] = lot
+    return json.dumps(doc).encode()
+
+
+def put_report(c: httpx.Client, body: bytes) -> None:
+    r = c.put(f"/api/v1/reports/{hashlib.sha256(body).hexdigest()}", content=body,
+              headers={"Content-Type": "application/json"})  # fmt: skip
+    assert r.status_code == 201, r.text
+
+
+def put_cert(c: httpx.Client, kit: Kit, **kw: Any) -> str:
+    cert = kit.certificate(**kw)
+    r = c.put(f"/api/v1/certificates/{cert.certificate_id}", content=kit.sign(cert),
+              headers={"Content-Type": "application/json"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    return cert.certificate_id
+
+
+def test_a_lot_from_intake_to_outcome(hub: Hub, hub_url: str, org: Org, kit: Kit) -> None:
+    staff = client(hub_url, staff_token(hub, org))
+    station = client(hub_url, kit.token)
+    r = staff.post("/api/v1/lots", json=LOT)
+    assert r.status_code == 201, r.text
+    lot_id = r.json()["id"]
+    assert r.json()["contact"] == "dsi@mairie.example"
+    for asset in ("PC-1", "PC-2", "PC-3"):
+        r = station.post(f"/api/v1/lots/{lot_id}/devices",
+                         json={"asset_number": asset, "kind": "laptop", "received_at": "2026-03-14T10:00Z"})  # fmt: skip
+        assert r.status_code == 201, r.text
+    again = station.post(f"/api/v1/lots/{lot_id}/devices", json={"asset_number": "PC-1", "kind": "laptop"})
+    assert again.status_code == 200 and again.json()["status"] == "already_stored"
+    # PC-1: one drive, erased.  PC-2: two drives, one erased, one with nothing (flagged).
+    # PC-3: its erasure failed; no proof.
+    put_report(station, report("PC-1", LOT["reference"], ["S1"]))
+    put_report(station, report("PC-2", None, ["S2a", "S2b"], "repair"))
+    put_report(station, report("PC-3", LOT["reference"], ["S3"], "recycle"))
+    c1 = put_cert(station, kit, asset="PC-1", serial="S1")
+    put_cert(station, kit, asset="PC-2", serial="S2a")
+    put_cert(station, kit, asset="PC-3", serial="S3", success=False)
+    assert (
+        station.post("/api/v1/events", json={"asset_number": "PC-2", "kind": "repaired"}).status_code == 201
+    )
+    r = staff.post("/api/v1/events", json={"asset_number": "PC-1", "kind": "outcome", "outcome": "reused",
+                                            "detail": "student"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    r = staff.post("/api/v1/events", json={"asset_number": "PC-3", "kind": "outcome", "outcome": "recycled",
+                                            "detail": "Ecosystem"})  # fmt: skip
+    assert r.status_code == 201, r.text
+
+    view = station.get(f"/api/v1/lots/{lot_id}").json()
+    assert "contact" not in view["lot"]  # a station does not see the donor contact
+    counts = view["counts"]
+    assert (counts["devices"], counts["diagnosed"], counts["data_cleared"], counts["repaired"]) == (
+        3,
+        3,
+        1,
+        1,
+    )
+    assert counts["outcomes"] == {"reused": 1, "sold": 0, "recycled": 1, "destroyed": 0}
+    assert counts["verdicts"] == {"reuse": 1, "repair": 1, "recycle": 1}
+    assert counts["devices_missing_proof"] == ["PC-2", "PC-3"]
+    assert counts["reused_by_kind"] == {"laptop": 1}
+    devices = {d["asset_number"]: d for d in view["devices"]}
+    pc1, pc2 = devices["PC-1"], devices["PC-2"]
+    assert pc1["data_cleared"] and pc1["drives"][0]["proof"]["id"] == c1
+    assert pc1["manufacturer"] == "Lenovo" and pc1["model"] == "ThinkPad T480"
+    assert [d["cleared"] for d in pc2["drives"]] == [True, False]
+    assert "S2b" in pc2["not_cleared_because"]
+    assert pc2["verdict"] == "repair" and pc2["verdict_reasons"] == ["repair: battery worn"]
+    events = [e["event"] for e in pc1["timeline"]]
+    assert events[0] == "received" and "diagnosed" in events and "drive_erased" in events
+    assert events[-1] == "outcome"
+
+    found = station.get("/api/v1/lots", params={"reference": LOT["reference"]})
+    assert found.status_code == 200 and found.json()["counts"]["devices"] == 3
+    dev = station.get("/api/v1/devices", params={"asset_number": "PC-3"}).json()
+    assert dev["lot"]["reference"] == LOT["reference"] and not dev["device"]["data_cleared"]
+    assert dev["device"]["drives"][0]["records"][0]["kind"] == "failure_report"
+
+
+def test_a_record_naming_another_lot_is_not_counted(hub: Hub, hub_url: str, org: Org, kit: Kit) -> None:
+    staff = client(hub_url, staff_token(hub, org))
+    station = client(hub_url, kit.token)
+    lot_id = staff.post("/api/v1/lots", json=LOT).json()["id"]
+    station.post(f"/api/v1/lots/{lot_id}/devices", json={"asset_number": "PC-9", "kind": "desktop"})
+    put_report(station, report("PC-9", "OTHER-LOT", ["S9"]))
+    dev = station.get("/api/v1/devices", params={"asset_number": "PC-9"}).json()["device"]
+    assert dev["diagnosed_at"] is None and "OTHER-LOT" in dev["problems"][0]
+    assert dev["not_cleared_because"].startswith("no diagnostics inventory")
+
+
+def test_roles_and_organisations_are_enforced(
+    hub: Hub, hub_url: str, org: Org, kit: Kit, tmp_path: Path
+) -> None:
+    other = make_org(tmp_path / "other", "Other")
+    hub.add_organisation("Other", other.pem)
+    station = client(hub_url, kit.token)
+    r = station.post("/api/v1/lots", json=LOT)
+    assert r.status_code == 403 and r.json()["error"] == "wrong_role"
+    network = client(hub_url, staff_token(hub, None, "coordinator"))
+    assert network.post("/api/v1/lots", json=LOT).json()["error"] == "wrong_role"
+    lot_id = client(hub_url, staff_token(hub, org)).post("/api/v1/lots", json=LOT).json()["id"]
+    foreign = client(hub_url, staff_token(hub, other))
+    assert foreign.get(f"/api/v1/lots/{lot_id}").status_code == 404
+    assert foreign.get("/api/v1/lots", params={"reference": LOT["reference"]}).status_code == 404
+    assert foreign.post(f"/api/v1/lots/{lot_id}/close").status_code == 404
+    # the other organisation may use the same reference: references are unique per organisation
+    assert foreign.post("/api/v1/lots", json=LOT).status_code == 201
+    assert client(hub_url, "nope").get("/api/v1/lots", params={"reference": "X"}).status_code == 401
+    with pytest.raises(AdminError):
+        add_staff(hub.session(), "x", "staff", None)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "code"),
+    [
+        ("/api/v1/lots", {**LOT, "reference": "bad ref!"}, "bad_reference"),
+        ("/api/v1/lots", {**LOT, "donor_kind": "alien"}, "bad_donor_kind"),
+        ("/api/v1/lots", {**LOT, "received_on": "14/03/2026"}, "bad_received_on"),
+        ("/api/v1/lots", {**LOT, "donor_name": "x" * 201}, "bad_donor_name"),
+        ("/api/v1/lots", [1, 2], "malformed"),
+        ("/api/v1/events", {"asset_number": "PC-1", "kind": "outcome", "outcome": "reused", "detail": "Jean Dupont"},
+         "bad_detail"),
+        ("/api/v1/events", {"asset_number": "PC-1", "kind": "outcome", "outcome": "recycled"}, "bad_detail"),
+        ("/api/v1/events", {"asset_number": "PC-1", "kind": "stolen"}, "bad_kind"),
+        ("/api/v1/events", {"asset_number": "PC-1", "kind": "repaired", "at": "2999-01-01"}, "bad_at"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_a_422_naming_the_field(
+    hub: Hub, hub_url: str, org: Org, kit: Kit, path: str, body: Any, code: str
+) -> None:
+    staff = client(hub_url, staff_token(hub, org))
+    lot_id = staff.post("/api/v1/lots", json={**LOT, "reference": "L1"}).json()["id"]
+    staff.post(f"/api/v1/lots/{lot_id}/devices", json={"asset_number": "PC-1", "kind": "laptop"})
+    r = staff.post(path, json=body)
+    assert r.status_code == 422 and r.json()["error"] == code, r.text
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_conflicts_closed_lots_and_retention(hub: Hub, hub_url: str, org: Org, db_url: str) -> None:
+    staff = client(hub_url, staff_token(hub, org))
+    a = staff.post("/api/v1/lots", json=LOT).json()["id"]
+    assert staff.post("/api/v1/lots", json=LOT).json()["error"] == "lot_exists"
+    b = staff.post("/api/v1/lots", json={**LOT, "reference": "B"}).json()["id"]
+    staff.post(f"/api/v1/lots/{a}/devices", json={"asset_number": "PC-1", "kind": "laptop"})
+    r = staff.post(f"/api/v1/lots/{b}/devices", json={"asset_number": "PC-1", "kind": "laptop"})
+    assert r.status_code == 409 and r.json()["error"] == "asset_in_other_lot"
+    assert staff.post(f"/api/v1/lots/{a}/close").json()["closed_at"] is not None
+    r = staff.post("/api/v1/events", json={"asset_number": "PC-1", "kind": "repaired"})
+    assert r.status_code == 409 and r.json()["error"] == "lot_closed"
+    # retention: the contact of a lot closed long enough ago is erased, the others kept
+    assert [x.reference for x in lots.erase_contacts(hub, 30)] == []
+    erased = lots.erase_contacts(hub, 30, now=datetime.now(UTC) + timedelta(days=31))
+    assert [x.reference for x in erased] == [LOT["reference"]]
+    got = staff.get(f"/api/v1/lots/{a}").json()["lot"]
+    assert got["contact"] is None and got["contact_erased_at"] is not None
+    assert staff.get(f"/api/v1/lots/{b}").json()["lot"]["contact"] == LOT["contact"]
+    assert hub_main(["retention", "--db", db_url, "--days", "0"]) == 0
+
+
+def test_staff_tokens_from_the_cli(hub: Hub, hub_url: str, org: Org, db_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "staff.token"
+    assert hub_main(["staff", "add", "--db", db_url, "--name", "Desk", "--role", "staff",
+                     "--org", org.key.kid, "--token-out", str(out)]) == 0  # fmt: skip
+    token = out.read_text().strip()
+    assert len(token) >= 43 and token not in json.dumps(hub.stations())
+    desk = client(hub_url, token)
+    assert desk.post("/api/v1/lots", json=LOT).status_code == 201
+    basic = httpx.get(f"{hub_url}/api/v1/lots", params={"reference": LOT["reference"]}, auth=("any", token))
+    assert basic.status_code == 200  # HTTP Basic with the token as password (browsers, staff pages)
+    assert hub_main(["staff", "revoke", "--db", db_url, "1"]) == 0
+    r = desk.get("/api/v1/lots", params={"reference": LOT["reference"]})
+    assert r.status_code == 401 and r.json()["error"] == "token_revoked"
+    assert hub_main(["staff", "list", "--db", db_url]) == 0
