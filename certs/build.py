@@ -485,4 +485,5 @@ def build_certificate(
             record_sha256=record_sha256(record),
         ),
         health=_health(health),
+        verification_url=settings.verification_url or None,
     )

@@ -1,7 +1,8 @@
 """``station verify`` and ``station keys``: wired into station/cli.py through :func:`register`.
 
 * ``station verify PATH... [--trust DIR]... [--chain] [--json]``: exit 0 only if every file is a valid,
-  trusted, certified erasure (and, with ``--chain``, every station's sequence is whole); 1 otherwise
+  trusted, certified erasure or destruction record (and, with ``--chain``, every station's sequence is
+  whole); 1 otherwise
   (including when no certificate was found); 2 when the verification itself could not run (bad trust
   store).  With ``--json`` the output is always one JSON document, ASCII only.  The human output
   escapes every control, bidirectional and invisible character of paths and fields (``\x1b``,
@@ -51,7 +52,7 @@ from certs.logcheck import FileCheck, check_heads, check_log
 from certs.logcli import load_log_keys
 from certs.logcli import register as register_log
 from certs.revocation import REASONS, read_revocation_list, revoke
-from certs.textout import escape_text, json_safe, print_json, say
+from certs.textout import JsonUsageParser, escape_text, json_safe, print_json, say
 from certs.trust import TrustStore
 from certs.verify import Verdict, Verifier
 
@@ -155,13 +156,19 @@ def _time_arg(text: str) -> datetime:
 
 
 def report_json(verdicts: list[Verdict], *, chain: bool, files: list[FileCheck] | None = None) -> str:
-    """The ``--json`` report: always valid JSON, ASCII only."""
+    """The ``--json`` report: always valid JSON, ASCII only.
+
+    ``ok``: every file is a valid erasure certificate or a valid destruction record (and every other
+    file checked holds); ``valid`` counts the erasure certificates, ``destructions`` the valid
+    destruction records (never erasures).
+    """
     files = files or []
-    ok = bool(verdicts) and all(v.ok for v in verdicts) and all(f.ok for f in files)
+    ok = bool(verdicts) and all(v.valid for v in verdicts) and all(f.ok for f in files)
     doc = {
         "ok": ok,
         "checked": len(verdicts),
         "valid": sum(v.ok for v in verdicts),
+        "destructions": sum(v.valid and not v.ok for v in verdicts),
         "chain": chain,
         "results": [v.to_json() for v in verdicts],
         "files": [f.to_json() for f in files],
@@ -173,6 +180,8 @@ def _print_verdict(v: Verdict) -> None:
     path = escape_text(v.path)
     if v.ok:
         say(f"OK    {path}: {escape_text(v.summary())}")
+    elif v.valid:  # a destruction record: authentic, chained, and no erasure
+        say(f"DESTROYED {path}: {escape_text(v.summary())}")
     else:
         say(f"FAIL  {path}")
         for reason, message in v.problems:
@@ -256,7 +265,9 @@ def _print_human(verdicts: list[Verdict], files: list[FileCheck]) -> None:
         _print_file(f)
     if not verdicts:
         say("no certificate found", sys.stderr)
-    say(f"{sum(v.ok for v in verdicts)}/{len(verdicts)} valid erasure certificate(s)")
+    destroyed = sum(v.valid and not v.ok for v in verdicts)
+    line = f"{sum(v.ok for v in verdicts)}/{len(verdicts)} valid erasure certificate(s)"
+    say(line + (f", {destroyed} valid destruction record(s)" if destroyed else ""))
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -270,7 +281,7 @@ def run_verify(args: argparse.Namespace) -> int:
         return _setup_error(args, e, "log_key_error")
     _warn_about(trust)
     verdicts, files, chain = _verify_all(args, trust, log_keys)
-    ok = bool(verdicts) and all(v.ok for v in verdicts) and all(f.ok for f in files)
+    ok = bool(verdicts) and all(v.valid for v in verdicts) and all(f.ok for f in files)
     if args.json:
         sys.stdout.write(report_json(verdicts, chain=chain, files=files) + "\n")
     else:
@@ -355,7 +366,8 @@ def _revoke(args: argparse.Namespace, key_dir: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone entry point (``python -m certs.cli``) until station/cli.py wires these in."""
-    parser = argparse.ArgumentParser(prog="station")
+    parser = JsonUsageParser(prog="station")
+    JsonUsageParser.expect_json(argv)
     sub = parser.add_subparsers(dest="command", required=True)
     register(sub)
     args = parser.parse_args(argv)

@@ -1,8 +1,14 @@
-"""Labels of the PDF certificate, in English and French (NIST SP 800-88 sample certificate wording)."""
+"""Labels of the PDF certificate, in English and French (NIST SP 800-88 sample certificate wording).
+
+The labels are part of the PDF format: ``station verify`` draws a certificate's page again to compare
+it with the PDF (:mod:`certs.pdfcheck`), so the words of each page edition (:mod:`certs.page`) never
+change once certificates were issued with them.  :data:`LABELS_V1` is the first edition's, kept as it
+was; :data:`LABELS` (edition 2) is built from it with :data:`CHANGES_V2`.
+"""
 
 from __future__ import annotations
 
-LABELS: dict[str, dict[str, str]] = {
+LABELS_V1: dict[str, dict[str, str]] = {
     "en": {
         "title": "Certificate of Sanitization",
         "title_failure": "Failure report - this drive was NOT sanitized",
@@ -168,5 +174,201 @@ LABELS: dict[str, dict[str, str]] = {
 }
 
 
-def labels(lang: str) -> dict[str, str]:
-    return LABELS.get(lang, LABELS["en"])
+#: What edition 2 says differently (French throughout, plain words), and its new labels.
+CHANGES_V2: dict[str, dict[str, str]] = {
+    "en": {
+        "banner_failure": "NOT ERASED - FAILED",
+        "banner_unverified": "NOT VERIFIED - treat as NOT ERASED",
+        "wwn": "WWN (the drive's worldwide unique number)",
+        "key": "key",
+        "bytes_unit": "bytes",
+        "not_checked": "not checked",
+        "smart_status": "SMART status (the drive's self-assessment)",
+        "verdict": "Verdict",
+        "verdict_reasons": "Why",
+        "facts": "Readings",
+        "unknowns": "Not checked",
+        "checked_at": "Checked (UTC)",
+        "verdict_reuse": "reuse",
+        "verdict_repair": "repair",
+        "verdict_recycle": "recycle",
+        "verdict_unknown": "unknown",
+        "record_id": "Record ID",
+        "destruction_title": "Record of physical destruction",
+        "destruction_banner": "PHYSICALLY DESTROYED - never erased",
+        "destruction": "Destruction",
+        "destruction_method": "Method",
+        "performed_by": "Destroyed by",
+        "witness": "Witness",
+        "destroyed_at": "Destroyed on (UTC)",
+        "photo": "Photograph",
+        "failed_job": "Why it was destroyed: the erasure that failed",
+        "failure_report": "Failure report (id / SHA-256)",
+        "outcome": "Outcome",
+        "recorded_by": "Recorded by",
+        "nist_destroy": "NIST SP 800-88 Destroy: the media can no longer be used, and its data cannot be read.",
+        "destroy_shred": "shredded",
+        "destroy_drill": "drilled through the platters or chips",
+        "destroy_crush": "crushed",
+        "destroy_degauss": "degaussed (magnetic media only)",
+        "destroy_incinerate": "incinerated",
+        "destruction_note": "This PDF carries its signed record (attachment tabula-certificate.json). "
+        "Verify it offline with: station verify FILE.pdf --trust DIR",
+        "label_asset": "Asset",
+        "label_drive": "Drive",
+        "label_erased": "ERASED AND VERIFIED",
+        "label_failed": "NOT ERASED",
+        "label_destroyed": "DESTROYED",
+        "label_check": "Check: station verify",
+    },
+    "fr": {
+        "title": "Certificat d'effacement",
+        "banner_failure": "NON EFFACÉ - ÉCHEC",
+        "banner_unverified": "NON VÉRIFIÉ - à traiter comme NON EFFACÉ",
+        "wwn": "WWN (numéro unique mondial du disque)",
+        "station": "Station / numéro d'ordre",
+        "key": "clé",
+        "bytes_unit": "octets",
+        "smart_status": "État SMART (autodiagnostic du disque)",
+        "verdict": "Verdict",
+        "verdict_reasons": "Motifs",
+        "facts": "Relevés",
+        "unknowns": "Non vérifié",
+        "checked_at": "Contrôlé le (UTC)",
+        "verdict_reuse": "réemploi",
+        "verdict_repair": "réparation",
+        "verdict_recycle": "recyclage",
+        "verdict_unknown": "inconnu",
+        "record_id": "Identifiant de l'enregistrement",
+        "destruction_title": "Procès-verbal de destruction physique",
+        "destruction_banner": "DÉTRUIT PHYSIQUEMENT - jamais effacé",
+        "destruction": "Destruction",
+        "destruction_method": "Méthode",
+        "performed_by": "Détruit par",
+        "witness": "Témoin",
+        "destroyed_at": "Détruit le (UTC)",
+        "photo": "Photographie",
+        "failed_job": "Pourquoi il a été détruit : l'effacement qui a échoué",
+        "failure_report": "Rapport d'échec (identifiant / SHA-256)",
+        "outcome": "Résultat",
+        "recorded_by": "Enregistré par",
+        "nist_destroy": "NIST SP 800-88 Destroy : le support est inutilisable et ses données illisibles.",
+        "destroy_shred": "broyé",
+        "destroy_drill": "percé à travers les plateaux ou les puces",
+        "destroy_crush": "écrasé",
+        "destroy_degauss": "démagnétisé (supports magnétiques seulement)",
+        "destroy_incinerate": "incinéré",
+        "destruction_note": "Ce PDF contient son enregistrement signé (pièce jointe tabula-certificate.json). "
+        "Vérification hors ligne : station verify FICHIER.pdf --trust DOSSIER",
+        "label_asset": "Inventaire",
+        "label_drive": "Disque",
+        "label_erased": "EFFACÉ ET VÉRIFIÉ",
+        "label_failed": "NON EFFACÉ",
+        "label_destroyed": "DÉTRUIT",
+        "label_check": "Vérifier : station verify",
+    },
+}
+
+LABELS: dict[str, dict[str, str]] = {lang: {**LABELS_V1[lang], **CHANGES_V2[lang]} for lang in LABELS_V1}
+
+
+def labels(lang: str, edition: int = 2) -> dict[str, str]:
+    """The labels of page edition ``edition`` in ``lang`` (English for a language without labels)."""
+    table = LABELS if edition >= 2 else LABELS_V1
+    return table.get(lang, table["en"])
+
+
+#: Overwrite methods and policies by name, in a few words (the PDF shows them beside the name).
+METHOD_TITLES: dict[str, dict[str, str]] = {
+    "en": {
+        "zero": "zeros, 1 pass",
+        "one": "ones (0xFF), 1 pass",
+        "prng": "random data, 1 pass",
+        "dod-short": "DoD 5220.22-M, 3 passes",
+        "dod-7": "DoD 5220.22-M ECE, 7 passes",
+        "gutmann": "Gutmann, 35 passes",
+        "hmg-is5-baseline": "HMG IS5 baseline, 1 pass",
+        "hmg-is5-enhanced": "HMG IS5 enhanced, 3 passes",
+        "rcmp-ops-ii": "RCMP TSSIT OPS-II, 7 passes",
+        "bsi-vsitr": "BSI VSITR, 7 passes",
+        "ism": "Australian ISM, 1 random pass",
+        "custom": "chosen pattern, 1 pass",
+        "nist-clear": "NIST SP 800-88 Clear policy",
+        "nist-purge": "NIST SP 800-88 Purge policy",
+    },
+    "fr": {
+        "zero": "zéros, 1 passe",
+        "one": "uns (0xFF), 1 passe",
+        "prng": "données aléatoires, 1 passe",
+        "dod-short": "DoD 5220.22-M, 3 passes",
+        "dod-7": "DoD 5220.22-M ECE, 7 passes",
+        "gutmann": "Gutmann, 35 passes",
+        "hmg-is5-baseline": "HMG IS5 de base, 1 passe",
+        "hmg-is5-enhanced": "HMG IS5 renforcé, 3 passes",
+        "rcmp-ops-ii": "RCMP TSSIT OPS-II, 7 passes",
+        "bsi-vsitr": "BSI VSITR, 7 passes",
+        "ism": "ISM australien, 1 passe aléatoire",
+        "custom": "motif choisi, 1 passe",
+        "nist-clear": "politique NIST SP 800-88 Clear",
+        "nist-purge": "politique NIST SP 800-88 Purge",
+    },
+}
+
+#: Drive health readings (diagnostics facts) by name.
+FACT_LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "reallocated_sectors": "reallocated sectors",
+        "reallocation_events": "reallocation events",
+        "pending_sectors": "sectors waiting to be reallocated",
+        "offline_uncorrectable": "uncorrectable sectors",
+        "reported_uncorrectable": "uncorrectable errors reported",
+        "crc_errors": "cable (CRC) errors",
+        "power_on_hours": "hours powered on",
+        "power_cycles": "power cycles",
+        "temperature_c": "temperature (°C)",
+        "percentage_used": "wear (%)",
+        "available_spare": "spare capacity left (%)",
+        "media_errors": "media errors",
+        "error_log_entries": "error log entries",
+        "critical_warning": "critical warning",
+        "grown_defects": "grown defects",
+        "uncorrected_errors": "uncorrected errors",
+        "read_mb_per_second": "read speed (MB/s)",
+        "smart_health": "SMART health",
+        "smart_attributes": "SMART readings",
+        "self_test": "SMART self-test",
+        "read_test": "read test",
+    },
+    "fr": {
+        "reallocated_sectors": "secteurs réalloués",
+        "reallocation_events": "réallocations",
+        "pending_sectors": "secteurs en attente de réallocation",
+        "offline_uncorrectable": "secteurs irrécupérables",
+        "reported_uncorrectable": "erreurs irrécupérables signalées",
+        "crc_errors": "erreurs de câble (CRC)",
+        "power_on_hours": "heures de fonctionnement",
+        "power_cycles": "mises sous tension",
+        "temperature_c": "température (°C)",
+        "percentage_used": "usure (%)",
+        "available_spare": "réserve restante (%)",
+        "media_errors": "erreurs du support",
+        "error_log_entries": "entrées du journal d'erreurs",
+        "critical_warning": "alerte critique",
+        "grown_defects": "défauts apparus",
+        "uncorrected_errors": "erreurs non corrigées",
+        "read_mb_per_second": "vitesse de lecture (Mo/s)",
+        "smart_health": "santé SMART",
+        "smart_attributes": "relevés SMART",
+        "self_test": "autotest SMART",
+        "read_test": "test de lecture",
+    },
+}
+
+
+def method_title(name: str, lang: str) -> str:
+    """``zero`` -> ``zeros, 1 pass`` (French ``zéros, 1 passe``); the name itself when unknown."""
+    return METHOD_TITLES.get(lang, METHOD_TITLES["en"]).get(name, name)
+
+
+def fact_label(name: str, lang: str) -> str:
+    return FACT_LABELS.get(lang, FACT_LABELS["en"]).get(name, name)

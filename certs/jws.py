@@ -45,9 +45,14 @@ TYP_ENDORSEMENT = "tabula-endorsement+json"
 TYP_REVOCATION = "tabula-revocation+json"
 TYP_TREE_HEAD = "tabula-tree-head+json"  # the hub's signed tree heads (certs/tlog.py)
 TYP_CHAIN_HEAD = "tabula-chain-head+json"  # a station's signed chain heads (certs/chainhead.py)
-TYPES = (TYP_CERTIFICATE, TYP_ENDORSEMENT, TYP_REVOCATION, TYP_TREE_HEAD, TYP_CHAIN_HEAD)
+TYP_DESTRUCTION = (
+    "tabula-destruction+json"  # a drive destroyed because its erasure failed (certs/destruction.py)
+)
+TYPES = (TYP_CERTIFICATE, TYP_ENDORSEMENT, TYP_REVOCATION, TYP_TREE_HEAD, TYP_CHAIN_HEAD, TYP_DESTRUCTION)
+#: Signed records a station numbers in its chain.
+CHAINED_TYPES = (TYP_CERTIFICATE, TYP_DESTRUCTION)
 #: Types whose protected header may carry the station key's endorsement.
-ENDORSED_TYPES = (TYP_CERTIFICATE, TYP_CHAIN_HEAD)
+ENDORSED_TYPES = (*CHAINED_TYPES, TYP_CHAIN_HEAD)
 #: ``alg`` values accepted: RFC 8037's ``EdDSA`` (what Tabula signs with) and RFC 9864's ``Ed25519``.
 ALGORITHMS = ("EdDSA", "Ed25519")
 SIGNING_ALGORITHM = "EdDSA"

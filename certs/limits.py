@@ -2,7 +2,8 @@
 
 Three parts of Tabula enforce them and must agree:
 
-* the station, at **plan time** (:func:`check_operator`, :func:`check_drive`): an over-long asset
+* the station, at **plan time** (:func:`check_operator`, :func:`check_drive`, and
+  :class:`certs.settings.CertSettings`, which checks them on construction): an over-long asset
   number or donor is refused before a byte is written, never after the erasure when the certificate
   is built;
 * the certificate model (:mod:`certs.model`): a certificate exceeding them cannot be built, and a
@@ -16,13 +17,9 @@ Lengths count characters (code points), as PostgreSQL's ``varchar(n)`` does.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from certs.canonical import MAX_SAFE_INT
 from certs.errors import InvalidCertificate
-
-if TYPE_CHECKING:
-    from certs.settings import CertSettings
 
 ASSET_NUMBER_MAX = 200  # property number of the donated machine
 DONOR_MAX = 200  # media.source: who donated the machine
@@ -30,7 +27,8 @@ PERSON_FIELD_MAX = 200  # technician's name, title, organisation, location, cont
 DRIVE_FIELD_MAX = 512  # manufacturer, model, serial, WWN, firmware (SCSI VPD strings reach 255);
 # 512 characters keep an indexed serial under PostgreSQL's 2,704-byte B-tree entry limit (4 bytes a character)
 STATION_ID_MAX = 128  # same rule as certs.keys.check_station_id
-ORGANISATION_NAME_MAX = 200  # the name a hub registers for an organisation key
+ORGANISATION_NAME_MAX = 200
+URL_MAX = 512  # the verification address a record signs (its QR code links there)  # the name a hub registers for an organisation key
 SEQUENCE_MIN = 1
 SEQUENCE_MAX = MAX_SAFE_INT  # canonical JSON integers stay within +/-(2**53 - 1); fits a BIGINT
 
@@ -84,22 +82,3 @@ def check_drive(fields: Mapping[str, str | None]) -> None:
     """Plan-time check of the drive identity strings (they end up in the certificate's media)."""
     for key in DRIVE_FIELDS:
         check_text(f"drive {key}", fields.get(key), DRIVE_FIELD_MAX, nul=False)
-
-
-def check_settings(settings: CertSettings) -> None:
-    """Plan-time check of the certificate settings (technician, organisation, asset, donor...).
-
-    For the station to call before an erasure, as it does :func:`check_operator`: an over-long
-    technician name in the settings file would otherwise stop the certificate after the erasure.
-    """
-    check_operator(
-        {
-            "name": settings.technician,
-            "title": settings.title,
-            "organisation": settings.organisation,
-            "location": settings.location,
-            "contact": settings.contact,
-            "asset_number": settings.asset_number,
-            "donor": settings.donor,
-        }
-    )

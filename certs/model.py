@@ -53,6 +53,15 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX = re.compile(r"^(?:[0-9a-f]{2})+$")
 
 
+def check_url(url: str | None) -> None:
+    """A signed verification address (the QR code's link): absent, or a plain http(s) URL."""
+    if url is None:
+        return
+    limits.check_text("verification URL", url, limits.URL_MAX)
+    if not url.startswith(("https://", "http://")) or any(c.isspace() or ord(c) < 0x20 for c in url):
+        raise InvalidCertificate(f"verification_url must be an http(s) URL without spaces, got {url[:80]!r}")
+
+
 def _ts(value: str | None, name: str, *, optional: bool = False) -> None:
     if value is None:
         if optional:
@@ -436,6 +445,9 @@ class Certificate:
     job: Job
     health: dict[str, Any] | None = None
     validation: Validation | None = None
+    # Where the QR code of the PDF links (signed, so that a page's QR code cannot send a donor elsewhere);
+    # absent in records from before it was signed, and when the station sets no address.
+    verification_url: str | None = None
     schema: str = SCHEMA
 
     def __post_init__(self) -> None:
@@ -448,6 +460,7 @@ class Certificate:
         if str(parsed) != self.certificate_id:
             raise InvalidCertificate("certificate_id must be a lowercase hyphenated UUID")
         _ts(self.issued_at, "issued_at")
+        check_url(self.verification_url)
         if self.health is not None and not isinstance(self.health, dict):
             raise InvalidCertificate("health must be an object")
         problems = self.success_problems()

@@ -25,10 +25,33 @@ from reportlab.platypus import Table as RLTable
 
 from certs.jws import Envelope
 from certs.model import Certificate
-from certs.page import Banner, Block, Grid, Head, Keep, Table, Text, page_blocks, pdf_metadata, qr_payload
+from certs.page import (
+    EDITION,
+    Banner,
+    Block,
+    Edition,
+    Grid,
+    Head,
+    Keep,
+    SignedRecord,
+    Table,
+    Text,
+    blocks_of,
+    metadata_of,
+    pdf_metadata,
+    qr_payload,
+)
 from certs.pdfcheck import ATTACHMENT, extract_signed
 
-__all__ = ["ATTACHMENT", "extract_signed", "pdf_metadata", "pdf_text", "qr_payload", "render_pdf"]
+__all__ = [
+    "ATTACHMENT",
+    "extract_signed",
+    "pdf_metadata",
+    "pdf_text",
+    "qr_payload",
+    "render_pdf",
+    "render_record",
+]
 
 
 class _Styles:
@@ -94,7 +117,8 @@ def _table(head: list[str], rows: list[list[Any]], widths: list[float], st: _Sty
     return t
 
 
-def _qr(value: str, size: float = 32 * mm) -> Drawing:
+def qr_drawing(value: str, size: float = 32 * mm) -> Drawing:
+    """The QR code of ``value`` as a reportlab drawing of ``size`` points."""
     w = QrCodeWidget(value)
     x0, y0, x1, y1 = w.getBounds()
     d = Drawing(size, size, transform=[size / (x1 - x0), 0, 0, size / (y1 - y0), 0, 0])
@@ -102,12 +126,20 @@ def _qr(value: str, size: float = 32 * mm) -> Drawing:
     return d
 
 
-_BANNER_COLOURS = {"success": "#1b7f3b", "unverified": "#b26a00", "failure": "#b00020"}
+_BANNER_COLOURS = {
+    "success": "#1b7f3b",
+    "unverified": "#b26a00",
+    "failure": "#b00020",
+    "destroyed": "#37474f",
+}
+
+
+_qr = qr_drawing
 
 
 def _head_table(b: Head, st: _Styles) -> RLTable:
     head = RLTable(
-        [[[_p(b.organisation, st.h2), _p(b.title, st.h1), _p(b.id_line, st.body)], _qr(b.qr)]],
+        [[[_p(b.organisation, st.h2), _p(b.title, st.h1), _p(b.id_line, st.body)], qr_drawing(b.qr)]],
         colWidths=[145 * mm, 35 * mm],
     )
     head.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
@@ -137,17 +169,23 @@ def _flowable(b: Block, st: _Styles) -> Flowable:
     return Spacer(1, b.mm * mm)
 
 
-def _story(cert: Certificate, digest: str, url: str, lang: str) -> list[Flowable]:
-    st = _Styles()
-    return [_flowable(b, st) for b in page_blocks(cert, digest, url, lang)]
-
-
 def render_pdf(
     cert: Certificate, env: Envelope, signed_file: bytes, *, url: str = "", lang: str = "en"
 ) -> bytes:
     """The PDF certificate with ``signed_file`` (the JWS file bytes) embedded as an attachment."""
+    return render_record(cert, env, signed_file, url=url, lang=lang)
+
+
+def render_record(
+    record: SignedRecord, env: Envelope, signed_file: bytes, *, url: str = "", lang: str = "en"
+) -> bytes:
+    """The PDF of a signed record (certificate, failure report or destruction record), in the current
+    page edition, with ``signed_file`` (the JWS file bytes) embedded as an attachment."""
+    edition = Edition(EDITION, lang)
     buf = io.BytesIO()
-    meta = pdf_metadata(cert, env.digest, lang)
+    meta = metadata_of(record, env.digest, edition)
+    tool = record.sanitization.tool if isinstance(record, Certificate) else record.tool
+    st = _Styles()
     doc = SimpleDocTemplate(
         buf,
         pagesize=A4,
@@ -156,12 +194,12 @@ def render_pdf(
         topMargin=12 * mm,
         bottomMargin=12 * mm,
         title=meta["/Title"],
-        author=cert.person.organisation or "Tabula",
+        author=record.person.organisation or "Tabula",
         subject=meta["/Subject"],
         keywords=meta["/Keywords"],
-        creator=f"{cert.sanitization.tool.name} {cert.sanitization.tool.version}",
+        creator=f"{tool.name} {tool.version}",
     )
-    doc.build(_story(cert, env.digest, url, lang))
+    doc.build([_flowable(b, st) for b in blocks_of(record, env.digest, url, edition)])
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(buf.getvalue())))
     writer.add_attachment(ATTACHMENT, signed_file)
     writer.add_metadata({k: v for k, v in meta.items() if k.startswith("/Tabula")})

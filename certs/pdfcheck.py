@@ -43,14 +43,12 @@ from reportlab.pdfbase.pdfmetrics import getFont
 
 from certs.errors import CertError, PageMismatch, PdfError, PdfStructure, QrError
 from certs.jws import MAX_ENVELOPE_BYTES
-from certs.model import Certificate
-from certs.page import Segment, page_blocks, pdf_metadata, qr_payload, segments
+from certs.page import Edition, Segment, SignedRecord, blocks_of, editions, metadata_of, qr_payload, segments
 from certs.qr import Matrix, decode
 
 ATTACHMENT = "tabula-certificate.json"
 #: The most objects (direct and indirect) scanned in one PDF; a certificate has a few thousand.
 MAX_PDF_OBJECTS = 200_000
-_LANGS = ("en", "fr")
 
 
 def _open(data: bytes, source: str) -> PdfReader:
@@ -176,18 +174,28 @@ class PageCheck:
     qr_text: str | None = None
 
 
-def check_page(data: bytes, cert: Certificate, digest: str) -> PageCheck:
-    """Compare the PDF's page, QR code and metadata with the signed record (see the module docstring)."""
+def check_page(data: bytes, cert: SignedRecord, digest: str) -> PageCheck:
+    """Compare the PDF's page, QR code and metadata with the signed record (see the module docstring).
+
+    The page is compared with every edition and language it may have been drawn in (:mod:`certs.page`);
+    the closest one is reported.
+    """
     out = PageCheck()
     try:
         reader = _open(data, "PDF")
         first = _parsed_first_page(reader)  # parsed once, for the QR code and for the text
         texts = [p.extract_text() or "" for p in reader.pages]
         page_text = "".join(_strip(t) for t in texts)
-        results = [_compare_text(page_text, cert, digest, lang) for lang in _LANGS]
-        lang_index = min(range(len(_LANGS)), key=lambda i: len(results[i]))
-        out.mismatches += results[lang_index]
-        out.mismatches += _compare_metadata(reader, cert, digest, _LANGS[lang_index])
+        best: tuple[list[PageMismatch], Edition] | None = None
+        for edition in editions():
+            found = _compare_text(page_text, cert, digest, edition)
+            if best is None or len(found) < len(best[0]):
+                best = (found, edition)
+            if not found:
+                break
+        assert best is not None
+        out.mismatches += best[0]
+        out.mismatches += _compare_metadata(reader, cert, digest, best[1])
         qr = _compare_qr(first, cert, digest)
         if isinstance(qr, PageMismatch):
             out.mismatches.append(qr)
@@ -224,14 +232,14 @@ def _as_drawn(text: str) -> str:
     return "".join(c if _drawable(c) else "\u25a0" for c in text if not c.isspace() and c != "\u00ad")
 
 
-def _compare_text(page_text: str, cert: Certificate, digest: str, lang: str) -> list[PageMismatch]:
+def _compare_text(page_text: str, cert: SignedRecord, digest: str, edition: Edition) -> list[PageMismatch]:
     """Each segment in order; the text between two matches may only be a repeated table header."""
     mismatches: list[PageMismatch] = []
     cursor = 0
     headers: list[str] = []
     last_ok = True
     last_field = "page"
-    for seg in segments(page_blocks(cert, digest, "", lang)):
+    for seg in segments(blocks_of(cert, digest, "", edition)):
         want = _as_drawn(seg.text)
         at = page_text.find(want, cursor)
         if at < 0:
@@ -269,10 +277,12 @@ def _extra(gap: str, after: str) -> PageMismatch:
     )
 
 
-def _compare_metadata(reader: PdfReader, cert: Certificate, digest: str, lang: str) -> list[PageMismatch]:
+def _compare_metadata(
+    reader: PdfReader, cert: SignedRecord, digest: str, edition: Edition
+) -> list[PageMismatch]:
     out: list[PageMismatch] = []
     info: Any = reader.metadata or {}
-    want = pdf_metadata(cert, digest, lang)
+    want = metadata_of(cert, digest, edition)
     want["/Author"] = cert.person.organisation or "Tabula"
     for key, value in want.items():
         got = info.get(key)
@@ -304,15 +314,19 @@ def _parsed_first_page(reader: PdfReader) -> ContentStream | None:
     return parsed
 
 
-def _compare_qr(content: ContentStream | None, cert: Certificate, digest: str) -> str | PageMismatch:
+def _compare_qr(content: ContentStream | None, cert: SignedRecord, digest: str) -> str | PageMismatch:
     try:
         if content is None:
             raise QrError("the first page draws nothing")
         text = decode(qr_matrix(content))
     except QrError as e:
         return PageMismatch("qr_code", f"no readable QR code on the first page: {e.message}")
-    if text == qr_payload(cert.certificate_id, digest):
+    expected = qr_payload(cert.certificate_id, digest, cert.verification_url or "")
+    if text == expected:
         return text
+    if cert.verification_url is not None:  # the link is signed: nothing else will do
+        return PageMismatch("qr_code", f"holds {text[:160]!r}, not the signed {expected[:200]!r}")
+    # A record from before links were signed: any http(s) link ending with the id and hash (noted).
     tail = f"id={cert.certificate_id}&sha256={digest}"
     if text.startswith(("https://", "http://")) and text.endswith(tail) and text[-len(tail) - 1] in "?&":
         return text

@@ -1,7 +1,7 @@
 """The station's certificate sequence: numbered, hash-linked, crash-safe.
 
-Every certificate a station key signs (successes and failure reports alike) takes the next sequence
-number and names the SHA-256 of the previous signed certificate.  The state lives in
+Every record a station key signs in its chain (certificates, failure reports and destruction records
+alike) takes the next sequence number and names the SHA-256 of the previous signed certificate.  The state lives in
 ``<key_dir>/sequence.json``; ``sequence.lock`` (``flock``) serialises stations that finish several
 drives at once.
 
@@ -31,7 +31,7 @@ from typing import Any
 from certs.canonical import parse_json
 from certs.errors import MalformedEnvelope, SequenceError, VerificationError
 from certs.fsio import atomic_write
-from certs.jws import TYP_CERTIFICATE, parse_envelope
+from certs.jws import CHAINED_TYPES, parse_envelope
 
 STATE_FILE = "sequence.json"
 LOCK_FILE = "sequence.lock"
@@ -129,8 +129,8 @@ class Sequencer:
         if self.cert_dir.is_dir():
             for p in self.cert_dir.glob("*.json"):
                 try:
-                    env = parse_envelope(p.read_bytes(), expect=TYP_CERTIFICATE)
-                    if env.kid != self.kid:
+                    env = parse_envelope(p.read_bytes())
+                    if env.typ not in CHAINED_TYPES or env.kid != self.kid:
                         continue
                     env.verify_signature()
                     payload = parse_json(env.payload_bytes, str(p))

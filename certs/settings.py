@@ -27,7 +27,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from certs.errors import SettingsError
+from certs import limits
+from certs.errors import InvalidCertificate, SettingsError
 
 DESTINATIONS = ("internal_reuse", "external_reuse", "recycling", "manufacturer", "other")
 BACKUP_STATES = ("yes", "no", "unknown")
@@ -67,6 +68,25 @@ class CertSettings:
         url = self.verification_url
         if url and not (url.startswith("https://") or url.startswith("http://")):
             raise SettingsError(f"verification_url must be an http(s) URL, got {url!r}")
+        self._check_limits()
+
+    def _check_limits(self) -> None:
+        """What the certificate will hold fits its limits (certs/limits.py): a settings file with an
+        over-long name is refused when it is read, before an erasure, never when the certificate is built."""
+        try:
+            limits.check_operator(
+                {
+                    "name": self.technician,
+                    "title": self.title,
+                    "organisation": self.organisation,
+                    "location": self.location,
+                    "contact": self.contact,
+                    "asset_number": self.asset_number,
+                    "donor": self.donor,
+                }
+            )
+        except InvalidCertificate as e:
+            raise SettingsError(e.message, hint="shorten it in the settings file") from e
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> CertSettings:

@@ -3,10 +3,12 @@ signed field holds can draw on the terminal, and the JSON is always valid ASCII.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import unicodedata
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 _VISIBLE_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
 
@@ -55,3 +57,27 @@ def json_safe(value: Any) -> Any:
 
 def print_json(doc: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(json_safe(doc), indent=2, ensure_ascii=True) + "\n")
+
+
+class JsonUsageParser(argparse.ArgumentParser):
+    """argparse, except that a usage error on a command line asking for ``--json`` still prints one JSON
+    document on stdout (exit 2, as every usage error): a script reading the JSON never gets plain text."""
+
+    json_errors = False  # set by :meth:`expect_json` for the command line being parsed (subparsers share it)
+
+    @classmethod
+    def expect_json(cls, argv: Sequence[str] | None) -> None:
+        JsonUsageParser.json_errors = "--json" in (sys.argv[1:] if argv is None else argv)
+
+    def error(self, message: str) -> NoReturn:
+        if JsonUsageParser.json_errors:
+            print_json(
+                {
+                    "ok": False,
+                    "checked": 0,
+                    "valid": 0,
+                    "error": {"reason": "usage_error", "message": f"{self.prog}: {message}"},
+                    "results": [],
+                }
+            )
+        super().error(message)

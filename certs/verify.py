@@ -16,6 +16,9 @@ For each certificate, in this order (the first failure is the verdict's reason):
 4. the payload is canonical JSON and a valid ``tabula.certificate/1`` record signed by the key it
    names (``schema_error``);
 5. the record is a certified erasure, not a failure report (``failure_report``);
+   a destruction record (``tabula-destruction+json``, :mod:`certs.destruction`) is checked the same way
+   (1-4, 6, and the chain it is numbered in) and reported as what it is: never an erasure (``ok`` is
+   False), ``valid`` when nothing is wrong with it;
 6. for a PDF, the page, the QR code and the metadata say what the signed record says
    (``page_mismatch``, naming the field).
 
@@ -41,6 +44,7 @@ from typing import Any
 
 from certs.canonical import CanonicalError, canonical_json, parse_json
 from certs.chainhead import is_chain_head_file
+from certs.destruction import DestructionRecord
 from certs.errors import (
     CertError,
     ChainBreak,
@@ -57,7 +61,7 @@ from certs.errors import (
     TooLarge,
     Unreadable,
 )
-from certs.jws import MAX_ENVELOPE_BYTES, TYP_CERTIFICATE, Envelope, parse_envelope
+from certs.jws import MAX_ENVELOPE_BYTES, TYP_CERTIFICATE, TYP_DESTRUCTION, Envelope, parse_envelope
 from certs.model import Certificate
 from certs.pdf import extract_signed
 from certs.pdfcheck import check_page
@@ -74,6 +78,7 @@ MAX_PDF_BYTES = 16 * 1024 * 1024
 class Verdict:
     path: str
     certificate: Certificate | None = None
+    destruction: DestructionRecord | None = None  # a destruction record instead of a certificate
     digest: str | None = None
     trust: str = ""
     problems: list[tuple[str, str]] = field(default_factory=list)  # (reason code, message)
@@ -88,8 +93,18 @@ class Verdict:
 
     @property
     def authentic(self) -> bool:
-        """Signature, trust and schema are fine (it may still be a failure report)."""
-        return self.certificate is not None
+        """Signature, trust and schema are fine (it may still be a failure report or a destruction)."""
+        return self.certificate is not None or self.destruction is not None
+
+    @property
+    def valid(self) -> bool:
+        """A certified erasure, or a destruction record with no problem (it is still no erasure)."""
+        return self.ok or (self.destruction is not None and not self.problems)
+
+    @property
+    def record(self) -> Certificate | DestructionRecord | None:
+        """The signed record, whichever kind it is."""
+        return self.certificate if self.certificate is not None else self.destruction
 
     @property
     def reason(self) -> str:
@@ -101,6 +116,16 @@ class Verdict:
             self.mismatched_fields.append(err.field)
 
     def summary(self) -> str:
+        d = self.destruction
+        if d is not None:
+            dm = d.media
+            drive = " ".join(x for x in (dm.manufacturer, dm.model) if x) or "drive"
+            x = d.destruction
+            return (
+                f"{drive} s/n {dm.serial or dm.wwn or '?'}: PHYSICALLY DESTROYED ({x.method}, by "
+                f"{x.performed_by}, {x.destroyed_at}), never erased; failed job {d.failed_job.job_id}; "
+                f"station {d.station.id} #{d.station.sequence}; id {d.record_id}"
+            )
         c = self.certificate
         if c is None:
             return ""
@@ -115,10 +140,13 @@ class Verdict:
         return f"{drive} s/n {serial}: {what}; station {c.station.id} #{c.station.sequence}; id {c.certificate_id}"
 
     def to_json(self) -> dict[str, Any]:
+        if self.destruction is not None:
+            return self._destruction_json(self.destruction)
         c = self.certificate
         return {
             "path": self.path,
             "ok": self.ok,
+            "valid": self.valid,
             "reason": self.reason,
             "problems": [{"reason": r, "message": m} for r, m in self.problems],
             "trust": self.trust,
@@ -137,6 +165,31 @@ class Verdict:
             "log": self.log,
         }
 
+    def _destruction_json(self, d: DestructionRecord) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "ok": False,  # never an erasure
+            "valid": self.valid,
+            "reason": self.reason if self.problems else "destruction",
+            "problems": [{"reason": r, "message": m} for r, m in self.problems],
+            "trust": self.trust,
+            "notes": list(self.notes),
+            "mismatched_fields": list(self.mismatched_fields),
+            "sha256": self.digest,
+            "certificate_id": d.record_id,
+            "kind": "destruction",
+            "outcome": "destroyed",
+            "level_achieved": None,
+            "destruction_method": d.destruction.method,
+            "failed_job": d.failed_job.job_id,
+            "failure_report": d.failed_job.report_id,
+            "station": d.station.id,
+            "station_kid": d.station.kid,
+            "sequence": d.station.sequence,
+            "serial": d.media.serial,
+            "model": d.media.model,
+        }
+
 
 class Verifier:
     """Verifies certificates against one trust store; caches keys and endorsements across files."""
@@ -151,14 +204,20 @@ class Verifier:
     def _envelope(self, data: Any, path: str) -> Verdict:
         verdict = Verdict(path=path)
         try:
-            env = parse_envelope(data, expect=TYP_CERTIFICATE)
+            env = parse_envelope(data)
+            if env.typ not in (TYP_CERTIFICATE, TYP_DESTRUCTION):
+                raise MalformedEnvelope(f"this is a {env.typ}, not a {TYP_CERTIFICATE}")
             verdict.digest = env.digest
             env.verify_signature()
-            verdict.certificate, verdict.trust, verdict.notes = self._content(env)
+            record, verdict.trust, verdict.notes = self._content(env)
         except CertError as e:
             verdict.fail(e)
             return verdict
-        cert = verdict.certificate
+        if isinstance(record, DestructionRecord):
+            verdict.destruction = record
+            return verdict
+        verdict.certificate = record
+        cert = record
         if not cert.success:
             why = "; ".join(cert.result.reasons)
             verdict.fail(
@@ -166,7 +225,7 @@ class Verifier:
             )
         return verdict
 
-    def _content(self, env: Envelope) -> tuple[Certificate, str, list[str]]:
+    def _content(self, env: Envelope) -> tuple[Certificate | DestructionRecord, str, list[str]]:
         payload: Any = None
         bad_json: MalformedEnvelope | None = None
         try:
@@ -185,12 +244,16 @@ class Verifier:
             raise SchemaError(f"signed payload holds a value a certificate cannot: {e}") from e
         if canonical != env.payload_bytes:
             raise SchemaError("signed payload is not canonical JSON (sorted keys, no spaces, UTF-8)")
-        cert = Certificate.from_dict(payload)
-        if cert.station.kid != env.kid:
+        record: Certificate | DestructionRecord = (
+            DestructionRecord.from_dict(payload)
+            if env.typ == TYP_DESTRUCTION
+            else Certificate.from_dict(payload)
+        )
+        if record.station.kid != env.kid:
             raise SchemaError(
-                f"certificate names key {cert.station.kid[:16]} but is signed by {env.kid[:16]}"
+                f"certificate names key {record.station.kid[:16]} but is signed by {env.kid[:16]}"
             )
-        return cert, decision.description, decision.notes
+        return record, decision.description, decision.notes
 
     def verify_file(self, path: Path) -> Verdict:
         """The verdict on one file (signed JSON or PDF); never raises, never reads an oversized file."""
@@ -212,11 +275,13 @@ class Verifier:
             v.fail(e)
             return v
         verdict = self._envelope(signed, str(path))
-        if verdict.certificate is not None and verdict.digest is not None:
-            page = check_page(data, verdict.certificate, verdict.digest)
+        record = verdict.record
+        if record is not None and verdict.digest is not None:
+            page = check_page(data, record, verdict.digest)
             for mismatch in page.mismatches:
                 verdict.fail(mismatch)
-            if page.qr_text is not None and not page.qr_text.startswith("tabula-cert:"):
+            unsigned_link = record.verification_url is None and page.qr_text is not None
+            if unsigned_link and not str(page.qr_text).startswith("tabula-cert:"):
                 verdict.notes.append(f"the QR code links to {page.qr_text} (the link itself is not signed)")
         return verdict
 
@@ -333,17 +398,18 @@ def check_duplicate_ids(verdicts: list[Verdict]) -> None:
     """Flag two different authentic records (different hashes) that carry one certificate id."""
     by_id: dict[str, set[str]] = defaultdict(set)
     for v in verdicts:
-        if v.certificate is not None and v.digest is not None:
-            by_id[v.certificate.certificate_id].add(v.digest)
+        r = v.record
+        if r is not None and v.digest is not None:
+            by_id[r.certificate_id].add(v.digest)
     for v in verdicts:
-        if v.certificate is None:
+        r = v.record
+        if r is None:
             continue
-        digests = by_id[v.certificate.certificate_id]
+        digests = by_id[r.certificate_id]
         if len(digests) > 1:
             v.fail(
                 DuplicateId(
-                    f"certificate id {v.certificate.certificate_id} is carried by {len(digests)} different "
-                    "signed records"
+                    f"certificate id {r.certificate_id} is carried by {len(digests)} different signed records"
                 )
             )
 
@@ -356,8 +422,9 @@ def check_chain(verdicts: list[Verdict]) -> None:
     """Mark chain problems on the verdicts of authentic certificates, grouped by station key."""
     by_kid: dict[str, dict[str, list[Verdict]]] = defaultdict(lambda: defaultdict(list))
     for v in verdicts:
-        if v.certificate is not None and v.digest is not None:
-            by_kid[v.certificate.station.kid][v.digest].append(v)
+        r = v.record
+        if r is not None and v.digest is not None:
+            by_kid[r.station.kid][v.digest].append(v)
     for groups in by_kid.values():
         _check_station_chain(groups)
 
@@ -391,12 +458,16 @@ def _check_station_chain(groups: dict[str, list[Verdict]]) -> None:
         expected = seq + 1
 
 
-def _cert(v: Verdict) -> Certificate:
-    assert v.certificate is not None  # only authentic verdicts are grouped
-    return v.certificate
+Chained = Certificate | DestructionRecord
 
 
-def _link_problem(seq: int, cert: Certificate, prev_digest: str, prev: Certificate) -> ChainError | None:
+def _cert(v: Verdict) -> Chained:
+    r = v.record
+    assert r is not None  # only authentic verdicts are grouped
+    return r
+
+
+def _link_problem(seq: int, cert: Chained, prev_digest: str, prev: Chained) -> ChainError | None:
     if cert.station.previous != prev_digest:
         return ChainBreak(f"#{seq} does not link to the certificate #{seq - 1} present here")
     if _when(cert.issued_at) < _when(prev.issued_at):

@@ -43,11 +43,17 @@ Reasons (:class:`ReasonCode`)
     the kernel reports the disk read-only (``ro`` = 1): it is reported, never attempted.
 ``IN_USE``
     a process has the disk (or a device of its stack) open (``/proc/<pid>/fd``).
+``TABULA_JOB``
+    the process that has it open is one of Tabula's own erase workers (``python -m station.worker
+    JOB_DIR``, recognised by its command line; its process name is ``tabula-worker``): the drive is
+    being erased by Tabula, and is refused like any drive in use, but the reason names the job, so a
+    screen can show the erasure (job, pass, progress) instead of "another program uses this disk".
 
 Policy
 ------
 ``Verdict.allowed`` is True only when there is no reason at all.  ``Verdict.forceable`` is True only when
-*every* reason is forceable, and only ``IN_USE`` is: another process holding the device open is a
+*every* reason is forceable, and only ``IN_USE`` is (never ``TABULA_JOB``: a second erase of a drive
+Tabula is erasing is never what anyone wants): another process holding the device open is a
 softer reason a future ``--force`` may override.  ``SYSTEM_DISK``, ``LOOP_BACKS_SYSTEM`` and
 ``BOOT_MEDIUM`` are never forceable.  ``MOUNTED``, ``SWAP`` and ``HOLDERS`` are not forceable either: the
 technician must unmount, ``swapoff`` or deactivate first, because writing under a live filesystem or
@@ -66,7 +72,7 @@ import re
 import stat
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -86,6 +92,10 @@ LIVE_MEDIUM_MOUNTS: tuple[str, ...] = (
     "/run/initramfs/live",
     "/cdrom",
 )
+#: How the station starts an erase worker: ``python -m station.worker JOB_DIR`` (station.jobs.spawn).
+WORKER_MODULE = "station.worker"
+#: The process name a worker gives itself (``ps``, ``/proc/<pid>/comm``).
+WORKER_NAME = "tabula-worker"
 #: Kernel command line keys naming the boot medium (``root=`` is handled apart: it names the system).
 BOOT_CMDLINE_KEYS: tuple[str, ...] = ("tabula.boot", "live-media", "bootfrom", "boot")
 
@@ -99,6 +109,7 @@ class ReasonCode(enum.Enum):
     HOLDERS = "holders"
     READ_ONLY = "read-only"
     IN_USE = "in-use"
+    TABULA_JOB = "tabula-job"
 
     @property
     def forceable(self) -> bool:
@@ -377,6 +388,7 @@ class SystemState:
     cmdline: tuple[tuple[str, str], ...]
     open_by: Mapping[str, tuple[tuple[int, str], ...]]  # block name -> (pid, command) holding it open
     dev_root: str = "/dev"
+    workers: Mapping[int, str] = field(default_factory=dict)  # pid -> job directory, of Tabula's workers
     root: str = "/"
 
     @classmethod
@@ -390,14 +402,17 @@ class SystemState:
     ) -> SystemState:
         proc = Path(proc_root)
         blocks = block_tree(sysfs_root)
+        open_by = _open_block_devices(proc, blocks, skip_pid=os.getpid() if proc_root == "/proc" else None)
+        holders = {pid for users in open_by.values() for pid, _comm in users}
         return cls(
             blocks=blocks,
             mounts=tuple(parse_mountinfo(_read(proc / "self" / "mountinfo") or "")),
             swaps=tuple(parse_swaps(_read(proc / "swaps") or "")),
             cmdline=tuple(parse_cmdline(_read(proc / "cmdline") or "")),
-            open_by=_open_block_devices(proc, blocks, skip_pid=os.getpid() if proc_root == "/proc" else None),
+            open_by=open_by,
             dev_root=dev_root,
             root=root,
+            workers={pid: job for pid in holders if (job := worker_job(proc, pid)) is not None},
         )
 
     # -- lookups ------------------------------------------------------------------------------------
@@ -552,6 +567,23 @@ def _open_block_devices(
             for name in names:
                 found.setdefault(name, []).append((int(entry), comm))
     return {k: tuple(v) for k, v in found.items()}
+
+
+def parse_worker_argv(argv: list[str]) -> str | None:
+    """The job directory of a Tabula erase worker's command line (``... -m station.worker JOB_DIR``)."""
+    for i, arg in enumerate(argv[:-2]):
+        if arg == "-m" and argv[i + 1] == WORKER_MODULE:
+            return argv[i + 2] if i + 3 == len(argv) else None
+    return None
+
+
+def worker_job(proc: Path, pid: int) -> str | None:
+    """The job directory when process ``pid`` is one of Tabula's erase workers, else None."""
+    try:
+        raw = (proc / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return None  # gone meanwhile
+    return parse_worker_argv([a.decode(errors="replace") for a in raw.split(b"\0")[:-1]])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -747,7 +779,19 @@ def _boot_label(d: _Disk) -> Iterator[Reason]:
 
 def _in_use(d: _Disk) -> Iterator[Reason]:
     for m in d.members:
-        users = d.state.open_by.get(m.name, ())
+        every = d.state.open_by.get(m.name, ())
+        for pid, _comm in every:
+            job = d.state.workers.get(pid)
+            if job is not None:
+                yield d.reason(
+                    ReasonCode.TABULA_JOB,
+                    m,
+                    f"is being erased by Tabula: {_dev(m.name)} is written by the worker of job "
+                    f"{os.path.basename(job)} (pid {pid})",
+                    target=job,
+                    hint="follow the erasure in the TUI or with 'station jobs'; stop it there if you must",
+                )
+        users = [(pid, comm) for pid, comm in every if pid not in d.state.workers]
         if users:
             who = ", ".join(f"{comm} (pid {pid})" for pid, comm in users)
             yield d.reason(

@@ -10,6 +10,9 @@ Kernel parameters (``tabula.*``) read by :func:`parse_boot_params`:
 ``tabula.policy=METHOD``         default erase method offered by the TUI
 ``tabula.bench=1``               bench (diagnostics) mode of the TUI
 ``tabula.sync=URL``              where certificates are synchronised (http:// or https://)
+``tabula.technician=NAME``       who erases: the certificates' person (quote a name with spaces:
+                                 ``tabula.technician="Camille Martin"``); the TUI does not ask then
+``tabula.org=NAME``              the technician's organisation (quoted likewise)
 ``tabula.auto=METHOD``           headless mode: erase every unprotected drive with METHOD
 ``tabula.verify=none|last|all``  verification of the headless mode (default ``last``)
 ``tabula.countdown=N``           seconds of the cancellable countdown (default 10, at least 3)
@@ -56,6 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO, cast
 
+from certs.limits import PERSON_FIELD_MAX
 from erase.journal import JobState
 from erase.methods import method_names
 from erase.record import JobPlan, VerifyPolicy
@@ -64,9 +68,11 @@ from host.drives import DriveEntry, discover
 from host.errors import BadInput, TabulaError
 from host.runner import SubprocessRunner
 from host.units import human_size
+from station import operator as people
 from station.certify import ensure_station_key
 from station.console import ProgressPrinter, follow, show_plan, summary
 from station.errors import StationError
+from station.i18n import _, set_language, tr
 from station.jobs import EraseOptions, JobWatcher, create_job, plan_job, spawn
 from station.options import EXIT_INTERNAL, EXIT_OK, EXIT_REFUSED, WorkerOptions
 
@@ -94,6 +100,8 @@ class BootParams:
     policy: str | None = None
     bench: bool = False
     sync: str | None = None
+    technician: str | None = None
+    org: str | None = None
     auto: str | None = None
     verify: VerifyPolicy = "last"
     countdown: int = DEFAULT_COUNTDOWN
@@ -114,20 +122,46 @@ class BootParams:
             env["TABULA_BENCH"] = "1"
         if self.sync:
             env["TABULA_SYNC"] = self.sync
+        if self.technician:
+            env[people.TECHNICIAN_ENV] = self.technician
+        if self.org:
+            env[people.ORGANISATION_ENV] = self.org
         if self.auto:
             env["TABULA_AUTO"] = self.auto
             env["TABULA_AFTER"] = self.after
         return env
 
 
+def _words(text: str) -> list[str]:
+    """The kernel's own split: spaces separate words, except inside double quotes (which are dropped)."""
+    words: list[str] = []
+    current: list[str] = []
+    quoted = False
+    started = False
+    for c in text:
+        if c == '"':
+            quoted = not quoted
+            started = True
+        elif c.isspace() and not quoted:
+            if started:
+                words.append("".join(current))
+            current, started = [], False
+        else:
+            current.append(c)
+            started = True
+    if started:
+        words.append("".join(current))
+    return words
+
+
 def _tokens(text: str) -> list[tuple[str, str, bool]]:
     """(key, value, has '=') for every word before ``--``; quotes around a value are dropped."""
     out = []
-    for token in text.split():
+    for token in _words(text):
         if token == "--":
             break
         key, eq, value = token.partition("=")
-        out.append((key, value.strip('"'), bool(eq)))
+        out.append((key, value, bool(eq)))
     return out
 
 
@@ -171,6 +205,19 @@ def _read_auto(value: str, has_value: bool) -> _Read:
     )
 
 
+def _read_person(field_name: str) -> Callable[[str, bool], _Read]:
+    """``tabula.technician=`` / ``tabula.org=``: a name, within a certificate's limits."""
+
+    def read(value: str, has_value: bool) -> _Read:
+        name = value.strip()
+        key = "technician" if field_name == "technician" else "org"
+        if not name or len(name) > PERSON_FIELD_MAX or any(ord(c) < 32 for c in name):
+            return {}, f"tabula.{key}={value} ignored: a name of 1 to {PERSON_FIELD_MAX} characters is needed"
+        return {field_name: name}, None
+
+    return read
+
+
 def _read_sync(value: str, has_value: bool) -> _Read:
     if value.startswith(("http://", "https://")) and len(value) > len("https://"):
         return {"sync": value}, None
@@ -208,6 +255,8 @@ _READERS: dict[str, Callable[[str, bool], _Read]] = {
     "policy": _read_policy,
     "bench": _read_bench,
     "sync": _read_sync,
+    "technician": _read_person("technician"),
+    "org": _read_person("org"),
     "auto": _read_auto,
     "verify": _read_verify,
     "countdown": _read_countdown,
@@ -307,15 +356,17 @@ def countdown(seconds: int, out: TextIO, keys: KeyWatcher, what: str) -> bool:
     live = out.isatty()
     try:
         for left in range(seconds, 0, -1):
-            line = f"{what} in {left:3d} s - press any key or Ctrl-C to cancel"
+            line = _("{what} in {left} s - press any key or Ctrl-C to cancel").format(
+                what=what, left=f"{left:3d}"
+            )
             out.write(("\r\x1b[2K" + line) if live else line + "\n")
             out.flush()
             if keys.pressed(1.0):
-                out.write(("\n" if live else "") + "Cancelled by a key press: nothing was written.\n")
+                out.write(("\n" if live else "") + _("Cancelled by a key press: nothing was written.") + "\n")
                 out.flush()
                 return False
     except KeyboardInterrupt:
-        out.write(("\n" if live else "") + "Cancelled (Ctrl-C): nothing was written.\n")
+        out.write(("\n" if live else "") + _("Cancelled (Ctrl-C): nothing was written.") + "\n")
         out.flush()
         return False
     if live:
@@ -481,37 +532,62 @@ def select_drives(entries: Sequence[Any], test_loops: Sequence[str]) -> tuple[li
     return allowed, refused
 
 
+def who_erases() -> people.Who:
+    """The technician of an unattended run: settings, then tabula.technician=; else :data:`UNATTENDED`."""
+    found = people.who(None, None, paths.settings_file())
+    return people.Who(found.technician or people.UNATTENDED, found.organisation)
+
+
 def _leader(cfg: AutorunConfig, state: StateFiles, out: TextIO) -> int:
     for w in cfg.warnings:
-        out.write(f"WARNING: {w}\n")
-    out.write(f"Tabula headless erase: method {cfg.method}, verify {cfg.verify}\n")
+        out.write(_("WARNING: {warning}").format(warning=w) + "\n")
+    out.write(
+        _("Tabula headless erase: method {method}, verify {verify}").format(
+            method=cfg.method, verify=cfg.verify
+        )
+        + "\n"
+    )
+    person = who_erases()
+    out.write(_("Technician named on the certificates: {name}").format(name=person.technician) + "\n")
     allowed = _drives(cfg, out)
     if not allowed:
-        out.write("No drive to erase: every drive found is protected (or there is none).\n")
+        out.write(_("No drive to erase: every drive found is protected (or there is none).") + "\n")
         out.flush()
         return EXIT_REFUSED
     options = EraseOptions(method=cfg.method, verify=cfg.verify)
     try:
-        plans = [plan_job(e.info, options) for e in allowed]
+        plans = [plan_job(e.info, options, operator=person.operator()) for e in allowed]
     except TabulaError as exc:
         raise BadInput(exc.message, hint=exc.hint or None) from exc
     show_plan(allowed, plans, out)
     total = sum(e.info.size_bytes for e in allowed)
-    out.write(f"\n{len(allowed)} drive(s), {human_size(total)} in all, will be ERASED.\n")
+    out.write(
+        "\n"
+        + _("{n} drive(s), {size} in all, will be ERASED.").format(
+            n=len(allowed), size=human_size(total, cfg.lang)
+        )
+        + "\n"
+    )
     out.flush()
     state.set_phase("countdown")
     with KeyWatcher(_stdin_fd()) as keys:
-        if not countdown(cfg.countdown, out, keys, f"Erasing {len(allowed)} drive(s)"):
+        if not countdown(cfg.countdown, out, keys, _("Erasing {n} drive(s)").format(n=len(allowed))):
             return EXIT_REFUSED
     state.set_phase("erasing")
     job_dirs, procs, interrupted = _start(cfg, plans)
     if not job_dirs:
-        out.write("Cancelled (Ctrl-C) before any drive was touched.\n")
+        out.write(_("Cancelled (Ctrl-C) before any drive was touched.") + "\n")
         out.flush()
         return EXIT_REFUSED
     code = summary(_follow(job_dirs, procs, out, interrupted), procs, out, False)
     if cfg.cert_dir is not None:
-        out.write(f"\nCertificates: {cfg.cert_dir}   station public key: {cfg.key_dir / 'station.pub.pem'}\n")
+        out.write(
+            "\n"
+            + _("Certificates: {path}   station public key: {key}").format(
+                path=cfg.cert_dir, key=cfg.key_dir / "station.pub.pem"
+            )
+            + "\n"
+        )
     out.flush()
     return code
 
@@ -521,8 +597,14 @@ def _drives(cfg: AutorunConfig, out: TextIO) -> list[DriveEntry]:
     entries = discover(include_loop=bool(cfg.test_loops))
     allowed, refused = select_drives(entries, cfg.test_loops)
     for e in refused:
-        reasons = "; ".join(r.message for r in e.protection.reasons)
-        out.write(f"  protected, not erased: {e.info.path} ({e.info.model or '-'}): {reasons}\n")
+        reasons = "; ".join(tr(r.message) for r in e.protection.reasons)
+        out.write(
+            "  "
+            + _("protected, not erased: {path} ({model}): {why}").format(
+                path=e.info.path, model=e.info.model or "-", why=reasons
+            )
+            + "\n"
+        )
     return allowed
 
 
@@ -583,14 +665,14 @@ def _follow(
 def _after(cfg: AutorunConfig, code: int, out: TextIO, cancelled: bool) -> None:
     if cfg.after == "poweroff":
         if code == EXIT_OK and not cancelled:
-            out.write("All drives erased: powering off.\n")
+            out.write(_("All drives erased: powering off.") + "\n")
             out.flush()
             SubprocessRunner().run(["systemctl", "poweroff"], timeout=60, mutating=True)
             return
-        out.write("Not powering off: look at the result above.\n")
+        out.write(_("Not powering off: look at the result above.") + "\n")
         out.flush()
     if cfg.after in ("wait", "poweroff") and sys.stdin.isatty():
-        out.write("Press Enter to continue.\n")
+        out.write(_("Press Enter to continue.") + "\n")
         out.flush()
         sys.stdin.readline()
 
@@ -601,7 +683,12 @@ def _follower(state: StateFiles, out: TextIO) -> int:
         pid = int(state.pid.read_text().strip() or "0")
     except (FileNotFoundError, ValueError):
         pid = 0
-    out.write(f"A headless erase is running on another console (pid {pid or '?'}); following it here.\n")
+    out.write(
+        _("A headless erase is running on another console (pid {pid}); following it here.").format(
+            pid=pid or "?"
+        )
+        + "\n"
+    )
     out.flush()
     offset = 0
     with KeyWatcher(_stdin_fd()) as keys:
@@ -640,8 +727,10 @@ def autorun(cfg: AutorunConfig, state_dir: Path, out: TextIO) -> int:
         previous = state.read_status()
         if cfg.once_per_boot and previous is not None:
             out.write(
-                "The headless erase already ran during this boot "
-                f"(exit code {previous['exit_code']}); it is not started again.\n"
+                _(
+                    "The headless erase already ran during this boot (exit code {code}); it is not started again."
+                ).format(code=previous["exit_code"])
+                + "\n"
             )
             out.flush()
             return int(previous["exit_code"])
@@ -656,7 +745,7 @@ def autorun(cfg: AutorunConfig, state_dir: Path, out: TextIO) -> int:
                 cancelled = state.read_phase() == "countdown"
             except KeyboardInterrupt:
                 # Outside the countdown and the erase (each handles Ctrl-C itself): no job was started.
-                tee.write("\nCancelled (Ctrl-C) before any drive was touched.\n")
+                tee.write("\n" + _("Cancelled (Ctrl-C) before any drive was touched.") + "\n")
                 code = EXIT_REFUSED
                 cancelled = True
             except BadInput as exc:
@@ -687,6 +776,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"export {key}={shlex.quote(value)}")
         return EXIT_OK
     cfg = _config(args)
+    set_language(cfg.lang if cfg.lang in LANGS else "en")
     # Ctrl-C, and the SIGINT a follower console sends, are how a run is cancelled: never inherit an
     # ignored SIGINT (a shell starts its background jobs with one).
     signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -32,7 +32,8 @@ from station.sync.outbox import enqueue_certificate
 CERTIFICATE_INDEX = "certificate.json"
 
 
-def _settings(options: WorkerOptions) -> CertSettings:
+def settings_for(options: WorkerOptions) -> CertSettings:
+    """The certificate settings a job was started with (its settings file, else the station's)."""
     path = Path(options.settings) if options.settings else paths.settings_file()
     if options.settings or path.exists():
         return CertSettings.load(path)
@@ -97,7 +98,7 @@ def certify_job(job_dir: Path, options: WorkerOptions) -> list[Path]:
         return already
     key_dir = Path(options.key_dir) if options.key_dir else paths.keys_dir()
     drive = record.plan.drive
-    settings = _settings(options)
+    settings = settings_for(options)
     issued = issue_certificate(
         record,
         key_dir=key_dir,

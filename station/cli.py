@@ -13,17 +13,19 @@ import sys
 from collections.abc import Sequence
 
 from certs import cli as certs_cli
+from certs.textout import JsonUsageParser
 from diagnostics import cli as diagnostics_cli
 from host import paths
 from host.errors import BadInput, TabulaError
 from station import __version__, autorun, commands, demo, probekit
 from station.errors import Refused, StationError
+from station.i18n import _, choose_language, set_language, settings_language, tr
 from station.options import EXIT_INTERNAL, EXIT_REFUSED
 from station.sync import cli as sync_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = JsonUsageParser(
         prog="station", description="Tabula: verified drive erasure, diagnostics and signed certificates"
     )
     parser.add_argument("--version", action="version", version=f"tabula {__version__}")
@@ -44,9 +46,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def explain(exc: TabulaError) -> str:
+    """An error's message and hint, in the technician's language where Tabula knows the words."""
+    text = tr(exc.message)
+    return f"{text}\n  -> {tr(exc.hint)}" if exc.hint else text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    JsonUsageParser.expect_json(argv)
     args = parser.parse_args(argv)
+    # Human output speaks the technician's language: --lang, the settings, tabula.lang=, the locale.
+    set_language(choose_language(getattr(args, "lang", None), settings_language(paths.settings_file())))
     if args.command is None:
         # Start-up time: only the TUI needs Textual; every other command starts without it.
         from station.tui.run import run as run_tui
@@ -56,13 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except Refused as exc:
-        print(f"station: refused: {exc.diagnostics()}", file=sys.stderr)
+        print("station: " + _("refused: {why}").format(why=explain(exc)), file=sys.stderr)
         return EXIT_REFUSED
     except BadInput as exc:
-        print(f"station: {exc.diagnostics()}", file=sys.stderr)
+        print(f"station: {explain(exc)}", file=sys.stderr)
         return EXIT_REFUSED
     except TabulaError as exc:
-        print(f"station: {exc.diagnostics()}", file=sys.stderr)
+        print(f"station: {explain(exc)}", file=sys.stderr)
         return EXIT_REFUSED if isinstance(exc, StationError) else EXIT_INTERNAL
 
 

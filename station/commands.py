@@ -18,9 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from certs.build import utc
+from certs.destruction import METHODS as DESTRUCTION_METHODS
 from erase.errors import EraseError
 from erase.journal import derive
-from erase.methods import METHODS, method_names
+from erase.methods import method_names
 from erase.purge.machine import Machine, MachineDrive, current_machine
 from erase.purge.planner import PlanOptions
 from erase.record import JobPlan, Outcome
@@ -28,11 +30,15 @@ from host import paths
 from host.drives import discover
 from host.errors import BadInput, TabulaError
 from host.units import human_size
-from station.certify import certify_job, ensure_station_key
+from station import operator
+from station.certify import certify_job, ensure_station_key, settings_for
 from station.console import ProgressPrinter, follow, show_plan, summary
+from station.destroy import destroy_job
 from station.errors import Refused
+from station.i18n import _, current_language, tr
 from station.jobs import EraseOptions, create_job, find_job, find_jobs, plan_job, plan_purge_job, spawn
 from station.options import EXIT_OK, EXIT_REFUSED, WorkerOptions, exit_code_for
+from station.words import local_time, media_words, method_line, outcome_word
 
 # -- drives ------------------------------------------------------------------------------------
 
@@ -49,27 +55,30 @@ def cmd_drives(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
         return EXIT_OK
     if not entries:
-        print("no drives found" + ("" if args.include_loop else " (loop devices are hidden: --include-loop)"))
+        print(
+            _("no drives found")
+            + ("" if args.include_loop else " " + _("(loop devices are hidden: --include-loop)"))
+        )
         return EXIT_OK
-    print(f"{'DEVICE':<14} {'SIZE':>10} {'TYPE':<7} {'TRANSPORT':<9} {'MODEL':<22} {'SERIAL':<20} STATUS")
+    head = (_("DEVICE"), _("SIZE"), _("TYPE"), _("TRANSPORT"), _("MODEL"), _("SERIAL"), _("STATUS"))
+    print(f"{head[0]:<14} {head[1]:>10} {head[2]:<9} {head[3]:<9} {head[4]:<22} {head[5]:<20} {head[6]}")
     for e in entries:
         i = e.info
         status = (
-            "ok"
+            _("may be erased")
             if e.protection.allowed
-            else "PROTECTED: " + "; ".join(r.message for r in e.protection.reasons)
+            else _("PROTECTED: {why}").format(why="; ".join(tr(r.message) for r in e.protection.reasons))
         )
         print(
-            f"{i.path:<14} {human_size(i.size_bytes):>10} {i.media_type:<7} {i.transport:<9} "
-            f"{(i.model or '-')[:22]:<22} {(i.serial or '-')[:20]:<20} {status}"
+            f"{i.path:<14} {human_size(i.size_bytes, current_language()):>10} {media_words(i.media_type)[:9]:<9} "
+            f"{i.transport:<9} {(i.model or '-')[:22]:<22} {(i.serial or '-')[:20]:<20} {status}"
         )
     return EXIT_OK
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
     for name in method_names():
-        m = METHODS[name]
-        print(f"{name:<18} {m.description}")
+        print(f"{name:<18} {method_line(name)}")
     return EXIT_OK
 
 
@@ -78,12 +87,21 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 def _what(plan: Any) -> str:
     """What a plan will do, in one phrase (for the confirmation prompt)."""
-    overwrite = f"{plan.method}: {len(plan.passes)} pass(es), verify {plan.verify}"
+    overwrite = _("{method}: {n} pass(es), verification {verify}").format(
+        method=plan.method, n=len(plan.passes), verify=VERIFY_WORDS.get(plan.verify, plan.verify)()
+    )
     if plan.purge is None:
         return overwrite
-    steps = ", ".join(str(s.get("label")) for s in plan.purge_steps)
+    steps = ", ".join(tr(str(s.get("label"))) for s in plan.purge_steps)
     parts = [p for p in (steps, overwrite if plan.passes else "") if p]
-    return f"policy {plan.purge['policy']} ({' then '.join(parts)})"
+    return _("policy {policy} ({steps})").format(policy=plan.purge["policy"], steps=_(" then ").join(parts))
+
+
+VERIFY_WORDS = {
+    "none": lambda: _("none"),
+    "last": lambda: _("of the last pass"),
+    "all": lambda: _("of every pass"),
+}
 
 
 def _confirm(
@@ -92,21 +110,36 @@ def _confirm(
     """Ask for each drive's serial (or its last 4 characters) before touching it; never unasked."""
     if not stdin.isatty() and not from_stdin:
         raise BadInput(
-            "refusing to erase without confirmation", hint="run it in a terminal, or add --yes in scripts"
+            _("refusing to erase without confirmation"),
+            hint=_("run it in a terminal, or add --yes in scripts"),
         )
     for entry, plan in zip(entries, plans, strict=True):
         info = entry.info
         token = info.serial or info.kernel_name or Path(info.path).name
         stdout.write(
-            f"\nAbout to ERASE {info.path} ({info.model or 'unknown model'}, serial {info.serial or '-'}, "
-            f"{human_size(info.size_bytes)}) with {_what(plan)}.\n"
-            f"All data on it will be destroyed.  Type its {'serial' if info.serial else 'name'} "
-            f"({token!r}) or its last 4 characters to confirm: "
+            "\n"
+            + _("About to ERASE {path} ({model}, serial {serial}, {size}) with {what}.").format(
+                path=info.path,
+                model=info.model or _("unknown model"),
+                serial=info.serial or "-",
+                size=human_size(info.size_bytes, current_language()),
+                what=_what(plan),
+            )
+            + "\n"
+            + (
+                _(
+                    "All data on it will be destroyed.  Type its serial ({token!r}) or its last 4 characters to confirm: "
+                )
+                if info.serial
+                else _(
+                    "All data on it will be destroyed.  Type its name ({token!r}) or its last 4 characters to confirm: "
+                )
+            ).format(token=token)
         )
         stdout.flush()
         answer = stdin.readline().strip()
         if not answer or not (answer == token or (len(answer) >= 4 and token.endswith(answer))):
-            stdout.write(f"Not confirmed: {info.path} will not be touched.\n")
+            stdout.write(_("Not confirmed: {path} will not be touched.").format(path=info.path) + "\n")
             return False
     return True
 
@@ -130,14 +163,19 @@ def cmd_erase(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Tex
     if args.resume:
         return _resume(args, jobs_root, stdout)
     if not args.devices:
-        raise BadInput("no device given", hint="station erase /dev/sdX --method zero (see 'station drives')")
+        raise BadInput(
+            _("no device given"), hint=_("station erase /dev/sdX --method zero (see 'station drives')")
+        )
     options = _erase_options(args)
+    people = _who(args)
     machine = current_machine()
     entries = _resolve_drives(args, machine)
-    plans = _plan(args, machine, entries, options)
+    plans = _plan(args, machine, entries, options, people)
+    if args.plan and args.json:  # the plans as data, nothing else on stdout
+        stdout.write(json.dumps([p.to_dict() for p in plans], indent=2) + "\n")
+        return EXIT_OK
     shown = sys.stderr if args.json else stdout  # --json keeps stdout for JSON lines
-    if not args.json or args.plan:
-        show_plan(entries, plans, shown)
+    show_plan(entries, plans, shown)
     if args.plan:
         return EXIT_OK
     if not args.yes and not _confirm(entries, plans, stdin, shown, from_stdin=args.confirm_from_stdin):
@@ -157,9 +195,26 @@ def _run_jobs(args: argparse.Namespace, jobs_root: Path, plans: list[JobPlan], s
     return summary(states, procs, stdout, args.json)
 
 
+def _who(args: argparse.Namespace) -> operator.Who:
+    """Who erases (the certificate's person); refused when nobody is named, unless only planning."""
+    settings = Path(args.settings) if args.settings else paths.settings_file()
+    people = operator.who(args.technician, args.organisation, settings)
+    if not people.technician and not args.plan and not args.no_cert:
+        raise BadInput(
+            _("no technician name: a certificate names the person who erased the drive"),
+            hint=_(
+                'add --technician "Your Name" (and --organisation), or save them once in the settings '
+                "(the TUI asks at first start; [certificate] technician = ... in {path})"
+            ).format(path=settings),
+        )
+    return people
+
+
 def _erase_options(args: argparse.Namespace) -> EraseOptions:
     if args.verify == "none" and args.sample:
-        raise BadInput("--sample needs verification", hint="use --verify last or --verify all with --sample")
+        raise BadInput(
+            _("--sample needs verification"), hint=_("use --verify last or --verify all with --sample")
+        )
     return EraseOptions(
         method=args.method,
         verify=args.verify,
@@ -179,37 +234,45 @@ def _resolve_drives(args: argparse.Namespace, machine: Machine) -> list[MachineD
     for dev in args.devices:
         entry = machine.resolve(dev, include_loop=args.include_loop)
         if entry.info.identity in seen:
-            raise BadInput(f"{dev} is given twice", hint="name each drive once")
+            raise BadInput(_("{dev} is given twice").format(dev=dev), hint=_("name each drive once"))
         seen.add(entry.info.identity)
         if not entry.allowed:
             raise Refused(
-                f"{entry.info.path} is protected and will not be erased: {'; '.join(entry.reasons)}"
+                _("{path} is protected and will not be erased: {why}").format(
+                    path=entry.info.path, why="; ".join(tr(r) for r in entry.reasons)
+                )
             )
         entries.append(entry)
     return entries
 
 
 def _plan(
-    args: argparse.Namespace, machine: Machine, entries: list[MachineDrive], options: EraseOptions
+    args: argparse.Namespace,
+    machine: Machine,
+    entries: list[MachineDrive],
+    options: EraseOptions,
+    people: operator.Who,
 ) -> list[JobPlan]:
     """Every drive's plan, in memory.  Anything refused happens before a byte is written: bad input."""
-    operator = {k: v for k, v in (("asset_number", args.asset), ("donor", args.donor)) if v}
+    op = people.operator() | {k: v for k, v in (("asset_number", args.asset), ("donor", args.donor)) if v}
     try:
+        if not args.no_cert:  # the certificate's settings must hold now, not after the erasure
+            settings_for(_worker_options(args))
         if args.policy:
             popts = PlanOptions(
                 allow_usb_ata=args.allow_usb_ata, unfreeze_suspend=args.unfreeze_suspend, psid=args.psid
             )
             plans = [
-                plan_purge_job(e.info, options, args.policy, machine.runner, popts, operator=operator)[0]
+                plan_purge_job(e.info, options, args.policy, machine.runner, popts, operator=op)[0]
                 for e in entries
             ]
         else:
-            plans = [plan_job(e.info, options, operator=operator) for e in entries]
+            plans = [plan_job(e.info, options, operator=op) for e in entries]
         if not args.plan:
             for e in entries:
                 machine.data_path(e.info)  # a recorded machine without a disk image cannot erase
     except TabulaError as exc:
-        raise BadInput(exc.message, hint=exc.hint or None) from exc
+        raise BadInput(tr(exc.message), hint=tr(exc.hint) or None) from exc
     return plans
 
 
@@ -218,19 +281,25 @@ def _resume(args: argparse.Namespace, jobs_root: Path, stdout: TextIO) -> int:
     state = derive(job_dir)
     if state.alive:
         raise BadInput(
-            f"job {state.plan.job_id} is still running (pid {state.worker and state.worker['pid']})"
+            _("job {job} is still running (pid {pid})").format(
+                job=state.plan.job_id, pid=state.worker and state.worker["pid"]
+            )
         )
     if state.end_event in ("finished", "failed"):
         raise BadInput(
-            f"job {state.plan.job_id} is already over ({state.outcome.value})",
-            hint="start a new erase of the drive instead",
+            _("job {job} is already over ({outcome})").format(
+                job=state.plan.job_id, outcome=outcome_word(state.outcome.value)
+            ),
+            hint=_("start a new erase of the drive instead"),
         )
     if state.plan.drive.identity.startswith("path:"):
         # No serial, no WWN, no backing file: after a replug another drive of the same size could
         # sit at that path, and a resume would certify a drive it never wrote from the start.
         raise BadInput(
-            f"{state.plan.drive.path} has no serial or WWN: Tabula cannot prove it is the same drive",
-            hint="start a new erase of the drive instead of resuming",
+            _("{path} has no serial or WWN: Tabula cannot prove it is the same drive").format(
+                path=state.plan.drive.path
+            ),
+            hint=_("start a new erase of the drive instead of resuming"),
         )
     procs = [spawn(job_dir)]
     printer = ProgressPrinter(stdout, json_mode=args.json, tty=stdout.isatty())
@@ -280,8 +349,9 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
     else:
         for r in rows:
+            when = local_time(r["created_at"]) if r["created_at"] != "?" else "?"
             print(
-                f"{r['job'][:8]}  {r['created_at'][:19]}  {r['device']:<12} {r['method']:<16} {r['outcome']:<11}"
+                f"{r['job'][:8]}  {when:<16}  {r['device']:<12} {r['method']:<16} {outcome_word(r['outcome'])}"
             )
     return EXIT_OK
 
@@ -292,7 +362,7 @@ def cmd_certify(args: argparse.Namespace) -> int:
     job_dir = find_job(jobs_root, args.job)
     state = derive(job_dir)
     if state.outcome is Outcome.RUNNING:
-        raise BadInput(f"job {state.plan.job_id} is still running")
+        raise BadInput(_("job {job} is still running").format(job=state.plan.job_id))
     options = WorkerOptions.load(job_dir)
     cert_dir = args.cert_dir or options.cert_dir or str(paths.certs_dir())
     options = dataclasses.replace(options, cert_dir=cert_dir)
@@ -359,7 +429,17 @@ def _add_erase_parser(sub: Any) -> None:
         "--asset", metavar="NUMBER", help="property / asset number of the donated machine (certificate)"
     )
     p.add_argument("--donor", metavar="NAME", help="who donated the machine (certificate 'source')")
+    _add_people_args(p)
     p.set_defaults(func=cmd_erase)
+
+
+def _add_people_args(p: Any) -> None:
+    p.add_argument(
+        "--technician", metavar="NAME", help="who erases (the certificate's person; default: the settings)"
+    )
+    p.add_argument(
+        "--organisation", metavar="NAME", help="the technician's organisation (default: the settings)"
+    )
 
 
 def _size(text: str) -> int:
@@ -388,6 +468,73 @@ def register(sub: Any) -> None:
     p.add_argument("--job-dir")
     p.add_argument("--cert-dir")
     p.set_defaults(func=cmd_certify)
+    _add_destroy_parser(sub)
+
+
+def _add_destroy_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "destroy",
+        help="record the physical destruction of a drive whose erasure failed (signed destruction record)",
+    )
+    p.add_argument("job", help="the failed job: its id (or a prefix) or its directory")
+    p.add_argument("--method", required=True, choices=DESTRUCTION_METHODS, help="how the drive was destroyed")
+    p.add_argument("--by", required=True, metavar="NAME", help="who destroyed it")
+    p.add_argument("--witness", default="", metavar="NAME", help="who saw it done (optional)")
+    p.add_argument(
+        "--photo", metavar="PATH", help="a photograph of the destroyed drive (its SHA-256 is signed)"
+    )
+    p.add_argument("--at", metavar="TIME", help="when (ISO 8601, e.g. 2026-11-29T14:05:00Z; default now)")
+    p.add_argument("--notes", default="", help="anything worth keeping with the record")
+    p.add_argument("--job-dir", help="where job journals live (default $TABULA_HOME/jobs)")
+    p.add_argument("--lang", choices=("en", "fr"), default=os.environ.get("TABULA_LANG") or None)
+    p.add_argument("--json", action="store_true", help="print the record's id and files as JSON")
+    p.set_defaults(func=cmd_destroy)
+
+
+def cmd_destroy(args: argparse.Namespace) -> int:
+    """Sign the destruction record of a failed job's drive (NIST SP 800-88 Destroy)."""
+    jobs_root = Path(args.job_dir) if args.job_dir else paths.jobs_dir()
+    job_dir = find_job(jobs_root, args.job)
+    done = destroy_job(
+        job_dir,
+        method=args.method,
+        performed_by=args.by,
+        witness=args.witness,
+        photo=args.photo,
+        destroyed_at=_utc_time(args.at) if args.at else None,
+        notes=args.notes,
+        lang=args.lang,
+    )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "record_id": done.record_id,
+                    "sequence": done.sequence,
+                    "files": [str(p) for p in done.paths],
+                }
+            )
+        )
+        return EXIT_OK
+    if done.already:
+        print(_("This drive's destruction was already recorded:"))
+    else:
+        print(_("Destruction recorded and signed (number {n} of this station):").format(n=done.sequence))
+    for p in done.paths:
+        print(f"  {p}")
+    return EXIT_OK
+
+
+def _utc_time(text: str) -> str:
+    """A time given on the command line, as the records write it (UTC, ``...Z``)."""
+    try:
+        out = utc(text)
+    except TabulaError as exc:
+        raise BadInput(
+            _("--at: not a date and time: {text}").format(text=text), hint=_("e.g. 2026-11-29T14:05:00Z")
+        ) from exc
+    assert out is not None
+    return out
 
 
 def erase_args(argv: Sequence[str]) -> argparse.Namespace:

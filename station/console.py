@@ -16,7 +16,9 @@ from typing import Any, TextIO
 from erase.journal import JobState
 from erase.purge.planner import PurgePlan
 from erase.record import Outcome
-from host.units import human_duration, human_size
+from host import units
+from host.units import human_duration
+from station.i18n import N_, _, current_language, tr
 from station.jobs import JobWatcher
 from station.options import (
     EXIT_FAILED,
@@ -27,68 +29,157 @@ from station.options import (
     RECORD,
     exit_code_for,
 )
+from station.words import media_words, method_help, method_title, outcome_word, short_id
 
-_LEVEL = {"none": "no NIST level", "clear": "NIST SP 800-88 Clear", "purge": "NIST SP 800-88 Purge"}
+_LEVEL = {
+    "none": N_("no NIST level"),
+    "clear": N_("NIST SP 800-88 Clear"),
+    "purge": N_("NIST SP 800-88 Purge"),
+}
+
+
+def level(name: str) -> str:
+    return _(_LEVEL.get(name, name))
+
+
+def human_size(n: float) -> str:
+    return units.human_size(n, current_language())
+
+
+def opal_known_absent(pp: PurgePlan) -> bool:
+    """Whether the probe positively knows this drive has no TCG Opal (so no PSID revert is worth listing).
+
+    The one place that decides: a drive without firmware commands (a loop device, virtio), or a probe
+    that says so (``capabilities["opal"] is False``, once the probe detects Opal).  Unknown: listed.
+    """
+    return pp.protocol == "none" or pp.capabilities.get("opal") is False
+
+
+def shown_alternatives(pp: PurgePlan) -> list[Any]:
+    """The planner's ruled-out methods worth showing (never a PSID revert on a drive known without Opal)."""
+    return [a for a in pp.alternatives if not (a.action == "opal-psid-revert" and opal_known_absent(pp))]
 
 
 def show_purge_plan(plan: Any, out: TextIO) -> None:
     """The firmware part of a plan: policy, steps with their level on this media, and what was ruled out."""
     pp = PurgePlan.from_dict(plan.purge)
-    media = "flash" if pp.flash else "magnetic"
+    media = _("flash") if pp.flash else _("magnetic")
     out.write(
-        f"  policy {pp.policy}: requested {_LEVEL[pp.level_requested]}  ({media} media, {pp.protocol})\n"
+        "  "
+        + _("policy {policy}: requested {level}  ({media} media, {protocol})").format(
+            policy=pp.policy, level=level(pp.level_requested), media=media, protocol=pp.protocol
+        )
+        + "\n"
     )
     if pp.native_bytes != pp.accessible_bytes:
         out.write(
-            f"  hidden area: {human_size(pp.native_bytes - pp.accessible_bytes)} "
-            f"(accessible {pp.accessible_bytes} of {pp.native_bytes} bytes)\n"
+            "  "
+            + _("hidden area: {size} (accessible {accessible} of {native} bytes)").format(
+                size=human_size(pp.native_bytes - pp.accessible_bytes),
+                accessible=pp.accessible_bytes,
+                native=pp.native_bytes,
+            )
+            + "\n"
         )
     for n, st in enumerate(pp.steps, start=1):
-        level = "preparation" if st.level == "none" else _LEVEL[st.level]
-        out.write(f"    step {n}: {st.label}  -> {level}, ~{human_duration(st.estimate_seconds)}\n")
-        out.write(f"            {' '.join(st.argv)}   (evidence: {st.evidence})\n")
+        lv = _("preparation") if st.level == "none" else level(st.level)
+        when = human_duration(st.estimate_seconds)
+        out.write(
+            "    "
+            + _("step {n}: {label}  -> {level}, ~{t}").format(n=n, label=tr(st.label), level=lv, t=when)
+        )
+        out.write(
+            "\n            "
+            + _("{argv}   (evidence: {evidence})").format(argv=" ".join(st.argv), evidence=st.evidence)
+            + "\n"
+        )
     if pp.overwrite:
         out.write(
-            f"    then overwrite with {plan.method}  -> {_LEVEL['clear']}, ~{human_duration(pp.overwrite_estimate_seconds)}\n"
+            "    "
+            + _("then overwrite with {method}  -> {level}, ~{t}").format(
+                method=plan.method, level=level("clear"), t=human_duration(pp.overwrite_estimate_seconds)
+            )
+            + "\n"
         )
-    for alt in pp.alternatives:
-        out.write(f"    not used: {alt.label} ({alt.level}): {alt.reason}\n")
+    for alt in shown_alternatives(pp):
+        out.write(
+            "    "
+            + _("not used: {label} ({level}): {why}").format(
+                label=tr(alt.label), level=level(alt.level), why=tr(alt.reason)
+            )
+            + "\n"
+        )
     for warning in pp.warnings:
-        out.write(f"  WARNING: {warning}\n")
-    out.write(f"  estimated time: {human_duration(pp.estimate_seconds)}\n")
+        out.write("  " + _("WARNING: {warning}").format(warning=tr(warning)) + "\n")
+    out.write("  " + _("estimated time: {t}").format(t=human_duration(pp.estimate_seconds)) + "\n")
 
 
 def show_plan(entries: Sequence[Any], plans: Sequence[Any], out: TextIO) -> None:
     for entry, plan in zip(entries, plans, strict=True):
         i = entry.info
-        out.write(f"\nPlan for {i.path}  [{i.identity}]\n")
-        out.write(f"  model {i.model or '-'}  serial {i.serial or '-'}  {human_size(i.size_bytes)}  ")
-        out.write(f"{i.media_type}/{i.transport}  sectors {i.logical_sector_size}/{i.physical_sector_size}\n")
+        out.write("\n" + _("Plan for {path}  [{identity}]").format(path=i.path, identity=i.identity) + "\n")
+        out.write(
+            "  "
+            + _("model {model}  serial {serial}  {size}  {media}  sectors {logical}/{physical}").format(
+                model=i.model or "-",
+                serial=i.serial or "-",
+                size=human_size(i.size_bytes),
+                media=media_words(i.media_type, i.transport),
+                logical=i.logical_sector_size,
+                physical=i.physical_sector_size,
+            )
+            + "\n"
+        )
         if plan.purge is not None:
             show_purge_plan(plan, out)
             expected = plan.purge["level_expected"]
-            out.write(f"  achieves: {_LEVEL[expected]}")
+            out.write("  " + _("achieves: {level}").format(level=level(expected)))
             if plan.passes and plan.verify == "none" and expected == "clear":
-                out.write(" only if verified: with --verify none no NIST level will be claimed")
+                out.write(" " + _("only if verified: with --verify none no NIST level will be claimed"))
             out.write("\n")
             if plan.purge.get("level_note"):
-                out.write(f"  lower than requested: {plan.purge['level_note']}\n")
+                out.write(
+                    "  " + _("lower than requested: {why}").format(why=tr(plan.purge["level_note"])) + "\n"
+                )
             continue
+        _overwrite_plan(plan, i.media_type, out)
+
+
+def _overwrite_plan(plan: Any, media_type: str, out: TextIO) -> None:
+    out.write(
+        "  "
+        + _("method {method}: {title}").format(method=plan.method, title=method_title(plan.method))
+        + "\n"
+    )
+    out.write("    " + method_help(plan.method) + "\n")
+    if plan.rounds > 1 or plan.final_blank:
         out.write(
-            f"  method {plan.method} (rounds {plan.rounds}, final blank {'yes' if plan.final_blank else 'no'})\n"
-        )
-        verified = set(plan.verified_passes())
-        for n, p in enumerate(plan.passes):
-            v = f"  + verify ({plan.verify_mode})" if n in verified else ""
-            out.write(f"    pass {n + 1}: {p.describe()}{v}\n")
-        level = (
-            "NIST SP 800-88 Clear" if plan.verify != "none" else "not verified: no NIST level will be claimed"
-        )
-        out.write(f"  achieves: {level}\n")
-        if i.media_type in ("ssd", "nvme", "usb", "mmc"):
-            out.write(
-                "  note: overwriting flash reaches Clear, not Purge (spare blocks are not addressable).\n"
+            "  "
+            + _("{rounds} round(s), final blank pass: {blank}").format(
+                rounds=plan.rounds, blank=_("yes") if plan.final_blank else _("no")
             )
+            + "\n"
+        )
+    verified = set(plan.verified_passes())
+    for n, p in enumerate(plan.passes):
+        v = (
+            "  + " + _("read back ({mode})").format(mode=verify_mode(plan.verify_mode))
+            if n in verified
+            else ""
+        )
+        out.write("    " + _("pass {n}: {pattern}").format(n=n + 1, pattern=tr(p.describe())) + v + "\n")
+    achieved = level("clear") if plan.verify != "none" else _("not verified: no NIST level will be claimed")
+    out.write("  " + _("achieves: {level}").format(level=achieved) + "\n")
+    if media_type in ("ssd", "nvme", "usb", "mmc"):
+        out.write(
+            "  "
+            + _("note: overwriting flash reaches Clear, not Purge (spare blocks are not addressable).")
+            + "\n"
+        )
+
+
+def verify_mode(mode: str) -> str:
+    return _("every sector") if mode == "full" else _("NIST sample")
 
 
 class ProgressPrinter:
@@ -120,7 +211,8 @@ class ProgressPrinter:
                 ):
                     self.out.write(f"{state.plan.drive.path}: {describe_event(ev)}\n")
                 elif kind in ("failed", "cancelled"):
-                    self.out.write(f"{state.plan.drive.path}: {kind}: {ev.get('reason', '')}\n")
+                    what = _("FAILED") if kind == "failed" else _("stopped")
+                    self.out.write(f"{state.plan.drive.path}: {what}: {tr(str(ev.get('reason', '')))}\n")
             self.out.flush()
 
     def status(self, states: Sequence[JobState]) -> None:
@@ -145,44 +237,57 @@ class ProgressPrinter:
 
 def describe_event(ev: dict[str, Any]) -> str:
     kind = ev["event"]
+    n = ev.get("pass", 0) + 1
     if kind == "pass-started":
-        return f"pass {ev['pass'] + 1} started at byte {ev['start']}"
+        return _("pass {n} started at byte {start}").format(n=n, start=ev["start"])
     if kind == "pass-finished":
-        return f"pass {ev['pass'] + 1} written ({human_size(ev['written'])})"
+        return _("pass {n} written ({size})").format(n=n, size=human_size(ev["written"]))
     if kind == "verify-started":
-        return f"verifying pass {ev['pass'] + 1} ({ev['mode']})"
+        return _("reading back pass {n} ({mode})").format(n=n, mode=verify_mode(ev["mode"]))
     if kind == "verify-finished":
-        v = ev["verification"]
-        if v["passed"]:
-            return f"verification of pass {ev['pass'] + 1} PASSED ({human_size(v['bytes_checked'])} read)"
-        first = v["mismatches"][0]["offset"] if v["mismatches"] else None
-        return (
-            f"verification of pass {ev['pass'] + 1} FAILED: {v['mismatch_count']} sector(s) differ"
-            + (f", first at byte {first}" if first is not None else "")
-            + (f", {len(v['read_errors'])} unreadable range(s)" if v["read_errors"] else "")
-        )
+        return _verify_finished(n, ev["verification"])
     if kind == "bad-range":
         r = ev["range"]
-        return f"UNWRITABLE range at byte {r['offset']} (+{r['length']}): {r.get('error', '')}"
+        return _("UNWRITABLE range at byte {offset} (+{length}): {error}").format(
+            offset=r["offset"], length=r["length"], error=tr(r.get("error", ""))
+        )
     return str(kind)
+
+
+def _verify_finished(n: int, v: dict[str, Any]) -> str:
+    if v["passed"]:
+        return _("read-back of pass {n} PASSED ({size} read)").format(
+            n=n, size=human_size(v["bytes_checked"])
+        )
+    text = _("read-back of pass {n} FAILED: {count} sector(s) differ").format(n=n, count=v["mismatch_count"])
+    if v["mismatches"]:
+        text += ", " + _("first at byte {offset}").format(offset=v["mismatches"][0]["offset"])
+    if v["read_errors"]:
+        text += ", " + _("{count} unreadable range(s)").format(count=len(v["read_errors"]))
+    return text
 
 
 def status_line(s: JobState) -> str:
     plan = s.plan
     name = f"{plan.drive.path:<12}"
     if s.end_event is None and s.worker is None:
-        return f"{name} starting"
+        return f"{name} " + _("starting")
     outcome = s.outcome
     if outcome is not Outcome.RUNNING:
-        return f"{name} {outcome.value.upper():<11} {s.failure or ''}"
+        return f"{name} {outcome_word(outcome.value):<11} {tr(s.failure or '')}"
     if s.current_pass is None:
-        return f"{name} starting"
+        return f"{name} " + _("starting")
     pct = 100.0 * s.phase_done / s.phase_total if s.phase_total else 0.0
     eta = (s.phase_total - s.phase_done) / s.rate if s.rate > 0 else 0
-    phase = "writing" if s.phase == "write" else "verifying"
-    return (
-        f"{name} pass {s.current_pass + 1}/{len(plan.passes)} {phase:<9} {pct:5.1f}%  "
-        f"{human_size(s.rate)}/s  ETA {human_duration(eta)}  (job {100 * s.overall_fraction:4.1f}%)"
+    phase = _("writing") if s.phase == "write" else _("reading back")
+    return f"{name} " + _("pass {i}/{n} {phase} {pct}%  {rate}  {eta} left  (job {job}%)").format(
+        i=s.current_pass + 1,
+        n=len(plan.passes),
+        phase=phase,
+        pct=f"{pct:5.1f}",
+        rate=units.human_rate(s.rate, current_language()),
+        eta=human_duration(eta),
+        job=f"{100 * s.overall_fraction:4.1f}",
     )
 
 
@@ -254,21 +359,44 @@ def summary(states: Sequence[JobState], procs: Sequence[Any], out: TextIO, json_
                 + "\n"
             )
         else:
-            out.write(f"\n{s.plan.drive.path} [{s.plan.drive.identity}]: {outcome.upper()}")
-            if record.get("nist_level"):
-                out.write(f"  (NIST SP 800-88 {record['nist_level'].capitalize()})")
-            out.write("\n")
-            for reason in record.get("reasons", []):
-                out.write(f"  - {reason}\n")
-            out.write(f"  job {s.plan.job_id}: {s.job_dir}\n")
-            for c in certs:
-                out.write(f"  certificate: {c}\n")
-            if worker_error:
-                out.write(
-                    f"  ERROR: {worker_error}\n  (no certificate was issued; see {s.job_dir / 'worker.log'})\n"
-                )
+            _human_result(s, outcome, record, certs, worker_error, out)
     out.flush()
     return _worst(codes)
+
+
+def _human_result(
+    s: JobState, outcome: str, record: dict[str, Any], certs: list[str], worker_error: str | None, out: TextIO
+) -> None:
+    """One drive's result for a person: outcome, why, its job, its certificate or failure report."""
+    success = outcome in ("verified", "unverified")
+    out.write(f"\n{s.plan.drive.path} [{s.plan.drive.identity}]: {outcome_word(outcome).upper()}")
+    if record.get("nist_level"):
+        out.write(f"  ({level(record['nist_level'])})")
+    out.write("\n")
+    for reason in record.get("reasons", []):
+        out.write(f"  - {tr(reason)}\n")
+    out.write(
+        "  " + _("job {short} ({folder})").format(short=short_id(s.plan.job_id), folder=s.job_dir) + "\n"
+    )
+    for c in certs:
+        what = _("certificate") if success and outcome == "verified" else _("signed failure report")
+        out.write(f"  {what}: {c}\n")
+    if not success and certs:
+        out.write(
+            "  "
+            + _(
+                "next: erase it again, try NIST Purge, or destroy it and record it: station destroy {job} --method shred --by NAME"
+            ).format(job=short_id(s.plan.job_id))
+            + "\n"
+        )
+    if worker_error:
+        out.write(
+            "  "
+            + _("ERROR: {error}").format(error=worker_error)
+            + "\n  "
+            + _("(no certificate was issued; see {log})").format(log=s.job_dir / "worker.log")
+            + "\n"
+        )
 
 
 def _last_line(path: Path) -> str | None:

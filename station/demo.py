@@ -30,12 +30,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from certs import cli as certs_cli
-from erase.journal import derive
+import tomli_w
+
+from certs.trust import TrustStore
+from certs.verify import Verdict, Verifier
+from erase.journal import JobState, derive
 from host import paths
 from host.errors import BadInput
+from host.fsio import atomic_write
 from station.commands import cmd_erase, erase_args
+from station.i18n import _, choose_language, set_language
 from station.jobs import find_jobs
+from station.words import outcome_word
 
 SECRET = b"DONOR-SECRET: bank account FR76 3000 6000 0112 3456 7890 189, password hunter2. "
 MiB = 1 << 20
@@ -124,73 +130,110 @@ def _prepare(
             media = stack.enter_context(small_tmpfs(base / "failing-media", FAILING_ROOM))
             path = media / d.name
             plant(path, d.size, d.sector, planted=FAILING_PLANTED)
-            note = f"only {FAILING_ROOM // MiB} MiB of it can be written: it will FAIL"
+            note = _("only {n} MiB of it can be written: it will FAIL").format(n=FAILING_ROOM // MiB)
         else:
             path = base / d.name
             plant(path, d.size, d.sector)
-            note = "healthy"
+            note = _("healthy")
         dev = stack.enter_context(loop_attached(path, d.sector))
         print(
-            f"  {dev:<12} {d.name:<18} {d.size / MiB:7.1f} MiB  {d.sector}-byte sectors  "
-            f"{count_secrets(path):5d} secrets planted  ({note})"
+            f"  {dev:<12} {d.name:<18} "
+            + _("{size} MiB, {sector}-byte sectors, {n} secrets planted ({note})").format(
+                size=f"{d.size / MiB:.1f}", sector=d.sector, n=count_secrets(path), note=note
+            )
         )
         out.append((d, path, dev))
     return out
 
 
+def demo_settings(home: Path) -> None:
+    """The demonstration's technician and organisation, so its certificates name someone."""
+    path = home / "settings.toml"
+    if path.exists():
+        return
+    doc = {
+        "certificate": {
+            "technician": _("Demonstration technician"),
+            "organisation": _("Tabula demonstration"),
+        }
+    }
+    home.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, tomli_w.dumps(doc).encode("utf-8"))
+
+
 def run_demo(args: argparse.Namespace) -> int:
     if os.geteuid() != 0:
         raise BadInput(
-            "the demo attaches loop devices, which needs root", hint="run it as root: sudo station demo"
+            _("the demo attaches loop devices, which needs root"), hint=_("run it as root: sudo station demo")
         )
     base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="tabula-demo-"))
     base.mkdir(parents=True, exist_ok=True)
     os.environ["TABULA_HOME"] = str(base / "state")
-    print(f"Demo directory: {base}\nVirtual drives (loop devices over files):")
+    set_language(choose_language(args.lang))
+    print(_("Demo directory: {path}").format(path=base))
+    print(_("Virtual drives (loop devices over files):"))
     drives = DEMO_DRIVES[: args.drives] if args.drives else DEMO_DRIVES
     with ExitStack() as stack:
         prepared = _prepare(base, stack, drives)
         if args.cli:
+            demo_settings(paths.home())
             code = _headless(args, [dev for _, _, dev in prepared])
         else:
             # Start-up time: `station demo --cli` runs without loading Textual.
             from station.tui.run import run as run_tui
 
-            code = run_tui(jobs_root=paths.jobs_dir(), include_loop=True, lang=args.lang, demo=True)
+            # Only the demo's own drives, by the file behind each loop device: never "every loop".
+            own = {str(path): ("failing" if d.failing else "") for d, path, _dev in prepared}
+            code = run_tui(jobs_root=paths.jobs_dir(), include_loop=True, lang=args.lang, demo_drives=own)
+        # The workers are stopped by now (the TUI stops the demo's erasures when it quits): the drives
+        # can go, and the files can be scanned.
         return max(code, _report(prepared, headless=args.cli))
 
 
 def _headless(args: argparse.Namespace, devices: list[str]) -> int:
     argv = [*devices, "--method", args.method, "--verify", args.verify, "--include-loop", "--yes"]
-    argv += ["--lang", args.lang or "en"]
+    argv += ["--lang", args.lang or choose_language(None)]
     code = cmd_erase(erase_args(argv))
     audit = _audit()
     return 0 if code in (0, 3) and audit in (0, 1) else max(code, audit)
 
 
+def newest_jobs(states: list[JobState]) -> dict[str, JobState]:
+    """The newest job of each backing file (by when it was planned, never by folder name)."""
+    out: dict[str, JobState] = {}
+    for state in sorted(states, key=lambda s: s.plan.created_at):
+        if state.plan.drive.backing_file:
+            out[state.plan.drive.backing_file] = state
+    return out
+
+
 def _report(prepared: list[tuple[DemoDrive, Path, str]], *, headless: bool) -> int:
     """Scan the backing files; check that the station told the truth about each drive."""
-    outcomes: dict[str, str] = {}
-    for job in find_jobs(paths.jobs_dir()):
-        state = derive(job)
-        if state.plan.drive.backing_file:
-            outcomes[state.plan.drive.backing_file] = state.outcome.value
-    print("\nAfter the erase, every virtual drive is scanned for the planted secret:")
+    newest = newest_jobs([derive(job) for job in find_jobs(paths.jobs_dir())])
+    print("\n" + _("After the erase, every virtual drive is scanned for the planted secret:"))
     lies = 0
     for d, path, _dev in prepared:
         n = count_secrets(path)
-        outcome = outcomes.get(str(path), "not erased")
-        print(f"  {d.name:<18} {outcome.upper():<12} {n:5d} secret(s) left")
+        state = newest.get(str(path))
+        outcome = state.outcome.value if state is not None else ""
+        said = outcome_word(outcome).upper() if outcome else _("not erased")
+        print(f"  {d.name:<18} {said:<24} " + _("{n} secret(s) left").format(n=n))
         if outcome in ("verified", "unverified") and (n or d.failing):
             lies += 1
             print(
-                f"  ^ station claimed success on {d.name} but it is not erased: this is a bug",
+                "  ^ "
+                + _("the station claimed success on {name} but it is not erased: this is a bug").format(
+                    name=d.name
+                ),
                 file=sys.stderr,
             )
     if any(d.failing for d, _, _ in prepared) and headless:
         print(
-            "\nThe failing drive could not be fully written: its job is FAILED, its unwritable ranges are in\n"
-            "its record, and its signed certificate is a failure report that never verifies as an erasure."
+            "\n"
+            + _(
+                "The failing drive could not be fully written: its job is FAILED, its unwritable ranges are in "
+                "its record, and its signed failure report never verifies as an erasure."
+            )
         )
     return 1 if lies else 0
 
@@ -200,9 +243,32 @@ def _audit() -> int:
     trust = paths.home() / "trust"
     trust.mkdir(parents=True, exist_ok=True)
     (trust / "station.pem").write_bytes((paths.keys_dir() / "station.pub.pem").read_bytes())
-    print(f"\nAn auditor checks the signed certificates offline (trusting only {trust / 'station.pem'}):")
+    print(
+        "\n"
+        + _("An auditor checks the signed certificates offline (trusting only {key}):").format(
+            key=trust / "station.pem"
+        )
+    )
     print(f"  station verify --chain --trust {trust} {paths.certs_dir()}")
-    return certs_cli.main(["verify", "--chain", "--trust", str(trust), str(paths.certs_dir())])
+    store = TrustStore.load([trust])
+    verdicts = Verifier(store).verify_paths([paths.certs_dir()], chain=True)
+    for v in verdicts:
+        print("  " + audit_line(v))
+    ok = sum(v.ok for v in verdicts)
+    print(_("{ok}/{n} valid erasure certificate(s)").format(ok=ok, n=len(verdicts)))
+    return 0 if verdicts and all(v.valid for v in verdicts) else 1
+
+
+def audit_line(v: Verdict) -> str:
+    """One file's verdict for the demo's audience: what it is, in their words (station verify's codes)."""
+    name = os.path.basename(v.path)
+    if v.ok:
+        return _("VALID certificate: {file}").format(file=name)
+    if v.valid:
+        return _("valid destruction record: {file}").format(file=name)
+    if v.reason == "failure_report" and len(v.problems) == 1:
+        return _("valid signature, but a FAILURE REPORT (the drive is NOT erased): {file}").format(file=name)
+    return _("NOT valid ({reason}): {file}").format(reason=v.reason, file=name)
 
 
 def register(sub: Any) -> None:

@@ -10,6 +10,10 @@ Which language: an explicit choice (command line) wins, then the station's setti
 parameter ``tabula.lang=fr`` on the kernel command line (the live image), then the locale
 (``LANGUAGE``, ``LC_ALL``, ``LC_MESSAGES``, ``LANG``), then English.
 
+English written by the layers below the station (reasons in journals and records, notes, protection
+and diagnostics messages) is translated where it is shown, with :func:`tr`: the phrase tables of
+:mod:`certs.phrases` (the same ones the PDF uses, so a reason reads the same on screen and on paper).
+
 This module does not import Textual: the core and the CLI may use it.
 """
 
@@ -17,8 +21,11 @@ from __future__ import annotations
 
 import gettext
 import os
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+
+from certs.phrases import translate
 
 DOMAIN = "tabula"
 LANGUAGES = ("en", "fr")
@@ -133,3 +140,21 @@ def C_(context: str, message: str) -> str:
 def N_(message: str) -> str:
     """Marks a string for translation where it is defined; :func:`_` translates it where it is shown."""
     return message
+
+
+def tr(text: str) -> str:
+    """English from the layers below the station (a reason, a note, a message) in the current language."""
+    return translate(text, _current_lang)
+
+
+def settings_language(path: Path) -> str | None:
+    """The language a settings file chose (``[station] language``, else ``[certificate] language``)."""
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None
+    for table in ("station", "certificate"):
+        section = doc.get(table)
+        if isinstance(section, dict) and normalize(str(section.get("language", ""))):
+            return normalize(str(section["language"]))
+    return None

@@ -15,6 +15,7 @@ still running.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -39,6 +40,7 @@ from erase.record import JobPlan, VerificationRecord
 from erase.sampling import sample_plan
 from host.errors import TabulaError
 from host.fsio import atomic_write
+from host.protection import WORKER_NAME
 from station.certify import certify_job
 from station.options import EXIT_INTERNAL, RECORD, WorkerOptions, exit_code_for
 
@@ -314,11 +316,19 @@ class Worker:
             raise JobCancelled("the job was stopped on request (SIGTERM/SIGINT) before the end")
 
 
+def name_process() -> None:
+    """Call this process ``tabula-worker`` (``ps``, ``top``): a technician sees Tabula, not "python"."""
+    # Not Linux, or /proc not mounted: the name is only a courtesy (protection reads the command line).
+    with contextlib.suppress(OSError):
+        Path("/proc/self/comm").write_text(WORKER_NAME)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         print("usage: python -m station.worker JOB_DIR", file=sys.stderr)
         return EXIT_INTERNAL
+    name_process()
     worker = Worker(Path(args[0]))
     worker.install_signal_handlers()
     try:

@@ -27,9 +27,16 @@ LoopFactory = Callable[..., str]
 
 @pytest.fixture(autouse=True)
 def _isolated_tabula_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No test reads or writes the machine's real station state (/var/lib/tabula): each gets its own."""
+    """No test reads or writes the machine's real station state (/var/lib/tabula): each gets its own.
+
+    Every test's station has a technician, as the live image's ``tabula.technician=`` gives one
+    (``TABULA_TECHNICIAN``): certificates name who erased, ``station erase`` refuses to run without,
+    and the TUI asks at first start.  The tests of that requirement remove it.
+    """
     home = tmp_path_factory.mktemp("tabula-home")
     monkeypatch.setenv("TABULA_HOME", str(home))
+    monkeypatch.setenv("TABULA_TECHNICIAN", "Test Technician")
+    monkeypatch.setenv("TABULA_ORG", "Test Workshop")
     return home
 
 

@@ -221,7 +221,7 @@ def test_autorun_erases_every_named_unprotected_loop_and_signs_certificates(
     assert _content(ro, size) == PATTERN * size, "a read-only (protected) drive must never be written"
     assert f"protected, not erased: {ro}" in proc.stdout
     assert "Erasing 2 drive(s) in   1 s" in proc.stdout
-    assert proc.stdout.count(": VERIFIED") == 2
+    assert proc.stdout.count(": ERASED AND VERIFIED") == 2
     certs = sorted((home / "certs").rglob("*.json"))
     assert len(certs) == 2
     assert (home / "keys" / "station.pub.pem").is_file()

@@ -147,3 +147,21 @@ def test_a_verifier_defect_is_reported_for_that_file_only(
     assert code == 1
     assert [r["reason"] for r in report["results"]] == ["ok", "internal_error"]
     assert "RecursionError" in report["results"][1]["problems"][0]["message"]
+
+
+@pytest.mark.parametrize("entry", [["certs.cli"], ["station.cli"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["verify", "--json", "--bogus"],
+        ["verify", "--json", "x.json", "--trust"],
+        ["verify", "--json", "x.json", "--not-before", "yesterday"],
+    ],
+)
+def test_usage_errors_with_json_are_one_json_document(entry: list[str], argv: list[str]) -> None:
+    """A wrong command line asking for --json gets JSON on stdout too (exit 2), never argparse's text."""
+    r = subprocess.run([sys.executable, "-m", *entry, *argv], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["ok"] is False and doc["error"]["reason"] == "usage_error" and r.stdout.isascii()
+    assert "usage:" in r.stderr and "Traceback" not in r.stderr

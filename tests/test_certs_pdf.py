@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pypdf import PdfReader, PdfWriter
@@ -15,8 +16,10 @@ from pypdf.generic import ContentStream, NameObject
 from reportlab.lib.pagesizes import A4
 
 from certs.errors import QrError
-from certs.pdf import ATTACHMENT, extract_signed, pdf_text, qr_payload
+from certs.jws import parse_envelope
+from certs.pdf import ATTACHMENT, extract_signed, pdf_text, qr_payload, render_record
 from certs.pdfcheck import qr_matrix
+from certs.phrases import translate
 from certs.qr import decode
 from certs.verify import Verdict
 from erase.model import Pattern
@@ -53,8 +56,8 @@ def test_english_certificate_text(station: Station) -> None:
         "PC-2024-0173",
         "Mairie de Villeurbanne",
         "Clear",
-        "clear / clear",
-        "dod-short",
+        "Clear / Clear",
+        "dod-short (DoD 5220.22-M, 3 passes)",
         "tabula 0.1.0",
         "full read-back of the last pass",
         "[X] External reuse",
@@ -81,8 +84,13 @@ def test_french_certificate_text(station: Station) -> None:
         "Graine",
         records.SEED,
         "non vérifiées / non vérifiées",
+        "dod-short (DoD 5220.22-M, 3 passes)",
+        "relecture par échantillons de la dernière passe",
+        "67,11 Mo (67108864 octets)",
     ):
         assert expected in text, expected
+    # dates as people write them (UTC), never the ISO form of the JSON
+    assert re.search(r"\d\d/\d\d/\d{4} \d\d:\d\d:\d\d", text) and "T10:00:00Z" not in text
 
 
 @pytest.mark.parametrize("name", ["failed_bad_ranges", "failed_verification", "interrupted"])
@@ -90,24 +98,24 @@ def test_french_certificate_text(station: Station) -> None:
 def test_failure_pdf_says_not_erased(station: Station, name: str, lang: str) -> None:
     issued = station.issue(records.ALL_FAILURES[name](), lang=lang)
     text = flat(pdf_text(issued.pdf_path.read_bytes()))
-    assert "NOT ERASED / ÉCHEC" in text
+    assert ("NOT ERASED - FAILED" if lang == "en" else "NON EFFACÉ - ÉCHEC") in text
     assert "ERASED AND VERIFIED" not in text and "EFFACÉ ET VÉRIFIÉ" not in text
     assert "Certificate of Sanitization" not in text and "Certificat d'effacement" not in text
     reason = issued.certificate.result.reasons[0]
-    assert flat(reason) in text
+    assert flat(translate(reason, lang)) in text
 
 
 def test_unverified_pdf_is_not_a_certificate(station: Station) -> None:
     issued = station.issue(records.unverified())
     text = flat(pdf_text(issued.pdf_path.read_bytes()))
-    assert "NOT VERIFIED / NON VÉRIFIÉ" in text and "NOT ERASED" in text
+    assert "NOT VERIFIED - treat as NOT ERASED" in text
     assert "ERASED AND VERIFIED" not in text
 
 
 def test_bad_ranges_are_printed(station: Station) -> None:
     issued = station.issue(records.failed_bad_ranges())
     text = flat(pdf_text(issued.pdf_path.read_bytes()))
-    assert f"{8 * records.MiB}+4096 (write: EIO)" in text and "(12288 B)" in text
+    assert f"{8 * records.MiB}+4096 (write: EIO)" in text and "(12288 bytes)" in text
 
 
 def test_signed_record_embedded_byte_for_byte(station: Station, tmp_path: Path) -> None:
@@ -242,7 +250,7 @@ def test_an_edited_serial_is_named(station: Station, tmp_path: Path) -> None:
 def test_a_failure_report_edited_to_look_erased(station: Station, tmp_path: Path) -> None:
     issued = station.issue(records.failed_verification())
     pdf = issued.pdf_path.read_bytes()
-    edited = _edit_page(pdf, b"(NOT ERASED / \\311CHEC)", b"(ERASED AND VERIFIED)")
+    edited = _edit_page(pdf, b"(NOT ERASED - FAILED)", b"(ERASED AND VERIFIED)")
     v = _check(station, tmp_path, edited)
     assert [r for r, _ in v.problems] == ["failure_report", "page_mismatch"] and v.mismatched_fields == [
         "outcome"
@@ -255,7 +263,7 @@ def test_other_fields_and_inserted_text(station: Station, tmp_path: Path) -> Non
     cid = issued.certificate_id.encode()
     cases = {
         b"(PC-2024-0173)": (b"(PC-2024-9999)", "asset_number"),
-        b"(clear / clear)": (b"(purge / purge)", "level"),
+        b"(Clear / Clear)": (b"(Purge / Purge)", "level"),
         b"(Certificate ID: " + cid + b")": (
             b"(Certificate ID: 00000000-0000-0000-0000-000000000000)",
             "certificate_id",
@@ -265,8 +273,8 @@ def test_other_fields_and_inserted_text(station: Station, tmp_path: Path) -> Non
     for old, (new, field) in cases.items():
         v = _check(station, tmp_path, _edit_page(pdf, old, new))
         assert field in v.mismatched_fields, (field, v.problems)
-    dates = issued.certificate.issued_at.encode()
-    v = _check(station, tmp_path, _edit_page(pdf, b"(" + dates + b")", b"(2001-01-01T00:00:00Z)", page=-1))
+    dates = issued.certificate.issued_at.replace("T", " ").removesuffix("Z").split(".")[0].encode()
+    v = _check(station, tmp_path, _edit_page(pdf, b"(" + dates + b")", b"(2001-01-01 00:00:00)", page=-1))
     assert "issued_at" in v.mismatched_fields, v.problems
 
 
@@ -308,7 +316,8 @@ def test_the_drawn_qr_code_reads_the_same_with_zbar(station: Station, tmp_path: 
     reader = PdfReader(issued.pdf_path)
     ours = decode(qr_matrix(ContentStream(reader.pages[0].get_contents(), reader)))
     assert ours == qr_payload(issued.certificate_id, issued.digest, SETTINGS.verification_url)
-    assert any(ours in n for n in v.notes)
+    assert v.ok and issued.certificate.verification_url == SETTINGS.verification_url  # the link is signed
+    assert not any("not signed" in n for n in v.notes)
     assert (
         _run(
             ["pdftoppm", "-r", "200", "-f", "1", "-l", "1", "-png", str(issued.pdf_path), str(tmp_path / "p")]
@@ -349,7 +358,34 @@ def test_an_edited_qr_code_is_named(station: Station, tmp_path: Path) -> None:
     out = io.BytesIO()
     w.write(out)
     v = _check(station, tmp_path, out.getvalue())
-    assert v.mismatched_fields == ["qr_code"] and "not this record" in v.problems[0][1]
+    assert v.mismatched_fields == ["qr_code"] and "not the signed" in v.problems[0][1]
+
+
+def _rendered_with_link(issued: Any, url: str) -> bytes:
+    """The same signed record on a PDF whose QR code links to ``url`` (everything else identical)."""
+    signed = issued.json_path.read_bytes()
+    return render_record(issued.certificate, parse_envelope(signed), signed, url=url)
+
+
+def test_a_qr_code_sending_the_donor_elsewhere_is_refused(station: Station, tmp_path: Path) -> None:
+    """Same id, same hash, another site: the signed link names where the QR code must lead."""
+    issued = station.issue(records.verified())
+    v = _check(station, tmp_path, _rendered_with_link(issued, "https://verify.example.net/v"))
+    assert v.mismatched_fields == ["qr_code"], v.problems
+    assert "verify.example.net" in v.problems[0][1]
+
+
+def test_a_record_without_a_signed_link_keeps_its_old_tolerance_with_a_note(
+    station: Station, tmp_path: Path
+) -> None:
+    """Records signed before links were: any http(s) link ending with the id and hash, noted as unsigned."""
+    issued = station.issue(records.verified(), settings=dataclasses.replace(SETTINGS, verification_url=""))
+    assert issued.certificate.verification_url is None
+    v = _check(station, tmp_path, _rendered_with_link(issued, "https://example.org/verify"))
+    assert v.ok, v.problems
+    assert any("not signed" in n for n in v.notes)
+    plain = station.verifier().verify_file(issued.pdf_path)
+    assert plain.ok and not any("not signed" in n for n in plain.notes)
 
 
 def test_qr_decoder_is_strict() -> None:

@@ -434,7 +434,10 @@ def test_unverified_erasure_says_so_in_the_exit_code(
     dev = loop_with_secrets(make_loop, MiB)
     code, out, _ = run_cli(["erase", dev, "--verify", "none", "--yes", "--include-loop"], capsys)
     assert code == 5, out
-    assert "UNVERIFIED" in out and "NIST" not in out.split("UNVERIFIED", 1)[1].splitlines()[0]
+    assert (
+        "ERASED, NOT VERIFIED" in out
+        and "NIST" not in out.split("ERASED, NOT VERIFIED", 1)[1].splitlines()[0]
+    )
     assert content(dev) == bytes(MiB)  # written, just not proven
     (job,) = list((home / "jobs").iterdir())
     assert json.loads((job / "record.json").read_text())["outcome"] == "unverified"
@@ -499,3 +502,18 @@ def test_certify_a_job_erased_without_a_certificate(
     assert code == 0
     assert sorted(Path(p).suffix for p in out.split()) == [".json", ".pdf"]
     assert all(Path(p).parent == tmp_path / "later" for p in out.split())
+
+
+def test_settings_the_certificate_cannot_hold_stop_the_erase_before_a_byte_is_written(
+    make_loop: Any, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An over-long name in the settings file is refused at plan time (certs/limits.py), not after the
+    erasure when the certificate is built: the drive keeps its data and no job is written."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "settings.toml").write_text('[certificate]\nlocation = "' + "L" * 201 + '"\n')
+    dev = loop_with_secrets(make_loop, MiB)
+    code, _, err = run_cli(["erase", dev, "--yes", "--include-loop"], capsys)
+    assert code == 2
+    assert "location" in err and "200" in err
+    assert content(dev) == planted(MiB)
+    assert not (home / "jobs").exists() or not any((home / "jobs").iterdir())

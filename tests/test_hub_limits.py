@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from certs import limits
-from certs.errors import InvalidCertificate
+from certs.errors import InvalidCertificate, SettingsError
 from certs.limits import FieldTooLong
 from certs.settings import CertSettings
 from station.cli import main
@@ -88,9 +88,9 @@ def test_plan_time_checks_cover_drive_strings() -> None:
     limits.check_operator({"asset_number": "x", "unrelated": "y" * 10_000})
 
 
-def test_settings_are_checked_with_the_same_limits() -> None:
-    limits.check_settings(CertSettings(technician="T" * limits.PERSON_FIELD_MAX))
-    with pytest.raises(FieldTooLong, match="technician"):
-        limits.check_settings(CertSettings(technician="T" * (limits.PERSON_FIELD_MAX + 1)))
-    with pytest.raises(FieldTooLong, match="asset number"):
-        limits.check_settings(CertSettings(asset_number="A" * (limits.ASSET_NUMBER_MAX + 1)))
+def test_settings_are_checked_with_the_same_limits_on_construction() -> None:
+    CertSettings(technician="T" * limits.PERSON_FIELD_MAX)
+    with pytest.raises(SettingsError, match="technician"):
+        CertSettings(technician="T" * (limits.PERSON_FIELD_MAX + 1))
+    with pytest.raises(SettingsError, match="asset number"):
+        CertSettings(asset_number="A" * (limits.ASSET_NUMBER_MAX + 1))

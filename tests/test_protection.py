@@ -270,6 +270,55 @@ def test_device_open_in_another_process_is_in_use_and_forceable(make_loop: LoopF
     assert check(info_of(dev)).allowed
 
 
+def test_a_drive_tabula_is_erasing_names_the_job_never_another_program(
+    make_loop: LoopFactory, tmp_path: Path
+) -> None:
+    """A real worker erasing a real loop device: the drive is refused, as Tabula's own job."""
+    from station.jobs import EraseOptions, create_job, plan_job, spawn
+    from station.options import WorkerOptions
+
+    dev = make_loop(64 * MiB)
+    other = make_loop(4 * MiB)
+    plan = plan_job(info_of(dev), EraseOptions(method="gutmann"))  # 35 passes: long enough to look at
+    job_dir = create_job(tmp_path / "jobs", plan, WorkerOptions(include_loop=True))
+    worker = spawn(job_dir)
+    try:
+        deadline = time.monotonic() + 20
+        v = check(info_of(dev))
+        while ReasonCode.TABULA_JOB not in codes(v) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            v = check(info_of(dev))
+        assert codes(v) == {ReasonCode.TABULA_JOB}, v.reasons  # never IN_USE: not "another program"
+        (r,) = v.reasons
+        assert r.target == str(job_dir) and job_dir.name in r.message and "another program" not in r.message
+        assert not v.allowed and not v.forceable
+        assert Path(f"/proc/{worker.pid}/comm").read_text().strip() == "tabula-worker"
+        # a foreign program holding it as well is still another program, and the drive stays refused
+        with open(dev, "rb") as held:
+            holder = subprocess.Popen(["sleep", "60"], stdin=held)
+        try:
+            assert codes(check(info_of(dev))) == {ReasonCode.TABULA_JOB, ReasonCode.IN_USE}
+        finally:
+            holder.kill()
+            holder.wait()
+        assert check(info_of(other)).allowed
+    finally:
+        worker.terminate()
+        worker.wait()
+
+
+def test_worker_command_lines() -> None:
+    from host.protection import parse_worker_argv
+
+    assert parse_worker_argv(["/usr/bin/python3", "-m", "station.worker", "/var/lib/tabula/jobs/x"]) == (
+        "/var/lib/tabula/jobs/x"
+    )
+    assert parse_worker_argv(["python3", "-m", "station.worker"]) is None
+    assert parse_worker_argv(["python3", "-m", "station.worker", "a", "b"]) is None
+    assert parse_worker_argv(["python3", "-m", "station.other", "a"]) is None
+    assert parse_worker_argv(["dd", "if=/dev/zero", "of=/dev/loop0"]) is None
+
+
 # --------------------------------------------------------------------------------------------------
 # Fake machines
 

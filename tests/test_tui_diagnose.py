@@ -132,7 +132,9 @@ async def test_in_french_recyclage_and_the_key_is_diagnostic(home: Path) -> None
     app = make_app(home, "qemu-nvme-failing", lang="fr")
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: app.scans > 0)
-        assert app.screen._bindings.key_to_bindings["g"][0].description == "Diagnostic"
+        assert (
+            app.screen._bindings.key_to_bindings["g"][0].description == "Bilan"
+        )  # "Diagnostic" left no room for "Espace"
         screen = await open_and_finish(pilot, app)
         text = body(screen)
         assert "SMART: ÉCHEC  → recyclage" in text

@@ -22,7 +22,14 @@ from station.jobs import EraseOptions, create_job, plan_job, spawn
 from station.options import WorkerOptions
 from station.tui.app import TabulaApp, create_app
 from station.tui.model import policies
-from station.tui.screens import BenchScreen, DetailsScreen, DrivesScreen, PlanScreen, PolicyScreen
+from station.tui.screens import (
+    BenchScreen,
+    DetailsScreen,
+    DrivesScreen,
+    PlanScreen,
+    PolicyScreen,
+    ResultScreen,
+)
 from tests.loopdev import detach
 
 pytestmark = pytest.mark.root
@@ -197,7 +204,12 @@ async def test_single_loop_is_confirmed_by_its_device_name_in_french(
         await pilot.press(*plan.word, "enter")
         bench = app.benches[-1]
         await until(pilot, lambda: bench.settled(app.book))
-        await until(pilot, lambda: "Terminé : 1 disque(s) sur 1 effacé(s) et vérifié(s)." in screen_text(app))
+        # One drive: its result comes up by itself, with its certificate and what to do next.
+        await until(pilot, lambda: isinstance(app.screen, ResultScreen))
+        text = screen_text(app)
+        assert "Effacé et vérifié : certificat signé" in text and "Imprimer une étiquette" in text
+        await pilot.press("escape")
+        assert "Terminé : 1 disque(s) sur 1 effacé(s) et vérifié(s)." in screen_text(app)
 
 
 async def test_protected_drive_is_listed_locked_and_refused(
@@ -320,9 +332,8 @@ async def test_drive_pulled_during_erase_shows_the_failed_journal(home: Path) ->
         )
         async with app.run_test(size=(80, 24)) as pilot:
             await until(pilot, lambda: app.scans > 0 and app.jobs_loaded > 0)
-            assert (
-                row_status(app, "/dev/sdz") == "P1/1 4% 120MB/s 2h11"
-            )  # write + verify: 10% of the first half
+            # write + verify: 10% of the first half
+            assert row_status(app, "/dev/sdz") == "pass 1/1 4% 120MB/s 2h11"
             # Pulled: the kernel says remove, the worker journals the failure and exits.
             present.clear()
             callbacks[0]("remove", "sdz")
@@ -363,8 +374,8 @@ async def test_quit_and_restart_mid_erase_reattaches(home: Path, make_loop: Call
         await until(pilot, lambda: job.state.rate > 0)
         await pilot.pause(0.1)
         status = row_status(app2, dev)
-        if job.outcome is Outcome.RUNNING:  # "P7/35 18% 650MB/s 0:04" (or "check ..." at the very end)
-            assert status.startswith(("P", "check")) and "%" in status and "MB/s" in status, status
+        if job.outcome is Outcome.RUNNING:  # "pass 7/35 18% 0:04" (or "check ..." at the very end)
+            assert status.startswith(("pass ", "check")) and "%" in status, status
         first = job.state.overall_fraction
         await until(pilot, lambda: job.state.overall_fraction > first or job.settled)
         await until(pilot, lambda: job.settled, timeout=120)

@@ -130,8 +130,10 @@ def test_labels() -> None:
 
 
 def test_settings_round_trip_keeps_other_keys_and_stays_readable_by_the_certificate_signer(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("TABULA_TECHNICIAN")
+    monkeypatch.delenv("TABULA_ORG")
     path = tmp_path / "settings.toml"
     path.write_text(
         '[certificate]\ncontact = "+33 4 00"\ndestination = "external_reuse"\n[extra]\nx = [1, 2]\n'
@@ -156,8 +158,8 @@ def test_settings_round_trip_keeps_other_keys_and_stays_readable_by_the_certific
 
     cert = CertSettings.load(path)
     assert cert.technician == 'Camille "Cam" Martin' and cert.destination == "external_reuse"
-    assert new.operator() == {
-        "technician": 'Camille "Cam" Martin',
+    assert new.operator() == {  # the plan's operator: the certificate's person when the settings have none
+        "name": 'Camille "Cam" Martin',
         "organisation": "Atelier Réemploi",
         "location": "Lyon",
     }
@@ -198,7 +200,8 @@ def test_status_of_a_running_then_failed_job(tmp_path: Path) -> None:
         )
         book.poll()
         # pass 2 of 3 half done; 3 passes + 1 verification = 4 units; 0.5 of one unit done -> 12%
-        assert model.status_text(job) == "P2/3 12% 100MB/s 4h51"  # 3.5 units of 500 GB left at 100 MB/s
+        assert model.status_text(job) == "pass 2/3 12% 4h51"  # 3.5 units of 500 GB left at 100 MB/s
+        assert model.status_text(job, 40) == "pass 2/3 12% 100MB/s 4h51"  # a wider column: the speed too
         assert book.poll() == []  # nothing new
         journal.append("failed", reason="the drive disappeared: EIO", error="DriveGone")
         sleeper.kill()
@@ -290,8 +293,9 @@ async def test_settings_screen_saves_and_switches_language(tmp_path: Path) -> No
             await pilot.pause(0.05)
         await pilot.press("s")
         assert isinstance(app.screen, SettingsScreen)
-        await pilot.press("tab")
+        await pilot.pause()
         assert isinstance(app.focused, Input) and app.focused.id == "technician"
+        await pilot.press(*["backspace"] * 40)
         await pilot.press(*"Camille", "tab", *"Atelier", "tab", *"Lyon", "tab")
         await pilot.press("enter", "down", "down", "enter")  # language: Automatic -> English -> Français
         await pilot.press("ctrl+s")
@@ -316,15 +320,27 @@ async def test_settings_screen_saves_and_switches_language(tmp_path: Path) -> No
         assert "Aucun disque trouvé" in str(app2.screen.query_one("#detail").render())  # type: ignore[attr-defined]
 
 
-async def test_demo_mode_offers_only_loop_devices(tmp_path: Path) -> None:
+async def test_demo_mode_offers_only_its_own_loop_devices(tmp_path: Path) -> None:
+    """Another program's writable loop device is not the demo's: drives are chosen by backing file."""
     from station.tui.app import create_app
+    from station.tui.screens import DrivesScreen
 
-    loop = drive("virtual", "loop", serial=None, path="/dev/loop9", kernel_name="loop9", by_path=())
+    def loop(n: int, backing: str) -> DriveInfo:
+        return replace(
+            drive("virtual", "loop", serial=None, path=f"/dev/loop{n}", kernel_name=f"loop{n}", by_path=()),
+            backing_file=backing,
+        )
+
+    mine, failing, foreign = (
+        loop(9, "/tmp/demo/donor-laptop.img"),
+        loop(8, "/tmp/demo/m/donor-failing.img"),
+        loop(7, "/var/lib/snapd/snaps/core.snap"),
+    )
     app = create_app(
         jobs_root=tmp_path / "jobs",
-        demo=True,
+        demo_drives={"/tmp/demo/donor-laptop.img": "", "/tmp/demo/m/donor-failing.img": "failing"},
         lang="en",
-        drive_source=lambda: [entry(drive()), entry(loop)],
+        drive_source=lambda: [entry(drive()), entry(mine), entry(foreign), entry(failing)],
         monitor_factory=False,
         settings_path=tmp_path / "settings.toml",
         health=False,
@@ -333,8 +349,15 @@ async def test_demo_mode_offers_only_loop_devices(tmp_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         while not app.scans:
             await pilot.pause(0.05)
-        assert [e.path for e in app.entries] == ["/dev/loop9"]
+        await pilot.pause()
+        assert sorted(e.path for e in app.entries) == ["/dev/loop8", "/dev/loop9"]
         assert "(demonstration)" in str(app.screen.query_one("#title").render())  # type: ignore[attr-defined]
+        await pilot.press("a")  # "All" selects the demo's drives, never another program's
+        assert app.selected == {mine.identity, failing.identity}
+        screen = app.screen
+        assert isinstance(screen, DrivesScreen)
+        cells = {row.info.path: screen.cells(row) for row in screen.rows()}
+        assert "faulty" in str(cells["/dev/loop8"][2]) and "laptop" in str(cells["/dev/loop9"][2])
 
 
 def test_boot_parameter_policy_is_the_default_until_one_is_saved(

@@ -19,7 +19,7 @@ from host.drives import DriveEntry, discover
 from host.protection import Verdict
 from station.tui.app import TabulaApp, create_app
 from station.tui.model import NIST_PURGE, TrackedJob, policies
-from station.tui.screens import BenchScreen, PolicyScreen, PurgePlanScreen
+from station.tui.screens import BenchScreen, PolicyScreen, PurgePlanScreen, ResultScreen
 
 MiB = 1 << 20
 MACHINES = Path(__file__).parent / "fixtures" / "machines"
@@ -87,6 +87,9 @@ async def confirm_and_settle(app: TabulaApp, pilot: object, screen: PurgePlanScr
     bench = app.screen
     assert isinstance(bench, BenchScreen)
     await until(pilot, lambda: bench.bench.settled(app.book), timeout=60)
+    # A bench of one drive opens its result (the next step) by itself; back to the bench's lines.
+    await until(pilot, lambda: isinstance(app.screen, ResultScreen))
+    await pilot.press("escape")  # type: ignore[attr-defined]
     return app.book.jobs[bench.bench.job_dirs[0]]
 
 

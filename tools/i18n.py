@@ -1,6 +1,7 @@
 """The station's gettext catalogs, extracted and compiled with Babel (a development tool).
 
-``./dev i18n`` (``python -m tools.i18n``) extracts every translatable string of the TUI, updates
+``./dev i18n`` (``python -m tools.i18n``) extracts every translatable string of the station (the TUI,
+and the headless commands' human output: ``station erase``, ``demo``, ``autorun``...), updates
 ``station/locale/<lang>/LC_MESSAGES/tabula.po`` (new strings appear untranslated, gone ones are
 kept as obsolete ``#~`` entries) and compiles ``tabula.mo`` beside it.  The compiled ``.mo`` files are
 committed, so ``pip install .`` and the live image need neither Babel nor gettext's tools; a test
@@ -29,7 +30,7 @@ from erase.methods import METHODS
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = "tabula"
 LOCALE_DIR = ROOT / "station" / "locale"
-SOURCES = ROOT / "station" / "tui"
+SOURCES = ROOT / "station"
 KEYWORDS = {"_": None, "N_": None, "C_": ((1, "c"), 2), "Binding": (3,)}
 
 

@@ -1,6 +1,7 @@
 """HTTP to the hub: one idempotent upload, under an overall deadline, and what its answer means.
 
-Each queued document is uploaded with ``PUT /api/v1/certificates/{id}`` (or ``/api/v1/reports/{id}``)
+Each queued document is uploaded with ``PUT /api/v1/certificates/{id}`` (or ``/api/v1/reports/{id}``,
+``/api/v1/destructions/{id}`` for a destruction record: same answers as a certificate)
 carrying the exact bytes that were queued and the station's bearer token.  The id is the
 idempotency key: the hub answers 201 the first time, 200 for a byte-identical re-upload and 409 for
 different bytes under the same id.  So a response lost after the hub stored the certificate, or a
@@ -136,6 +137,10 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
+#: The hub's route for each kind of queued document.
+ROUTES = {"certificate": "certificates", "report": "reports", "destruction": "destructions"}
+
+
 def _transport(context: ssl.SSLContext, deadline: _Deadline) -> httpx.HTTPTransport:
     transport = httpx.HTTPTransport(verify=context)
     # httpx has no option to choose the network backend: its transport only wraps an httpcore pool, so
@@ -268,7 +273,7 @@ class SyncClient:
         return answer
 
     def _put(self, item: Item) -> Answer:
-        path = f"/api/v1/{'certificates' if item.kind == 'certificate' else 'reports'}/{item.doc_id}"
+        path = f"/api/v1/{ROUTES[item.kind]}/{item.doc_id}"
         return self.request("PUT", path, content=item.body)
 
     def log_proof(self, certificate_id: str) -> Answer:

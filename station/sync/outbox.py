@@ -38,12 +38,12 @@ from typing import Literal
 from certs.canonical import parse_json
 from certs.chainhead import is_chain_head_file
 from certs.errors import CertError
-from certs.jws import TYP_CERTIFICATE, parse_envelope
+from certs.jws import TYP_CERTIFICATE, TYP_DESTRUCTION, parse_envelope
 from certs.tlog import is_sidecar
 from host import paths
 from station.sync.errors import OutboxConflict, OutboxError
 
-Kind = Literal["certificate", "report"]
+Kind = Literal["certificate", "report", "destruction"]
 State = Literal["pending", "sent", "rejected"]
 
 OUTBOX_DIR = "outbox"
@@ -51,14 +51,14 @@ DB_NAME = "outbox.sqlite3"
 MAX_DOCUMENT_BYTES = 1024 * 1024  # the hub refuses larger uploads; refuse them here, loudly
 
 #: Version 1 is the unversioned schema of the first station releases (``user_version`` 0, no backoff
-#: columns); version 2 gives every row its own backoff and the hub's error code; version 3 keeps the
-#: hub's inclusion proof of every certificate it holds (its transparency log).
+#: columns); version 2 gives every row its own backoff and the hub's error code; version 3 accepts
+#: destruction records (``kind = 'destruction'``) and keeps the hub's inclusion proof of every
+#: certificate it holds (its transparency log).
 SCHEMA_VERSION = 3
 
-_CREATE = (
-    """CREATE TABLE items (
+_ITEMS = """CREATE TABLE {name} (
     doc_id          TEXT NOT NULL,
-    kind            TEXT NOT NULL CHECK (kind IN ('certificate', 'report')),
+    kind            TEXT NOT NULL CHECK (kind IN ('certificate', 'report', 'destruction')),
     body            BLOB NOT NULL,
     sha256          TEXT NOT NULL,
     source          TEXT NOT NULL,
@@ -75,10 +75,20 @@ _CREATE = (
     log_proof       BLOB,
     log_proof_at    REAL,
     UNIQUE (kind, doc_id)
-)""",
+)"""
+_INDEXES = (
     "CREATE INDEX items_pending ON items (state, seq)",
     "CREATE INDEX items_due ON items (state, next_attempt_at)",
+)
+_CREATE = (
+    _ITEMS.format(name="items"),
+    *_INDEXES,
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+
+_V2_COLUMNS = (
+    "doc_id, kind, body, sha256, source, created_at, state, attempts, last_error, sent_at, seq,"
+    " failures, next_attempt_at, last_attempt_at, error_code"
 )
 
 # What turns version N into version N + 1 (run inside one BEGIN IMMEDIATE transaction).
@@ -94,10 +104,15 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "UPDATE items SET state = 'pending', last_error = NULL"
         " WHERE state = 'rejected' AND last_error LIKE 'HTTP 409 %' AND instr(last_error, doc_id) > 0",
     ),
-    # Certificates sent before: their proofs are fetched by later passes (station.sync.logsync).
+    # SQLite cannot widen a CHECK constraint: the table is copied into one that accepts destructions
+    # and has room for log proofs (certificates sent before get theirs from later passes,
+    # station.sync.logsync).
     2: (
-        "ALTER TABLE items ADD COLUMN log_proof BLOB",
-        "ALTER TABLE items ADD COLUMN log_proof_at REAL",
+        _ITEMS.format(name="items_v3"),
+        "INSERT INTO items_v3 (" + _V2_COLUMNS + ") SELECT " + _V2_COLUMNS + " FROM items",
+        "DROP TABLE items",
+        "ALTER TABLE items_v3 RENAME TO items",
+        *_INDEXES,
     ),
 }
 
@@ -457,6 +472,31 @@ def enqueue_certificate(path: Path, *, home: Path | None = None) -> str:
     return cert_id
 
 
+def destruction_id_of(body: bytes, source: str) -> str:
+    """The record id inside a signed destruction record (structure only; the hub verifies it)."""
+    try:
+        env = parse_envelope(body, expect=TYP_DESTRUCTION)
+        payload = parse_json(env.payload_bytes, source)
+    except CertError as e:
+        raise OutboxError(f"{source} is not a signed destruction record: {e.message}") from e
+    record_id = payload.get("record_id") if isinstance(payload, dict) else None
+    if not isinstance(record_id, str) or not record_id:
+        raise OutboxError(f"{source} has no record_id")
+    return record_id
+
+
+def enqueue_destruction(path: Path, *, home: Path | None = None) -> str:
+    """Queue the signed destruction record ``path`` for upload (``PUT /api/v1/destructions/{id}``)."""
+    try:
+        body = path.read_bytes()
+    except OSError as e:
+        raise OutboxError(f"cannot read {path}: {e.strerror}") from e
+    record_id = destruction_id_of(body, str(path))
+    with Outbox(home) as box:
+        box.put("destruction", record_id, body, str(path))
+    return record_id
+
+
 def report_id_of(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
@@ -482,8 +522,17 @@ def enqueue_report(path: Path, *, home: Path | None = None) -> str:
     return report_id
 
 
+def _signed_id(body: bytes, source: str) -> tuple[Kind, str]:
+    """(kind, id) of a signed certificate or destruction record; OutboxError for anything else."""
+    try:
+        return "certificate", certificate_id_of(body, source)
+    except OutboxError:
+        return "destruction", destruction_id_of(body, source)
+
+
 def reconcile(home: Path | None = None, cert_dir: Path | None = None) -> int:
-    """Queue every ``<id>.json`` certificate of ``cert_dir`` the outbox does not know; returns how many.
+    """Queue every ``<id>.json`` certificate (or destruction record) of ``cert_dir`` the outbox does not
+    know; returns how many.
 
     Covers a crash between writing a certificate and queuing it.  Files named after a known id are
     not even read, so this stays cheap with thousands of certificates.
@@ -494,18 +543,18 @@ def reconcile(home: Path | None = None, cert_dir: Path | None = None) -> int:
         return 0
     added = 0
     with Outbox(home) as box:
-        known = box.known_ids("certificate")
+        known = box.known_ids("certificate") | box.known_ids("destruction")
         for p in sorted(directory.glob("*.json")):
             if p.stem in known or p.name.startswith(".") or is_sidecar(p.name) or is_chain_head_file(p.name):
                 continue
             try:
                 body = p.read_bytes()
-                cert_id = certificate_id_of(body, str(p))
+                kind, cert_id = _signed_id(body, str(p))
             except OSError:
                 continue  # vanished while scanning: nothing to queue
             except OutboxError:
-                continue  # not a certificate (e.g. an index file): `station verify` reports those
-            if cert_id not in known and box.put("certificate", cert_id, body, str(p)):
+                continue  # not a signed record (e.g. an index file): `station verify` reports those
+            if cert_id not in known and box.put(kind, cert_id, body, str(p)):
                 known.add(cert_id)
                 added += 1
     return added

@@ -27,9 +27,11 @@ from host import paths
 from host.drives import DriveEntry, discover, monitor
 from host.errors import TabulaError
 from host.identity import DriveInfo
-from host.runner import SubprocessRunner
-from station.certify import ensure_station_key
-from station.i18n import N_, _, choose_language, current_language, set_language
+from host.runner import Runner, SubprocessRunner
+from station import printing
+from station.certify import ensure_station_key, settings_for
+from station.destroy import destroy_job
+from station.i18n import N_, _, choose_language, current_language, set_language, tr
 from station.jobs import create_job, find_jobs, plan_job, plan_purge_job, spawn
 from station.options import WorkerOptions
 from station.sync import SyncDaemon, start_background, status
@@ -39,9 +41,14 @@ from station.sync.outbox import Outbox, db_path
 from station.tui import model
 from station.tui.context import DiagnoseSetup, StationContext
 from station.tui.messages import (
+    Destroyed,
+    DestroyRequested,
     DrivesChanged,
     DrivesScanned,
+    FollowRequested,
     JobsFound,
+    Printed,
+    PrintRequested,
     QuitRequested,
     SettingsSubmitted,
     StartRequested,
@@ -50,7 +57,8 @@ from station.tui.messages import (
     SyncPolled,
 )
 from station.tui.model import Bench, JobBook, StationSettings, select_jobs
-from station.tui.screens import BenchScreen, ConfirmScreen, DrivesScreen
+from station.tui.outcome import result_of
+from station.tui.screens import BenchScreen, ConfirmScreen, DrivesScreen, ResultScreen, SettingsScreen
 
 
 class Stoppable(Protocol):
@@ -82,6 +90,9 @@ CSS = """
 #confirm { width: 20; }
 #bench { height: 1fr; }
 #result-box { height: auto; max-height: 8; padding: 0 1; }
+#result-screen { height: 1fr; }
+#result-left { width: 1fr; padding: 0 1; }
+#result-qr { width: auto; height: auto; }
 #details { padding: 0 1; }
 #settings { padding: 0 1; }
 #settings Input, #settings Select { width: 60; }
@@ -108,7 +119,7 @@ class TabulaApp(App[int]):
         *,
         jobs_root: Path,
         include_loop: bool,
-        demo: bool,
+        demo_drives: Mapping[str, str] | None,
         explicit_lang: str | None,
         drive_source: DriveSource,
         monitor_factory: MonitorFactory | None,
@@ -124,11 +135,16 @@ class TabulaApp(App[int]):
         home: Path,
         diagnose_setup: DiagnoseSetup,
         sync_interval: float,
+        print_runner: Runner,
     ) -> None:
         super().__init__()
         self.jobs_root = jobs_root
         self.include_loop = include_loop
-        self.demo = demo
+        # The demo's own drives, by the file behind each loop device (value: "failing" or ""); None
+        # outside the demo.  Only these are ever listed: other programs' loop devices are not the demo's.
+        self.demo_drives = dict(demo_drives) if demo_drives is not None else None
+        self.demo = demo_drives is not None
+        self.print_runner = print_runner
         self.explicit_lang = explicit_lang
         self.drive_source = drive_source
         self.monitor_factory = monitor_factory
@@ -159,11 +175,15 @@ class TabulaApp(App[int]):
         self.sync_polls = 0  # completed sync status reads (tests wait on it)
         self.certified: set[Path] = set()  # jobs whose certificate was seen (the sync daemon was woken)
         self.quit_confirmed = False
+        self.stopping_demo = False  # quitting the demo: its erasures are being stopped first
 
     # -- lifecycle ----------------------------------------------------------------------------
     def on_mount(self) -> None:
         self.title = _("Tabula: drive erasure")
         self.push_screen(DrivesScreen())
+        if not self.settings.technician:
+            # First start (or a live image without tabula.technician=): who erases, before anything.
+            self.push_screen(SettingsScreen(first_start=True))
         self.scan_drives()
         self.find_new_jobs()
         if self.monitor_factory is not None:
@@ -190,28 +210,53 @@ class TabulaApp(App[int]):
 
     # -- quitting -------------------------------------------------------------------------------
     def request_quit(self) -> None:
-        """Quit; while erasures run, first say that they go on in the background, and ask."""
+        """Quit; while erasures run, first say what becomes of them, and ask.
+
+        Outside the demo they go on in the background.  The demo's drives are files that the demo
+        removes when it ends: its erasures are stopped (they end *interrupted*, and say so), never left
+        running on drives that are about to disappear.
+        """
         running = self.running_jobs()
         if not running:
             self.exit(0)
             return
 
         def answered(yes: bool | None) -> None:
-            if yes:
-                self.quit_confirmed = True
+            if not yes:
+                return
+            self.quit_confirmed = True
+            if self.demo:
+                self.stop_demo()
+            else:
                 self.exit(0)
 
-        self.push_screen(
-            ConfirmScreen(
-                _(
-                    "{n} erasure(s) are running. They continue in the background after you quit, "
-                    "and you can follow them by starting Tabula again. Quit now?"
-                ).format(n=running),
-                yes=_("Quit"),
-                no=_("Stay"),
-            ),
-            answered,
-        )
+        if self.demo:
+            question = _(
+                "{n} erasure(s) are running. Quitting ends the demonstration: its virtual drives are removed, "
+                "so these erasures are stopped and reported as interrupted. Quit now?"
+            ).format(n=running)
+        else:
+            question = _(
+                "{n} erasure(s) are running. They continue in the background after you quit, "
+                "and you can follow them by starting Tabula again. Quit now?"
+            ).format(n=running)
+        self.push_screen(ConfirmScreen(question, yes=_("Quit"), no=_("Stay")), answered)
+
+    def stop_demo(self) -> None:
+        """Stop the demo's running erasures, then quit once every worker has let go of its drive."""
+        self.stopping_demo = True
+        for job in self.book.jobs.values():
+            if job.outcome is Outcome.RUNNING:
+                model.stop_worker(job)
+        self.notify(_("Stopping the demonstration's erasures…"))
+        deadline = time.monotonic() + 30
+
+        def check() -> None:
+            self.book.poll()
+            if all(j.settled for j in self.book.jobs.values()) or time.monotonic() > deadline:
+                self.exit(0)
+
+        self.set_interval(0.2, check)
 
     async def action_quit(self) -> None:
         self.request_quit()
@@ -230,6 +275,99 @@ class TabulaApp(App[int]):
 
     def on_settings_submitted(self, message: SettingsSubmitted) -> None:
         self.save_settings(message.settings)
+
+    def on_follow_requested(self, message: FollowRequested) -> None:
+        """``p``: the newest bench; after a restart, the erasures found running (reattached)."""
+        running = [d for d, j in self.book.jobs.items() if j.outcome is Outcome.RUNNING]
+        latest = self.benches[-1] if self.benches else None
+        shown = list(latest.job_dirs) if latest is not None else []
+        missing = [d for d in running if d not in shown]
+        if missing:  # started before this TUI (reattached), or by `station erase`: follow them too
+            latest = Bench(shown + missing)
+            self.benches.append(latest)
+        if latest is None:
+            self.notify(_("No erasure is running, and none was started yet."), severity="information")
+            return
+        self.push_screen(BenchScreen(latest))
+
+    # -- after a job: print, label, destroy -------------------------------------------------------
+    def on_print_requested(self, message: PrintRequested) -> None:
+        self.notify(_("Sending to the printer…"))
+        self.print_job(message.job_dir, message.what)
+
+    @work(thread=True, group="print", exit_on_error=False)
+    def print_job(self, job_dir: Path, what: str) -> None:
+        job = self.book.jobs.get(job_dir)
+        try:
+            path, request = self.print_document(job, what)
+        except (TabulaError, OSError) as exc:
+            text = tr(exc.message) if isinstance(exc, TabulaError) else str(exc)
+            self.post_message(Printed(what, None, "", text))
+            return
+        self.post_message(Printed(what, path, request, ""))
+
+    def print_document(self, job: model.TrackedJob | None, what: str) -> tuple[Path, str]:
+        """Print a job's signed document or its label (thread): (file printed, CUPS request id)."""
+        if job is None:
+            raise printing.PrintError(_("this job is no longer followed"))
+        result = result_of(job)
+        if result.signed is None or result.pdf is None:
+            raise printing.PrintError(_("this job has no signed document to print"))
+        s = self.settings
+        if what == "label":
+            label = printing.make_label(result.signed, self.home, lang=current_language(), url=result.url)
+            done = printing.print_file(
+                label, self.print_runner, printer=s.label_printer or s.printer, fit=True
+            )
+        else:
+            done = printing.print_file(
+                result.pdf, self.print_runner, printer=s.printer, title=result.pdf.stem
+            )
+        return done.path, done.request
+
+    def on_printed(self, message: Printed) -> None:
+        if message.error:
+            self.notify(_("Not printed: {error}").format(error=message.error), severity="error", timeout=15)
+            return
+        request = message.request or "?"
+        if message.what == "label":
+            text = _("The label was sent to the printer (request {request}).").format(request=request)
+        else:
+            text = _("The document was sent to the printer (request {request}).").format(request=request)
+        self.notify(text, timeout=10)
+
+    def on_destroy_requested(self, message: DestroyRequested) -> None:
+        self.destroy_drive(message)
+
+    @work(thread=True, group="destroy", exit_on_error=False)
+    def destroy_drive(self, message: DestroyRequested) -> None:
+        try:
+            done = destroy_job(
+                message.job_dir,
+                method=message.method,
+                performed_by=message.by,
+                witness=message.witness,
+                photo=message.photo or None,
+                lang=current_language(),
+            )
+        except (TabulaError, OSError) as exc:
+            text = tr(exc.message) if isinstance(exc, TabulaError) else str(exc)
+            self.post_message(Destroyed(message.job_dir, [], text))
+            return
+        self.post_message(Destroyed(message.job_dir, done.paths, ""))
+
+    def on_destroyed(self, message: Destroyed) -> None:
+        if message.error:
+            self.notify(_("Destruction not recorded: {error}").format(error=message.error), severity="error")
+            return
+        self.notify(_("Destruction recorded and signed."))
+        self.wake_sync()
+        job = self.book.jobs.get(message.job_dir)
+        if job is not None:
+            job.destroyed = True
+        self.refresh_screens()
+        if job is not None and not isinstance(self.screen, ResultScreen):
+            self.push_screen(ResultScreen(job))
 
     # -- sync -------------------------------------------------------------------------------------
     def start_sync(self) -> None:
@@ -313,8 +451,8 @@ class TabulaApp(App[int]):
     @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
     def scan_drives(self) -> None:
         entries = self.drive_source()
-        if self.demo:
-            entries = [e for e in entries if e.info.transport == "loop"]
+        if self.demo_drives is not None:
+            entries = [e for e in entries if (e.info.backing_file or "") in self.demo_drives]
         health: dict[str, str | None] = {}
         if self.health is not None:
             known = set(self.health_cache)
@@ -426,6 +564,8 @@ class TabulaApp(App[int]):
         options = self.worker_options()
         if options.key_dir is not None and not self.ensure_station_key(Path(options.key_dir)):
             return None
+        if options.cert_dir is not None and not self.settings_hold(options):
+            return None
         started: list[Path] = []
         for plan in plans:
             try:
@@ -448,6 +588,20 @@ class TabulaApp(App[int]):
         self.benches.append(bench)
         self.refresh_screens()
         return bench
+
+    def settings_hold(self, options: WorkerOptions) -> bool:
+        """The certificate settings are read before any job starts: a settings file the certificate
+        cannot hold (an over-long name...) stops the erasure here, not its certificate afterwards."""
+        try:
+            settings_for(options)
+        except TabulaError as exc:
+            self.notify(
+                _("The certificate settings are wrong: {error}").format(error=tr(exc.message)),
+                severity="error",
+                timeout=15,
+            )
+            return False
+        return True
 
     def ensure_station_key(self, key_dir: Path) -> bool:
         """Create the station key once, before workers start side by side (they would race to create it)."""
@@ -474,7 +628,11 @@ class TabulaApp(App[int]):
             self.scan_drives()  # its worker let go of the drive: re-read its protection now
 
     def ring(self, bench: Bench) -> None:
-        """A bench is over: ring once, and say how many drives were erased."""
+        """A bench is over: ring once, say how many drives were erased, and show the next step.
+
+        A bench of one drive opens its result (certificate and QR code, or the failure report and the
+        choices) over the bench screen; a larger one lists each drive's result there (Enter opens it).
+        """
         bench.rang = True
         self.bell()
         jobs = [self.book.jobs[d] for d in bench.job_dirs]
@@ -484,6 +642,9 @@ class TabulaApp(App[int]):
             severity="information" if ok == len(jobs) else "error",
             timeout=10,
         )
+        screen = self.screen
+        if len(jobs) == 1 and isinstance(screen, BenchScreen) and screen.bench is bench:
+            self.push_screen(ResultScreen(jobs[0]))
 
     def refresh_screens(self, *, sync_only: bool = False) -> None:
         """Tell every screen on the stack what changed; each redraws what it shows of it."""
@@ -516,6 +677,9 @@ class TabulaApp(App[int]):
         self.notify(_("Settings saved."))
 
     def running_jobs(self) -> int:
+        """Erasures still at work now: running, read fresh from their journals (a job that ended since
+        the last poll is not counted)."""
+        self.book.poll()
         return sum(1 for j in self.book.jobs.values() if j.outcome is Outcome.RUNNING)
 
 
@@ -558,7 +722,7 @@ def create_app(
     jobs_root: Path,
     include_loop: bool = False,
     lang: str | None = None,
-    demo: bool = False,
+    demo_drives: Mapping[str, str] | None = None,
     drive_source: DriveSource | None = None,
     monitor_factory: MonitorFactory | None | bool = True,
     settings_path: Path | None = None,
@@ -571,6 +735,7 @@ def create_app(
     home: Path | None = None,
     diagnose_setup: DiagnoseSetup | None = None,
     sync_interval: float = 2.0,
+    print_runner: Runner | None = None,
 ) -> TabulaApp:
     """Build the app.  Tests inject ``drive_source`` / ``monitor_factory`` where the kernel cannot help.
 
@@ -579,6 +744,7 @@ def create_app(
     ``home`` is where reports and the sync outbox live (default ``$TABULA_HOME``); the sync line is
     read every ``sync_interval`` seconds.
     """
+    demo = demo_drives is not None
     loops = include_loop or demo
     settings_path = settings_path if settings_path is not None else paths.settings_file()
     settings, doc = model.load_settings(settings_path)
@@ -592,7 +758,7 @@ def create_app(
     return TabulaApp(
         jobs_root=jobs_root,
         include_loop=loops,
-        demo=demo,
+        demo_drives=demo_drives,
         explicit_lang=lang,
         drive_source=drive_source if drive_source is not None else _default_drive_source(loops),
         monitor_factory=factory,
@@ -608,4 +774,5 @@ def create_app(
         home=home if home is not None else paths.home(),
         diagnose_setup=diagnose_setup if diagnose_setup is not None else DiagnoseSetup(),
         sync_interval=sync_interval,
+        print_runner=print_runner if print_runner is not None else SubprocessRunner(),
     )

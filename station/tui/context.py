@@ -54,6 +54,7 @@ class StationContext(Protocol):
     settings_path: Path
     certificates: bool
     demo: bool
+    demo_drives: dict[str, str] | None  # the demo's drives by backing file ("failing" or ""), else None
     home: Path
     sync: SyncView
     diagnose_setup: DiagnoseSetup

@@ -20,7 +20,7 @@ from diagnostics.health import DriveHealth
 from diagnostics.hwtests import TestResult
 from diagnostics.inventory import Inventory
 from host.fsio import atomic_write
-from station.i18n import C_, N_, _
+from station.i18n import C_, N_, _, tr
 from station.sync.outbox import enqueue_report
 from station.tui.model import human_rate, human_size
 from station.tui.text import append_fields, heading
@@ -81,7 +81,7 @@ FACT_LABELS = (
     ("percentage_used", N_("wear %")),
     ("power_on_hours", N_("hours")),
     ("temperature_c", N_("°C")),
-    ("read_mb_per_second", N_("read MB/s")),
+    ("read_mb_per_second", N_("read speed")),
 )
 
 
@@ -116,8 +116,8 @@ def numbers_of(t: TestResult) -> str:
     if t.name == "cpu":
         if n.get("mib_per_second") is not None:
             parts.append(
-                _("{rate} MiB/s hashed on {n} threads").format(
-                    rate=_num(n["mib_per_second"]), n=n.get("threads", "?")
+                _("{rate} computed on {n} logical cores").format(
+                    rate=human_rate(float(n["mib_per_second"]) * (1 << 20)), n=n.get("threads", "?")
                 )
             )
         if n.get("max_temperature_c") is not None:
@@ -138,7 +138,9 @@ def numbers_of(t: TestResult) -> str:
         if n.get("batteries") == 0:
             parts.append(_("no battery found"))
         for name, per in (n.get("per_battery") or {}).items():
-            parts.append(f"{name} {per.get('status') or '?'} {_num(per.get('capacity_percent'), ' %')}")
+            parts.append(
+                f"{name} {tr(str(per.get('status') or '?'))} {_num(per.get('capacity_percent'), ' %')}"
+            )
     else:  # read test of a drive
         if n.get("mb_per_second") is not None:
             parts.append(human_rate(float(n["mb_per_second"]) * 1e6))
@@ -183,11 +185,13 @@ def render_verdict(report: DiagnosticReport) -> Text:
         text.append(_("Stopped before the end: this report is incomplete.") + "\n", style="bold yellow")
     if report.machine is not None:
         for r in report.machine.reasons:
-            text.append(f"  • {r}\n")
+            text.append(f"  • {tr(r)}\n")
         if report.machine.unknowns:
             text.append(
                 "  "
-                + _("Unknown (not checked): {what}").format(what=", ".join(report.machine.unknowns))
+                + _("Unknown (not checked): {what}").format(
+                    what=", ".join(tr(u) for u in report.machine.unknowns)
+                )
                 + "\n",
                 style="yellow",
             )
@@ -204,7 +208,7 @@ def render_machine(inv: Inventory) -> Text:
         ((_("Manufacturer"), s.manufacturer), (_("Model"), s.model), (_("Serial"), s.serial)),
         missing="?",
     )
-    cpu = _("{cores} cores, {threads} threads").format(cores=c.cores or "?", threads=c.threads or "?")
+    cpu = _("{cores} cores, {threads} logical cores").format(cores=c.cores or "?", threads=c.threads or "?")
     ram = human_size(m.total_bytes) if m.total_bytes is not None else "?"
     if m.modules:
         sizes = (f"{x.locator or '?'} {human_size(x.size_bytes) if x.size_bytes else '?'}" for x in m.modules)
@@ -229,10 +233,19 @@ def render_test(t: TestResult) -> Text:
     text.append(f"{status_label(t.status):<9}", style=STATUS_STYLES.get(t.status, "yellow"))
     numbers = numbers_of(t)
     text.append(f" {numbers}" if numbers else "")
-    if t.status != "pass" and t.reason:
-        text.append(f" ({t.reason})", style="dim")
+    if t.status != "pass" and t.reason and tr(t.reason) not in numbers:
+        text.append(f" ({tr(t.reason)})", style="dim")
     text.append("\n")
     return text
+
+
+def drive_facts(d: DriveHealth) -> list[str]:
+    """The SMART readings worth a glance, labelled ("reallocated 0, hours 1234, ...")."""
+    shown = [(name, label) for name, label in FACT_LABELS if name in d.facts]
+    if all(d.facts[name] is None for name, _label in shown if name != "read_mb_per_second"):
+        # Nothing reported at all: the "unknown" line below says so once, not one "?" per attribute.
+        shown = [(name, label) for name, label in shown if name == "read_mb_per_second"]
+    return [f"{_(label)} {_num(d.facts[name])}" for name, label in shown]
 
 
 def render_drive(d: DriveHealth) -> Text:
@@ -246,18 +259,16 @@ def render_drive(d: DriveHealth) -> Text:
     text.append("  → ")
     text.append(verdict_label(d.verdict.verdict), style=VERDICT_STYLES.get(d.verdict.verdict, "bold"))
     text.append("\n")
-    shown = [(name, label) for name, label in FACT_LABELS if name in d.facts]
-    if all(d.facts[name] is None for name, _label in shown if name != "read_mb_per_second"):
-        # Nothing reported at all: the "unknown" line below says so once, not one "?" per attribute.
-        shown = [(name, label) for name, label in shown if name == "read_mb_per_second"]
-    facts = [f"{_(label)} {_num(d.facts[name])}" for name, label in shown]
+    facts = drive_facts(d)
     if facts:
         text.append("    " + ", ".join(facts) + "\n", style="dim")
     for r in d.verdict.reasons or sm.reasons:  # the verdict's reasons quote SMART's own
-        text.append(f"    • {r}\n")
+        text.append(f"    • {tr(r)}\n")
     if d.verdict.unknowns:
         text.append(
-            "    " + _("Unknown (not checked): {what}").format(what=", ".join(d.verdict.unknowns)) + "\n",
+            "    "
+            + _("Unknown (not checked): {what}").format(what=", ".join(tr(u) for u in d.verdict.unknowns))
+            + "\n",
             style="yellow",
         )
     return text

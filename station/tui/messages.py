@@ -6,8 +6,10 @@ to redraw it: each side posts a message and the other handles it (``on_<message_
 * app -> screens: :class:`StationChanged` (drives, jobs or benches changed) and
   :class:`SyncChanged` (the sync status line), posted to every screen on the stack; a screen that
   does not show them ignores them.
-* screens -> app: :class:`StartRequested`, :class:`QuitRequested`, :class:`SettingsSubmitted`.
-* threads -> app: :class:`DrivesChanged`, :class:`DrivesScanned`, :class:`JobsFound`, :class:`SyncPolled`.
+* screens -> app: :class:`StartRequested`, :class:`QuitRequested`, :class:`SettingsSubmitted`,
+  :class:`FollowRequested`, :class:`PrintRequested`, :class:`DestroyRequested`.
+* threads -> app: :class:`DrivesChanged`, :class:`DrivesScanned`, :class:`JobsFound`, :class:`SyncPolled`,
+  :class:`Printed`, :class:`Destroyed`.
 """
 
 from __future__ import annotations
@@ -54,6 +56,31 @@ class SettingsSubmitted(Message):
         self.settings = settings
 
 
+class FollowRequested(Message):
+    """Show the erasures in progress (the newest bench, or the jobs found running at start)."""
+
+
+class PrintRequested(Message):
+    """Print a job's signed document (``what="document"``) or its label (``what="label"``)."""
+
+    def __init__(self, job_dir: Path, what: str) -> None:
+        super().__init__()
+        self.job_dir = job_dir
+        self.what = what
+
+
+class DestroyRequested(Message):
+    """Sign the record of the physical destruction of a failed job's drive."""
+
+    def __init__(self, job_dir: Path, method: str, by: str, witness: str, photo: str) -> None:
+        super().__init__()
+        self.job_dir = job_dir
+        self.method = method
+        self.by = by
+        self.witness = witness
+        self.photo = photo
+
+
 # -- worker threads -> app ------------------------------------------------------------------------
 
 
@@ -81,6 +108,27 @@ class SyncPolled(Message):
         super().__init__()
         self.view = view
         self.sent = sent
+
+
+class Printed(Message):
+    """A print job was handed to CUPS (``request``), or could not be (``error``)."""
+
+    def __init__(self, what: str, path: Path | None, request: str, error: str) -> None:
+        super().__init__()
+        self.what = what
+        self.path = path
+        self.request = request
+        self.error = error
+
+
+class Destroyed(Message):
+    """A destruction record was signed for a job (``paths``), or could not be (``error``)."""
+
+    def __init__(self, job_dir: Path, paths: list[Path], error: str) -> None:
+        super().__init__()
+        self.job_dir = job_dir
+        self.paths = paths
+        self.error = error
 
 
 class DrivesScanned(Message):

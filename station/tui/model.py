@@ -31,7 +31,11 @@ from host.errors import BadInput
 from host.fsio import atomic_write
 from host.identity import DriveInfo
 from host.protection import ReasonCode
-from station.i18n import LANGUAGES, N_, _, current_language
+from station import operator as people
+from station import words
+from station.console import opal_known_absent, shown_alternatives
+from station.destroy import DESTRUCTION_INDEX
+from station.i18n import LANGUAGES, N_, _, current_language, tr
 from station.jobs import EraseOptions, JobWatcher
 from station.sync.errors import OutboxError
 from station.sync.outbox import certificate_id_of
@@ -59,15 +63,17 @@ MEDIA_LABELS = {
     "nvme": "NVMe",
     "usb": "USB",
     "mmc": "SD/MMC",
-    "virtual": "VIRT",
+    "virtual": N_("VIRT"),
     "unknown": "?",
 }
 
 
 def media_label(info: DriveInfo) -> str:
+    """The drive list's short type (5 characters); :func:`station.words.media_words` says it in full."""
     if info.transport == "loop":
-        return "LOOP"
-    return MEDIA_LABELS.get(info.media_type, info.media_type)
+        return _("FILE")
+    known = MEDIA_LABELS.get(info.media_type)
+    return _(known) if known is not None else info.media_type
 
 
 def bay_label(info: DriveInfo) -> str:
@@ -98,6 +104,7 @@ REASON_LABELS: dict[ReasonCode, str] = {
     ReasonCode.HOLDERS: N_("part of a volume"),
     ReasonCode.READ_ONLY: N_("read-only"),
     ReasonCode.IN_USE: N_("in use"),
+    ReasonCode.TABULA_JOB: N_("being erased"),
 }
 
 #: For a reason code this version does not know.
@@ -113,7 +120,41 @@ REASON_EXPLANATIONS: dict[ReasonCode, str] = {
     ReasonCode.HOLDERS: N_("This drive is part of a volume (LVM, RAID, encryption): stop it first."),
     ReasonCode.READ_ONLY: N_("This drive is read-only (write-protect switch or adapter)."),
     ReasonCode.IN_USE: N_("Another program has this drive open: close it first."),
+    ReasonCode.TABULA_JOB: N_("Tabula is erasing this drive: follow the erasure, or stop it first."),
 }
+
+#: Per reason, what the technician sees under the explanation: where it was found, in their words.
+REASON_DETAILS: dict[ReasonCode, str] = {
+    ReasonCode.MOUNTED: N_("{device} is mounted on {target}: unmount it first (umount {target})."),
+    ReasonCode.SWAP: N_("{target} is used as swap: turn it off first (swapoff {target})."),
+    ReasonCode.HOLDERS: N_("{device} is part of {target}: stop it first."),
+    ReasonCode.IN_USE: N_("{device} is open in: {target}."),
+    ReasonCode.SYSTEM_DISK: N_("{device} holds the running system ({target})."),
+    ReasonCode.LOOP_BACKS_SYSTEM: N_("{device} holds a file of the running system ({target})."),
+    ReasonCode.BOOT_MEDIUM: N_("{device} is the medium Tabula started from ({target})."),
+    ReasonCode.READ_ONLY: N_("{device} is read-only: check its write-protect switch or adapter."),
+    ReasonCode.TABULA_JOB: N_("Erasure job {job} is writing to {device}."),
+}
+
+
+def reason_detail(code: ReasonCode, device: str, target: str) -> str:
+    """Where a protection reason was found, in the technician's language (the English stays in logs)."""
+    known = REASON_DETAILS.get(code)
+    if known is None:
+        return ""
+    text = _(known).format(device=device, target=target, job=os.path.basename(target)[:8])
+    return text.replace(" ()", "")  # a reason found without a target (a mount point, a holder...)
+
+
+def tabula_jobs(entry: DriveEntry) -> list[str]:
+    """The job directories of Tabula's own workers that hold this drive (protection reason TABULA_JOB)."""
+    return [r.target for r in entry.protection.reasons if r.code is ReasonCode.TABULA_JOB]
+
+
+def only_tabula(entry: DriveEntry) -> bool:
+    """The drive is refused only because Tabula itself is erasing it."""
+    reasons = entry.protection.reasons
+    return bool(reasons) and all(r.code is ReasonCode.TABULA_JOB for r in reasons)
 
 
 def protection_label(entry: DriveEntry) -> str:
@@ -145,31 +186,9 @@ class Policy:
 
 
 def policies() -> list[Policy]:
-    out = [
-        Policy(
-            NIST_CLEAR,
-            N_("NIST Clear (recommended)"),
-            N_(
-                "Overwrite every sector once and read it all back: zeros on hard disks, random data on flash."
-            ),
-        )
-    ]
-    for name, m in METHODS.items():
-        if name == "custom":
-            continue
-        out.append(Policy(name, name, m.description))
-    out.insert(
-        1,
-        Policy(
-            NIST_PURGE,
-            N_("NIST Purge (drive's own erase commands)"),
-            N_(
-                "The drive's firmware erases itself (NVMe Format or Sanitize, ATA or SCSI SANITIZE), "
-                "then the result is checked. When the drive cannot, it is overwritten instead: Clear only."
-            ),
-        ),
-    )
-    return out
+    """NIST Clear, NIST Purge, then every overwrite method: each with its plain name and sentence."""
+    keys = [NIST_CLEAR, NIST_PURGE, *(name for name in METHODS if name != "custom")]
+    return [Policy(k, words.METHOD_TITLES.get(k, k), words.METHOD_HELP.get(k, "")) for k in keys]
 
 
 def policy_keys() -> list[str]:
@@ -277,7 +296,7 @@ STEP_LABELS = {
 
 def step_label(label: str) -> str:
     known = STEP_LABELS.get(label)
-    return _(known) if known is not None else label
+    return _(known) if known is not None else tr(label)
 
 
 #: Why a firmware step cannot be used, in plain words (prefixes of the planner's reasons).
@@ -316,7 +335,7 @@ def reason_text(reason: str) -> str:
     m = re.fullmatch(r"(\S+) is not installed \(apt-get install (\S+)\)", reason)
     if m:
         return _("the tool {tool} is missing (package {package})").format(tool=m[1], package=m[2])
-    return reason
+    return tr(reason)
 
 
 @dataclass(frozen=True)
@@ -333,14 +352,9 @@ class PurgeView:
 
 
 def ruled_out_alternatives(pp: PurgePlan) -> list[Alternative]:
-    """The firmware steps that could not be used, worth explaining (a drive without firmware,
-    like a loop device, has no TCG Opal either: its PSID is not asked for)."""
-    return [
-        a
-        for a in pp.alternatives
-        if not a.reason.startswith("not needed")
-        and not (pp.protocol == "none" and a.action == "opal-psid-revert")
-    ]
+    """The firmware steps that could not be used, worth explaining (never a PSID revert on a drive the
+    probe knows has no TCG Opal: :func:`station.console.opal_known_absent`)."""
+    return [a for a in shown_alternatives(pp) if not a.reason.startswith("not needed")]
 
 
 def purge_reasons(pp: PurgePlan) -> str:
@@ -349,7 +363,7 @@ def purge_reasons(pp: PurgePlan) -> str:
 
 
 def purge_view(plan: JobPlan, pp: PurgePlan) -> PurgeView:
-    psid = any(
+    psid = not opal_known_absent(pp) and any(
         a.action == "opal-psid-revert" and a.reason.startswith("needs the PSID") for a in pp.alternatives
     )
     frozen = any(a.reason.startswith("frozen by the BIOS") for a in pp.alternatives) or any(
@@ -510,7 +524,7 @@ def step_note(note: str) -> str:
     for prefix, text in STEP_NOTES:
         if note.startswith(prefix):
             return _(text)
-    return note
+    return tr(note)
 
 
 def failed_step_summary(state: JobState) -> str | None:
@@ -541,7 +555,7 @@ def failure_summary(state: JobState) -> str:
                 return step
         if state.end_event == "finished":
             return _("verification found sectors that were not erased")
-        return state.failure or _("failed")
+        return tr(state.failure or "") or _("failed")
     return ""
 
 
@@ -555,6 +569,7 @@ class TrackedJob:
     certificates: list[str] = field(default_factory=list)
     error: str | None = None
     synced: bool = False  # the sync outbox says the hub acknowledged its certificate
+    destroyed: bool = False  # the drive was destroyed and its destruction record signed
 
     @property
     def plan(self) -> JobPlan:
@@ -619,6 +634,8 @@ def status_text(job: TrackedJob, width: int = STATUS_WIDTH) -> str:
     outcome = job.outcome
     if outcome is Outcome.RUNNING:
         return _running_text(job, width)
+    if job.destroyed:
+        return _("destroyed")
     if outcome is Outcome.VERIFIED:
         if job.certificates:
             return _("synced") if job.synced else _("signed")
@@ -642,7 +659,7 @@ def _running_text(job: TrackedJob, width: int) -> str:
     elif state.phase == "verify":
         head = _("check")
     else:
-        head = f"P{(state.current_pass or 0) + 1}/{len(state.plan.passes)}"
+        head = _("pass {i}/{n}").format(i=(state.current_pass or 0) + 1, n=len(state.plan.passes))
     full = " ".join(x for x in (head, f"{pct}%", rate, eta_s) if x)
     if len(full) <= width:
         return full
@@ -714,6 +731,7 @@ class JobBook:
         state = watcher.poll()[0]
         job = TrackedJob(job_dir, state, watcher, ours=process is not None, process=process)
         job.certificates = certificate_paths(job_dir)
+        job.destroyed = (job_dir / DESTRUCTION_INDEX).exists()
         self.jobs[job_dir] = job
         return job
 
@@ -772,9 +790,13 @@ class StationSettings:
     location: str = ""
     language: str = ""  # "" = automatic (boot parameter, then locale)
     default_policy: str = NIST_CLEAR
+    printer: str = ""  # CUPS destination for certificates and reports ("" = CUPS's default)
+    label_printer: str = ""  # CUPS destination for labels ("" = the printer above)
 
     def operator(self) -> dict[str, str]:
-        return {k: getattr(self, k) for k in SETTINGS_FIELDS if getattr(self, k)}
+        """The job plan's operator fields: the certificate's person when the settings file has none."""
+        out = {"name": self.technician, "organisation": self.organisation, "location": self.location}
+        return {k: v for k, v in out.items() if v}
 
 
 def load_settings(path: Path) -> tuple[StationSettings, dict[str, Any]]:
@@ -793,12 +815,16 @@ def load_settings(path: Path) -> tuple[StationSettings, dict[str, Any]]:
     # The live image's tabula.policy= boot parameter (exported as TABULA_POLICY) is the default until
     # a technician saves one in the settings.
     policy = str(station.get("default_policy", os.environ.get("TABULA_POLICY") or NIST_CLEAR))
+    # The live image's tabula.technician= / tabula.org= (TABULA_TECHNICIAN, TABULA_ORG) likewise.
+    boot = people.from_environment()
     settings = StationSettings(
-        technician=str(cert.get("technician", "")),
-        organisation=str(cert.get("organisation", "")),
+        technician=str(cert.get("technician", "")) or boot.technician,
+        organisation=str(cert.get("organisation", "")) or boot.organisation,
         location=str(cert.get("location", "")),
         language=lang if lang in LANGUAGES else "",
         default_policy=policy if policy in policy_keys() else NIST_CLEAR,
+        printer=str(station.get("printer", "")),
+        label_printer=str(station.get("label_printer", "")),
     )
     return settings, doc
 
@@ -813,6 +839,8 @@ def save_settings(path: Path, settings: StationSettings, doc: Mapping[str, Any],
     station = out.setdefault("station", {})
     station["language"] = settings.language
     station["default_policy"] = settings.default_policy
+    station["printer"] = settings.printer
+    station["label_printer"] = settings.label_printer
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         text = tomli_w.dumps(out)
@@ -838,12 +866,14 @@ class Bench:
 
 
 def clock(ts: float | None, now: float | None = None) -> str:
-    """A moment for the status line: 14:05 today, 2026-11-27 before."""
+    """A moment for the status line: 14:05 today, 27/11/2026 before (English 2026-11-27)."""
     if ts is None:
         return "-"
     t = datetime.fromtimestamp(ts)
     today = datetime.fromtimestamp(time.time() if now is None else now).date()
-    return t.strftime("%H:%M") if t.date() == today else t.strftime("%Y-%m-%d")
+    if t.date() == today:
+        return t.strftime("%H:%M")
+    return t.strftime("%d/%m/%Y" if current_language() == "fr" else "%Y-%m-%d")
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,9 @@ from station.tui.model import (
 )
 from station.tui.screens.base import TabulaScreen
 from station.tui.screens.confirm import ConfirmScreen
+from station.tui.screens.result import ResultScreen
 from station.tui.screens.widgets import Column, add_columns, bar, clip, data_table
+from station.words import method_title
 
 BENCH_COLUMNS: tuple[Column, ...] = (
     ("dev", N_("Drive"), 9),
@@ -76,9 +78,26 @@ def firmware_line(job: TrackedJob) -> Text:
     return text
 
 
+def bench_title(jobs: list[TrackedJob]) -> Text:
+    """How the bench is doing: erased, failed and still running, each counted on its own."""
+    ok = sum(1 for j in jobs if j.settled and j.outcome is Outcome.VERIFIED)
+    failed = sum(1 for j in jobs if j.settled and j.outcome is not Outcome.VERIFIED)
+    running = len(jobs) - ok - failed
+    if running:
+        text = _("Erasing {n} drive(s): {ok} erased, {failed} failed, {running} in progress.").format(
+            n=len(jobs), ok=ok, failed=failed, running=running
+        )
+        return Text(text + " " + _("You may go back to the drives (Esc)."), style="bold")
+    text = _("Finished: {ok} of {n} drive(s) erased and verified.").format(ok=ok, n=len(jobs))
+    if failed:
+        text += " " + _("{failed} NOT erased.").format(failed=failed)
+    return Text(text, style="bold green" if ok == len(jobs) else "bold red")
+
+
 class BenchScreen(TabulaScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("x", "stop", "Stop"),
+        Binding("enter", "result", "Result"),
         Binding("escape", "back", "Drives"),
     ]
 
@@ -133,23 +152,9 @@ class BenchScreen(TabulaScreen):
             key = str(job.job_dir)
             for (col, _label, _width), value in zip(BENCH_COLUMNS, self.cells(job), strict=True):
                 table.update_cell(key, col, value)
-        settled = [j for j in jobs if j.settled]
-        title = Text()
-        if len(settled) == len(jobs):
-            ok = sum(1 for j in jobs if j.outcome.success)
-            title.append(
-                _("Finished: {ok} of {n} drive(s) erased and verified.").format(ok=ok, n=len(jobs)),
-                style="bold green" if ok == len(jobs) else "bold red",
-            )
-        else:
-            title.append(
-                _("Erasing {n} drive(s): {done} finished. You may go back to the drives (Esc).").format(
-                    n=len(jobs), done=len(settled)
-                ),
-                style="bold",
-            )
-        self.query_one("#title", Static).update(title)
+        self.query_one("#title", Static).update(bench_title(jobs))
         self.query_one("#result", Static).update(self.summary(jobs))
+        self.refresh_bindings()  # "x Stop" only while something runs
 
     def summary(self, jobs: list[TrackedJob]) -> Text:
         text = Text()
@@ -161,37 +166,32 @@ class BenchScreen(TabulaScreen):
         return text
 
     def result_line(self, job: TrackedJob) -> Text:
-        """A settled job: what it reached, and where its certificate (or its journal) is."""
+        """A settled job: what it reached, and where its certificate (or its signed failure report) is."""
         d = job.plan.drive
         name = d.kernel_name or d.path
         outcome = job.outcome
         text = Text()
-        if not outcome.success:
+        if outcome is not Outcome.VERIFIED:
             text.append(f"✘ {name}: ", style="bold red")
-            text.append(failure_summary(job.state))
-            text.append(" " + _("Journal: {path}").format(path=job.job_dir) + "\n")
+            text.append(failure_summary(job.state) if not outcome.success else _("erased, NOT verified"))
+            text.append(" " + self.where(job, failed=True) + "\n")
             return text
         text.append(f"✔ {name}: ", style="bold green")
         if job.plan.purge is not None:
             text.append_text(self.purge_result(job))
-        elif outcome is Outcome.VERIFIED:
-            text.append(
-                _("{method}, {n} pass(es), verified.").format(method=job.plan.method, n=len(job.plan.passes))
-            )
         else:
-            text.append(
-                _("{method}, {n} pass(es), not verified.").format(
-                    method=job.plan.method, n=len(job.plan.passes)
-                )
-            )
-        text.append(" " + self.where(job) + "\n")
+            text.append(_("{method}: erased and verified.").format(method=method_title(job.plan.method)))
+        text.append(" " + self.where(job, failed=False) + "\n")
         return text
 
-    def where(self, job: TrackedJob) -> str:
-        if job.certificates:
-            return _("Certificate: {path}").format(path=job.certificates[-1])
+    def where(self, job: TrackedJob, *, failed: bool) -> str:
+        pdf = next((p for p in job.certificates if p.endswith(".pdf")), None)
+        if pdf is not None and failed:
+            return _("Signed failure report: {path} (Enter: what now)").format(path=pdf)
+        if pdf is not None:
+            return _("Certificate: {path} (Enter: print, label)").format(path=pdf)
         if self.tabula.certificates:
-            return _("No certificate: see {path}").format(path=job.job_dir / "worker.log")
+            return _("Nothing was signed: see {path}").format(path=job.job_dir / "worker.log")
         return _("Record: {path}").format(path=job.job_dir / "record.json")
 
     def purge_result(self, job: TrackedJob) -> Text:
@@ -217,6 +217,25 @@ class BenchScreen(TabulaScreen):
             return None
         key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
         return next((j for j in jobs if str(j.job_dir) == key), None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop":
+            return any(j.outcome is Outcome.RUNNING for j in self.jobs())
+        if action == "result":
+            return any(j.settled for j in self.jobs())
+        return True
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a row (the table has the focus and takes the key): that drive's result."""
+        self.action_result()
+
+    def action_result(self) -> None:
+        """The highlighted drive's result and next step, once its job is over."""
+        job = self.current()
+        if job is None or not job.settled:
+            self.notify(_("This erasure is not over yet."), severity="warning")
+            return
+        self.app.push_screen(ResultScreen(job))
 
     def action_stop(self) -> None:
         job = self.current()
@@ -262,6 +281,10 @@ class BenchScreen(TabulaScreen):
             self.notify(_("The erasure of {drive} is not running.").format(drive=name), severity="warning")
 
     def on_station_changed(self, message: StationChanged) -> None:
+        self.refresh_rows()
+
+    def on_screen_resume(self) -> None:
+        """Back from another screen: what changed meanwhile was told to that screen; draw it now."""
         self.refresh_rows()
 
     def action_back(self) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -21,7 +22,8 @@ from erase.purge.machine import current_machine
 from erase.record import Outcome
 from host import paths as station_paths
 from host.drives import DriveEntry
-from station.i18n import _
+from host.protection import ReasonCode
+from station.i18n import _, tr
 from station.leds import locate
 from station.tui import model
 from station.tui.model import (
@@ -29,16 +31,20 @@ from station.tui.model import (
     failure_summary,
     human_size,
     media_label,
+    only_tabula,
     status_text,
 )
 from station.tui.screens.base import TabulaScreen
+from station.tui.screens.result import ResultScreen
 from station.tui.text import append_fields, heading
+from station.words import local_time, media_words, method_title, short_id, term
 
 
 class DetailsScreen(TabulaScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("l", "locate", "Locate LED"),
+        Binding("enter", "result", "Result"),
     ]
 
     def __init__(self, entry: DriveEntry | None, job: TrackedJob | None) -> None:
@@ -89,36 +95,77 @@ class DetailsScreen(TabulaScreen):
                 (_("Device"), info.path),
                 (_("Model"), info.model),
                 (_("Serial"), info.serial),
-                (_("WWN"), info.wwn),
+                (_("WWN"), f"{info.wwn}  ({term('wwn')})" if info.wwn else None),
                 (
                     _("Size"),
                     _("{size} ({n} bytes)").format(size=human_size(info.size_bytes), n=info.size_bytes),
                 ),
-                (_("Type"), f"{media_label(info)} ({info.transport})"),
+                (_("Type"), type_text(info)),
+                *(((_("File"), info.backing_file),) if info.backing_file else ()),
                 (_("Bay"), ", ".join(info.by_path) or None),
-                (_("Health"), self.tabula.health_of(info)),
+                (_("Health"), f"{self.tabula.health_of(info) or '-'}  ({term('smart')})"),
             ),
         )
-        if self.entry is not None and not self.entry.protection.allowed:
+        if self.entry is not None and only_tabula(self.entry):
+            text.append_text(erasing_text(self.entry, self.job))
+        elif self.entry is not None and not self.entry.protection.allowed:
             text.append_text(protection_text(self.entry, info.path))
         if self.job is not None:
             text.append_text(job_text(self.job))
         return text
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "result":
+            return self.job is not None and self.job.settled
+        return True
+
+    def action_result(self) -> None:
+        if self.job is not None and self.job.settled:
+            self.app.push_screen(ResultScreen(self.job))
+
     def action_back(self) -> None:
         self.app.pop_screen()
 
 
+def type_text(info: Any) -> str:
+    """``HDD: hard disk``; ``FILE: a file used as a drive (demonstration, tests)``; ``SSD`` alone."""
+    label, words = media_label(info), media_words(info.media_type, info.transport)
+    if info.transport == "loop":
+        words = term("loop")
+    elif info.media_type == "virtual":
+        words = term("virtual")
+    return label if label.casefold() == words.casefold() else f"{label}: {words}"
+
+
 def protection_text(entry: DriveEntry, path: str) -> Text:
-    """Why a protected drive cannot be erased: each reason explained, then its details and hint."""
+    """Why a protected drive cannot be erased: each reason explained, then where it was found."""
     text = Text()
     text.append("\n" + _("Protected: cannot be erased") + "\n", style="bold yellow")
     for r in entry.protection.reasons:
+        if r.code is ReasonCode.TABULA_JOB:
+            continue  # shown as the erasure it is (erasing_text)
         why = _(model.REASON_EXPLANATIONS.get(r.code, model.PROTECTED_EXPLANATION))
         text.append(f"  • {why}\n")
-        text.append(f"    {path} {r.message}\n", style="dim")
-        if r.hint:
-            text.append(f"    → {r.hint}\n", style="dim")
+        detail = model.reason_detail(r.code, r.device or path, r.target)
+        text.append(f"    {detail or path + ' ' + tr(r.message)}\n", style="dim")
+    return text
+
+
+def erasing_text(entry: DriveEntry, job: TrackedJob | None) -> Text:
+    """A drive Tabula itself is erasing: its job and how far it is, never "another program"."""
+    text = Text()
+    text.append("\n" + _("Being erased by Tabula") + "\n", style="bold cyan")
+    for job_dir in model.tabula_jobs(entry):
+        name = os.path.basename(job_dir)
+        if job is not None and job.job_dir.name == name:
+            text.append(
+                "  " + _("Job {job}: {status}").format(job=short_id(name), status=status_text(job, 60)) + "\n"
+            )
+        else:
+            text.append(
+                "  " + _("Job {job} (started elsewhere: p follows it)").format(job=short_id(name)) + "\n"
+            )
+    text.append("  " + _("It cannot be erased again until this erasure is over.") + "\n", style="dim")
     return text
 
 
@@ -130,23 +177,28 @@ def job_text(job: TrackedJob) -> Text:
     append_fields(
         text,
         (
-            (_("Job"), st.plan.job_id),
-            (_("Method"), _("{method}, {n} pass(es)").format(method=st.plan.method, n=len(st.plan.passes))),
-            (_("Started"), st.started_at),
-            (_("Ended"), st.ended_at),
-            (_("Status"), status_text(job)),
+            (_("Job"), short_id(st.plan.job_id)),
+            (_("Method"), method_title(st.plan.method)),
+            (_("Started"), local_time(st.started_at, seconds=True) if st.started_at else None),
+            (_("Ended"), local_time(st.ended_at, seconds=True) if st.ended_at else None),
+            (_("Status"), status_text(job, 60)),
             (_("Folder"), str(job.job_dir)),
         ),
     )
-    if job.outcome is not Outcome.RUNNING and not job.outcome.success:
+    failed = job.outcome is not Outcome.RUNNING and job.outcome is not Outcome.VERIFIED
+    if failed and not job.outcome.success:
         text.append(f"  {failure_summary(st)}\n", style="red")
         if st.failure:
-            text.append(f"  {st.failure}\n", style="dim")
+            text.append(f"  {tr(st.failure)}\n", style="dim")
     if job.certificates:
-        heading(text, _("Certificate"))
+        if failed:
+            heading(text, "✘ " + _("Signed failure report (NOT a certificate)"))
+        else:
+            heading(text, "✔ " + _("Certificate"))
         for p in job.certificates:
             text.append(f"  {p}\n")
         text.append_text(certificate_check(job.certificates))
+        text.append("  " + _("Enter: what now (print, label, erase again, destroy).") + "\n", style="dim")
     return text
 
 
@@ -165,8 +217,8 @@ def certificate_check(paths: list[str]) -> Text:
     if verdict.authentic and verdict.certificate is not None and not verdict.certificate.success:
         # A genuine failure report: the signature is fine, the drive is NOT erased.
         return Text(
-            "  ✔ " + _("Signature valid: this is a failure report, the drive is NOT erased.") + "\n",
+            "  ✘ " + _("Signature valid: this is a failure report, the drive is NOT erased.") + "\n",
             style="bold yellow",
         )
-    why = "; ".join(m for _code, m in verdict.problems) or verdict.reason
+    why = "; ".join(tr(m) for _code, m in verdict.problems) or verdict.reason
     return Text("  ✘ " + _("Signature NOT valid: {why}").format(why=why) + "\n", style="bold red")

@@ -14,32 +14,34 @@ from textual.widgets import (
     Footer,
     Static,
 )
+from textual.widgets.data_table import ColumnKey
 
 from erase.record import Outcome
 from host.drives import DriveEntry
 from station.i18n import N_, _
 from station.tui import model
-from station.tui.messages import QuitRequested, StationChanged, SyncChanged
+from station.tui.messages import FollowRequested, QuitRequested, StationChanged, SyncChanged
 from station.tui.model import (
     TrackedJob,
     bay_label,
     failure_summary,
     human_size,
     media_label,
+    only_tabula,
     protection_explanations,
     protection_label,
     status_text,
 )
 from station.tui.screens.base import TabulaScreen
-from station.tui.screens.bench import BenchScreen
 from station.tui.screens.details import DetailsScreen
 from station.tui.screens.diagnostics import DiagnosticsScreen
 from station.tui.screens.policy import PolicyScreen
+from station.tui.screens.result import ResultScreen
 from station.tui.screens.settings import SettingsScreen
 from station.tui.screens.widgets import Column, add_columns, clip, data_table
 
-# 79 columns in all, so a vertical scrollbar (one column, see the CSS) never hides part of the status,
-# which fits model.status_text's longest line.
+# 79 columns in all at 80 columns, so a vertical scrollbar (one column, see the CSS) never hides part of
+# the status, which fits model.status_text's longest line; a wider terminal gives the status the rest.
 DRIVE_COLUMNS: tuple[Column, ...] = (
     ("dev", N_("Drive"), 9),
     ("bay", N_("Bay"), 7),
@@ -50,6 +52,10 @@ DRIVE_COLUMNS: tuple[Column, ...] = (
     ("health", N_("Health"), 7),
     ("status", N_("Status"), model.STATUS_WIDTH),
 )
+
+
+#: The demo's drives (station.demo.DEMO_DRIVES), named in the technician's language.
+DEMO_NAMES = {"laptop": N_("laptop"), "desktop": N_("desktop"), "4kn": N_("4K sectors")}
 
 
 @dataclasses.dataclass
@@ -68,17 +74,23 @@ class DriveRow:
 
     @property
     def protected(self) -> bool:
-        return self.entry is not None and not self.entry.protection.allowed
+        """Refused for a reason of its own (mounted, in use by another program...): not Tabula's erasure."""
+        return self.entry is not None and not self.entry.protection.allowed and not only_tabula(self.entry)
+
+    @property
+    def erasing(self) -> bool:
+        """Tabula's own worker is writing to it (maybe a job this TUI does not follow: `station erase`)."""
+        return self.entry is not None and not self.entry.protection.allowed and only_tabula(self.entry)
 
     @property
     def busy(self) -> bool:
         """Its job's worker still has the drive (erasing, or writing the certificate)."""
-        return self.job is not None and not self.job.settled
+        return (self.job is not None and not self.job.settled) or self.erasing
 
 
 class DrivesScreen(TabulaScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "toggle_drive", "Select"),
+        Binding("space", "toggle_drive", "Select", key_display=N_("Space")),
         Binding("a", "select_all", "All"),
         Binding("e", "erase", "Erase"),
         Binding("p", "bench", "Follow"),
@@ -97,13 +109,32 @@ class DrivesScreen(TabulaScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#drives", DataTable)
+        self.status_width = model.STATUS_WIDTH
         add_columns(table, DRIVE_COLUMNS)
         self._row_keys: list[str] = []
         self._shown: dict[str, list[Text | str]] = {}
         self.refresh_rows()
         self.refresh_sync()
 
+    def on_resize(self, event: object) -> None:
+        """A wider terminal gives the status column what the other columns do not use."""
+        fixed = sum(w for key, _label, w in DRIVE_COLUMNS if key != "status")
+        width = max(model.STATUS_WIDTH, self.size.width - fixed - 1)
+        if width == getattr(self, "status_width", None):
+            return
+        self.status_width = width
+        table = self.query_one("#drives", DataTable)
+        table.columns[ColumnKey("status")].width = width
+        table.columns[ColumnKey("status")].auto_width = False
+        self._shown = {}  # statuses are cut to the width: draw them again
+        table.refresh()
+        self.refresh_rows()
+
     def on_station_changed(self, message: StationChanged) -> None:
+        self.refresh_rows()
+
+    def on_screen_resume(self) -> None:
+        """Back from another screen: what changed meanwhile was told to that screen; draw it now."""
         self.refresh_rows()
 
     def on_sync_changed(self, message: SyncChanged) -> None:
@@ -136,13 +167,39 @@ class DrivesScreen(TabulaScreen):
         mark = "●" if row.selected else ("✗" if row.protected and not row.busy else " ")
         dev = mark + (info.kernel_name or os.path.basename(info.path))
         health = self.tabula.health_of(info) if row.entry is not None else None
+        return [
+            dev,
+            clip(bay_label(info), 6),
+            self.model_cell(row),
+            clip(info.serial, 8, keep_end=True),
+            human_size(info.size_bytes),
+            media_label(info),
+            clip(health or "-", 6),
+            self.status_cell(row),
+        ]
+
+    def model_cell(self, row: DriveRow) -> Text | str:
+        """The model; for the demo's drives, which demonstration drive it is (the failing one marked)."""
+        demo = self.tabula.demo_drives
+        backing = getattr(row.info, "backing_file", None) or ""
+        if demo is not None and backing in demo:
+            name = os.path.splitext(os.path.basename(backing))[0].removeprefix("donor-")
+            if demo[backing] == "failing":
+                return Text("⚠ " + _("faulty"), style="bold yellow")
+            known = DEMO_NAMES.get(name)
+            return clip(_(known) if known is not None else name, 9)
+        return clip(row.info.model, 9)
+
+    def status_cell(self, row: DriveRow) -> Text:
+        width = getattr(self, "status_width", model.STATUS_WIDTH)
         if row.entry is None:
             status = Text(_("removed") + ": ", style="bold red")
             if row.job is not None:
-                status.append(status_text(row.job))
-        elif row.protected and not row.busy:  # a running erase holds its drive open: not a lock
-            status = Text("🔒 " + protection_label(row.entry), style="yellow")
-        elif row.job is not None and not (row.selected and row.job.settled):
+                status.append(status_text(row.job, width - len(status.plain)))
+            return status
+        if row.protected and not row.busy:  # a running erase holds its drive open: not a lock
+            return Text(clip("🔒 " + protection_label(row.entry), width), style="yellow")
+        if row.job is not None and not (row.selected and row.job.settled):
             style = {
                 Outcome.VERIFIED: "bold green",
                 Outcome.UNVERIFIED: "green",
@@ -150,21 +207,12 @@ class DrivesScreen(TabulaScreen):
                 Outcome.INTERRUPTED: "red",
                 Outcome.RUNNING: "cyan",
             }[row.job.outcome]
-            status = Text(status_text(row.job), style=style)
-        elif row.selected:
-            status = Text(_("selected"), style="bold")
-        else:
-            status = Text(_("idle"), style="dim")
-        return [
-            dev,
-            clip(bay_label(info), 6),
-            clip(info.model, 9),
-            clip(info.serial, 8, keep_end=True),
-            human_size(info.size_bytes),
-            media_label(info),
-            clip(health or "-", 6),
-            status,
-        ]
+            return Text(status_text(row.job, width), style=style)
+        if row.erasing:  # Tabula's worker, of a job not followed here yet (the next rescan finds it)
+            return Text(clip(_("erasing (Tabula)"), width), style="cyan")
+        if row.selected:
+            return Text(_("selected"), style="bold")
+        return Text(_("idle"), style="dim")
 
     def refresh_rows(self) -> None:
         table = self.part("#drives", DataTable)
@@ -213,7 +261,7 @@ class DrivesScreen(TabulaScreen):
         self.update_detail()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        self.action_details()
+        self.action_result()
 
     def update_detail(self) -> None:
         row = self.current()
@@ -225,6 +273,7 @@ class DrivesScreen(TabulaScreen):
         sn = _("S/N")
         line1 = f"{info.path}  {info.model or ''}  {sn} {info.serial or '-'}  {human_size(info.size_bytes)}"
         text = Text(line1.strip() + "\n")
+        note = self.demo_note(row)
         if row.entry is None:
             text.append(_("This drive was removed.") + " ", style="bold red")
             if row.job is not None and row.job.outcome is not Outcome.RUNNING:
@@ -233,19 +282,38 @@ class DrivesScreen(TabulaScreen):
             text.append(" ".join(protection_explanations(row.entry)), style="yellow")
         elif row.job is not None:
             text.append(self.job_sentence(row.job))
+        elif row.erasing:
+            text.append(
+                _("Tabula is erasing this drive (a job started elsewhere): p follows it."), style="cyan"
+            )
+        elif note:
+            text.append(note, style="yellow")
         else:
             text.append(_("Ready. Space selects it, E erases the selection."), style="dim")
         detail.update(text)
 
+    def demo_note(self, row: DriveRow) -> str:
+        demo = self.tabula.demo_drives
+        backing = getattr(row.info, "backing_file", None) or ""
+        if demo is None or demo.get(backing) != "failing":
+            return ""
+        return _(
+            "Demonstration: this drive has bad sectors on purpose. Its erasure will FAIL, as a dying drive's would."
+        )
+
     def job_sentence(self, job: TrackedJob) -> str:
         outcome = job.outcome
         if outcome is Outcome.RUNNING:
-            return _("Erasing: {status}").format(status=status_text(job))
-        if outcome.success:
+            return _("Erasing: {status}").format(status=status_text(job, 60))
+        if outcome is Outcome.VERIFIED:
             if job.certificates:
-                return _("Erased and verified. Certificate: {path}").format(path=job.certificates[-1])
-            return _("Erased and verified.") if outcome is Outcome.VERIFIED else _("Erased, not verified.")
-        return _("Not erased: {why}").format(why=failure_summary(job.state))
+                return _("Erased and verified, certificate signed. Enter: see it, print it, print a label.")
+            return _("Erased and verified.")
+        if outcome is Outcome.UNVERIFIED:
+            return _("Erased, NOT verified: no NIST level. Enter: what now.")
+        return _("Not erased: {why}. Enter: what now (again, other method, destroy).").format(
+            why=failure_summary(job.state)
+        )
 
     # -- actions ----------------------------------------------------------------------------
     def action_toggle_drive(self) -> None:
@@ -301,15 +369,22 @@ class DrivesScreen(TabulaScreen):
         self.app.push_screen(PolicyScreen(chosen))
 
     def action_bench(self) -> None:
-        if not self.tabula.benches:
-            self.notify(_("No erasure started yet."), severity="information")
-            return
-        self.app.push_screen(BenchScreen(self.tabula.benches[-1]))
+        self.app.post_message(FollowRequested())
 
     def action_details(self) -> None:
         row = self.current()
         if row is not None:
             self.app.push_screen(DetailsScreen(row.entry, row.job))
+
+    def action_result(self) -> None:
+        """Enter: a finished drive's result and next step; otherwise its details."""
+        row = self.current()
+        if row is None:
+            return
+        if row.job is not None and row.job.settled:
+            self.app.push_screen(ResultScreen(row.job))
+        else:
+            self.action_details()
 
     def action_settings(self) -> None:
         self.app.push_screen(SettingsScreen())

@@ -26,13 +26,14 @@ from station.tui.model import (
 )
 from station.tui.screens.base import PlanningScreen
 from station.tui.screens.widgets import Column, add_columns, clip, data_table
+from station.words import method_help, method_title
 
 PLAN_COLUMNS: tuple[Column, ...] = (
     ("dev", N_("Drive"), 9),
-    ("model", N_("Model"), 16),
-    ("serial", N_("Serial"), 12),
+    ("model", N_("Model"), 13),
+    ("serial", N_("Serial"), 10),
     ("size", N_("Size"), 9),
-    ("method", N_("Method"), 12),
+    ("method", N_("Method"), 17),
     ("passes", N_("Passes"), 7),
     ("time", N_("Time"), 7),
 )
@@ -48,6 +49,7 @@ class PlanScreen(PlanningScreen):
                 self.errors.append(f"{e.path}: {exc}")
         total = max((estimate_seconds(p) for p in self.plans), default=0.0)
         head = Text(_("Plan: {policy}").format(policy=policy_title(self.policy)) + "\n", style="bold")
+        head.append(method_help(self.policy) + "\n", style="dim")
         if self.plans:
             head.append(_("Result: {level}").format(level=level_achieved(self.plans[0])) + "\n")
         head.append(_("Estimated time: about {t} (drives run side by side)").format(t=human_duration(total)))
@@ -82,10 +84,10 @@ class PlanScreen(PlanningScreen):
             d = p.drive
             table.add_row(
                 d.kernel_name,
-                clip(d.model, 15),
-                clip(d.serial, 11, keep_end=True),
+                clip(d.model, 12),
+                clip(d.serial, 9, keep_end=True),
                 human_size(d.size_bytes),
-                p.method,
+                clip(method_title(p.method), 16),
                 str(len(p.passes)),
                 human_duration(estimate_seconds(p)),
             )

@@ -39,14 +39,7 @@ class PolicyScreen(TabulaScreen):
         yield Static(
             Text(_("How should these {n} drive(s) be erased?").format(n=n), style="bold"), id="title"
         )
-        options = [
-            Option(
-                _(p.title) if p.key.startswith("nist") else f"{p.title}: {_(p.description)}",
-                id=p.key,
-                disabled=not p.available,
-            )
-            for p in policies()
-        ]
+        options = [Option(_(p.title), id=p.key, disabled=not p.available) for p in policies()]
         yield OptionList(*options, id="policies")
         yield Static(id="policy-help")
         yield Footer(compact=True)

@@ -5,23 +5,36 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
-from textual.binding import BindingsMap
+from textual.binding import Binding, BindingsMap
 from textual.dom import DOMNode
 from textual.widget import Widget
 from textual.widgets import (
     DataTable,
 )
 
-from station.i18n import _
+from station.i18n import N_, _
 
 W = TypeVar("W", bound=Widget)
 
 
+#: Keys whose names people read in the footer, in their language (Échap, Entrée).
+KEY_NAMES = {"escape": N_("Esc"), "enter": N_("Enter")}
+
+
 def translate_bindings(node: DOMNode) -> None:
-    """Show this node's key hints in the current language (BINDINGS are written in English)."""
+    """Show this node's key hints in the current language (BINDINGS are written in English), the key's
+    own name too when it is a word (``Space`` / ``Espace``)."""
+
+    def translated(b: Binding) -> Binding:
+        if not b.description:
+            return b
+        shown = _(b.key_display) if b.key_display else None
+        if shown is None and b.key in KEY_NAMES:
+            shown = _(KEY_NAMES[b.key])
+        return dataclasses.replace(b, description=_(b.description), key_display=shown)
+
     keys = {
-        key: [dataclasses.replace(b, description=_(b.description)) if b.description else b for b in bindings]
-        for key, bindings in node._bindings.key_to_bindings.items()
+        key: [translated(b) for b in bindings] for key, bindings in node._bindings.key_to_bindings.items()
     }
     node._bindings = BindingsMap.from_keys(keys)
 
