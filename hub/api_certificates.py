@@ -46,6 +46,26 @@ def routes(hub: Hub) -> list[Route]:
             status_code=201 if stored.created else 200,
         )
 
+    async def put_destruction(request: Request) -> Response:
+        station = await authed(hub, request)
+        body = await read_body(request)
+        stored = await run_in_threadpool(
+            hub.ingest_destruction, station, request.path_params["record_id"], body
+        )
+        row = stored.row
+        return JSONResponse(
+            {
+                "record_id": row.certificate_id,
+                "status": "stored" if stored.created else "already_stored",
+                "kind": row.kind,
+                "sequence": row.sequence,
+                "sha256": row.digest,
+                "verify_url": f"/verify/{row.certificate_id}",
+                "log": stored.proof,
+            },
+            status_code=201 if stored.created else 200,
+        )
+
     async def get_certificate(request: Request) -> Response:
         found = await run_in_threadpool(hub.find, request.path_params["cert_id"])
         return JSONResponse(summary(found))
@@ -76,6 +96,7 @@ def routes(hub: Hub) -> list[Route]:
 
     return [
         Route("/api/v1/certificates/{cert_id}", put_certificate, methods=["PUT"]),
+        Route("/api/v1/destructions/{record_id}", put_destruction, methods=["PUT"]),
         Route("/api/v1/certificates/{cert_id}", get_certificate, methods=["GET"]),
         Route("/api/v1/certificates/{cert_id}/raw", get_raw),
         Route("/api/v1/certificates/{cert_id}/snapshot", get_snapshot),

@@ -37,6 +37,11 @@ def page(title: str, body: str) -> str:
 
 def _headline(found: Found) -> str:
     e, check = html.escape, found.check
+    if found.row.kind == "destruction" and check.authentic and not check.problems:
+        return (
+            '<p class="ok"><strong>Physically destroyed (NIST SP 800-88 Destroy), never erased.</strong> '
+            "This signed destruction record is authentic.</p>"
+        )
     if check.ok:
         return '<p class="ok"><strong>Erased and verified.</strong> This signed certificate is authentic.</p>'
     if check.authentic:

@@ -44,7 +44,7 @@ from hub.db import (
 )
 from hub.errors import Forbidden, NotFound, Unauthorized
 from hub.ids import is_certificate_id, normalise_id
-from hub.ingest import MAX_UPLOAD_BYTES, Stored, ingest_certificate, ingest_report
+from hub.ingest import MAX_UPLOAD_BYTES, Stored, ingest_certificate, ingest_destruction, ingest_report
 from hub.migrate import ensure
 from hub.staff import authenticate_staff
 from hub.tlog import TransparencyLog
@@ -165,6 +165,9 @@ class Hub:
     def ingest_certificate(self, station: StationInfo, cert_id: str, body: bytes) -> Stored:
         return ingest_certificate(self, station, cert_id, body)
 
+    def ingest_destruction(self, station: StationInfo, record_id: str, body: bytes) -> Stored:
+        return ingest_destruction(self, station, record_id, body)
+
     def ingest_report(self, station: StationInfo, report_id: str, body: bytes) -> bool:
         return ingest_report(self, station, report_id, body)
 
@@ -272,7 +275,9 @@ class Hub:
             check = Check(
                 ok=row.success,
                 authentic=True,
-                reason="ok" if row.success else "failure_report",
+                reason="ok"
+                if row.success
+                else ("destruction" if row.kind == "destruction" else "failure_report"),
                 problems=(),
                 trust=f"verified when received ({row.received_at:%Y-%m-%d}); the signed copy was "
                 "removed on request (personal data); its SHA-256 is kept",
@@ -284,7 +289,9 @@ class Hub:
                 if verdict.authentic
                 else verdict.reason
             )
-            check = Check(verdict.ok, verdict.authentic, verdict.reason, tuple(verdict.problems), trust)
+            # A destruction record with no problem is valid, and still no erasure (``ok`` False).
+            reason = "destruction" if verdict.destruction is not None and verdict.valid else verdict.reason
+            check = Check(verdict.ok, verdict.authentic, reason, tuple(verdict.problems), trust)
         with self._lock:
             self._checks[key] = check
             while len(self._checks) > _VERDICT_CACHE:

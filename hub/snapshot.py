@@ -82,6 +82,8 @@ def snapshot(rows: list[CertificateRow], asset_number: str) -> dict[str, Any]:
     """One Snapshot for the machine ``asset_number`` from its certificates (any order)."""
     by_drive: dict[str, list[tuple[CertificateRow, Certificate]]] = {}
     for row in rows:
+        if row.kind == "destruction":
+            continue  # not an erasure (hub.devicehub exports destructions with the device's events)
         cert = certificate_of(row)
         key = cert.media.serial or cert.media.wwn or row.certificate_id
         by_drive.setdefault(key, []).append((row, cert))
