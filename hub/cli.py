@@ -111,6 +111,11 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     s.add_argument("--read-timeout", type=float, default=sd.read_timeout, help="seconds to receive a request")
     s.add_argument("--keep-alive", type=int, default=sd.keep_alive)
     s.add_argument(
+        "--impact-factors",
+        type=Path,
+        help="the network's impact factor table (TOML, as certs/data/impact_factors.toml); default ADEME's",
+    )
+    s.add_argument(
         "--forwarded-allow-ips",
         help="addresses of the reverse proxies whose X-Forwarded-For is trusted (rate limits per client)",
     )
@@ -216,7 +221,7 @@ def _serve(args: argparse.Namespace) -> int:
         else {}
     )
     uvicorn.run(
-        create_app(Hub(args.db), limits),
+        create_app(Hub(args.db, impact_factors=args.impact_factors), limits),
         host=args.host,
         port=args.port,
         ssl_certfile=args.ssl_certfile,

@@ -66,7 +66,9 @@ def _outcome(s: DeviceState, lang: str) -> str:
 
 
 def _devices(states: Sequence[DeviceState], lang: str) -> str:
-    head = "".join(f"<th>{_E(t(k, lang))}</th>" for k in ("asset", "kind", "device", "verdict", "data", "outcome"))
+    head = "".join(
+        f"<th>{_E(t(k, lang))}</th>" for k in ("asset", "kind", "device", "verdict", "data", "outcome")
+    )
     body = ""
     for s in states:
         cells = (
@@ -87,7 +89,8 @@ def _missing(states: Sequence[DeviceState], lang: str) -> str:
     if not missing:
         return out + f'<p class="ok">{_E(t("missing_none", lang))}</p>'
     items = "".join(
-        f"<li><strong>{_E(s.facts.asset_number)}</strong>: {_E(s.cleared_problem or '')}</li>" for s in missing
+        f"<li><strong>{_E(s.facts.asset_number)}</strong>: {_E(s.cleared_problem or '')}</li>"
+        for s in missing
     )
     return out + f'<ul class="bad">{items}</ul>'
 
@@ -131,9 +134,13 @@ def routes(hub: Hub) -> list[Route]:
             actor = await run_in_threadpool(hub.actor, request.headers.get("authorization"))
         except Unauthorized:
             headers = {"WWW-Authenticate": 'Basic realm="Tabula hub staff", charset="UTF-8"', **_PRIVATE}
-            return HTMLResponse(page(t("lot", lang), f"<p>{_E(t('staff_only', lang))}</p>", lang), 401, headers)
+            return HTMLResponse(
+                page(t("lot", lang), f"<p>{_E(t('staff_only', lang))}</p>", lang), 401, headers
+            )
         try:
-            lot = await run_in_threadpool(lots.find_lot, hub, lots.organisation_of(actor), lot_id=lot_id(request))
+            lot = await run_in_threadpool(
+                lots.find_lot, hub, lots.organisation_of(actor), lot_id=lot_id(request)
+            )
         except NotFound:
             return HTMLResponse(page(t("not_found", lang), "", lang), 404, _PRIVATE)
         view = await run_in_threadpool(lots.lot_view, hub, lot)
@@ -143,7 +150,9 @@ def routes(hub: Hub) -> list[Route]:
         lang = lang_of(request)
         lot = await run_in_threadpool(lots.lot_by_donor_token, hub, request.path_params["token"])
         if lot is None:
-            return HTMLResponse(page(t("not_found", lang), f"<p>{_E(t('donor_gone', lang))}</p>", lang), 404, _PRIVATE)
+            return HTMLResponse(
+                page(t("not_found", lang), f"<p>{_E(t('donor_gone', lang))}</p>", lang), 404, _PRIVATE
+            )
         view = await run_in_threadpool(lots.lot_view, hub, lot)
         impact = await run_in_threadpool(impact_line, hub, view.counts.reused_by_kind)
         return HTMLResponse(donor_html(view, impact, lang), headers=_PRIVATE)

@@ -30,7 +30,10 @@ TEXT: Mapping[str, Mapping[str, str]] = {
     "progress": {"en": "Progress", "fr": "Avancement"},
     "devices": {"en": "Devices received", "fr": "Appareils reçus"},
     "diagnosed": {"en": "Diagnosed", "fr": "Diagnostiqués"},
-    "cleared": {"en": "Data cleared (proof for every drive)", "fr": "Données effacées (preuve pour chaque disque)"},
+    "cleared": {
+        "en": "Data cleared (proof for every drive)",
+        "fr": "Données effacées (preuve pour chaque disque)",
+    },
     "repaired": {"en": "Repaired", "fr": "Réparés"},
     "outcome_reused": {"en": "Reused", "fr": "Réemployés"},
     "outcome_sold": {"en": "Sold at a solidarity price", "fr": "Vendus à prix solidaire"},
@@ -38,7 +41,10 @@ TEXT: Mapping[str, Mapping[str, str]] = {
     "outcome_destroyed": {"en": "Destroyed", "fr": "Détruits"},
     "outcome_none": {"en": "no outcome yet", "fr": "pas encore de destination"},
     "missing": {"en": "Devices missing proof", "fr": "Appareils sans preuve d'effacement"},
-    "missing_none": {"en": "None: every device's drives have a proof.", "fr": "Aucun : chaque disque a sa preuve."},
+    "missing_none": {
+        "en": "None: every device's drives have a proof.",
+        "fr": "Aucun : chaque disque a sa preuve.",
+    },
     "asset": {"en": "Asset number", "fr": "N° d'inventaire"},
     "kind": {"en": "Kind", "fr": "Type"},
     "device": {"en": "Make and model", "fr": "Marque et modèle"},

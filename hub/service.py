@@ -22,6 +22,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
@@ -111,8 +112,9 @@ _AUTH = (
 
 
 class Hub:
-    def __init__(self, db: str | Engine, *, create: bool = True) -> None:
+    def __init__(self, db: str | Engine, *, create: bool = True, impact_factors: Path | None = None) -> None:
         self.engine = make_engine(db) if isinstance(db, str) else db
+        self.impact_factors = impact_factors  # a network's impact factor table (hub.impact)
         if create:
             ensure(self.engine)
         self.sessions = session_factory(self.engine)

@@ -242,3 +242,80 @@ def test_staff_tokens_from_the_cli(hub: Hub, hub_url: str, org: Org, db_url: str
     r = desk.get("/api/v1/lots", params={"reference": LOT["reference"]})
     assert r.status_code == 401 and r.json()["error"] == "token_revoked"
     assert hub_main(["staff", "list", "--db", db_url]) == 0
+
+
+def test_the_donor_page_shows_that_lot_and_nothing_else(
+    hub: Hub, hub_url: str, org: Org, kit: Kit, tmp_path: Path
+) -> None:
+    staff = client(hub_url, staff_token(hub, org))
+    station = client(hub_url, kit.token)
+    a = staff.post("/api/v1/lots", json=LOT).json()["id"]
+    b = staff.post("/api/v1/lots", json={**LOT, "reference": "LOT-B", "donor_name": "Acme SA",
+                                         "donor_kind": "company", "contact": "it@acme.example"}).json()["id"]  # fmt: skip
+    for lot, asset in ((a, "A-1"), (a, "A-2"), (b, "B-SECRET-1")):
+        station.post(f"/api/v1/lots/{lot}/devices", json={"asset_number": asset, "kind": "laptop"})
+    put_report(station, report("A-1", LOT["reference"], ["SER-A1"]))
+    put_cert(station, kit, asset="A-1", serial="SER-A1")
+    staff.post(
+        "/api/v1/events",
+        json={"asset_number": "A-1", "kind": "outcome", "outcome": "reused", "detail": "student"},
+    )
+    link = staff.post(f"/api/v1/lots/{a}/donor-link")
+    assert link.status_code == 201
+    token = link.json()["token"]
+    assert len(token) >= 43  # 256 random bits, URL-safe base64
+    assert token not in json.dumps(staff.get(f"/api/v1/lots/{a}").json())  # only its hash is kept
+
+    en = httpx.get(f"{hub_url}{link.json()['url']}", headers={"Accept-Language": "de, en;q=0.8, fr;q=0.5"})
+    assert en.status_code == 200 and '<html lang="en">' in en.text
+    assert "A-1" in en.text and "A-2" in en.text and LOT["reference"] in en.text
+    assert "Reused" in en.text and "kg CO2e avoided" in en.text
+    for secret in (
+        "B-SECRET-1",
+        "LOT-B",
+        "Acme",
+        LOT["contact"],
+        "it@acme",
+        "SER-A1",
+        "Test",
+        kit.station_id,
+    ):
+        assert secret not in en.text, secret
+    assert "<script" not in en.text and "script-src" not in en.headers["content-security-policy"]
+    assert (
+        en.headers["cache-control"] == "private, no-store" and en.headers["referrer-policy"] == "no-referrer"
+    )
+    fr = httpx.get(f"{hub_url}/donor/{token}", headers={"Accept-Language": "fr-FR,fr;q=0.9,en;q=0.8"})
+    assert '<html lang="fr">' in fr.text and "Réemployés" in fr.text and "kg CO2e évités" in fr.text
+    assert '<html lang="en">' in httpx.get(f"{hub_url}/donor/{token}?lang=en").text
+
+    # a new link replaces the old one; a withdrawn link is gone; a guessed one never existed
+    token2 = staff.post(f"/api/v1/lots/{a}/donor-link").json()["token"]
+    assert httpx.get(f"{hub_url}/donor/{token}").status_code == 404
+    assert httpx.get(f"{hub_url}/donor/{token2}").status_code == 200
+    assert staff.delete(f"/api/v1/lots/{a}/donor-link").json()["donor_link"] is False
+    gone = httpx.get(f"{hub_url}/donor/{token2}?lang=fr")
+    assert gone.status_code == 404 and "retiré" in gone.text
+    assert httpx.get(f"{hub_url}/donor/{'x' * 5000}").status_code == 404
+    assert station.post(f"/api/v1/lots/{a}/donor-link").status_code == 403  # staff only
+
+
+def test_the_staff_page_of_a_lot(hub: Hub, hub_url: str, org: Org, kit: Kit, tmp_path: Path) -> None:
+    token = staff_token(hub, org)
+    staff = client(hub_url, token)
+    station = client(hub_url, kit.token)
+    a = staff.post("/api/v1/lots", json=LOT).json()["id"]
+    station.post(f"/api/v1/lots/{a}/devices", json={"asset_number": "A-1", "kind": "desktop"})
+    put_report(station, report("A-1", None, ["S-1", "S-2"], "repair"))
+    put_cert(station, kit, asset="A-1", serial="S-1")
+    anonymous = httpx.get(f"{hub_url}/lots/{a}")
+    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"].startswith("Basic")
+    page = httpx.get(f"{hub_url}/lots/{a}?lang=fr", auth=("staff", token))
+    assert page.status_code == 200 and '<html lang="fr">' in page.text
+    assert "Appareils sans preuve" in page.text and "S-2" in page.text and LOT["contact"] in page.text
+    assert "réparation" in page.text and "<script" not in page.text
+    en = httpx.get(f"{hub_url}/lots/{a}", headers={"Authorization": f"Bearer {token}"})
+    assert "Devices missing proof" in en.text and "Mairie de Lyon" in en.text
+    other = make_org(tmp_path / "o2", "Other")
+    hub.add_organisation("Other", other.pem)
+    assert httpx.get(f"{hub_url}/lots/{a}", auth=("x", staff_token(hub, other))).status_code == 404
