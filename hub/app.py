@@ -15,7 +15,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hub import api_certificates, api_keys, api_log, api_lookups, api_lots, api_reports, pages, pages_lots
+from hub import (
+    api_certificates,
+    api_keys,
+    api_log,
+    api_lookups,
+    api_lots,
+    api_reports,
+    api_stats,
+    pages,
+    pages_lots,
+)
 from hub.guard import Guard, Limits
 from hub.http import exception_handlers
 from hub.openapi import openapi_spec
@@ -43,6 +53,7 @@ def create_app(hub: Hub, limits: Limits | None = None) -> Starlette:
         *api_keys.routes(hub),
         *api_log.routes(hub),
         *api_lots.routes(hub),
+        *api_stats.routes(hub),
     ]
     app = Starlette(
         routes=routes,

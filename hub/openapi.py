@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.openapi_lots import destruction_paths, lot_paths
+from hub.openapi_lots import destruction_paths, lot_paths, stats_paths
 from hub.snapshot import VERSION
 
 
@@ -405,5 +405,6 @@ def openapi_spec() -> dict[str, Any]:
             **_report_and_page_paths(),
             **destruction_paths(),
             **lot_paths(),
+            **stats_paths(),
         },
     }

@@ -130,6 +130,24 @@ def lot_paths() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def stats_paths() -> dict[str, Any]:
+    coordinator: list[dict[str, list[str]]] = [{"staff_token": []}]
+    refusals = {
+        "401": _error("no or unknown token"),
+        "403": _error("wrong_role: a coordinator's token is needed"),
+    }
+    return {
+        "/stats": {"get": {"summary": "Network statistics, HTML with SVG charts (coordinator; HTTP Basic)",
+                           "security": coordinator, "parameters": [_LANG], "responses": {"200": _HTML, **refusals}}},
+        "/api/v1/stats": {"get": {"summary": "Network statistics as JSON (coordinator)", "security": coordinator,
+                                  "responses": {"200": _json("statistics"), **refusals}}},
+        "/api/v1/stats.csv": {"get": {"summary": "Network statistics as CSV: metric,workshop,month,key,value",
+                                      "security": coordinator,
+                                      "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}},
+                                                    **refusals}}},
+    }  # fmt: skip
+
+
 def destruction_paths() -> dict[str, Any]:
     return {
         "/api/v1/destructions/{record_id}": {

@@ -76,6 +76,20 @@ TEXT: Mapping[str, Mapping[str, str]] = {
     "repair": {"en": "repair", "fr": "réparation"},
     "recycle": {"en": "recycle", "fr": "recyclage"},
     "stats": {"en": "Network statistics", "fr": "Statistiques du réseau"},
+    "stats_devices": {"en": "Devices received per month", "fr": "Appareils reçus par mois"},
+    "stats_levels": {"en": "NIST SP 800-88 levels reached", "fr": "Niveaux NIST SP 800-88 atteints"},
+    "stats_failures": {
+        "en": "Erasure failure rate by drive model",
+        "fr": "Taux d'échec d'effacement par modèle de disque",
+    },
+    "stats_median": {
+        "en": "Median days from intake to outcome",
+        "fr": "Délai médian (jours) de la réception à la destination",
+    },
+    "stats_impact": {
+        "en": "{n} device(s) reused: {waste} kg of electronic waste and {co2} kg CO2e avoided.",
+        "fr": "{n} appareil(s) réemployé(s) : {waste} kg de déchets électroniques et {co2} kg CO2e évités.",
+    },
 }
 
 
