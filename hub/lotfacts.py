@@ -11,8 +11,8 @@ and :mod:`hub.pages_lots` answer).  A device's state is *computed* from what the
 
 A record or report whose ``lot`` names another lot than the device's is not counted for it: it is
 listed as a problem.  A device is **data cleared** only when its inventory lists at least one drive
-and every drive listed has a verified erasure certificate or a destruction record (matched by
-serial number); a drive with neither is flagged.  Without an inventory (no diagnostics report) a
+and every drive it lists, and every other drive its records name, has a verified erasure
+certificate or a destruction record (matched by serial number); a drive with neither is flagged.  Without an inventory (no diagnostics report) a
 device is not data cleared, except a device of kind ``drive``, which is its own inventory.
 """
 
@@ -189,7 +189,7 @@ class DriveState:
 
     @property
     def flagged(self) -> bool:
-        return self.in_inventory and self.proof is None
+        return self.proof is None
 
     def to_json(self) -> dict[str, Any]:
         p = self.proof
@@ -282,13 +282,13 @@ def drive_states(inventory: Sequence[Drive] | None, records: Sequence[RecordFact
 
 
 def _cleared(kind: str, inventory: Sequence[Drive] | None, drives: Sequence[DriveState]) -> str | None:
-    """Why the device is not data cleared (None: it is)."""
+    """Why the device is not data cleared (None: it is).  Every drive known for it counts: those of
+    its inventory and those its records name (a drive taken out before the diagnosis too)."""
     if inventory is None and kind != "drive":
         return "no diagnostics inventory: which drives it held is unknown"
-    listed = [d for d in drives if d.in_inventory] if inventory is not None else list(drives)
-    if not listed:
+    if not drives:
         return "no drive in its inventory" if inventory is not None else "no erasure or destruction record"
-    missing = [d for d in listed if d.proof is None]
+    missing = [d for d in drives if d.proof is None]
     if missing:
         names = ", ".join(d.serial or "(no serial)" for d in missing)
         return f"{len(missing)} drive(s) without a verified certificate or destruction record: {names}"
