@@ -498,6 +498,14 @@ class LotVerdict:
     def fail(self, err: CertError) -> None:
         self.problems.append((err.reason, err.message))
 
+    def listed_hashes(self) -> set[str]:
+        """The hashes of every record the report lists (what inclusion proofs name)."""
+        r = self.report
+        if r is None:
+            return set()
+        drives = [drive for d in r.devices for drive in d.drives]
+        return {h for drive in drives for h in (drive.certificate_sha256, drive.destruction_sha256) if h}
+
     def summary(self) -> str:
         r = self.report
         if r is None:
