@@ -18,6 +18,8 @@
                           [--expires 365d] [--token-out F]
     station-hub staff list --db URL | staff revoke --db URL ID
     station-hub retention --db URL [--days 365]        # erase donor contacts of lots closed long ago
+    station-hub lot-report --db URL REF --org-keys DIR [--lang fr|en] --out DIR
+                           [--donor-url URL | --new-donor-link https://HUB] [--impact-factors F]
 
 ``--db`` defaults to ``$TABULA_HUB_DB`` or ``sqlite:///tabula-hub.sqlite3``; PostgreSQL URLs look
 like ``postgresql://user@host/dbname``.  Stations are named by key fingerprint (or a unique prefix
@@ -37,8 +39,9 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from certs.keys import load_org_key
 from host.errors import TabulaError
-from hub import lots, staff
+from hub import lotreports, lots, staff
 from hub import revocations as revocation_lists
 from hub.db import make_engine
 from hub.errors import AdminError, HubError
@@ -172,10 +175,47 @@ def build_parser() -> argparse.ArgumentParser:
     _db(f)
     f.add_argument("certificate_id")
     _staff_parser(sub)
+    _lot_report_parser(sub)
     rt = sub.add_parser("retention", help="erase the donor contact of lots closed --days ago or more")
     _db(rt)
     rt.add_argument("--days", type=int, default=RETENTION_DAYS, help=f"default {RETENTION_DAYS}")
     return p
+
+
+def _lot_report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    lr = sub.add_parser(
+        "lot-report", help="sign and render a lot's report (JSON + PDF) with the organisation key"
+    )
+    _db(lr)
+    lr.add_argument("reference", help="the lot reference")
+    lr.add_argument("--org-keys", type=Path, required=True, help="the organisation's key directory")
+    lr.add_argument("--lang", choices=("fr", "en"), default="fr")
+    lr.add_argument("--out", type=Path, required=True, help="directory for the .json and .pdf")
+    link = lr.add_mutually_exclusive_group()
+    link.add_argument("--donor-url", help="the lot's current donor page link (the report's QR code)")
+    link.add_argument(
+        "--new-donor-link", metavar="HUB_URL", help="mint a new donor link (replaces the old one)"
+    )
+    lr.add_argument("--impact-factors", type=Path, help="the network's impact factor table")
+
+
+def _lot_report(args: argparse.Namespace) -> None:
+    hub = Hub(args.db, impact_factors=args.impact_factors)
+    try:
+        report, json_path, pdf_path = lotreports.generate(
+            hub,
+            load_org_key(args.org_keys),
+            args.reference,
+            lang=args.lang,
+            out=args.out,
+            donor_url=args.donor_url,
+            new_link_base=args.new_donor_link,
+        )
+    finally:
+        hub.engine.dispose()
+    print(f"lot report {report.report_id}: {len(report.devices)} device(s): {json_path} {pdf_path}")
+    if args.new_donor_link:
+        print(f"donor page: {report.donor_page}")
 
 
 def _staff_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -327,6 +367,9 @@ def _run(args: argparse.Namespace) -> int:
         return _serve(args)
     if args.command == "migrate":
         return _migrate(args)
+    if args.command == "lot-report":
+        _lot_report(args)
+        return 0
     hub = Hub(args.db)
     try:
         _admin(args, hub)

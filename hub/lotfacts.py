@@ -150,6 +150,7 @@ class RecordFact:
     issued_at: str
     lot: str | None
     sha256: str
+    result: str = ""  # the record's result.outcome (verified, failed, ...; destroyed)
 
     @property
     def proof(self) -> bool:

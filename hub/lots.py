@@ -179,7 +179,10 @@ def close_lot(hub: Hub, actor: Actor, lot_id: int) -> Lot:
 def new_donor_link(hub: Hub, actor: Actor, lot_id: int) -> tuple[Lot, str]:
     """A new capability token for the lot's donor page (256 random bits; the hub keeps its SHA-256).
     It replaces the previous one, which stops working."""
-    org_id = staff_only(actor, "a donor link")
+    return mint_donor_token(hub, staff_only(actor, "a donor link"), lot_id)
+
+
+def mint_donor_token(hub: Hub, org_id: int, lot_id: int) -> tuple[Lot, str]:
     token = secrets.token_urlsafe(32)
     with hub.session() as s, s.begin():
         lot = s.get(Lot, lot_id)
@@ -373,6 +376,7 @@ def record_fact(r: CertificateRow) -> RecordFact:
         issued_at=r.issued_at,
         lot=r.lot,
         sha256=r.digest,
+        result=r.outcome,
     )
 
 
