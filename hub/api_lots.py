@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hub import lots
+from hub import devicehub, lots
 from hub.db import StaffInfo, StationInfo
 from hub.errors import HubError
 from hub.http import read_body
@@ -89,6 +89,16 @@ def _lot_routes(hub: Hub) -> list[Route]:
         view = await run_in_threadpool(lots.lot_view, hub, lot)
         return JSONResponse(view_json(view, contact=isinstance(actor, StaffInfo)), headers=_PRIVATE)
 
+    async def devicehub_lot(request: Request) -> Response:
+        actor = await actor_of(hub, request)
+        org_id = lots.organisation_of(actor)
+        lot = await run_in_threadpool(lots.find_lot, hub, org_id, lot_id=lot_id(request))
+        view = await run_in_threadpool(lots.lot_view, hub, lot)
+        rows = await run_in_threadpool(
+            lots.record_rows, hub, org_id, [s.facts.asset_number for s in view.states]
+        )
+        return JSONResponse(await run_in_threadpool(devicehub.lot_export, view, rows), headers=_PRIVATE)
+
     async def close(request: Request) -> Response:
         actor = await actor_of(hub, request)
         lot = await run_in_threadpool(lots.close_lot, hub, actor, lot_id(request))
@@ -99,6 +109,7 @@ def _lot_routes(hub: Hub) -> list[Route]:
         Route("/api/v1/lots", lookup, methods=["GET"]),
         Route("/api/v1/lots/{lot_id}", detail, methods=["GET"]),
         Route("/api/v1/lots/{lot_id}/close", close, methods=["POST"]),
+        Route("/api/v1/lots/{lot_id}/devicehub", devicehub_lot, methods=["GET"]),
     ]
 
 

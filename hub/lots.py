@@ -351,8 +351,8 @@ def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
         yield items[i : i + _CHUNK]
 
 
-def _records(s: Session, org_id: int, assets: Sequence[str]) -> dict[str, list[RecordFact]]:
-    out: dict[str, list[RecordFact]] = {}
+def _rows(s: Session, org_id: int, assets: Sequence[str]) -> dict[str, list[CertificateRow]]:
+    out: dict[str, list[CertificateRow]] = {}
     for part in _chunks(assets):
         rows = s.execute(
             select(CertificateRow)
@@ -360,8 +360,20 @@ def _records(s: Session, org_id: int, assets: Sequence[str]) -> dict[str, list[R
             .where(Station.organisation_id == org_id, CertificateRow.asset_number.in_(part))
         ).scalars()
         for r in rows:
-            out.setdefault(r.asset_number, []).append(record_fact(r))
+            out.setdefault(r.asset_number, []).append(r)
     return out
+
+
+def _records(s: Session, org_id: int, assets: Sequence[str]) -> dict[str, list[RecordFact]]:
+    return {a: [record_fact(r) for r in rows] for a, rows in _rows(s, org_id, assets).items()}
+
+
+def record_rows(hub: Hub, org_id: int, assets: Sequence[str]) -> dict[str, list[CertificateRow]]:
+    """The stored signed records of these asset numbers in the organisation, whose signed copy is
+    still held (personal data not removed)."""
+    with hub.read_session() as s:
+        found = _rows(s, org_id, assets)
+    return {a: [r for r in rows if r.redacted_at is None] for a, rows in found.items()}
 
 
 def record_fact(r: CertificateRow) -> RecordFact:

@@ -89,6 +89,11 @@ def lot_paths() -> dict[str, Any]:
                     "security": _EITHER, "parameters": [_LOT_ID],
                     "responses": {"200": _json("lot, counts, devices"), **_REFUSALS}},
         },
+        "/api/v1/lots/{lot_id}/devicehub": {
+            "get": {"summary": "The lot as an eReuse DeviceHub Lot: one Snapshot per device, with its events",
+                    "security": _EITHER, "parameters": [_LOT_ID],
+                    "responses": {"200": _json("DeviceHub Lot"), **_REFUSALS}},
+        },
         "/api/v1/lots/{lot_id}/close": {
             "post": {"summary": "Close a lot (staff); events are then refused (409 lot_closed)",
                      "security": _STAFF, "parameters": [_LOT_ID], "responses": {"200": _json("the lot"), **_REFUSALS}},

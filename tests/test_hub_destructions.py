@@ -34,13 +34,13 @@ from tests.test_sync_support import (  # noqa: F401  (fixtures)
 JSON = {"Content-Type": "application/json"}
 
 
-def destroy(kit: Kit, asset: str) -> IssuedDestruction:
+def destroy(kit: Kit, asset: str, method: str = "drill") -> IssuedDestruction:
     """A destruction record signed by ``kit`` as ``station destroy`` signs it, next in its chain."""
     d = issue_destruction(
         records.failed_bad_ranges(),
         key_dir=kit.home / "keys",
         cert_dir=kit.cert_dir,
-        method="drill",
+        method=method,
         performed_by="Camille Martin",
         settings=dataclasses.replace(SETTINGS, asset_number=asset),
     )
