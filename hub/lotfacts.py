@@ -264,16 +264,23 @@ def _best(records: Sequence[RecordFact]) -> RecordFact | None:
 
 
 def drive_states(inventory: Sequence[Drive] | None, records: Sequence[RecordFact]) -> tuple[DriveState, ...]:
-    """One state per inventory drive (matched to records by serial), then drives only records name."""
+    """One state per inventory drive (matched to records by serial), then drives only records name.
+
+    A drive without a serial number (a virtual or loop drive, some USB bridges) matches the records
+    without one only when it is the only such drive of the inventory; otherwise it stays flagged and
+    those records are listed as a drive of their own."""
     by_serial: dict[str | None, list[RecordFact]] = {}
     for r in sorted(records, key=lambda r: r.issued_at):
         by_serial.setdefault(_key(r.serial), []).append(r)
     out: list[DriveState] = []
     seen: set[str | None] = set()
+    unnamed = sum(1 for d in inventory or () if _key(d.serial) is None)
     for d in inventory or ():
         k = _key(d.serial)
-        own = tuple(by_serial.get(k, ())) if k is not None else ()
-        seen.add(k)
+        matched = k is not None or unnamed == 1
+        own = tuple(by_serial.get(k, ())) if matched else ()
+        if matched:
+            seen.add(k)
         out.append(DriveState(d.serial, d.model, own, _best(own), True))
     for k, listed in by_serial.items():
         if k not in seen:

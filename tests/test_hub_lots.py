@@ -319,3 +319,18 @@ def test_the_staff_page_of_a_lot(hub: Hub, hub_url: str, org: Org, kit: Kit, tmp
     other = make_org(tmp_path / "o2", "Other")
     hub.add_organisation("Other", other.pem)
     assert httpx.get(f"{hub_url}/lots/{a}", auth=("x", staff_token(hub, other))).status_code == 404
+
+
+def test_drives_without_a_serial_match_only_by_elimination() -> None:
+    from hub.lotfacts import Drive, RecordFact, drive_states
+
+    def rec(serial: str | None, ok: bool = True) -> RecordFact:
+        kind = "certificate" if ok else "failure_report"
+        return RecordFact("id-" + str(serial), kind, ok, "clear" if ok else "none", serial, None, None,
+                          "2026-03-15T10:00:00Z", None, "00" * 32)  # fmt: skip
+
+    one = drive_states((Drive(None, None), Drive("S1", None)), [rec(None), rec("S1")])
+    assert [d.proof is not None for d in one] == [True, True] and len(one) == 2
+    two = drive_states((Drive(None, None), Drive(None, None)), [rec(None)])
+    assert [d.proof is not None for d in two] == [False, False, True]  # unmatched: listed apart
+    assert not two[2].in_inventory
