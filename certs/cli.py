@@ -1,6 +1,7 @@
 """``station verify`` and ``station keys``: wired into station/cli.py through :func:`register`.
 
-* ``station verify PATH... [--trust DIR]... [--chain] [--json]``: exit 0 only if every file is a valid,
+* ``station verify PATH... [--trust DIR]... [--chain] [--certs DIR]... [--json]``: lot reports among the
+  files are verified as such (:mod:`certs.lotcli`); exit 0 only if every file is a valid,
   trusted, certified erasure or destruction record (and, with ``--chain``, every station's sequence is
   whole); 1 otherwise
   (including when no certificate was found); 2 when the verification itself could not run (bad trust
@@ -51,7 +52,7 @@ from certs.keys import (
 from certs.logcheck import FileCheck, check_heads, check_log
 from certs.logcli import load_log_keys
 from certs.logcli import register as register_log
-from certs.lotcli import print_lot, split_lot_reports, verify_lots
+from certs.lotcli import claim_lot_reports, print_lot, split_lot_reports, verify_lots
 from certs.lotreport import LotVerdict
 from certs.revocation import REASONS, read_revocation_list, revoke
 from certs.textout import JsonUsageParser, escape_text, json_safe, print_json, say
@@ -64,10 +65,14 @@ __all__ = ["escape_text", "main", "register", "report_json", "run_keys", "run_ve
 def register(subparsers: Any) -> None:
     """Add ``verify`` and ``keys`` to an argparse sub-parsers object."""
     v = subparsers.add_parser(
-        "verify", help="verify signed erasure certificates offline (JSON, PDF, directories)"
+        "verify", help="verify signed erasure certificates and lot reports offline (JSON, PDF, directories)"
     )
     v.add_argument(
-        "paths", nargs="+", type=Path, metavar="PATH", help="certificate files (.json/.pdf) or directories"
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="certificate or lot report files (.json/.pdf), or directories",
     )
     v.add_argument(
         "--trust",
@@ -309,14 +314,15 @@ def run_verify(args: argparse.Namespace) -> int:
         return _setup_error(args, e, "log_key_error")
     _warn_about(trust)
     lot_files, paths = split_lot_reports(args.paths)
-    if args.certs and not lot_files:
+    verdicts, files, chain = _verify_all(args, trust, log_keys, paths)
+    verdicts, found = claim_lot_reports(verdicts)
+    if args.certs and not lot_files and not found:
         return _setup_error(
             args,
             KeyStoreError("--certs DIR checks the records a lot report lists: give a lot report"),
             "usage",
         )
-    lots = verify_lots(lot_files, trust, args.certs or [], log_keys, args.log_proof or [])
-    verdicts, files, chain = _verify_all(args, trust, log_keys, paths)
+    lots = verify_lots(lot_files + found, trust, args.certs or [], log_keys, args.log_proof or [])
     listed = {sha for lot in lots for sha in lot.listed_hashes()}  # proofs given for a lot's records
     files = [f for f in files if not (f.kind == "log_proof" and f.details.get("sha256") in listed)]
     if args.json:

@@ -183,27 +183,24 @@ def _check(
     return check
 
 
+def _unexpected(v: Verdict) -> list[tuple[str, str]]:
+    """A record's problems, but for being a failure report (which the report may well list)."""
+    return [(r, m) for r, m in v.problems if r != "failure_report"]
+
+
 def _matching(candidates: list[Verdict], sha: str, kind: str, record_id: str) -> Verdict:
     """The verified record with the report's hash (a failure report is expected, other problems are not)."""
     same = [v for v in candidates if v.digest == sha]
-    if not same and all(v.record is None for v in candidates):
-        v = candidates[0]
-        raise LotRecordInvalid(
-            f"{kind} {record_id} ({v.path}) does not verify: {v.reason}: {v.problems[0][1]}"
-        )
-    if not same:
+    if not same and any(v.record is not None for v in candidates):
         digests = ", ".join(sorted({(v.digest or "?")[:16] for v in candidates}))
         raise LotRecordMismatch(
             f"{kind} {record_id}: the file(s) with this id have hash {digests}, the report says {sha[:16]}"
         )
     for v in same:
-        if v.record is None:
-            continue
-        problems = [(r, m) for r, m in v.problems if r != "failure_report"]
-        if not problems:
+        if v.record is not None and not _unexpected(v):
             return v
-    v = same[0]
-    reason, message = next(((r, m) for r, m in v.problems if r != "failure_report"), ("invalid", "?"))
+    v = (same or candidates)[0]
+    reason, message = (_unexpected(v) or [("invalid", "?")])[0]
     raise LotRecordInvalid(f"{kind} {record_id} ({v.path}) does not verify: {reason}: {message}")
 
 

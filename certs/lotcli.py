@@ -19,12 +19,14 @@ from certs.lotcheck import check_records, read_lot_file, verify_lot_file
 from certs.lotreport import LotVerdict
 from certs.textout import escape_text, say
 from certs.trust import TrustStore
+from certs.verify import Verdict
 
 
 def split_lot_reports(paths: list[Path]) -> tuple[list[tuple[Path, bytes]], list[Path]]:
     """The lot report files among ``paths`` (with their bytes), and every other path.
 
-    Only files given by name are looked at: a folder is a folder of records (``--certs``)."""
+    Folders are walked by the certificate verifier; lot reports met there are then claimed back
+    (:func:`claim_lot_reports`)."""
     lots: list[tuple[Path, bytes]] = []
     others: list[Path] = []
     for p in paths:
@@ -34,6 +36,21 @@ def split_lot_reports(paths: list[Path]) -> tuple[list[tuple[Path, bytes]], list
         else:
             lots.append((p, data))
     return lots, others
+
+
+def claim_lot_reports(verdicts: list[Verdict]) -> tuple[list[Verdict], list[tuple[Path, bytes]]]:
+    """Lot reports met in folders: the certificate verifier refused them as what they are not
+    (``malformed``: another signed type; ``pdf_structure``: another attachment).  They are taken
+    out of the certificate verdicts, to be verified as lot reports."""
+    kept: list[Verdict] = []
+    claimed: list[tuple[Path, bytes]] = []
+    for v in verdicts:
+        data = read_lot_file(Path(v.path)) if v.reason in ("malformed", "pdf_structure") else None
+        if data is None:
+            kept.append(v)
+        else:
+            claimed.append((Path(v.path), data))
+    return kept, claimed
 
 
 def verify_lots(

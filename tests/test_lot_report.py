@@ -310,3 +310,15 @@ def test_tampering_and_other_types_are_refused(tmp_path: Path) -> None:
     s = b64url_encode(org.private.sign(f"{p}.{b}".encode()))
     v = verify_lot_report(json.dumps({"protected": p, "payload": b, "signature": s}).encode(), trust)
     assert v.reason == "schema_error" and "canonical" in v.problems[0][1]
+
+
+def test_a_report_too_large_to_verify_is_not_signed(tmp_path: Path) -> None:
+    org, _ = _org(tmp_path)
+    devices = tuple(
+        lots.device(n, drives=tuple(lots.drive(n * 100 + i) for i in range(12)), outcome=None)
+        for n in range(1, 1101)
+    )
+    with pytest.raises(InvalidLotReport, match="split the lot"):
+        sign_lot_report(lots.report(devices, kid=org.kid), org)
+    with pytest.raises(InvalidLotReport, match="at most 2000"):
+        lots.report(tuple(lots.device(n, drives=(), outcome=None) for n in range(1, 2002)))

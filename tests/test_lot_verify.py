@@ -286,3 +286,24 @@ def test_a_pdf_without_the_signed_report_is_not_a_lot_report(
     code, doc = _verify(pdf, "--trust", lot.station.trust_dir, capsys=capsys)
     assert code == 1 and doc["lot_reports"] == [] and doc["results"][0]["reason"] == "pdf_error"
     shutil.rmtree(lot.station.cert_dir)
+
+
+def test_lot_reports_met_in_folders_are_verified_as_lot_reports(
+    lot: Lot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    signed = sign_lot_report(lot.report, lot.org)
+    (lot.station.cert_dir / "lot.lot-report.json").write_bytes(signed)
+    (lot.station.cert_dir / "lot.lot-report.pdf").write_bytes(
+        render_lot_report(lot.report, "fr", signed=signed)
+    )
+    for extra in ([], ["--certs", str(lot.station.cert_dir)]):
+        code, doc = _verify(
+            lot.station.cert_dir, *extra, "--trust", lot.station.trust_dir, "--chain", capsys=capsys
+        )
+        names = sorted(Path(v["path"]).name for v in doc["lot_reports"])
+        assert names == ["lot.lot-report.json", "lot.lot-report.pdf"]
+        assert all(v["ok"] and v["records_checked"] == bool(extra) for v in doc["lot_reports"])
+        assert doc["checked"] == 2 * 4  # every record's JSON and PDF, and nothing else
+        # the folder holds the failure report (its JSON and PDF): that alone makes the exit status 1
+        failing = {r["reason"] for r in doc["results"] if not r["valid"]}
+        assert code == 1 and failing == {"failure_report"}
