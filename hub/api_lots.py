@@ -26,7 +26,7 @@ from hub import devicehub, lots
 from hub.db import StaffInfo, StationInfo
 from hub.errors import HubError
 from hub.http import read_body
-from hub.lotfacts import InputProblem, reference
+from hub.lotfacts import InputProblem, reference, storable
 from hub.service import Hub
 
 BODY_LIMIT = 16 * 1024
@@ -151,8 +151,8 @@ def _device_routes(hub: Hub) -> list[Route]:
     async def device(request: Request) -> Response:
         actor = await actor_of(hub, request)
         asset = request.query_params.get("asset_number") or ""
-        if not asset.strip() or len(asset) > 200:
-            raise lots.BadInput("asset_number: 1 to 200 characters", code="bad_asset_number")
+        if not asset.strip() or len(asset) > 200 or storable(asset) != asset:
+            raise lots.BadInput("asset_number: 1 to 200 characters of text", code="bad_asset_number")
         lot, state = await run_in_threadpool(lots.device_view, hub, lots.organisation_of(actor), asset)
         return JSONResponse(
             {"lot": lots.lot_json(lot, contact=False), "device": state.to_json()}, headers=_PRIVATE

@@ -45,10 +45,15 @@ _DRIVES_MAX = 64
 # --- reports -------------------------------------------------------------------------------------
 
 
+def storable(value: str) -> str:
+    """Text every database stores: no NUL (PostgreSQL refuses it), no lone surrogate (not UTF-8)."""
+    return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
 def _text(value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
-    return value.strip()[:_TEXT_MAX].replace("\x00", "\ufffd")
+    return storable(value.strip()[:_TEXT_MAX])
 
 
 def _load(body: bytes) -> dict[str, Any] | None:
@@ -448,8 +453,8 @@ def text_field(doc: Mapping[str, Any], name: str, limit: int, *, required: bool 
         return None
     if not isinstance(value, str) or (required and not value.strip()):
         raise InputProblem(name, "a non-empty string is required" if required else "must be a string")
-    if len(value) > limit or "\x00" in value:
-        raise InputProblem(name, f"at most {limit} characters, no NUL")
+    if len(value) > limit or storable(value) != value:
+        raise InputProblem(name, f"at most {limit} characters of text (no NUL, valid UTF-8)")
     return value.strip()
 
 

@@ -334,3 +334,40 @@ def test_drives_without_a_serial_match_only_by_elimination() -> None:
     two = drive_states((Drive(None, None), Drive(None, None)), [rec(None)])
     assert [d.proof is not None for d in two] == [False, False, True]  # unmatched: listed apart
     assert not two[2].in_inventory
+
+
+HOSTILE: list[tuple[str, str, Any]] = [
+    ("POST", "/api/v1/lots", {**LOT, "donor_name": "a\u0000b"}),
+    ("POST", "/api/v1/lots", {**LOT, "donor_name": "\ud800"}),
+    ("POST", "/api/v1/lots", {**LOT, "received_on": 20260314}),
+    ("POST", "/api/v1/lots", {**LOT, "reference": None}),
+    ("POST", "/api/v1/lots", "x" * 20000),
+    ("POST", "/api/v1/lots", b"[" * 5000),
+    ("POST", "/api/v1/lots", b"\xff\xfe"),
+    ("POST", "/api/v1/lots", b'{"reference": 1' + b"0" * 5000 + b"}"),
+    ("GET", "/api/v1/devices?asset_number=%00", None),
+    ("GET", "/api/v1/devices?asset_number=%ED%A0%80", None),
+    ("GET", "/api/v1/lots?reference=%00", None),
+    ("GET", "/api/v1/lots/99999999999999999999", None),
+    ("GET", "/api/v1/lots/-1", None),
+    ("POST", "/api/v1/events", {"asset_number": "\ud800", "kind": "repaired"}),
+    ("POST", "/api/v1/events", {"asset_number": "PC-1", "kind": "repaired", "at": "9" * 50}),
+    ("POST", "/api/v1/events", {"asset_number": "PC-1", "kind": "outcome", "outcome": ["reused"]}),
+    ("POST", "/api/v1/lots/1/devices", {"asset_number": "x" * 201, "kind": "laptop"}),
+    ("POST", "/api/v1/lots/1/devices", {"asset_number": "PC-9", "kind": "laptop", "serial": "\u0000"}),
+    ("GET", "/donor/%00", None),
+    ("GET", "/lots/abc", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), HOSTILE)
+def test_hostile_input_is_a_4xx_never_a_500(
+    hub: Hub, hub_url: str, org: Org, method: str, path: str, body: Any
+) -> None:
+    staff = client(hub_url, staff_token(hub, org))
+    staff.post("/api/v1/lots", json=LOT)
+    content = body if isinstance(body, bytes) else None if body is None else json.dumps(body).encode()
+    r = staff.request(method, path, content=content, headers={"Content-Type": "application/json"})
+    assert 400 <= r.status_code < 500, (r.status_code, r.text[:300])
+    if r.headers["content-type"].startswith("application/json"):
+        assert r.json()["error"] and r.json()["message"]
