@@ -30,6 +30,7 @@ from hub.lotfacts import InputProblem, reference, storable
 from hub.service import Hub
 
 BODY_LIMIT = 16 * 1024
+MAX_ID = 2**31 - 1  # lots.id is a 32-bit INTEGER on PostgreSQL
 _PRIVATE = {"Cache-Control": "private, no-store"}
 
 
@@ -50,7 +51,7 @@ async def json_object(request: Request) -> dict[str, Any]:
 
 def lot_id(request: Request) -> int:
     raw = str(request.path_params["lot_id"])
-    if not raw.isdigit() or len(raw) > 12:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 10 or int(raw) > MAX_ID:
         raise HubError("a lot id is a number (GET /api/v1/lots?reference=REF finds it)", code="bad_lot_id")
     return int(raw)
 
