@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -163,6 +163,11 @@ def find_lot(hub: Hub, org_id: int, *, lot_id: int | None = None, ref: str | Non
     if lot is None:
         raise NotFound(f"no lot {ref or lot_id!r} in your organisation", code="unknown_lot")
     return lot
+
+
+def device_count(hub: Hub, lot_id: int) -> int:
+    with hub.read_session() as s:
+        return int(s.scalar(select(func.count()).select_from(Device).where(Device.lot_id == lot_id)) or 0)
 
 
 def close_lot(hub: Hub, actor: Actor, lot_id: int) -> Lot:

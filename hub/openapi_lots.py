@@ -82,7 +82,8 @@ def lot_paths() -> dict[str, Any]:
             "get": {"summary": "Look a lot up by reference (what a station checks at a machine's start)",
                     "security": _EITHER,
                     "parameters": [{"name": "reference", "in": "query", "required": True, "schema": {"type": "string"}}],
-                    "responses": {"200": _json("the lot and its counts"), **_REFUSALS}},
+                    "responses": {"200": _json("the lot (closed_at null while open) and its number of devices"),
+                                  **_REFUSALS}},
         },
         "/api/v1/lots/{lot_id}": {
             "get": {"summary": "A lot with every device's progress (the contact for staff only)",
