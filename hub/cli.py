@@ -41,7 +41,7 @@ from pathlib import Path
 
 from certs.keys import load_org_key
 from host.errors import TabulaError
-from hub import lots, staff
+from hub import lotreports, lots, staff
 from hub import revocations as revocation_lists
 from hub.db import make_engine
 from hub.errors import AdminError, HubError
@@ -200,9 +200,6 @@ def _lot_report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _lot_report(args: argparse.Namespace) -> None:
-    # Start-up time: the PDF renderer behind lot reports costs every other command half a second.
-    from hub import lotreports
-
     hub = Hub(args.db, impact_factors=args.impact_factors)
     try:
         report, json_path, pdf_path = lotreports.generate(
