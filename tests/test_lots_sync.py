@@ -1,10 +1,10 @@
 """Checking a lot reference against the hub: warned (never blocked) when unknown or closed, recorded as
 pending when the hub cannot be asked, and asked again by the next sync pass.
 
-The hub's lot lookup is built on another branch (w15-hub: ``GET /api/v1/lots?reference=REF``, station
-token; 200 with the lot, ``closed_at`` null while open; 404 ``{"error": "unknown_lot"}``).  Until it is on
-main, these tests serve a minimal Starlette app answering exactly that, on a real loopback socket
-(uvicorn, as ``station-hub serve`` runs), so the station's HTTP client, deadline and outbox are real.
+The hub's lot lookup (``GET /api/v1/lots?reference=REF``, station token; 200 with the lot, ``closed_at``
+null while open; 404 ``{"error": "unknown_lot"}``) is served two ways, each on a real loopback socket
+(uvicorn, as ``station-hub serve`` runs): a minimal Starlette app answering exactly that (so the tests of
+the offline and refusal cases need no database), and the hub itself (the last test).
 """
 
 from __future__ import annotations
@@ -143,3 +143,36 @@ def test_the_outbox_of_an_older_station_gains_the_lot_table(home: Path) -> None:
     conn = sqlite3.connect(home / "outbox" / "outbox.sqlite3")
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
     conn.close()
+
+
+def test_the_station_asks_the_real_hub(tmp_path: Path) -> None:
+    """The hub's own lot lookup (hub/api_lots.py), served by uvicorn on loopback over SQLite: an open
+    lot (its reference holds a '/'), an unknown one, then the same lot once staff closed it."""
+    import json
+
+    import httpx
+
+    from hub.app import create_app
+    from hub.service import Hub
+    from tests.test_hub_lots import LOT, staff_token
+    from tests.test_sync_support import enrolled, make_kit, make_org
+
+    hub = Hub(f"sqlite:///{tmp_path / 'hub.sqlite3'}")
+    org = make_org(tmp_path)
+    hub.add_organisation(org.key.name, org.pem)
+    kit = enrolled(hub, org, make_kit(tmp_path, org, "bench-1"))
+    staff = {"Authorization": f"Bearer {staff_token(hub, org)}"}
+    try:
+        with serve_in_thread(create_app(hub)) as url, httpx.Client(base_url=url, headers=staff) as office:
+            created = office.post("/api/v1/lots", content=json.dumps(LOT))
+            assert created.status_code == 201, created.text
+            cfg = kit.config(url)
+            check = lots.check_lot(LOT["reference"], kit.home, cfg)
+            assert check is not None and (check.state, check.detail) == ("open", LOT["donor_name"])
+            unknown = lots.check_lot("LOT-NOPE", kit.home, cfg)
+            assert unknown is not None and unknown.state == "unknown", unknown
+            assert office.post(f"/api/v1/lots/{created.json()['id']}/close").status_code == 200
+            closed = lots.check_lot(LOT["reference"], kit.home, cfg)
+            assert closed is not None and closed.state == "closed" and closed.detail.startswith("20"), closed
+    finally:
+        hub.engine.dispose()
