@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +13,12 @@ import pytest
 from diagnostics import cli as diagnostics_cli
 from host.runner import ReplayRunner
 from station.cli import main
-from station.i18n import set_language
 from tests.fixtures.certs.helpers import payload_of
 from tests.test_diag_cli import SMALL, parse
 from tests.test_diag_helpers import MACHINES
 from tests.test_lots_sync import TOKEN, lots_app
 
 MiB = 1 << 20
-
-
-@pytest.fixture(autouse=True)
-def english() -> Iterator[None]:
-    """These tests switch the process to French; the next tests expect English."""
-    yield
-    set_language("en")
 
 
 @pytest.fixture

@@ -8,13 +8,12 @@ Real loop devices and real workers, as tests/test_tui_flows.py; the hub is a loo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from hub.testing import serve_in_thread
-from station.i18n import set_language
 from station.sync import lots
 from station.tui.app import TabulaApp
 from station.tui.machine import Machine
@@ -26,13 +25,6 @@ from tests.test_tui_flows import app_for, screen_text, until
 pytestmark = pytest.mark.root
 
 MiB = 1 << 20
-
-
-@pytest.fixture(autouse=True)
-def english() -> Iterator[None]:
-    """These tests switch the process to French; the next tests expect English."""
-    yield
-    set_language("en")
 
 
 @pytest.fixture
