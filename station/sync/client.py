@@ -137,6 +137,10 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
+#: Added to a 404's message: for an upload it most often means a wrong URL (station.sync.lots drops it
+#: when the 404 is the hub's answer to a lot lookup: the lot is unknown).
+WRONG_URL_HINT = " (is the hub URL right?)"
+
 #: The hub's route for each kind of queued document.
 ROUTES = {"certificate": "certificates", "report": "reports", "destruction": "destructions"}
 
@@ -212,7 +216,7 @@ def classify(response: httpx.Response) -> Answer:
             "halt", reason + " (is the station token right, and still valid?)", code=hub_code, status=code
         )
     if code == 404:
-        return Answer("halt", reason + " (is the hub URL right?)", code=hub_code, status=code)
+        return Answer("halt", reason + WRONG_URL_HINT, code=hub_code, status=code)
     if 300 <= code < 400:
         where = response.headers.get("location", "?")
         return Answer("halt", f"HTTP {code}: the hub redirects to {where} (set the URL to it)", status=code)
@@ -282,6 +286,11 @@ class SyncClient:
 
     def log_key(self) -> Answer:
         return self.request("GET", "/api/v1/log/key.pem", raw=True)
+
+    def lot(self, reference: str) -> Answer:
+        """The hub's lot ``reference`` in this station's organisation (404 ``unknown_lot``: none);
+        :mod:`station.sync.lots` reads the answer.  A query parameter: references may hold '/'."""
+        return self.request("GET", "/api/v1/lots", params={"reference": reference})
 
     def publish_chain_head(self, body: bytes) -> Answer:
         return self.request("POST", "/api/v1/chain-heads", content=body)
