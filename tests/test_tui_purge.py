@@ -82,15 +82,18 @@ async def open_purge_plan(app: TabulaApp, pilot: object) -> PurgePlanScreen:
 
 async def confirm_and_settle(app: TabulaApp, pilot: object, screen: PurgePlanScreen) -> TrackedJob:
     """Type the confirmation word, follow the bench until its (single) job has settled."""
+    before = len(app.benches)
     await pilot.press(*screen.word, "enter")  # type: ignore[attr-defined]
-    await until(pilot, lambda: isinstance(app.screen, BenchScreen))
-    bench = app.screen
-    assert isinstance(bench, BenchScreen)
-    await until(pilot, lambda: bench.bench.settled(app.book), timeout=60)
+    # The bench, not its screen: a tiny drive can settle, and its result replace the bench screen,
+    # before a check of the screen would run.
+    await until(pilot, lambda: len(app.benches) > before)
+    bench = app.benches[-1]
+    await until(pilot, lambda: bench.settled(app.book), timeout=60)
     # A bench of one drive opens its result (the next step) by itself; back to the bench's lines.
     await until(pilot, lambda: isinstance(app.screen, ResultScreen))
+    assert isinstance(app.screen_stack[-2], BenchScreen)
     await pilot.press("escape")  # type: ignore[attr-defined]
-    return app.book.jobs[bench.bench.job_dirs[0]]
+    return app.book.jobs[bench.job_dirs[0]]
 
 
 async def test_nvme_plan_shows_format_and_purge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
