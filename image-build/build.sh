@@ -159,7 +159,9 @@ PY
 fi
 step "wheels: the station from $REPO"
 mkdir -p "$WORK/wheels"
-python3 -m pip wheel -q --no-deps -w "$WORK/wheels" "$REPO" > "$WORK/wheel.log" 2>&1 || {
+# A fixed SOURCE_DATE_EPOCH makes the wheel byte-identical for the same sources (zip timestamps), so
+# the system image below is reused when only the GRUB variant changes.
+SOURCE_DATE_EPOCH=315532800 python3 -m pip wheel -q --no-deps -w "$WORK/wheels" "$REPO" > "$WORK/wheel.log" 2>&1 || {
   tail -20 "$WORK/wheel.log" >&2; exit 1; }
 rm -rf "$REPO/build"
 STATION_WHEEL=$(ls "$WORK"/wheels/tabula_station-*.whl)
@@ -196,7 +198,8 @@ if [ ! -f "$SQUASHFS" ] || [ ! -f "$MANIFEST_CACHE" ] || [ ! -f "$KERNEL_CACHE/v
   chown -R 0:0 "$CHROOT/etc/systemd" "$CHROOT/usr/local" "$CHROOT/root"
   echo tabula > "$CHROOT/etc/hostname"
   printf '127.0.0.1\tlocalhost\n127.0.1.1\ttabula\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$CHROOT/etc/hosts"
-  in_chroot systemctl enable tabula-data.service systemd-networkd.service systemd-resolved.service > /dev/null 2>&1
+  in_chroot systemctl enable tabula-data.service tabula-boottrace.service systemd-networkd.service systemd-resolved.service \
+    > /dev/null 2>&1
   in_chroot systemctl mask systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer \
     > /dev/null 2>&1 || true
   ln -sf /run/systemd/resolve/stub-resolv.conf "$CHROOT/etc/resolv.conf"

@@ -158,6 +158,15 @@ def test_overlay_autologin_session_persistence_and_network() -> None:
     assert "LLMNR=no" in (OVERLAY / "etc/systemd/resolved.conf.d/tabula.conf").read_text()
 
 
+def test_the_boot_trace_parameter_is_not_the_stations() -> None:
+    """tabula-trace=boot (boot test only) is outside the tabula.* namespace: no warning on the console."""
+    assert parse_boot_params("boot=live quiet tabula-trace=boot tabula.lang=fr").warnings == ()
+    unit = (OVERLAY / "etc/systemd/system/tabula-boottrace.service").read_text()
+    assert "ConditionKernelCommandLine=tabula-trace=boot" in unit
+    assert all("tabula-trace" not in p for p in ti.BASE_PARAMS)
+    assert '*" tabula-trace=boot "*)' in (OVERLAY / "usr/local/sbin/tabula-session").read_text()
+
+
 @pytest.mark.parametrize(
     "script",
     [
@@ -165,6 +174,7 @@ def test_overlay_autologin_session_persistence_and_network() -> None:
         "make-persistence.sh",
         "overlay/usr/local/sbin/tabula-session",
         "overlay/usr/local/sbin/tabula-mount-data",
+        "overlay/usr/local/sbin/tabula-boottrace",
     ],
 )
 def test_scripts_parse(script: str) -> None:
