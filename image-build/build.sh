@@ -220,6 +220,7 @@ if [ ! -f "$SQUASHFS" ] || [ ! -f "$MANIFEST_CACHE" ] || [ ! -f "$KERNEL_CACHE/v
   rm -rf "$KERNEL_CACHE"; mkdir -p "$KERNEL_CACHE"
   cp "$CHROOT/boot/vmlinuz-$KVER" "$KERNEL_CACHE/vmlinuz"
   cp "$CHROOT/boot/initrd.img-$KVER" "$KERNEL_CACHE/initrd.img"
+  find "$CACHE" -maxdepth 1 -name 'kernel-*' -type d ! -name "kernel-$ROOTFS_KEY" -exec rm -rf {} +
 
   step "system: mksquashfs (zstd)"
   rm -f "$SQUASHFS.tmp"

@@ -167,6 +167,30 @@ def test_the_boot_trace_parameter_is_not_the_stations() -> None:
     assert '*" tabula-trace=boot "*)' in (OVERLAY / "usr/local/sbin/tabula-session").read_text()
 
 
+def test_initramfs_is_small_zstd_and_keeps_what_finds_the_medium() -> None:
+    conf = (IMAGE / "rootfs/etc/initramfs-tools/conf.d/tabula.conf").read_text()
+    # mkinitramfs falls back to gzip, silently in a build log, when the zstd binary is missing.
+    assert "COMPRESS=zstd" in conf and "zstd" in ti.read_packages(IMAGE / "packages.txt")
+    hook = (IMAGE / "rootfs/etc/initramfs-tools/hooks/tabula-prune").read_text()
+    removed = set(hook.split("rm -rf", 1)[1].replace("\\\n", " ").split("\ndone")[0].split())
+    assert {"drivers/net", "drivers/gpu", "fs/btrfs", "fs/xfs"} <= removed
+    kept = (
+        "drivers/usb",
+        "drivers/ata",
+        "drivers/scsi",
+        "drivers/cdrom",
+        "drivers/mmc",
+        "drivers/nvme",
+        "fs/isofs",
+        "fs/hfsplus",
+        "fs/squashfs",
+        "fs/overlayfs",
+        "fs/fat",
+        "fs/nls",
+    )
+    assert not any(k == r or k.startswith(r + "/") for k in kept for r in removed)
+
+
 @pytest.mark.parametrize(
     "script",
     [
@@ -175,6 +199,7 @@ def test_the_boot_trace_parameter_is_not_the_stations() -> None:
         "overlay/usr/local/sbin/tabula-session",
         "overlay/usr/local/sbin/tabula-mount-data",
         "overlay/usr/local/sbin/tabula-boottrace",
+        "rootfs/etc/initramfs-tools/hooks/tabula-prune",
     ],
 )
 def test_scripts_parse(script: str) -> None:
