@@ -171,7 +171,8 @@ DIRTY_FLAG=()
 if [ -n "$(git -C "$REPO" status --porcelain -- host station erase certs diagnostics pyproject.toml 2>/dev/null)" ]; then
   DIRTY_FLAG=(--dirty)
 fi
-SYSTEM_KEY=$(helper key "$HERE/overlay" "$HERE/tabula_image.py" "$WHEELS" "$STATION_WHEEL" --extra "$ROOTFS_KEY")
+SYSTEM_KEY=$(helper key "$HERE/overlay" "$HERE/masked-units.txt" "$HERE/tabula_image.py" "$WHEELS" "$STATION_WHEEL" \
+  --extra "$ROOTFS_KEY")
 SQUASHFS=$CACHE/filesystem-$SYSTEM_KEY.squashfs
 MANIFEST_CACHE=$CACHE/manifest-$SYSTEM_KEY.json
 KERNEL_CACHE=$CACHE/kernel-$ROOTFS_KEY
@@ -200,8 +201,8 @@ if [ ! -f "$SQUASHFS" ] || [ ! -f "$MANIFEST_CACHE" ] || [ ! -f "$KERNEL_CACHE/v
   printf '127.0.0.1\tlocalhost\n127.0.1.1\ttabula\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$CHROOT/etc/hosts"
   in_chroot systemctl enable tabula-data.service tabula-boottrace.service systemd-networkd.service systemd-resolved.service \
     > /dev/null 2>&1
-  in_chroot systemctl mask systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer \
-    > /dev/null 2>&1 || true
+  # shellcheck disable=SC2046
+  in_chroot systemctl mask $(helper units "$HERE/masked-units.txt") > /dev/null 2>&1
   ln -sf /run/systemd/resolve/stub-resolv.conf "$CHROOT/etc/resolv.conf"
   # No password: only the autologin consoles get a shell; nothing listens on the network.
   in_chroot passwd -l root > /dev/null

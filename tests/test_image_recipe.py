@@ -158,6 +158,33 @@ def test_overlay_autologin_session_persistence_and_network() -> None:
     assert "LLMNR=no" in (OVERLAY / "etc/systemd/resolved.conf.d/tabula.conf").read_text()
 
 
+def test_masked_units_keep_what_the_station_needs() -> None:
+    masked = ti.read_units(IMAGE / "masked-units.txt")
+    assert len(masked) == len(set(masked))
+    assert "systemd-networkd-wait-online.service" in masked and "smartmontools.service" in masked
+    for needed in (
+        "systemd-udevd.service",
+        "systemd-journald.service",
+        "systemd-logind.service",
+        "systemd-networkd.service",
+        "systemd-resolved.service",
+        "getty@tty1.service",
+        "serial-getty@ttyS0.service",
+        "tabula-data.service",
+        "systemd-tmpfiles-setup.service",
+    ):
+        assert needed not in masked
+    # systemd-user-sessions removes /run/nologin: masked, the snippet that creates it is disabled too.
+    assert os.readlink(OVERLAY / "etc/tmpfiles.d/systemd-nologin.conf") == "/dev/null"
+
+
+def test_read_units_rejects_garbage(tmp_path: Path) -> None:
+    bad = tmp_path / "units.txt"
+    bad.write_text("ok.service\nrm -rf /\n")
+    with pytest.raises(SystemExit):
+        ti.read_units(bad)
+
+
 def test_the_boot_trace_parameter_is_not_the_stations() -> None:
     """tabula-trace=boot (boot test only) is outside the tabula.* namespace: no warning on the console."""
     assert parse_boot_params("boot=live quiet tabula-trace=boot tabula.lang=fr").warnings == ()
