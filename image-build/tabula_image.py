@@ -28,12 +28,15 @@ VOLUME_ID = "TABULA"
 #: Filesystem label of the persistence partition (mounted on /var/lib/tabula at boot).
 DATA_LABEL = "TABULA-DATA"
 #: Kernel parameters of every menu entry.  ``boot=live`` lets live-boot find /live/filesystem.squashfs;
+#: ``quiet``: the kernel's messages go to the journal only (printing them on the serial console costs
+#: seconds under emulation and on slow serial lines; nobody reads them there);
 #: ``tabula.boot=LABEL=TABULA`` names the boot medium so the station never offers it.  The last
 #: ``console=`` is /dev/console (the screen); ttyS0 gets a console (and an autologin) too.
 BASE_PARAMS = (
     "boot=live",
     "noeject",
     "noprompt",
+    "quiet",
     f"tabula.boot=LABEL={VOLUME_ID}",
     "console=ttyS0,115200n8",
     "console=tty0",
