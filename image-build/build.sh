@@ -189,8 +189,11 @@ if [ ! -f "$SQUASHFS" ] || [ ! -f "$MANIFEST_CACHE" ] || [ ! -f "$KERNEL_CACHE/v
   in_chroot python3 -m venv /opt/tabula
   in_chroot /opt/tabula/bin/pip install -q --no-index --find-links /tmp/wheels --upgrade pip setuptools wheel
   in_chroot /opt/tabula/bin/pip install -q --no-index --find-links /tmp/wheels "/tmp/wheels/$(basename "$STATION_WHEEL")"
+  # Only pip's own tools need them; setuptools' distutils-precedence.pth runs at every Python start.
+  in_chroot /opt/tabula/bin/pip uninstall -q -y setuptools wheel
   in_chroot /opt/tabula/bin/python -c "import host.drives, station.cli, station.autorun, station.tui, certs.cli, erase.engine"
   rm -rf "$CHROOT/tmp/wheels"
+  # Bytecode for everything the station imports, so nothing is compiled (or written) at boot.
   in_chroot /opt/tabula/bin/python -m compileall -q /opt/tabula/lib > /dev/null
   ln -sf /opt/tabula/bin/station "$CHROOT/usr/local/bin/station"
 
