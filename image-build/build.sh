@@ -195,11 +195,12 @@ if [ ! -f "$SQUASHFS" ] || [ ! -f "$MANIFEST_CACHE" ] || [ ! -f "$KERNEL_CACHE/v
   rm -rf "$CHROOT/tmp/wheels"
   # Bytecode for everything the station imports, so nothing is compiled (or written) at boot.
   in_chroot /opt/tabula/bin/python -m compileall -q /opt/tabula/lib > /dev/null
-  ln -sf /opt/tabula/bin/station "$CHROOT/usr/local/bin/station"
 
   step "system: overlay and services"
   cp -a "$HERE/overlay/." "$CHROOT/"
-  chown -R 0:0 "$CHROOT/etc/systemd" "$CHROOT/usr/local" "$CHROOT/root"
+  ( cd "$HERE/overlay" && find . -mindepth 1 -print0 ) | ( cd "$CHROOT" && xargs -0 chown -h 0:0 )
+  # The console session imports the station by module name: a renamed module fails here, not at boot.
+  in_chroot /opt/tabula/bin/python /usr/local/lib/tabula/console_session.py --check
   echo tabula > "$CHROOT/etc/hostname"
   printf '127.0.0.1\tlocalhost\n127.0.1.1\ttabula\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$CHROOT/etc/hosts"
   in_chroot systemctl enable tabula-data.service tabula-boottrace.service systemd-networkd.service systemd-resolved.service \

@@ -26,16 +26,18 @@ IMAGE = REPO / "image-build"
 OVERLAY = IMAGE / "overlay"
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("tabula_image", IMAGE / "tabula_image.py")
+def _load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["tabula_image"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
-ti = _load()
+ti = _load("tabula_image", IMAGE / "tabula_image.py")
+SESSION = OVERLAY / "usr/local/lib/tabula/console_session.py"
+cs = _load("tabula_console_session", SESSION)
 
 
 def test_the_station_recognises_the_image_as_its_boot_medium() -> None:
@@ -148,12 +150,19 @@ def test_overlay_autologin_session_persistence_and_network() -> None:
     session = OVERLAY / "usr/local/sbin/tabula-session"
     assert os.access(session, os.X_OK)
     text = session.read_text()
-    assert "station.autorun --from-cmdline" in text and "TABULA_HOME=/var/lib/tabula" in text
-    assert 'loadkeys -q "$TABULA_KEYMAP"' in text
+    assert "TABULA_HOME=/var/lib/tabula" in text and '"$PY" "$SESSION"' in text
+    start = SESSION.read_text()
+    assert '"station.autorun", "--from-cmdline"' in start and '"loadkeys", "-q", keymap' in start
     mount = (OVERLAY / "usr/local/sbin/tabula-mount-data").read_text()
     assert "LABEL=TABULA-DATA" in mount and "TARGET=/var/lib/tabula" in mount and "tmpfs" in mount
+    # The logins do not wait for the persistence partition; the session and 'station' wait for its verdict.
     unit = (OVERLAY / "etc/systemd/system/tabula-data.service").read_text()
-    assert "Before=getty@tty1.service serial-getty@ttyS0.service" in unit
+    assert (
+        "Before=multi-user.target" in unit and "getty" not in unit.split("[Service]")[0].split("Before=")[1]
+    )
+    assert "STATUS=/run/tabula/persistence" in mount and str(cs.PERSISTENCE) == "/run/tabula/persistence"
+    wrapper = (OVERLAY / "usr/local/bin/station").read_text()
+    assert "systemctl start tabula-data.service" in wrapper and "exec /opt/tabula/bin/station" in wrapper
     net = (OVERLAY / "etc/systemd/network/20-wired.network").read_text()
     assert "Name=en* eth*" in net and "DHCP=yes" in net and "LLMNR=no" in net
     assert "LLMNR=no" in (OVERLAY / "etc/systemd/resolved.conf.d/tabula.conf").read_text()
@@ -195,6 +204,51 @@ def test_the_boot_trace_parameter_is_not_the_stations() -> None:
     assert '*" tabula-trace=boot "*)' in (OVERLAY / "usr/local/sbin/tabula-session").read_text()
 
 
+def test_console_session_imports_what_it_needs() -> None:
+    """The image build runs the same check: a station module renamed by a refactoring fails here."""
+    r = subprocess.run([sys.executable, str(SESSION), "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_console_session_skips_a_missing_startup_module_but_not_a_broken_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(cs, "STARTUP_MODULES", ("station.no_such_module_here",))
+    cs.preimport()
+    (tmp_path / "tabula_broken_mod.py").write_text("import no_such_dependency_here\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(cs, "STARTUP_MODULES", ("tabula_broken_mod",))
+    with pytest.raises(ModuleNotFoundError):
+        cs.preimport()
+
+
+def test_console_session_shows_the_persistence_verdict(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(cs.time, "sleep", slept.append)
+    status = tmp_path / "persistence"
+    status.write_text("Persistence: /dev/sdb1 (label TABULA-DATA) is mounted on /var/lib/tabula.\n")
+    cs.wait_for_persistence(status)
+    assert "is mounted" in capsys.readouterr().out and slept == []
+    status.write_text("WARNING: no usable TABULA-DATA partition\n")
+    cs.wait_for_persistence(status)
+    assert "WARNING" in capsys.readouterr().out and slept == [3]
+
+
+def test_console_session_applies_the_kernel_parameters(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TABULA_")}
+    monkeypatch.setattr(os, "environ", environ)  # (what the session sets must not leak into other tests)
+    cmdline = tmp_path / "cmdline"
+    cmdline.write_text("boot=live quiet tabula.lang=fr tabula.policy=zero tabula.bogus=1\n")
+    cs.apply_boot_params(cmdline)
+    assert environ["TABULA_LANG"] == "fr" and environ["TABULA_POLICY"] == "zero"
+    assert environ["TABULA_KEYMAP"] == "fr" and "TABULA_AUTO" not in environ
+    assert "WARNING: unknown boot parameter tabula.bogus ignored" in capsys.readouterr().err
+
+
 def test_initramfs_is_small_zstd_and_keeps_what_finds_the_medium() -> None:
     conf = (IMAGE / "rootfs/etc/initramfs-tools/conf.d/tabula.conf").read_text()
     # mkinitramfs falls back to gzip, silently in a build log, when the zstd binary is missing.
@@ -227,6 +281,7 @@ def test_initramfs_is_small_zstd_and_keeps_what_finds_the_medium() -> None:
         "overlay/usr/local/sbin/tabula-session",
         "overlay/usr/local/sbin/tabula-mount-data",
         "overlay/usr/local/sbin/tabula-boottrace",
+        "overlay/usr/local/bin/station",
         "rootfs/etc/initramfs-tools/hooks/tabula-prune",
     ],
 )
