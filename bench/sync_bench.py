@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 
 from hub.app import create_app
+from hub.guard import Limits
 from hub.service import Hub
 from hub.testing import create_database, postgres_cluster, serve_in_thread
 from station.sync import drain, enqueue_certificate, status
@@ -64,7 +65,7 @@ def main() -> int:
         print(f"enqueue (fsync'd outbox)         : {n / (time.perf_counter() - t):,.0f}/s")
 
         bodies = [(p.stem, p.read_bytes()) for p in direct.mint(n)]
-        with serve_in_thread(create_app(hub)) as base:
+        with serve_in_thread(create_app(hub, Limits(public_rate=0, station_rate=0))) as base:
             headers = {"Authorization": f"Bearer {direct.token}", "Content-Type": "application/json"}
             with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
                 t = time.perf_counter()

@@ -35,7 +35,7 @@ from host.drives import DriveEntry
 from host.identity import DriveInfo
 from host.protection import Verdict
 from station.jobs import EraseOptions, create_job, plan_job
-from station.worker import WorkerOptions
+from station.options import WorkerOptions
 
 WRITER = textwrap.dedent(
     """

@@ -37,8 +37,8 @@ from certs.model import (
     new_certificate_id,
 )
 from certs.settings import CertSettings
-from erase.model import Range
-from erase.record import FirmwareStepRecord, JobRecord, Outcome, VerificationRecord
+from erase.model import Pattern, Range
+from erase.record import FirmwareStepRecord, JobRecord, Outcome, PassRecord, VerificationRecord
 
 
 def utc(ts: str | None) -> str | None:
@@ -115,42 +115,55 @@ def _firmware_check(s: FirmwareStepRecord) -> Check | None:
     )
 
 
+def _verification_method(record: JobRecord, first: int) -> str:
+    """How the erasure was verified, in words (the NIST 'verification method' field)."""
+    plan = record.plan
+    parts = []
+    if plan.purge_steps:
+        parts.append("the drive's status and a sampled read-back after each firmware step")
+    if plan.passes and plan.verify != "none":
+        which = "every pass" if plan.verify == "all" else "the last pass"
+        if plan.verify_mode == "full":
+            parts.append(f"full read-back of {which}")
+        else:
+            cov = [_check(v, first).coverage_ppm for v in record.verifications]
+            pct = f" ({min(cov) / 10_000:.2f} % of the bytes)" if cov else ""
+            parts.append(f"sampled read-back of {which}{pct}")
+    return "; ".join(parts)
+
+
+def _verification_result(record: JobRecord, checks: tuple[Check, ...], fw_checks: int) -> VerifyResult:
+    plan = record.plan
+    done = {v.pass_index for v in record.verifications}
+    sanitizing = [st for st in plan.purge_steps if st.get("level") != "none"]
+    if any(not c.passed for c in checks):
+        return "failed"
+    if all(i in done for i in plan.verified_passes()) and checks and fw_checks == len(sanitizing):
+        return "passed"
+    return "incomplete"
+
+
 def _verification(record: JobRecord) -> Verification:
     plan = record.plan
     first = len(plan.purge_steps)
     fw_checks = [c for c in (_firmware_check(s) for s in record.firmware_steps) if c is not None]
     checks = tuple(fw_checks) + tuple(_check(v, first) for v in record.verifications)
-    wanted = plan.verified_passes()
-    result: VerifyResult
-    policy = plan.verify
-    if plan.purge_steps and not plan.passes:
-        policy = "all"
+    policy = "all" if plan.purge_steps and not plan.passes else plan.verify
     if policy == "none" and not fw_checks:
-        result = "not_performed"
-        method = "none (not verified)"
-    else:
-        parts = []
-        if plan.purge_steps:
-            parts.append("the drive's status and a sampled read-back after each firmware step")
-        if plan.passes and plan.verify != "none":
-            which = "every pass" if plan.verify == "all" else "the last pass"
-            if plan.verify_mode == "full":
-                parts.append(f"full read-back of {which}")
-            else:
-                cov = [_check(v, first).coverage_ppm for v in record.verifications]
-                pct = f" ({min(cov) / 10_000:.2f} % of the bytes)" if cov else ""
-                parts.append(f"sampled read-back of {which}{pct}")
-        method = "; ".join(parts)
-        done = {v.pass_index for v in record.verifications}
-        sanitizing = [st for st in plan.purge_steps if st.get("level") != "none"]
-        fw_done = len(fw_checks) == len(sanitizing)
-        if any(not c.passed for c in checks):
-            result = "failed"
-        elif all(i in done for i in wanted) and checks and fw_done:
-            result = "passed"
-        else:
-            result = "incomplete"
-    return Verification(policy=policy, mode=plan.verify_mode, method=method, result=result, checks=checks)
+        return Verification(
+            policy=policy,
+            mode=plan.verify_mode,
+            method="none (not verified)",
+            result="not_performed",
+            checks=checks,
+        )
+    return Verification(
+        policy=policy,
+        mode=plan.verify_mode,
+        method=_verification_method(record, first),
+        result=_verification_result(record, checks, len(fw_checks)),
+        checks=checks,
+    )
 
 
 def _firmware_command(s: FirmwareStepRecord) -> str:
@@ -159,120 +172,121 @@ def _firmware_command(s: FirmwareStepRecord) -> str:
     return " ; ".join(cmds) or "(not run)"
 
 
+def _firmware_note(s: FirmwareStepRecord, label: str, requested: RequestedLevel) -> str:
+    """Why a firmware step achieved less than requested ('' when it did not)."""
+    achieved = s.level_achieved
+    if s.level_planned == "none":
+        return "preparation step: reaches no level by itself" + (f"; FAILED: {s.note}" if s.note else "")
+    if achieved == "none":
+        return f"no evidence of success: {s.note}"
+    if LEVEL_RANK[achieved] < LEVEL_RANK[requested]:
+        return f"{label} reaches {achieved.capitalize()} only on this media"
+    return ""
+
+
+def _firmware_step(
+    i: int, raw: dict[str, Any], s: FirmwareStepRecord | None, record: JobRecord, tool: Tool
+) -> Step:
+    requested: RequestedLevel = "purge" if record.nist_level_requested == "purge" else "clear"
+    label = str(raw.get("label", raw.get("action", "")))
+    step_tool = Tool(name=str(raw.get("tool", "")) or tool.name, version="system")
+    if s is None:
+        return Step(
+            index=i,
+            kind="firmware",
+            technique=label,
+            level_requested=requested,
+            level_achieved="none",
+            note="step never ran",
+            started_at=_utc(record.finished_at or record.started_at),
+            finished_at=None,
+            completed=False,
+            tool=step_tool,
+            command=" ".join(raw.get("argv", [])),
+            status="not run",
+        )
+    data = s.data_check or {}
+    return Step(
+        index=i,
+        kind="firmware",
+        technique=label,
+        level_requested=requested,
+        level_achieved=s.level_achieved,  # type: ignore[arg-type]  # validated by FirmwareStepRecord
+        note=_firmware_note(s, label, requested),
+        started_at=_utc(s.started_at),
+        finished_at=utc(s.finished_at),
+        completed=s.completed and s.finished_at is not None,
+        tool=step_tool,
+        command=_firmware_command(s),
+        status=s.status + (f"; data read back: {data.get('detail')}" if data else ""),
+    )
+
+
 def _firmware_steps(record: JobRecord, tool: Tool) -> list[Step]:
     """One certificate step per firmware/preparation step, with the level it proved and why not more."""
-    requested: RequestedLevel = "purge" if record.nist_level_requested == "purge" else "clear"
-    out: list[Step] = []
     done = {s.index: s for s in record.firmware_steps}
-    planned = record.plan.purge_steps
-    for i, raw in enumerate(planned):
-        s = done.get(i)
-        label = str(raw.get("label", raw.get("action", "")))
-        step_tool = Tool(name=str(raw.get("tool", "")) or tool.name, version="system")
-        if s is None:
-            out.append(
-                Step(
-                    index=i,
-                    kind="firmware",
-                    technique=label,
-                    level_requested=requested,
-                    level_achieved="none",
-                    note="step never ran",
-                    started_at=_utc(record.finished_at or record.started_at),
-                    finished_at=None,
-                    completed=False,
-                    tool=step_tool,
-                    command=" ".join(raw.get("argv", [])),
-                    status="not run",
-                )
-            )
-            continue
-        achieved: Level = s.level_achieved  # type: ignore[assignment]  # validated by FirmwareStepRecord
-        if s.level_planned == "none":
-            note = "preparation step: reaches no level by itself" + (f"; FAILED: {s.note}" if s.note else "")
-        elif achieved == "none":
-            note = f"no evidence of success: {s.note}"
-        elif LEVEL_RANK[achieved] < LEVEL_RANK[requested]:
-            note = f"{label} reaches {achieved.capitalize()} only on this media"
-        else:
-            note = ""
-        data = s.data_check or {}
-        status = s.status + (f"; data read back: {data.get('detail')}" if data else "")
-        out.append(
-            Step(
-                index=i,
-                kind="firmware",
-                technique=label,
-                level_requested=requested,
-                level_achieved=achieved,
-                note=note,
-                started_at=_utc(s.started_at),
-                finished_at=utc(s.finished_at),
-                completed=s.completed and s.finished_at is not None,
-                tool=step_tool,
-                command=_firmware_command(s),
-                status=status,
-            )
+    return [
+        _firmware_step(i, raw, done.get(i), record, tool) for i, raw in enumerate(record.plan.purge_steps)
+    ]
+
+
+def _pass_note(p: PassRecord, achieved: Level) -> str:
+    if achieved == "clear":
+        return ""
+    if not p.completed:
+        return f"pass incomplete ({p.bytes_written}/{p.bytes_total} bytes)"
+    if p.bad_ranges:
+        return f"{len(p.bad_ranges)} unwritable range(s)"
+    return "the job was not certified (see the reasons above)"
+
+
+def _overwrite_step(
+    index: int, pattern: Pattern, p: PassRecord | None, record: JobRecord, tool: Tool, verified: bool
+) -> Step:
+    pinfo = PatternInfo(kind=pattern.kind, hex=pattern.hex, seed=pattern.seed, label=pattern.label)
+    technique = f"overwrite: {pattern.describe()}"
+    if p is None:
+        return Step(
+            index=index,
+            kind="overwrite",
+            technique=technique,
+            level_requested="clear",
+            level_achieved="none",
+            note="pass never started",
+            started_at=_utc(record.finished_at or record.started_at),
+            finished_at=None,
+            completed=False,
+            tool=tool,
+            pattern=pinfo,
+            bytes_total=record.plan.drive.size_bytes,
+            bytes_written=0,
         )
-    return out
+    achieved: Level = "clear" if verified and p.clean else "none"
+    return Step(
+        index=index,
+        kind="overwrite",
+        technique=technique,
+        level_requested="clear",
+        level_achieved=achieved,
+        note=_pass_note(p, achieved),
+        started_at=_utc(p.started_at),
+        finished_at=utc(p.finished_at),
+        completed=p.completed,
+        tool=tool,
+        pattern=pinfo,
+        bytes_total=p.bytes_total,
+        bytes_written=p.bytes_written,
+        resumed=p.resumed,
+        bad_ranges=tuple(_range(r) for r in p.bad_ranges),
+    )
 
 
 def _steps(record: JobRecord, tool: Tool, verified: bool) -> tuple[Step, ...]:
     steps: list[Step] = _firmware_steps(record, tool) if record.plan.purge is not None else []
     first = len(steps)
     by_index = {p.index: p for p in record.passes}
-    why = "the job was not certified (see the reasons above)"
     for i, pattern in enumerate(record.plan.passes):
-        p = by_index.get(i)
-        pinfo = PatternInfo(kind=pattern.kind, hex=pattern.hex, seed=pattern.seed, label=pattern.label)
-        technique = f"overwrite: {pattern.describe()}"
-        if p is None:
-            steps.append(
-                Step(
-                    index=first + i,
-                    kind="overwrite",
-                    technique=technique,
-                    level_requested="clear",
-                    level_achieved="none",
-                    note="pass never started",
-                    started_at=_utc(record.finished_at or record.started_at),
-                    finished_at=None,
-                    completed=False,
-                    tool=tool,
-                    pattern=pinfo,
-                    bytes_total=record.plan.drive.size_bytes,
-                    bytes_written=0,
-                )
-            )
-            continue
-        achieved: Level = "clear" if verified and p.clean else "none"
-        if achieved == "clear":
-            note = ""
-        elif not p.completed:
-            note = f"pass incomplete ({p.bytes_written}/{p.bytes_total} bytes)"
-        elif p.bad_ranges:
-            note = f"{len(p.bad_ranges)} unwritable range(s)"
-        else:
-            note = why
-        steps.append(
-            Step(
-                index=first + i,
-                kind="overwrite",
-                technique=technique,
-                level_requested="clear",
-                level_achieved=achieved,
-                note=note,
-                started_at=_utc(p.started_at),
-                finished_at=utc(p.finished_at),
-                completed=p.completed,
-                tool=tool,
-                pattern=pinfo,
-                bytes_total=p.bytes_total,
-                bytes_written=p.bytes_written,
-                resumed=p.resumed,
-                bad_ranges=tuple(_range(r) for r in p.bad_ranges),
-            )
-        )
+        steps.append(_overwrite_step(first + i, pattern, by_index.get(i), record, tool, verified))
     return tuple(steps)
 
 
@@ -339,30 +353,20 @@ def _health(health: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-def build_certificate(
-    record: JobRecord,
-    *,
-    settings: CertSettings,
-    station: Station,
-    health: dict[str, Any] | None = None,
-    certificate_id: str | None = None,
-    issued_at: str | None = None,
-) -> Certificate:
-    plan = record.plan
-    drive = plan.drive
-    op = plan.operator
-    verified = record.outcome is Outcome.VERIFIED
-    success = verified and record.nist_level in ("clear", "purge")
+def _reasons(record: JobRecord, success: bool) -> tuple[str, ...]:
+    """Why the record is not a certified erasure (a failure report always says why)."""
     reasons = tuple(record.reasons)
-    if not success and not reasons:
-        if record.outcome is Outcome.UNVERIFIED:
-            reasons = (
-                "the overwrite was not verified (verify policy 'none'); NIST SP 800-88 requires verification",
-            )
-        else:
-            reasons = (f"the job ended '{record.outcome}'",)
-    tool = Tool(name=plan.tool.get("name", "tabula"), version=plan.tool.get("version", "unknown"))
-    steps = _steps(record, tool, success)
+    if success or reasons:
+        return reasons
+    if record.outcome is Outcome.UNVERIFIED:
+        return (
+            "the overwrite was not verified (verify policy 'none'); NIST SP 800-88 requires verification",
+        )
+    return (f"the job ended '{record.outcome}'",)
+
+
+def _method_details(record: JobRecord) -> str:
+    plan = record.plan
     details = f"{len(plan.passes)} pass(es): " + ", ".join(p.describe() for p in plan.passes)
     if plan.purge is not None:
         fw = "; ".join(str(st.get("label")) for st in plan.purge_steps) or "none"
@@ -373,15 +377,25 @@ def build_certificate(
         details += f"; {plan.rounds} rounds"
     if plan.final_blank:
         details += "; final blanking pass"
-    bad = tuple(_range(r) for r in record.bad_ranges)
-    accessible, native_bytes, hidden_before, hidden_after, hidden_note = _hidden(record)
-    person = Person(
+    return details
+
+
+def _person(record: JobRecord, settings: CertSettings) -> Person:
+    op = record.plan.operator
+    return Person(
         name=settings.technician or _opt(op, "name"),
         title=settings.title or _opt(op, "title"),
         organisation=settings.organisation or _opt(op, "organisation"),
         location=settings.location or _opt(op, "location"),
         contact=settings.contact or _opt(op, "contact"),
     )
+
+
+def _media(record: JobRecord, settings: CertSettings) -> tuple[Media, str]:
+    """The media section, and the note saying what was done about hidden areas."""
+    drive = record.plan.drive
+    op = record.plan.operator
+    accessible, native_bytes, hidden_before, hidden_after, hidden_note = _hidden(record)
     media = Media(
         manufacturer=drive.vendor,
         model=drive.model,
@@ -404,39 +418,63 @@ def build_certificate(
         hidden_before=hidden_before,
         hidden_after=hidden_after,
     )
+    return media, hidden_note
+
+
+def _sanitization(
+    record: JobRecord, settings: CertSettings, tool: Tool, success: bool, reasons: tuple[str, ...], notes: str
+) -> Sanitization:
+    plan = record.plan
     requested: RequestedLevel = "purge" if record.nist_level_requested == "purge" else "clear"
-    achieved_level: Level = record.nist_level if success and record.nist_level else "none"  # type: ignore[assignment]
-    if LEVEL_RANK[achieved_level] < LEVEL_RANK[requested]:
+    achieved: Level = record.nist_level if success and record.nist_level else "none"  # type: ignore[assignment]
+    level_note = ""
+    if LEVEL_RANK[achieved] < LEVEL_RANK[requested]:
         level_note = record.level_note or ("not erased: " + "; ".join(reasons))
         if not success:
             level_note = "not erased: " + "; ".join(reasons)
-    else:
-        level_note = ""
     technique = "overwrite"
     if plan.purge is not None and plan.purge_steps:
         technique = "firmware+overwrite" if plan.passes else "firmware"
-    sanitization = Sanitization(
+    return Sanitization(
         method_type="Purge" if requested == "purge" else "Clear",
         level_requested=requested,
-        level_achieved=achieved_level,
+        level_achieved=achieved,
         level_note=level_note,
         method=plan.purge.get("policy", plan.method) if plan.purge is not None else plan.method,
-        method_details=details,
+        method_details=_method_details(record),
         technique=technique,
         tool=tool,
-        steps=steps,
+        steps=_steps(record, tool, success),
         post_classification=settings.post_classification,
-        notes=hidden_note,
+        notes=notes,
     )
+
+
+def build_certificate(
+    record: JobRecord,
+    *,
+    settings: CertSettings,
+    station: Station,
+    health: dict[str, Any] | None = None,
+    certificate_id: str | None = None,
+    issued_at: str | None = None,
+) -> Certificate:
+    """The certificate (or failure report) of ``record``: its kind follows the record's facts."""
+    plan = record.plan
+    success = record.outcome is Outcome.VERIFIED and record.nist_level in ("clear", "purge")
+    reasons = _reasons(record, success)
+    tool = Tool(name=plan.tool.get("name", "tabula"), version=plan.tool.get("version", "unknown"))
+    bad = tuple(_range(r) for r in record.bad_ranges)
+    media, hidden_note = _media(record, settings)
     return Certificate(
         certificate_id=certificate_id or new_certificate_id(),
         kind="certificate" if success else "failure_report",
         issued_at=issued_at or now_utc(),
         station=station,
         result=Result(success=success, outcome=str(record.outcome), reasons=reasons),  # type: ignore[arg-type]
-        person=person,
+        person=_person(record, settings),
         media=media,
-        sanitization=sanitization,
+        sanitization=_sanitization(record, settings, tool, success, reasons, hidden_note),
         verification=_verification(record),
         errors=Errors(bad_ranges=bad, bad_bytes=sum(r.length for r in bad)),
         destination=DestinationInfo(kind=settings.destination, details=settings.destination_details),  # type: ignore[arg-type]

@@ -21,6 +21,8 @@ from typing import Any
 from certs.errors import MalformedEnvelope
 
 MAX_SAFE_INT = 2**53 - 1
+#: Deepest nesting of objects and lists a signed record may have (a certificate uses 5 levels).
+MAX_DEPTH = 32
 
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 
@@ -29,37 +31,51 @@ class CanonicalError(ValueError):
     """A value cannot be represented in canonical JSON (programming error on the signing side)."""
 
 
-def _check(value: Any, path: str) -> None:
+def _check(value: Any, path: str, depth: int = 0) -> None:
     t = type(value)
     if t is str or t is bool or value is None:
         return
     if t is int:
-        if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
-            raise CanonicalError(f"{path}: integer {value} is outside the JSON-safe range")
-        return
-    if t is dict:
+        _check_int(value, path)
+    elif t is dict or t is list or t is tuple:
+        if depth >= MAX_DEPTH:
+            raise CanonicalError(f"{path}: nested more than {MAX_DEPTH} levels deep")
+        _check_container(value, path, depth)
+    else:
+        _check_other(value, path, depth)
+
+
+def _check_int(value: int, path: str) -> None:
+    if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+        # never str() the value: Python refuses to print integers of more than 4,300 digits
+        raise CanonicalError(f"{path}: integer of {value.bit_length()} bits is outside the JSON-safe range")
+
+
+def _check_container(value: Any, path: str, depth: int) -> None:
+    if type(value) is dict:
         for k, v in value.items():
             if type(k) is not str:
-                raise CanonicalError(f"{path}: object keys must be strings, got {k!r}")
+                raise CanonicalError(f"{path}: object keys must be strings, got {type(k).__name__}")
             if type(v) is not str:  # fast path: most values are strings
-                _check(v, f"{path}.{k}")
+                _check(v, f"{path}.{k}", depth + 1)
         return
-    if t is list or t is tuple:
-        for i, v in enumerate(value):
-            if type(v) is not str:
-                _check(v, f"{path}[{i}]")
-        return
-    if isinstance(value, (str, bool)):  # subclasses (StrEnum...) serialise as their value
+    for i, v in enumerate(value):
+        if type(v) is not str:
+            _check(v, f"{path}[{i}]", depth + 1)
+
+
+def _check_other(value: Any, path: str, depth: int) -> None:
+    """Subclasses (StrEnum, IntEnum...) serialise as their base type; floats and objects are refused."""
+    if isinstance(value, (str, bool)):
         return
     if isinstance(value, int):
-        _check(int(value), path)
-        return
-    if isinstance(value, dict):
-        _check(dict(value), path)
-        return
-    if isinstance(value, float):
+        _check_int(int(value), path)
+    elif isinstance(value, dict):
+        _check(dict(value), path, depth)
+    elif isinstance(value, float):
         raise CanonicalError(f"{path}: floating-point numbers are not allowed in a signed record")
-    raise CanonicalError(f"{path}: {type(value).__name__} is not a JSON value")
+    else:
+        raise CanonicalError(f"{path}: {type(value).__name__} is not a JSON value")
 
 
 def canonical_json(value: Any) -> bytes:
@@ -72,17 +88,32 @@ def canonical_json(value: Any) -> bytes:
         raise CanonicalError(f"string holds an invalid code point (U+{ord(text[e.start]):04X})") from e
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """A short, safe rendering of an untrusted JSON value for an error message.
+
+    Never ``repr`` of a container (deep nesting overflows the stack) nor ``str`` of a huge integer.
+    """
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(value) if abs(value) < 10**18 else f"<integer of {value.bit_length()} bits>"
+    if isinstance(value, str):
+        text = repr(value[:limit])
+        return text + "..." if len(value) > limit else text
+    return f"<{type(value).__name__}>"
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in pairs:
         if k in out:
-            raise MalformedEnvelope(f"duplicate JSON key {k!r}")
+            raise MalformedEnvelope(f"duplicate JSON key {shown(k)}")
         out[k] = v
     return out
 
 
 def _no_float(text: str) -> Any:
-    raise MalformedEnvelope(f"floating-point number {text!r} is not allowed")
+    raise MalformedEnvelope(f"floating-point number {shown(text)} is not allowed")
 
 
 def _no_constant(text: str) -> Any:
@@ -90,7 +121,12 @@ def _no_constant(text: str) -> Any:
 
 
 def parse_json(data: bytes | str, what: str = "JSON") -> Any:
-    """Strictly parse JSON: UTF-8 only, no duplicate keys, no floats, no NaN."""
+    """Strictly parse JSON: UTF-8 only, no duplicate keys, no floats, no NaN.
+
+    Every way the standard parser can fail on hostile input becomes :class:`MalformedEnvelope`:
+    syntax errors, nesting deeper than the interpreter's recursion limit (``RecursionError``) and
+    integers of more than 4,300 digits (Python's int/str conversion limit raises ``ValueError``).
+    """
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8")
@@ -108,6 +144,8 @@ def parse_json(data: bytes | str, what: str = "JSON") -> Any:
         ) from e
     except RecursionError as e:
         raise MalformedEnvelope(f"{what} is nested too deeply") from e
+    except ValueError as e:  # "Exceeds the limit (4300 digits) for integer string conversion"
+        raise MalformedEnvelope(f"{what} holds a number too long to read ({e})") from e
 
 
 def b64url_encode(data: bytes) -> str:

@@ -56,6 +56,13 @@ class UnsupportedAlgorithm(MalformedEnvelope):
     hint = "Tabula certificates are signed with EdDSA (Ed25519) only"
 
 
+class TooLarge(MalformedEnvelope):
+    """The file is bigger than any record Tabula writes; it is refused before being read."""
+
+    reason = "too_large"
+    hint = "a Tabula certificate is a few kilobytes (JSON) or a few hundred kilobytes (PDF)"
+
+
 class BadSignature(VerificationError):
     """The signature does not match the signed bytes: the file was changed after signing."""
 
@@ -77,6 +84,27 @@ class UnendorsedKey(VerificationError):
 
     reason = "unendorsed_key"
     hint = "trust the organisation key that endorsed this station, or re-endorse the station key"
+
+
+class KeyRoleError(VerificationError):
+    """A key was used for what its role does not allow (an organisation key signing a certificate)."""
+
+    reason = "key_role"
+    hint = "organisation keys endorse station keys; station keys sign certificates"
+
+
+class StationMismatch(VerificationError):
+    """The certificate's signed station id is not the one its key is bound to in the trust store."""
+
+    reason = "station_mismatch"
+    hint = "a station key signs only as the station it was trusted or endorsed for"
+
+
+class RevokedKey(VerificationError):
+    """The signing key (or the organisation key that endorsed it) was revoked before this was signed."""
+
+    reason = "revoked_key"
+    hint = "the key was revoked by its organisation: do not trust what it signed after the revocation"
 
 
 class SchemaError(VerificationError):
@@ -115,6 +143,107 @@ class ChainReordered(ChainError):
     reason = "chain_reordered"
 
 
+class ChainTruncated(ChainError):
+    """A signed chain head names a newer certificate than the newest present: certificates were deleted."""
+
+    reason = "chain_truncated"
+    hint = (
+        "the station published a newer certificate than any here: find the missing ones (the hub holds them)"
+    )
+
+
+class ChainFork(ChainError):
+    """The certificate at a number a signed chain head names is not the one the station published."""
+
+    reason = "chain_fork"
+    hint = "this folder holds another branch of the station's chain than the one it published"
+
+
+# --- the hub's transparency log ------------------------------------------------------------------
+
+
+class LogError(VerificationError):
+    """A transparency-log proof or tree head did not check out."""
+
+    reason = "log_error"
+
+
+class LogProofMissing(LogError):
+    """``--log`` was asked for, but no inclusion proof goes with this certificate."""
+
+    reason = "log_proof_missing"
+    hint = (
+        "run station sync (it fetches the proof of every certificate the hub holds), or pass the proof file"
+    )
+
+
+class ProofMalformed(LogError):
+    """A proof, tree head or chain head file is not of the documented form."""
+
+    reason = "proof_malformed"
+    hint = "the file is truncated, edited, or not a Tabula log file"
+
+
+class ProofMismatch(LogError):
+    """The proof file is about another certificate than the one it was given for."""
+
+    reason = "proof_mismatch"
+    hint = "each certificate's proof is <id>.log.json next to it; this one belongs to another record"
+
+
+class ProofInvalid(LogError):
+    """The inclusion proof does not lead to the signed tree head's root."""
+
+    reason = "proof_invalid"
+    hint = "the certificate is not in the log as this tree head describes it: do not rely on this proof"
+
+
+class SthBadSignature(LogError):
+    """The signed tree head's signature does not match its content."""
+
+    reason = "sth_bad_signature"
+    hint = "the tree head was modified after the hub signed it"
+
+
+class LogKeyUnknown(LogError):
+    """The tree head is signed by a key that is not the log key given."""
+
+    reason = "log_key_unknown"
+    hint = "pass the hub's log key (GET /api/v1/log/key.pem) with --log"
+
+
+class InconsistentTree(LogError):
+    """Two signed tree heads cannot both be views of one append-only log."""
+
+    reason = "inconsistent_tree"
+    hint = "the hub rewrote or forked its log between these tree heads: keep both files as evidence"
+
+
+class DuplicateId(VerificationError):
+    """Two different signed records carry the same certificate id."""
+
+    reason = "duplicate_id"
+    hint = "a certificate id names one record; one of these files is a copy made to confuse"
+
+
+class PageMismatch(VerificationError):
+    """The PDF's visible page, QR code or metadata says something the signed record does not."""
+
+    reason = "page_mismatch"
+    hint = "the PDF was edited after signing: trust only the signed record (station verify FILE.json)"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class InternalError(VerificationError):
+    """The verifier met a case it does not handle: a defect of Tabula, reported instead of crashing."""
+
+    reason = "internal_error"
+    hint = "the file is refused; please report it with the file attached"
+
+
 # --- keys, trust and the sequence state ---------------------------------------------------------
 
 
@@ -149,3 +278,16 @@ class PdfError(CertError):
     """A PDF certificate could not be written or carries no signed record."""
 
     reason = "pdf_error"
+
+
+class PdfStructure(PdfError):
+    """The PDF does not hold exactly one embedded record that every PDF tool finds the same way."""
+
+    reason = "pdf_structure"
+    hint = "a Tabula PDF embeds one file, tabula-certificate.json; this one was built or edited otherwise"
+
+
+class QrError(PdfError):
+    """The drawn module matrix is not a valid, error-free QR code this decoder reads."""
+
+    reason = "qr_error"

@@ -48,7 +48,7 @@ def issue_certificate(
     settings = settings or CertSettings()
     station_key = load_station_key(key_dir)
     endorsement = load_installed_endorsement(key_dir, station_key)
-    unprotected = {"endorsement": endorsement.envelope.to_json()} if endorsement else None
+    claimed = endorsement.envelope.to_json() if endorsement else None  # signed into the protected header
     cert_dir.mkdir(parents=True, exist_ok=True)
     cert_id = new_certificate_id()
     json_path = cert_dir / f"{cert_id}.json"
@@ -62,7 +62,7 @@ def issue_certificate(
         cert = build_certificate(
             record, settings=settings, station=station, health=health, certificate_id=cert_id
         )
-        env = sign(cert.to_dict(), station_key.private, TYP_CERTIFICATE, unprotected)
+        env = sign(cert.to_dict(), station_key.private, TYP_CERTIFICATE, endorsement=claimed)
         signed = envelope_bytes(env)
         pdf = render_pdf(cert, env, signed, url=settings.verification_url, lang=lang)
         pending = seq.begin(state, number, env.digest, [pdf_path, json_path])

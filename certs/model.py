@@ -29,6 +29,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Literal, Union, cast, get_args, get_origin, get_type_hints
 
+from certs import limits
 from certs.errors import InvalidCertificate, SchemaError
 
 SCHEMA = "tabula.certificate/1"
@@ -85,6 +86,11 @@ class Person:
     location: str
     contact: str  # phone or e-mail
 
+    def __post_init__(self) -> None:
+        for key in ("name", "title", "organisation", "location", "contact"):
+            label, limit = limits.OPERATOR_FIELDS[key]
+            limits.check_text(label, getattr(self, key), limit)
+
 
 @dataclass(frozen=True)
 class Validation:
@@ -140,6 +146,10 @@ class Media:
     hidden_after: HiddenArea
 
     def __post_init__(self) -> None:
+        limits.check_text("asset number", self.asset_number, limits.ASSET_NUMBER_MAX)
+        limits.check_text("donor", self.source, limits.DONOR_MAX)
+        for key in limits.DRIVE_FIELDS:
+            limits.check_text(f"drive {key}", getattr(self, key), limits.DRIVE_FIELD_MAX, nul=False)
         _nonneg(self.accessible_bytes, "accessible_bytes")
         _nonneg(self.native_bytes, "native_bytes")
         if self.native_bytes is not None and self.native_bytes < self.accessible_bytes:
@@ -218,29 +228,32 @@ class Step:
         if self.completed and self.finished_at is None:
             raise InvalidCertificate(f"{where}: a completed step has an end time")
         if self.kind == "overwrite":
-            if self.pattern is None or self.bytes_total is None or self.bytes_written is None:
-                raise InvalidCertificate(f"{where}: an overwrite step records its pattern and bytes")
-            if self.command is not None or self.status is not None:
-                raise InvalidCertificate(f"{where}: an overwrite step has no firmware command")
-            if not 0 <= self.bytes_written <= self.bytes_total:
-                raise InvalidCertificate(f"{where}: bytes_written out of range")
-            if self.completed and self.bytes_written != self.bytes_total:
-                raise InvalidCertificate(
-                    f"{where}: complete with {self.bytes_written}/{self.bytes_total} bytes"
-                )
-            if self.level_achieved == "purge":
-                raise InvalidCertificate(
-                    f"{where}: an overwrite through the host interface cannot reach Purge"
-                )
+            self._check_overwrite(where)
         else:
-            if self.command is None or self.status is None:
-                raise InvalidCertificate(
-                    f"{where}: a firmware step records its command and the drive's status"
-                )
-            if self.pattern is not None or self.bytes_total is not None or self.bytes_written is not None:
-                raise InvalidCertificate(f"{where}: a firmware step has no overwrite pattern or byte count")
+            self._check_firmware(where)
         if self.resumed < 0:
             raise InvalidCertificate(f"{where}: negative resume count")
+        self._check_levels(where)
+
+    def _check_overwrite(self, where: str) -> None:
+        if self.pattern is None or self.bytes_total is None or self.bytes_written is None:
+            raise InvalidCertificate(f"{where}: an overwrite step records its pattern and bytes")
+        if self.command is not None or self.status is not None:
+            raise InvalidCertificate(f"{where}: an overwrite step has no firmware command")
+        if not 0 <= self.bytes_written <= self.bytes_total:
+            raise InvalidCertificate(f"{where}: bytes_written out of range")
+        if self.completed and self.bytes_written != self.bytes_total:
+            raise InvalidCertificate(f"{where}: complete with {self.bytes_written}/{self.bytes_total} bytes")
+        if self.level_achieved == "purge":
+            raise InvalidCertificate(f"{where}: an overwrite through the host interface cannot reach Purge")
+
+    def _check_firmware(self, where: str) -> None:
+        if self.command is None or self.status is None:
+            raise InvalidCertificate(f"{where}: a firmware step records its command and the drive's status")
+        if self.pattern is not None or self.bytes_total is not None or self.bytes_written is not None:
+            raise InvalidCertificate(f"{where}: a firmware step has no overwrite pattern or byte count")
+
+    def _check_levels(self, where: str) -> None:
         if LEVEL_RANK[self.level_achieved] > LEVEL_RANK[self.level_requested]:
             raise InvalidCertificate(f"{where}: achieved level exceeds the requested level")
         if self.level_achieved != "none" and (not self.completed or self.bad_ranges):
@@ -381,10 +394,12 @@ class Station:
     def __post_init__(self) -> None:
         if not self.id:
             raise InvalidCertificate("the station has an id")
+        limits.check_text("station id", self.id, limits.STATION_ID_MAX)
         if not _HEX64.match(self.kid):
             raise InvalidCertificate("station kid must be 64 lowercase hex characters")
         if self.sequence < 1:
             raise InvalidCertificate("sequence numbers start at 1")
+        limits.check_sequence(self.sequence)
         if (self.sequence == 1) != (self.previous is None):
             raise InvalidCertificate("only the first certificate has no previous hash")
         if self.previous is not None and not _HEX64.match(self.previous):
@@ -524,85 +539,96 @@ def _fail(path: JsonPath, message: str) -> SchemaError:
     return SchemaError(f"{_render(path)}: {message}")
 
 
+def _scalar_reader(tp: type) -> Reader:
+    want = {str: "a string", bool: "true/false", int: "an integer"}[tp]
+
+    def read_scalar(value: Any, path: JsonPath) -> Any:
+        if type(value) is not tp:
+            raise _fail(path, f"expected {want}, got {_type_name(value)}")
+        return value
+
+    return read_scalar
+
+
+def _choice_reader(tp: Any) -> Reader:
+    choices = frozenset(get_args(tp))
+    shown = ", ".join(map(str, get_args(tp)))
+
+    def read_choice(value: Any, path: JsonPath) -> Any:
+        if type(value) is not str or value not in choices:
+            raise _fail(path, f"expected one of {shown}, got {value!r}")
+        return value
+
+    return read_choice
+
+
+def _optional_reader(tp: Any) -> Reader:
+    args = [a for a in get_args(tp) if a is not type(None)]
+    if len(args) != 1:
+        raise TypeError(f"ambiguous union {tp!r}")  # schema programming error
+    inner = _reader(args[0])
+
+    def read_optional(value: Any, path: JsonPath) -> Any:
+        return None if value is None else inner(value, path)
+
+    return read_optional
+
+
+def _tuple_reader(tp: Any) -> Reader:
+    item = _reader(get_args(tp)[0])
+
+    def read_tuple(value: Any, path: JsonPath) -> Any:
+        if type(value) is not list:
+            raise _fail(path, f"expected a list, got {_type_name(value)}")
+        return tuple(item(v, (path, i)) for i, v in enumerate(value))
+
+    return read_tuple
+
+
+def _read_dict(value: Any, path: JsonPath) -> Any:
+    if type(value) is not dict:
+        raise _fail(path, f"expected an object, got {_type_name(value)}")
+    return value
+
+
+def _object_reader(cls: Any) -> Reader:
+    hints = get_type_hints(cls)
+    names = frozenset(hints)
+    readers = {k: _reader(t) for k, t in hints.items()}
+
+    def read_object(value: Any, path: JsonPath) -> Any:
+        if type(value) is not dict:
+            raise _fail(path, f"expected an object, got {_type_name(value)}")
+        if value.keys() != names:
+            unknown = sorted(set(value) - names)
+            if unknown:
+                raise _fail(path, f"unknown field(s) {', '.join(unknown)}")
+            raise _fail(path, f"missing field(s) {', '.join(sorted(names - set(value)))}")
+        kwargs = {k: readers[k](v, (path, k)) for k, v in value.items()}
+        try:
+            return cls(**kwargs)
+        except InvalidCertificate as e:
+            raise _fail(path, e.message) from e
+
+    return read_object
+
+
 @cache
 def _reader(tp: Any) -> Reader:
     """A strict reader for one type, compiled once from the type hints (verification speed)."""
     origin = get_origin(tp)
-    if tp is str or tp is bool:
-        want = "a string" if tp is str else "true/false"
-
-        def read_scalar(value: Any, path: JsonPath) -> Any:
-            if type(value) is not tp:
-                raise _fail(path, f"expected {want}, got {_type_name(value)}")
-            return value
-
-        return read_scalar
-    if tp is int:
-
-        def read_int(value: Any, path: JsonPath) -> Any:
-            if type(value) is not int:
-                raise _fail(path, f"expected an integer, got {_type_name(value)}")
-            return value
-
-        return read_int
+    if tp in (str, bool, int):
+        return _scalar_reader(tp)
     if origin is Literal:
-        choices = frozenset(get_args(tp))
-        shown = ", ".join(map(str, get_args(tp)))
-
-        def read_choice(value: Any, path: JsonPath) -> Any:
-            if type(value) is not str or value not in choices:
-                raise _fail(path, f"expected one of {shown}, got {value!r}")
-            return value
-
-        return read_choice
+        return _choice_reader(tp)
     if origin in (Union, types.UnionType):
-        args = [a for a in get_args(tp) if a is not type(None)]
-        if len(args) != 1:
-            raise TypeError(f"ambiguous union {tp!r}")  # schema programming error
-        inner = _reader(args[0])
-
-        def read_optional(value: Any, path: JsonPath) -> Any:
-            return None if value is None else inner(value, path)
-
-        return read_optional
+        return _optional_reader(tp)
     if origin is tuple:
-        item = _reader(get_args(tp)[0])
-
-        def read_tuple(value: Any, path: JsonPath) -> Any:
-            if type(value) is not list:
-                raise _fail(path, f"expected a list, got {_type_name(value)}")
-            return tuple(item(v, (path, i)) for i, v in enumerate(value))
-
-        return read_tuple
+        return _tuple_reader(tp)
     if origin is dict:
-
-        def read_dict(value: Any, path: JsonPath) -> Any:
-            if type(value) is not dict:
-                raise _fail(path, f"expected an object, got {_type_name(value)}")
-            return value
-
-        return read_dict
+        return _read_dict
     if isinstance(tp, type) and is_dataclass(tp):
-        hints = get_type_hints(tp)
-        names = frozenset(hints)
-        readers = {k: _reader(t) for k, t in hints.items()}
-        cls = tp
-
-        def read_object(value: Any, path: JsonPath) -> Any:
-            if type(value) is not dict:
-                raise _fail(path, f"expected an object, got {_type_name(value)}")
-            if value.keys() != names:
-                unknown = sorted(set(value) - names)
-                if unknown:
-                    raise _fail(path, f"unknown field(s) {', '.join(unknown)}")
-                raise _fail(path, f"missing field(s) {', '.join(sorted(names - set(value)))}")
-            kwargs = {k: readers[k](v, (path, k)) for k, v in value.items()}
-            try:
-                return cls(**kwargs)
-            except InvalidCertificate as e:
-                raise _fail(path, e.message) from e
-
-        return read_object
+        return _object_reader(tp)
     raise TypeError(f"unsupported type {tp!r}")  # schema programming error
 
 

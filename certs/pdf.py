@@ -1,9 +1,10 @@
 """A4 PDF certificate (reportlab), laid out like the NIST SP 800-88 sample certificate.
 
+The page's content comes from :mod:`certs.page` (one block per section); this module only lays it out.
 The signed record (the JWS file, byte for byte) is embedded as the PDF file attachment
-``tabula-certificate.json`` (an EmbeddedFile in the document's /Names tree, as PDF/A-3 does), so the
-PDF alone can be verified; pypdf reads it back (``PdfReader(...).attachments``).  The visible text is
-a rendering for people: the signed attachment is authoritative, and ``station verify`` judges it.
+``tabula-certificate.json`` (the only EmbeddedFile, in the document's /Names tree, as PDF/A-3 does), so
+the PDF alone can be verified.  The signed attachment is authoritative; ``station verify`` also checks
+that the page, the QR code and the metadata say what it says (:mod:`certs.pdfcheck`).
 """
 
 from __future__ import annotations
@@ -13,42 +14,21 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from pypdf import PdfReader, PdfWriter
-from pypdf.errors import PyPdfError
 from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.platypus import Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, TableStyle
+from reportlab.platypus import Table as RLTable
 
-from certs.errors import PdfError
-from certs.i18n import labels
 from certs.jws import Envelope
 from certs.model import Certificate
+from certs.page import Banner, Block, Grid, Head, Keep, Table, Text, page_blocks, pdf_metadata, qr_payload
+from certs.pdfcheck import ATTACHMENT, extract_signed
 
-ATTACHMENT = "tabula-certificate.json"
-MAX_LISTED_RANGES = 20
-
-
-def qr_payload(cert_id: str, digest: str, url: str = "") -> str:
-    """What the QR code holds: the certificate id, the signed record's hash, and the verification URL."""
-    if url:
-        sep = "&" if "?" in url else "?"
-        return f"{url}{sep}id={cert_id}&sha256={digest}"
-    return f"tabula-cert:{cert_id};sha256={digest}"
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    v = float(n)
-    i = 0
-    while v >= 1000 and i < len(units) - 1:
-        v /= 1000
-        i += 1
-    return f"{n} B" if i == 0 else f"{v:.2f} {units[i]} ({n} B)"
+__all__ = ["ATTACHMENT", "extract_signed", "pdf_metadata", "pdf_text", "qr_payload", "render_pdf"]
 
 
 class _Styles:
@@ -82,9 +62,9 @@ def _p(text: Any, style: ParagraphStyle) -> Paragraph:
 
 def _grid(
     rows: list[tuple[str, Any]], st: _Styles, widths: tuple[float, float] = (55 * mm, 125 * mm)
-) -> Table:
-    data = [[_p(k, st.label), _p(v if v not in (None, "") else "-", st.body)] for k, v in rows]
-    t = Table(data, colWidths=list(widths))
+) -> RLTable:
+    data = [[_p(k, st.label), _p(v, st.body)] for k, v in rows]  # values as certs.page shows them
+    t = RLTable(data, colWidths=list(widths))
     t.setStyle(
         TableStyle(
             [
@@ -99,9 +79,9 @@ def _grid(
     return t
 
 
-def _table(head: list[str], rows: list[list[Any]], widths: list[float], st: _Styles) -> Table:
+def _table(head: list[str], rows: list[list[Any]], widths: list[float], st: _Styles) -> RLTable:
     data = [[_p(h, st.label) for h in head]] + [[_p(c, st.small) for c in r] for r in rows]
-    t = Table(data, colWidths=widths, repeatRows=1)
+    t = RLTable(data, colWidths=widths, repeatRows=1)
     t.setStyle(
         TableStyle(
             [
@@ -122,207 +102,44 @@ def _qr(value: str, size: float = 32 * mm) -> Drawing:
     return d
 
 
-def _story(cert: Certificate, digest: str, url: str, lang: str) -> list[Flowable]:
-    L = labels(lang)
-    st = _Styles()
-    story: list[Flowable] = []
-    org = cert.person.organisation
-    title = L["title"] if cert.success else L["title_failure"]
-    head = Table(
-        [
-            [
-                [
-                    _p(org or "Tabula", st.h2),
-                    _p(title, st.h1),
-                    _p(f"{L['certificate_id']}: {cert.certificate_id}", st.body),
-                ],
-                _qr(qr_payload(cert.certificate_id, digest, url)),
-            ]
-        ],
+_BANNER_COLOURS = {"success": "#1b7f3b", "unverified": "#b26a00", "failure": "#b00020"}
+
+
+def _head_table(b: Head, st: _Styles) -> RLTable:
+    head = RLTable(
+        [[[_p(b.organisation, st.h2), _p(b.title, st.h1), _p(b.id_line, st.body)], _qr(b.qr)]],
         colWidths=[145 * mm, 35 * mm],
     )
     head.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
-    story.append(head)
+    return head
 
-    if cert.success:
-        banner, colour = L["banner_success"], colors.HexColor("#1b7f3b")
-    elif cert.result.outcome == "unverified":
-        banner, colour = L["banner_unverified"], colors.HexColor("#b26a00")
-    else:
-        banner, colour = L["banner_failure"], colors.HexColor("#b00020")
-    bt = Table([[_p(banner, st.banner)]], colWidths=[180 * mm])
+
+def _banner_table(b: Banner, st: _Styles) -> RLTable:
+    bt = RLTable([[_p(b.text, st.banner)]], colWidths=[180 * mm])
+    colour = colors.HexColor(_BANNER_COLOURS[b.colour])
     bt.setStyle(TableStyle([("BACKGROUND", (0, 0), (-1, -1), colour), ("TOPPADDING", (0, 0), (-1, -1), 4)]))
-    story += [Spacer(1, 2 * mm), bt]
-    if not cert.success:
-        story.append(_p(f"{L['reasons']}: " + "; ".join(cert.result.reasons), st.label))
+    return bt
 
-    p = cert.person
-    story += [_p(L["person"], st.h2)]
-    story.append(
-        _grid(
-            [
-                (L["name"], p.name),
-                (L["title_field"], p.title),
-                (L["organisation"], p.organisation),
-                (L["location"], p.location),
-                (L["contact"], p.contact),
-            ],
-            st,
-        )
-    )
 
-    m = cert.media
+def _flowable(b: Block, st: _Styles) -> Flowable:
+    if isinstance(b, Head):
+        return _head_table(b, st)
+    if isinstance(b, Banner):
+        return _banner_table(b, st)
+    if isinstance(b, Text):
+        return _p(b.text, getattr(st, b.style))
+    if isinstance(b, Grid):
+        return _grid(list(b.rows), st)
+    if isinstance(b, Table):
+        return _table(list(b.head), [list(r) for r in b.rows], [w * mm for w in b.widths_mm], st)
+    if isinstance(b, Keep):
+        return KeepTogether([_flowable(x, st) for x in b.blocks])
+    return Spacer(1, b.mm * mm)
 
-    def hidden(h: Any) -> str:
-        return L["not_checked"] if h.status == "not_checked" else h.status
 
-    story += [_p(L["media"], st.h2)]
-    story.append(
-        _grid(
-            [
-                (L["manufacturer"], m.manufacturer),
-                (L["model"], m.model),
-                (L["serial"], m.serial),
-                (L["wwn"], m.wwn),
-                (L["firmware"], m.firmware),
-                (L["media_type"], m.media_type),
-                (L["interface"], m.interface),
-                (L["asset"], m.asset_number),
-                (L["source"], m.source),
-                (L["classification"], m.classification),
-                (L["backed_up"], L.get(m.data_backed_up, m.data_backed_up)),
-                (L["backup_location"], m.backup_location),
-                (L["capacity"], f"{_size(m.accessible_bytes)} / {_size(m.native_bytes)}"),
-                (L["sectors"], f"{m.logical_sector_size} / {m.physical_sector_size}"),
-                (L["hidden"], f"{hidden(m.hidden_before)} / {hidden(m.hidden_after)}"),
-            ],
-            st,
-        )
-    )
-
-    s = cert.sanitization
-    v = cert.verification
-    story += [_p(L["sanitization"], st.h2)]
-    story.append(
-        _grid(
-            [
-                (L["method_type"], s.method_type),
-                (
-                    L["level"],
-                    f"{s.level_requested} / {s.level_achieved}"
-                    + (f" ({s.level_note})" if s.level_note else ""),
-                ),
-                (L["method"], s.method),
-                (L["details"], s.method_details),
-                (L["technique"], s.technique),
-                (L["tool"], f"{s.tool.name} {s.tool.version}"),
-                (L["verification_method"], v.method),
-                (L["verification_result"], L.get(v.result, v.result)),
-                (L["post_classification"], s.post_classification),
-                (L["notes"], s.notes),
-            ],
-            st,
-        )
-    )
-    story.append(_p(L["steps"], st.h2))
-    story.append(
-        _table(
-            [L["step"], L["pattern"], L["bytes"], L["start"], L["end"], L["achieved"]],
-            [
-                [
-                    str(x.index + 1),
-                    x.technique + (f" ({x.note})" if x.note else ""),
-                    f"{x.bytes_written}/{x.bytes_total}" if x.kind == "overwrite" else (x.status or ""),
-                    x.started_at,
-                    x.finished_at or "-",
-                    x.level_achieved,
-                ]
-                for x in s.steps
-            ],
-            [8 * mm, 62 * mm, 32 * mm, 31 * mm, 31 * mm, 16 * mm],
-            st,
-        )
-    )
-    if v.checks:
-        story.append(_p(L["checks"], st.h2))
-        story.append(
-            _table(
-                ["#", L["coverage"], L["seed"], L["mismatches"], L["end"], L["result"]],
-                [
-                    [
-                        str(c.pass_index + 1),
-                        f"{c.mode}, {c.coverage_ppm / 10_000:.2f} % ({c.bytes_checked} B)",
-                        c.seed or "-",
-                        str(c.mismatch_count),
-                        c.finished_at,
-                        L["passed"] if c.passed else L["failed"],
-                    ]
-                    for c in v.checks
-                ],
-                [8 * mm, 45 * mm, 50 * mm, 20 * mm, 31 * mm, 26 * mm],
-                st,
-            )
-        )
-    story.append(_p(L["errors"], st.h2))
-    if cert.errors.bad_ranges:
-        shown = cert.errors.bad_ranges[:MAX_LISTED_RANGES]
-        text = ", ".join(f"{r.offset}+{r.length} ({r.op}{': ' + r.error if r.error else ''})" for r in shown)
-        more = len(cert.errors.bad_ranges) - len(shown)
-        if more:
-            text += f" ... (+{more})"
-        story.append(_p(f"{L['bad_ranges']} ({cert.errors.bad_bytes} B): {text}", st.body))
-    else:
-        story.append(_p(f"{L['bad_ranges']}: {L['none']}", st.body))
-
-    if cert.health:
-        story.append(_p(L["health"], st.h2))
-        story.append(_grid([(str(k), str(val)) for k, val in sorted(cert.health.items())], st))
-
-    d = cert.destination
-    dest_rows = []
-    for key, label_key in (
-        ("internal_reuse", "internal_reuse"),
-        ("external_reuse", "external_reuse"),
-        ("recycling", "recycling"),
-        ("manufacturer", "manufacturer_dest"),
-        ("other", "other"),
-    ):
-        mark = "[X]" if d.kind == key else "[ ]"
-        dest_rows.append(f"{mark} {L[label_key]}")
-    story.append(_p(L["destination"], st.h2))
-    story.append(_p("   ".join(dest_rows) + (f" - {d.details}" if d.details else ""), st.body))
-
-    sig_rows: list[tuple[str, Any]] = [
-        (L["signature"], "\n\n"),
-        (L["date"], cert.issued_at),
-    ]
-    story.append(KeepTogether([_p(L["signature"], st.h2), _grid(sig_rows, st)]))
-    val = cert.validation
-    val_rows: list[tuple[str, Any]] = [
-        (L["name"], val.person.name if val else ""),
-        (L["title_field"], val.person.title if val else ""),
-        (L["organisation"], val.person.organisation if val else ""),
-        (L["location"], val.person.location if val else ""),
-        (L["contact"], val.person.contact if val else ""),
-        (L["signature"], ""),
-        (L["date"], val.date if val else ""),
-    ]
-    story.append(KeepTogether([_p(L["validation"], st.h2), _grid(val_rows, st)]))
-
-    story.append(Spacer(1, 3 * mm))
-    story.append(
-        _grid(
-            [
-                (L["station"], f"{cert.station.id} / {cert.station.sequence} (key {cert.station.kid[:16]})"),
-                (L["issued"], cert.issued_at),
-                (L["job"], cert.job.job_id),
-                (L["hash"], digest),
-            ],
-            st,
-        )
-    )
-    story.append(_p(L["signed_note"], st.small))
-    return story
+def _story(cert: Certificate, digest: str, url: str, lang: str) -> list[Flowable]:
+    st = _Styles()
+    return [_flowable(b, st) for b in page_blocks(cert, digest, url, lang)]
 
 
 def render_pdf(
@@ -330,6 +147,7 @@ def render_pdf(
 ) -> bytes:
     """The PDF certificate with ``signed_file`` (the JWS file bytes) embedded as an attachment."""
     buf = io.BytesIO()
+    meta = pdf_metadata(cert, env.digest, lang)
     doc = SimpleDocTemplate(
         buf,
         pagesize=A4,
@@ -337,33 +155,19 @@ def render_pdf(
         rightMargin=15 * mm,
         topMargin=12 * mm,
         bottomMargin=12 * mm,
-        title=f"{labels(lang)['title'] if cert.success else labels(lang)['title_failure']} {cert.certificate_id}",
+        title=meta["/Title"],
         author=cert.person.organisation or "Tabula",
-        subject=f"sha256:{env.digest}",
+        subject=meta["/Subject"],
+        keywords=meta["/Keywords"],
         creator=f"{cert.sanitization.tool.name} {cert.sanitization.tool.version}",
     )
     doc.build(_story(cert, env.digest, url, lang))
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(buf.getvalue())))
     writer.add_attachment(ATTACHMENT, signed_file)
-    writer.add_metadata({"/TabulaCertificateId": cert.certificate_id, "/TabulaSHA256": env.digest})
+    writer.add_metadata({k: v for k, v in meta.items() if k.startswith("/Tabula")})
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
-
-
-def extract_signed(data: bytes, source: str = "PDF") -> bytes:
-    """The signed record embedded in a Tabula PDF certificate."""
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        found = reader.attachments.get(ATTACHMENT)
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError) as e:
-        # pypdf reports damaged files through many exception types; all mean "unreadable PDF"
-        raise PdfError(f"{source} is not a readable PDF ({type(e).__name__}: {e})") from e
-    if not found:
-        raise PdfError(f"{source} carries no signed record (no '{ATTACHMENT}' attachment)")
-    if len(found) != 1:
-        raise PdfError(f"{source} carries {len(found)} signed records; expected exactly one")
-    return found[0]
 
 
 def pdf_text(data: bytes) -> str:

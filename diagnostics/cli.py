@@ -8,22 +8,27 @@ bounds, device); 1 internal error.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import os
 import signal
 import stat
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
 from diagnostics.diagnose import Bounds, DiagnosticReport, diagnose
-from diagnostics.errors import DiagnosticsError
+from diagnostics.errors import BadDevice, DiagnosticsError
 from diagnostics.grading import load_rules
+from diagnostics.health import DriveHealth
+from diagnostics.inventory import Inventory
 from host.errors import TabulaError
 from host.runner import Runner, SubprocessRunner
+from host.units import human_size
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -79,78 +84,97 @@ def _check_device(path: str) -> str | None:
 
 
 def _fmt_bytes(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for unit, size in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"
+    return human_size(n) if n is not None else "?"
 
 
 def print_human(report: DiagnosticReport, out: TextIO) -> None:
-    w = out.write
-    inv = report.inventory
-    if inv is not None:
-        s = inv.system
-        w("Machine\n")
-        w(
-            f"  {s.manufacturer or '?'} {s.model or '?'}  serial {s.serial or '?'}  chassis {s.chassis_type or '?'}\n"
-        )
-        c = inv.cpu
-        w(f"  CPU  {c.model or '?'}  {c.cores or '?'} cores / {c.threads or '?'} threads")
-        w(f"  {c.max_mhz or c.current_mhz or '?'} MHz\n")
-        m = inv.memory
-        w(f"  RAM  {_fmt_bytes(m.total_bytes)}")
-        if m.modules:
-            w(
-                " ("
-                + ", ".join(
-                    f"{x.locator or '?'}: {_fmt_bytes(x.size_bytes)} {x.type or ''}".strip()
-                    for x in m.modules
-                )
-                + ")"
-            )
-        w("\n")
-        for g in inv.gpus:
-            w(f"  GPU  {g.name or g.vendor_id + ':' + g.device_id}\n")
-        for n in inv.network:
-            if n.physical:
-                w(f"  NIC  {n.name} {n.mac or '?'}\n")
-        for b in inv.batteries:
-            w(
-                f"  Battery {b.name}: wear {b.wear_percent if b.wear_percent is not None else '?'} %, cycles {b.cycle_count}\n"
-            )
-        for disp in inv.displays:
-            w(
-                f"  Display {disp.connector}: {disp.name or disp.manufacturer_id or '?'} {disp.preferred_mode or ''}\n"
-            )
-        for k, why in inv.unavailable.items():
-            w(f"  (not available: {k}: {why})\n")
-    w("Drives\n")
+    if report.inventory is not None:
+        out.write("Machine\n")
+        out.writelines(_machine_lines(report.inventory))
+        out.writelines(_device_lines(report.inventory))
+    out.write("Drives\n")
     if not report.drives:
-        w("  none found\n")
+        out.write("  none found\n")
     for d in report.drives:
-        sm = d.smart
-        w(
-            f"  {d.device}  {sm.model or '?'}  serial {sm.serial or '?'}  SMART {sm.status.upper()}  -> {d.verdict.verdict}\n"
-        )
-        for r in sm.reasons:
-            w(f"      {r}\n")
-        for r in d.verdict.reasons:
-            w(f"      {r}\n")
-        if d.verdict.unknowns:
-            w(f"      unknown: {', '.join(d.verdict.unknowns)}\n")
-    w("Tests\n")
+        out.writelines(_drive_lines(d))
+    out.write("Tests\n")
     for t in report.tests:
-        w(f"  {t.name:<20} {t.status:<8} {t.reason}\n")
+        out.write(f"  {t.name:<20} {t.status:<8} {t.reason}\n")
     if report.machine is not None:
-        w(f"Machine verdict: {report.machine.verdict}\n")
-        for r in report.machine.reasons:
-            w(f"  {r}\n")
+        out.write(f"Machine verdict: {report.machine.verdict}\n")
+        out.writelines(f"  {r}\n" for r in report.machine.reasons)
         if report.machine.unknowns:
-            w(f"  unknown: {', '.join(report.machine.unknowns)}\n")
+            out.write(f"  unknown: {', '.join(report.machine.unknowns)}\n")
     if report.cancelled:
-        w("Cancelled: the report is incomplete.\n")
+        out.write("Cancelled: the report is incomplete.\n")
+
+
+def _machine_lines(inv: Inventory) -> Iterator[str]:
+    s, c, m = inv.system, inv.cpu, inv.memory
+    yield f"  {s.manufacturer or '?'} {s.model or '?'}  serial {s.serial or '?'}  chassis {s.chassis_type or '?'}\n"
+    yield f"  CPU  {c.model or '?'}  {c.cores or '?'} cores / {c.threads or '?'} threads"
+    yield f"  {c.max_mhz or c.current_mhz or '?'} MHz\n"
+    modules = ", ".join(
+        f"{x.locator or '?'}: {_fmt_bytes(x.size_bytes)} {x.type or ''}".strip() for x in m.modules or []
+    )
+    yield f"  RAM  {_fmt_bytes(m.total_bytes)}" + (f" ({modules})" if m.modules else "") + "\n"
+
+
+def _device_lines(inv: Inventory) -> Iterator[str]:
+    for g in inv.gpus:
+        yield f"  GPU  {g.name or g.vendor_id + ':' + g.device_id}\n"
+    for n in inv.network:
+        if n.physical:
+            yield f"  NIC  {n.name} {n.mac or '?'}\n"
+    for b in inv.batteries:
+        wear = b.wear_percent if b.wear_percent is not None else "?"
+        yield f"  Battery {b.name}: wear {wear} %, cycles {b.cycle_count}\n"
+    for disp in inv.displays:
+        yield f"  Display {disp.connector}: {disp.name or disp.manufacturer_id or '?'} {disp.preferred_mode or ''}\n"
+    for k, why in inv.unavailable.items():
+        yield f"  (not available: {k}: {why})\n"
+
+
+def _drive_lines(d: DriveHealth) -> Iterator[str]:
+    sm = d.smart
+    yield f"  {d.device}  {sm.model or '?'}  serial {sm.serial or '?'}  SMART {sm.status.upper()}  -> {d.verdict.verdict}\n"
+    for r in (*sm.reasons, *d.verdict.reasons):
+        yield f"      {r}\n"
+    if d.verdict.unknowns:
+        yield f"      unknown: {', '.join(d.verdict.unknowns)}\n"
+
+
+def _devices(args: argparse.Namespace, check: bool) -> list[str] | None:
+    devices: list[str] | None = args.device
+    for dev in (devices or []) if check else []:
+        problem = _check_device(dev)
+        if problem:
+            raise BadDevice(problem)
+    return devices
+
+
+def _bounds(args: argparse.Namespace, bounds: Bounds | None) -> Bounds:
+    b = bounds or Bounds.for_mode(args.mode)
+    if args.self_test is None:
+        return b
+    return dataclasses.replace(b, self_test=None if args.self_test == "none" else args.self_test)
+
+
+@contextlib.contextmanager
+def _cancel_on_sigint(cancel: threading.Event) -> Iterator[None]:
+    """Ctrl-C stops the diagnosis between (and inside) its steps: the report says it is incomplete."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        cancel.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def exit_code(report: DiagnosticReport) -> int:
@@ -177,65 +201,36 @@ def run(
     """
     out = out or sys.stdout
     err = err or sys.stderr
-    runner = runner or SubprocessRunner()
     try:
         rules = load_rules(args.rules)
+        devices = _devices(args, check_devices)
     except TabulaError as exc:
         err.write(f"error: {exc.diagnostics()}\n")
         return EXIT_BAD_INPUT
-    devices: list[str] | None = args.device
-    if devices and check_devices:
-        for dev in devices:
-            problem = _check_device(dev)
-            if problem:
-                err.write(f"error: {problem}\n")
-                return EXIT_BAD_INPUT
-    b = bounds or Bounds.for_mode(args.mode)
-    if args.self_test is not None:
-        b = Bounds(
-            b.cpu_seconds,
-            b.ram_bytes,
-            b.ram_seconds,
-            b.read_bytes,
-            b.read_seconds,
-            b.battery_seconds,
-            None if args.self_test == "none" else args.self_test,
-        )
-
-    cancel = threading.Event()
-    previous: Callable[[int, FrameType | None], Any] | int | None = None
-    in_main = threading.current_thread() is threading.main_thread()
-    if in_main:
-
-        def on_sigint(signum: int, frame: FrameType | None) -> None:
-            cancel.set()
-
-        previous = signal.signal(signal.SIGINT, on_sigint)
 
     def progress(kind: str, data: dict[str, Any]) -> None:
         if not args.json and kind == "step":
             err.write(f"... {data.get('name')} {data.get('device', '')}\n")
 
+    cancel = threading.Event()
     try:
-        report = diagnose(
-            runner,
-            mode=args.mode,
-            drives_only=args.drives_only,
-            devices=devices,
-            rules=rules,
-            bounds=b,
-            read_test=not args.no_read_test,
-            sys_root=sys_root,
-            proc_root=proc_root,
-            cancel=cancel,
-            on_event=progress,
-        )
+        with _cancel_on_sigint(cancel):
+            report = diagnose(
+                runner or SubprocessRunner(),
+                mode=args.mode,
+                drives_only=args.drives_only,
+                devices=devices,
+                rules=rules,
+                bounds=_bounds(args, bounds),
+                read_test=not args.no_read_test,
+                sys_root=sys_root,
+                proc_root=proc_root,
+                cancel=cancel,
+                on_event=progress,
+            )
     except DiagnosticsError as exc:
         err.write(f"error: {exc.diagnostics()}\n")
         return EXIT_BAD_INPUT
-    finally:
-        if in_main and previous is not None:
-            signal.signal(signal.SIGINT, previous)
     if args.json:
         json.dump(report.to_dict(), out, indent=2)
         out.write("\n")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -91,29 +91,97 @@ def _now() -> str:
 
 def machine_facts(inv: Inventory, tests: list[TestResult]) -> dict[str, float | None]:
     facts: dict[str, float | None] = {}
-    if inv.memory.total_bytes is not None:
-        facts["ram_total_gib"] = round(inv.memory.total_bytes / (1 << 30), 2)
-    else:
-        facts["ram_total_gib"] = None
+    total = inv.memory.total_bytes
+    facts["ram_total_gib"] = round(total / (1 << 30), 2) if total is not None else None
     if inv.batteries:
-        wear = [b.wear_percent for b in inv.batteries]
-        cycles = [b.cycle_count for b in inv.batteries]
-        facts["battery_wear_percent"] = (
-            None if any(w is None for w in wear) else max(w for w in wear if w is not None)
-        )
-        facts["battery_cycle_count"] = (
-            None if any(c is None for c in cycles) else max(c for c in cycles if c is not None)
-        )
+        facts["battery_wear_percent"] = _worst([b.wear_percent for b in inv.batteries])
+        facts["battery_cycle_count"] = _worst([b.cycle_count for b in inv.batteries])
     elif inv.system.portable is None:
         # No battery and no chassis type: a battery may be missing, we cannot say.
         facts["battery_wear_percent"] = None
     for t in tests:
         if t.name == "cpu":
-            temp = t.numbers.get("max_temperature_c")
-            facts["cpu_max_temperature_c"] = float(temp) if isinstance(temp, int | float) else None
-            thr = t.numbers.get("throttle_events")
-            facts["cpu_throttle_events"] = float(thr) if isinstance(thr, int | float) else None
+            facts["cpu_max_temperature_c"] = _number(t.numbers.get("max_temperature_c"))
+            facts["cpu_throttle_events"] = _number(t.numbers.get("throttle_events"))
     return facts
+
+
+def _worst(values: list[float | None] | list[int | None]) -> float | None:
+    """The largest value; None as soon as one is unknown (a worn battery may hide behind it)."""
+    known = [v for v in values if v is not None]
+    return None if len(known) < len(values) else max(known)
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+@dataclass
+class _Run:
+    """One diagnosis: what it may use, and how it reports each step."""
+
+    runner: Runner
+    rules: Rules
+    bounds: Bounds
+    cancel: threading.Event
+    sys_root: Path
+    on_event: Callable[[str, dict[str, Any]], None] | None
+
+    def event(self, kind: str, **data: Any) -> None:
+        if self.on_event is not None:
+            self.on_event(kind, data)
+
+    def drive(self, path: str, read_test: bool) -> tuple[DriveHealth, TestResult | None]:
+        """SMART, the self-test when asked for (and possible), the read test, and the drive's verdict."""
+        self.event("step", name="smart", device=path)
+        smart = read_smart(self.runner, path)
+        st: SelfTestOutcome | None = None
+        if self.bounds.self_test is not None and smart.status != "unknown":
+            self.event("step", name="self-test", device=path, test=self.bounds.self_test)
+
+            def self_test_progress(remaining: int | None, device: str = path) -> None:
+                self.event("progress", name="self-test", device=device, remaining=remaining)
+
+            st = run_self_test(
+                self.runner, path, self.bounds.self_test, cancel=self.cancel, on_progress=self_test_progress
+            )
+        rt: TestResult | None = None
+        if read_test and not self.cancel.is_set():
+            self.event("step", name="read", device=path)
+            rt = drive_read_test(
+                path, max_bytes=self.bounds.read_bytes, seconds=self.bounds.read_seconds, cancel=self.cancel
+            )
+        return assess_drive(smart, self.rules, self_test=st, read_test=rt), rt
+
+    def machine_tests(self) -> Iterator[TestResult]:
+        """CPU, RAM and battery, each skipped once the diagnosis is cancelled."""
+        b = self.bounds
+        tests: tuple[tuple[str, Callable[[], TestResult]], ...] = (
+            ("cpu", lambda: cpu_test(seconds=b.cpu_seconds, cancel=self.cancel, sys_root=self.sys_root)),
+            ("ram", lambda: ram_test(b.ram_bytes, seconds=b.ram_seconds, cancel=self.cancel)),
+            (
+                "battery",
+                lambda: battery_test(seconds=b.battery_seconds, sys_root=self.sys_root, cancel=self.cancel),
+            ),
+        )
+        for name, test in tests:
+            if self.cancel.is_set():
+                return
+            self.event("step", name=name)
+            yield test()
+
+    def grade(self, report: DiagnosticReport, inv: Inventory) -> Verdict:
+        statuses = {t.name: t.status for t in report.tests if t.name in ("cpu", "ram", "battery")}
+        for name in ("cpu", "ram", "battery"):
+            statuses.setdefault(name, "unknown")  # not run (cancelled): not a pass
+        return grade_machine(
+            self.rules,
+            facts=machine_facts(inv, report.tests),
+            drives={d.device: d.verdict.verdict for d in report.drives},
+            tests=statuses,
+            portable=inv.system.portable,
+            battery_count=len(inv.batteries),
+        )
 
 
 def diagnose(
@@ -132,70 +200,27 @@ def diagnose(
 ) -> DiagnosticReport:
     """Run the whole diagnosis.  Nothing here writes to a drive."""
     rules = rules or load_rules()
-    bounds = bounds or Bounds.for_mode(mode)
-    cancel = cancel or threading.Event()
-
-    def event(event_kind: str, **data: Any) -> None:
-        if on_event is not None:
-            on_event(event_kind, data)
-
+    run = _Run(
+        runner, rules, bounds or Bounds.for_mode(mode), cancel or threading.Event(), sys_root, on_event
+    )
     report = DiagnosticReport(mode=mode, started_at=_now(), rules_source=rules.source)
     if not drives_only:
-        event("step", name="inventory")
+        run.event("step", name="inventory")
         report.inventory = collect_inventory(runner, sys_root=sys_root, proc_root=proc_root)
         storage = report.inventory.storage
     else:
         storage, _ = list_storage(runner, sys_root)
-    paths = list(devices) if devices else [s.path for s in storage]
-
-    for path in paths:
-        if cancel.is_set():
+    for path in list(devices) if devices else [s.path for s in storage]:
+        if run.cancel.is_set():
             break
-        event("step", name="smart", device=path)
-        smart = read_smart(runner, path)
-        st: SelfTestOutcome | None = None
-        if bounds.self_test is not None and smart.status != "unknown":
-            event("step", name="self-test", device=path, test=bounds.self_test)
-
-            def self_test_progress(remaining: int | None, device: str = path) -> None:
-                event("progress", name="self-test", device=device, remaining=remaining)
-
-            st = run_self_test(runner, path, bounds.self_test, cancel=cancel, on_progress=self_test_progress)
-        rt: TestResult | None = None
-        if read_test and not cancel.is_set():
-            event("step", name="read", device=path)
-            rt = drive_read_test(
-                path, max_bytes=bounds.read_bytes, seconds=bounds.read_seconds, cancel=cancel
-            )
+        health, rt = run.drive(path, read_test)
+        if rt is not None:
             report.tests.append(rt)
-        health = assess_drive(smart, rules, self_test=st, read_test=rt)
         report.drives.append(health)
-        event("drive", device=path, status=health.status, verdict=health.verdict.verdict)
-
+        run.event("drive", device=path, status=health.status, verdict=health.verdict.verdict)
     if not drives_only and report.inventory is not None:
-        if not cancel.is_set():
-            event("step", name="cpu")
-            report.tests.append(cpu_test(seconds=bounds.cpu_seconds, cancel=cancel, sys_root=sys_root))
-        if not cancel.is_set():
-            event("step", name="ram")
-            report.tests.append(ram_test(bounds.ram_bytes, seconds=bounds.ram_seconds, cancel=cancel))
-        if not cancel.is_set():
-            event("step", name="battery")
-            report.tests.append(
-                battery_test(seconds=bounds.battery_seconds, sys_root=sys_root, cancel=cancel)
-            )
-        inv = report.inventory
-        statuses = {t.name: t.status for t in report.tests if t.name in ("cpu", "ram", "battery")}
-        for name in ("cpu", "ram", "battery"):
-            statuses.setdefault(name, "unknown")  # not run (cancelled): not a pass
-        report.machine = grade_machine(
-            rules,
-            facts=machine_facts(inv, report.tests),
-            drives={d.device: d.verdict.verdict for d in report.drives},
-            tests=statuses,
-            portable=inv.system.portable,
-            battery_count=len(inv.batteries),
-        )
-    report.cancelled = cancel.is_set()
+        report.tests.extend(run.machine_tests())
+        report.machine = run.grade(report, report.inventory)
+    report.cancelled = run.cancel.is_set()
     report.finished_at = _now()
     return report

@@ -32,3 +32,7 @@ class SelfTestNotStarted(SelfTestError):
 
 class BoundsError(DiagnosticsError):
     """A quick hardware test was asked with bounds it cannot honour (too much memory, no time)."""
+
+
+class BadDevice(DiagnosticsError):
+    """A device named on the command line is not one the diagnostics can read (missing, not a disk)."""

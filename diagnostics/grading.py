@@ -136,36 +136,35 @@ def _limits(items: Any, allowed: frozenset[str], where: str) -> tuple[Limit, ...
         return ()
     if not isinstance(items, list):
         raise RulesError(f"{where} must be an array of tables ([[{where}]])")
-    out = []
-    for i, item in enumerate(items):
-        here = f"{where}[{i}]"
-        if not isinstance(item, dict):
-            raise RulesError(f"{here} must be a table")
-        extra = set(item) - {"fact", "max", "min", "verdict", "reason"}
-        if extra:
-            raise RulesError(f"{here}: unknown keys {sorted(extra)}")
-        fact = item.get("fact")
-        if fact not in allowed:
-            raise RulesError(f"{here}: unknown fact {fact!r}; known: {', '.join(sorted(allowed))}")
-        lo, hi = item.get("min"), item.get("max")
-        for name, v in (("min", lo), ("max", hi)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
-                raise RulesError(f"{here}: {name} must be a number, got {v!r}")
-        if lo is None and hi is None:
-            raise RulesError(f"{here}: give 'max' or 'min'")
-        reason = item.get("reason", "")
-        if not isinstance(reason, str):
-            raise RulesError(f"{here}: reason must be text")
-        out.append(
-            Limit(
-                fact=fact,
-                verdict=_verdict(item.get("verdict"), here),
-                reason=reason or "above the workshop threshold",
-                max=None if hi is None else float(hi),
-                min=None if lo is None else float(lo),
-            )
-        )
-    return tuple(out)
+    return tuple(_limit(item, allowed, f"{where}[{i}]") for i, item in enumerate(items))
+
+
+def _limit(item: Any, allowed: frozenset[str], here: str) -> Limit:
+    """One ``[[limits]]`` table, checked key by key: a rule file never half-applies."""
+    if not isinstance(item, dict):
+        raise RulesError(f"{here} must be a table")
+    extra = set(item) - {"fact", "max", "min", "verdict", "reason"}
+    if extra:
+        raise RulesError(f"{here}: unknown keys {sorted(extra)}")
+    fact = item.get("fact")
+    if fact not in allowed:
+        raise RulesError(f"{here}: unknown fact {fact!r}; known: {', '.join(sorted(allowed))}")
+    lo, hi = item.get("min"), item.get("max")
+    for name, v in (("min", lo), ("max", hi)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+            raise RulesError(f"{here}: {name} must be a number, got {v!r}")
+    if lo is None and hi is None:
+        raise RulesError(f"{here}: give 'max' or 'min'")
+    reason = item.get("reason", "")
+    if not isinstance(reason, str):
+        raise RulesError(f"{here}: reason must be text")
+    return Limit(
+        fact=fact,
+        verdict=_verdict(item.get("verdict"), here),
+        reason=reason or "above the workshop threshold",
+        max=None if hi is None else float(hi),
+        min=None if lo is None else float(lo),
+    )
 
 
 def _section(doc: Mapping[str, Any], name: str, keys: tuple[str, ...]) -> tuple[dict[str, VerdictName], Any]:
@@ -238,6 +237,19 @@ def _apply_limits(acc: _Acc, limits: tuple[Limit, ...], facts: Mapping[str, floa
             fired.add(limit.fact)
 
 
+def _grade_smart(acc: _Acc, rules: Rules, status: str, reasons: tuple[str, ...] | list[str]) -> None:
+    why = "; ".join(reasons)
+    if status == "failed":
+        acc.add(rules.drive["smart_failed"], f"SMART health failed ({why})" if why else "SMART health failed")
+    elif status == "unknown":
+        acc.add(
+            rules.drive["smart_unknown"], f"SMART health unknown ({why})" if why else "SMART health unknown"
+        )
+        acc.unknowns.append("smart_health")
+    elif status != "passed":
+        raise ValueError(f"smart_status must be passed, failed or unknown, got {status!r}")
+
+
 def grade_drive(
     rules: Rules,
     *,
@@ -249,16 +261,7 @@ def grade_drive(
 ) -> Verdict:
     """Grade one drive.  ``smart_status``: passed / failed / unknown; tests: pass / fail / unknown / None."""
     acc = _Acc()
-    why = "; ".join(smart_reasons)
-    if smart_status == "failed":
-        acc.add(rules.drive["smart_failed"], f"SMART health failed ({why})" if why else "SMART health failed")
-    elif smart_status == "unknown":
-        acc.add(
-            rules.drive["smart_unknown"], f"SMART health unknown ({why})" if why else "SMART health unknown"
-        )
-        acc.unknowns.append("smart_health")
-    elif smart_status != "passed":
-        raise ValueError(f"smart_status must be passed, failed or unknown, got {smart_status!r}")
+    _grade_smart(acc, rules, smart_status, smart_reasons)
     if self_test == "fail":
         acc.add(rules.drive["self_test_failed"], "SMART self-test failed")
     elif self_test == "unknown":

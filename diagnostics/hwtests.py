@@ -139,7 +139,9 @@ def cpu_test(
         temps.append(temp0)
 
     def work(i: int) -> None:
-        while not cancel.is_set() and time.monotonic() < deadline:
+        # Each thread checks at least one result, even when it starts after the deadline (a loaded
+        # machine may start threads late): a short test is short, never empty.
+        while not cancel.is_set() and (counts[i] == 0 or time.monotonic() < deadline):
             digest = compute(CPU_BLOCK)
             counts[i] += 1
             if digest != CPU_BLOCK_SHA256:
@@ -152,6 +154,32 @@ def cpu_test(
     workers = [threading.Thread(target=work, args=(i,), name=f"cpu-test-{i}", daemon=True) for i in range(n)]
     for w in workers:
         w.start()
+    _watch_cpu(workers, cancel, deadline, sys_root, temps, freqs)
+    duration = time.monotonic() - start
+    total = sum(counts)
+    numbers: dict[str, Any] = {
+        "threads": n,
+        "hashes": total,
+        "mib_per_second": round(total / duration, 1) if duration > 0 else None,
+        "errors": len(errors),
+        "error_samples": [e for e in errors if e],
+        "max_temperature_c": max(temps) if temps else None,
+        "throttle_events": _delta(throttle_before, _throttle_counts(sys_root)),
+        "max_freq_mhz": _max_freq_mhz(sys_root),
+        "min_freq_under_load_mhz": min(freqs) if freqs else None,
+    }
+    return _cpu_result(numbers, cancelled=cancel.is_set(), duration=duration)
+
+
+def _watch_cpu(
+    workers: list[threading.Thread],
+    cancel: threading.Event,
+    deadline: float,
+    sys_root: Path,
+    temps: list[float],
+    freqs: list[float],
+) -> None:
+    """While the workers hash: sample the temperature and the clock, then wait for them to stop."""
     while any(w.is_alive() for w in workers):
         if cancel.wait(min(0.5, max(0.01, deadline - time.monotonic()))):
             break
@@ -161,36 +189,23 @@ def cpu_test(
         freqs.extend(_cur_freqs_mhz(sys_root))
     for w in workers:
         w.join()
-    duration = time.monotonic() - start
-    throttle_after = _throttle_counts(sys_root)
-    throttle_events = (
-        throttle_after - throttle_before
-        if throttle_before is not None and throttle_after is not None
-        else None
-    )
-    max_freq = _max_freq_mhz(sys_root)
-    min_seen = min(freqs) if freqs else None
-    total = sum(counts)
-    numbers: dict[str, Any] = {
-        "threads": n,
-        "hashes": total,
-        "mib_per_second": round(total / duration, 1) if duration > 0 else None,
-        "errors": len(errors),
-        "error_samples": [e for e in errors if e],
-        "max_temperature_c": max(temps) if temps else None,
-        "throttle_events": throttle_events,
-        "max_freq_mhz": max_freq,
-        "min_freq_under_load_mhz": min_seen,
-    }
+
+
+def _delta(before: int | None, after: int | None) -> int | None:
+    return after - before if before is not None and after is not None else None
+
+
+def _cpu_result(numbers: dict[str, Any], *, cancelled: bool, duration: float) -> TestResult:
+    errors, total, n = numbers["errors"], numbers["hashes"], numbers["threads"]
     if errors:
-        return TestResult("cpu", "fail", f"{len(errors)} wrong SHA-256 results under load", duration, numbers)
-    if cancel.is_set():
+        return TestResult("cpu", "fail", f"{errors} wrong SHA-256 results under load", duration, numbers)
+    if cancelled:
         return TestResult("cpu", "unknown", "cancelled before the end", duration, numbers)
     if total == 0:
         return TestResult("cpu", "unknown", "no computation finished in the time given", duration, numbers)
     why = f"{total} SHA-256 results on {n} threads, all correct"
-    if throttle_events:
-        why += f"; {throttle_events} thermal throttling events"
+    if numbers["throttle_events"]:
+        why += f"; {numbers['throttle_events']} thermal throttling events"
     return TestResult("cpu", "pass", why, duration, numbers)
 
 
@@ -241,44 +256,27 @@ def ram_test(
     size_bytes -= size_bytes % chunk
     start = time.monotonic()
     deadline = start + seconds
-    mismatches: list[str] = []
-    bad_bytes = 0
+    found = _Mismatches(max_errors_kept)
     done: list[str] = []
-    words_per_chunk = chunk // _WORD
     buf = mmap.mmap(-1, size_bytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     stopped = ""
     try:
         for name, pattern in _patterns():
-            if cancel.is_set():
-                stopped = "cancelled"
+            stopped = (
+                "cancelled"
+                if cancel.is_set()
+                else "time bound reached"
+                if time.monotonic() > deadline
+                else ""
+            )
+            if stopped:
                 break
-            if time.monotonic() > deadline:
-                stopped = "time bound reached"
-                break
-            fill = pattern * words_per_chunk if pattern is not None else b""
             for off in range(0, size_bytes, chunk):
-                if pattern is None:
-                    first = off // _WORD
-                    buf[off : off + chunk] = array("Q", range(first, first + words_per_chunk)).tobytes()
-                else:
-                    buf[off : off + chunk] = fill
+                buf[off : off + chunk] = _expected(pattern, off, chunk)
             if tamper is not None:
                 tamper(buf, name)
             for off in range(0, size_bytes, chunk):
-                if pattern is None:
-                    first = off // _WORD
-                    expected = array("Q", range(first, first + words_per_chunk)).tobytes()
-                else:
-                    expected = fill
-                got = buf[off : off + chunk]
-                if got != expected:
-                    for i, (a, b) in enumerate(zip(got, expected, strict=True)):
-                        if a != b:
-                            bad_bytes += 1
-                            if len(mismatches) < max_errors_kept:
-                                mismatches.append(
-                                    f"{name}: offset {off + i:#x} read {a:#04x} expected {b:#04x}"
-                                )
+                found.compare(name, off, buf[off : off + chunk], _expected(pattern, off, chunk))
             done.append(name)
     finally:
         buf.close()
@@ -287,30 +285,86 @@ def ram_test(
         "bytes": size_bytes,
         "patterns_done": len(done),
         "patterns_total": len(_patterns()),
-        "bad_bytes": bad_bytes,
-        "error_samples": mismatches,
+        "bad_bytes": found.bad_bytes,
+        "error_samples": found.samples,
         "mib_per_second": round(2 * len(done) * size_bytes / (1 << 20) / duration, 1)
         if duration > 0
         else None,
     }
-    if bad_bytes:
-        return TestResult("ram", "fail", f"{bad_bytes} bytes read back wrong", duration, numbers)
+    return _ram_result(numbers, stopped, duration)
+
+
+def _expected(pattern: bytes | None, off: int, chunk: int) -> bytes:
+    """What a chunk holds under ``pattern`` (None: each 8-byte word holds its own index)."""
+    words = chunk // _WORD
+    if pattern is None:
+        first = off // _WORD
+        return array("Q", range(first, first + words)).tobytes()
+    return pattern * words
+
+
+@dataclass
+class _Mismatches:
+    keep: int
+    bad_bytes: int = 0
+    samples: list[str] = field(default_factory=list)
+
+    def compare(self, name: str, off: int, got: bytes, expected: bytes) -> None:
+        if got == expected:
+            return
+        for i, (a, b) in enumerate(zip(got, expected, strict=True)):
+            if a != b:
+                self.bad_bytes += 1
+                if len(self.samples) < self.keep:
+                    self.samples.append(f"{name}: offset {off + i:#x} read {a:#04x} expected {b:#04x}")
+
+
+def _ram_result(numbers: dict[str, Any], stopped: str, duration: float) -> TestResult:
+    bad, done, total, size = (
+        numbers["bad_bytes"],
+        numbers["patterns_done"],
+        numbers["patterns_total"],
+        numbers["bytes"],
+    )
+    if bad:
+        return TestResult("ram", "fail", f"{bad} bytes read back wrong", duration, numbers)
     if stopped and not done:
         return TestResult("ram", "unknown", f"{stopped} before any pattern completed", duration, numbers)
     if stopped:
         return TestResult(
             "ram",
             "pass" if stopped == "time bound reached" else "unknown",
-            f"{len(done)} of {len(_patterns())} patterns over {size_bytes >> 20} MiB correct; {stopped}",
+            f"{done} of {total} patterns over {size >> 20} MiB correct; {stopped}",
             duration,
             numbers,
         )
-    return TestResult(
-        "ram", "pass", f"all {len(done)} patterns over {size_bytes >> 20} MiB correct", duration, numbers
-    )
+    return TestResult("ram", "pass", f"all {done} patterns over {size >> 20} MiB correct", duration, numbers)
 
 
 # --------------------------------------------------------------------------- drive read
+
+
+def _read_ahead(
+    fd: int, limit: int, block: int, cancel: threading.Event, deadline: float
+) -> tuple[int, str | None]:
+    """Read sequentially up to ``limit`` bytes (or the deadline); bytes read, and the read error if any."""
+    buf = mmap.mmap(-1, block)  # page-aligned, as O_DIRECT needs
+    done = 0
+    try:
+        while done < limit and not cancel.is_set() and time.monotonic() < deadline:
+            view = memoryview(buf)[: min(block, limit - done)]
+            try:
+                n = os.preadv(fd, [view], done)
+            except OSError as exc:
+                return done, f"read error at offset {done}: {exc.strerror}"
+            finally:
+                view.release()
+            if n <= 0:
+                break
+            done += n
+    finally:
+        buf.close()
+    return done, None
 
 
 def drive_read_test(
@@ -331,28 +385,10 @@ def drive_read_test(
         fd = os.open(path, os.O_RDONLY | os.O_DIRECT | os.O_CLOEXEC)
     except OSError as exc:
         return TestResult(name, "unknown", f"cannot open for reading: {exc.strerror}", 0.0, {"device": path})
-    buf = mmap.mmap(-1, block)  # page-aligned, as O_DIRECT needs
-    done = 0
-    error: str | None = None
     try:
         size = os.lseek(fd, 0, os.SEEK_END)
-        limit = min(max_bytes, size - size % 4096)
-        deadline = start + seconds
-        while done < limit and not cancel.is_set() and time.monotonic() < deadline:
-            want = min(block, limit - done)
-            view = memoryview(buf)[:want]
-            try:
-                n = os.preadv(fd, [view], done)
-            except OSError as exc:
-                error = f"read error at offset {done}: {exc.strerror}"
-                break
-            finally:
-                view.release()
-            if n <= 0:
-                break
-            done += n
+        done, error = _read_ahead(fd, min(max_bytes, size - size % 4096), block, cancel, start + seconds)
     finally:
-        buf.close()
         os.close(fd)
     duration = time.monotonic() - start
     rate = done / duration / 1e6 if duration > 0 else None
@@ -431,6 +467,23 @@ def _ac_online(sys_root: Path) -> bool | None:
     return seen
 
 
+def _battery_problems(name: str, a: dict[str, Any], b: dict[str, Any], ac: bool | None) -> list[str]:
+    """What two samples of a battery say against each other, and against the charger."""
+    problems = []
+    status, level = b["status"], b["capacity_percent"]
+    if a["capacity_percent"] is not None and level is not None:
+        moved = level - a["capacity_percent"]
+        if status == "Charging" and moved < -1:
+            problems.append(f"{name}: reports Charging but its level fell by {-moved} %")
+        if status == "Discharging" and moved > 1:
+            problems.append(f"{name}: reports Discharging but its level rose by {moved} %")
+    if status == "Discharging" and ac is True:
+        problems.append(f"{name}: discharging while the charger is online (charger or battery fault)")
+    if status in (None, "Unknown") and not level:
+        problems.append(f"{name}: no charge state and no level reported")
+    return problems
+
+
 def battery_test(
     *,
     seconds: float = 2.0,
@@ -458,29 +511,16 @@ def battery_test(
     per: dict[str, Any] = {}
     for name, a in first.items():
         b = second[name]
-        status = b["status"]
-        delta = None
-        if a["now"] is not None and b["now"] is not None:
-            delta = b["now"] - a["now"]
+        delta = b["now"] - a["now"] if a["now"] is not None and b["now"] is not None else None
         per[name] = {
-            "status": status,
+            "status": b["status"],
             "capacity_percent": b["capacity_percent"],
             "delta": delta,
             "unit": b["unit"],
             "power_uw": b["power_uw"],
             "current_ua": b["current_ua"],
         }
-        level = b["capacity_percent"]
-        if a["capacity_percent"] is not None and level is not None:
-            moved = level - a["capacity_percent"]
-            if status == "Charging" and moved < -1:
-                problems.append(f"{name}: reports Charging but its level fell by {-moved} %")
-            if status == "Discharging" and moved > 1:
-                problems.append(f"{name}: reports Discharging but its level rose by {moved} %")
-        if status == "Discharging" and ac is True:
-            problems.append(f"{name}: discharging while the charger is online (charger or battery fault)")
-        if status in (None, "Unknown") and not level:
-            problems.append(f"{name}: no charge state and no level reported")
+        problems.extend(_battery_problems(name, a, b, ac))
     numbers: dict[str, Any] = {"batteries": len(dirs), "ac_online": ac, "per_battery": per}
     duration = time.monotonic() - start
     if problems:

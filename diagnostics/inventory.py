@@ -19,7 +19,6 @@ Nothing is guessed (a DMI placeholder such as "To Be Filled By O.E.M." is report
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
@@ -28,7 +27,10 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped,unused-ignore]  # no stubs in the base install
 
+from host.drives import drive_info_from_record, records
 from host.errors import CommandError
+from host.identity import DriveInfo
+from host.lsblk import parse_lsblk as host_parse_lsblk
 from host.runner import Runner
 
 # SMBIOS 3.x, 7.4.1 "System Enclosure or Chassis Types".
@@ -401,86 +403,28 @@ def read_cpu(proc_root: Path = Path("/proc"), sys_root: Path = Path("/sys")) -> 
 # --------------------------------------------------------------------------- storage / PCI / net
 
 
-_SKIP_BLOCK = re.compile(r"^(loop|ram|zram|dm-|md|sr|fd|nbd)")
-
-
-def list_block_devices(sys_root: Path = Path("/sys")) -> list[StorageDevice]:
-    """Whole disks under /sys/block, minus virtual ones (loop, zram, dm, md, optical, nbd)."""
-    out: list[StorageDevice] = []
-    base = sys_root / "block"
-    if not base.is_dir():
-        return out
-    for entry in sorted(base.iterdir()):
-        name = entry.name
-        if _SKIP_BLOCK.match(name):
-            continue
-        sectors = _read_int(entry / "size")
-        dev = entry / "device"
-        model = _read(dev / "model")
-        serial = _read(dev / "serial") or _read(entry / "serial")
-        rot = _read_int(entry / "queue" / "rotational")
-        rem = _read_int(entry / "removable")
-        try:
-            link = os.readlink(entry)
-        except OSError:
-            link = ""
-        if name.startswith("nvme"):
-            transport = "nvme"
-        elif "/usb" in link:
-            transport = "usb"
-        elif name.startswith("vd") or "/virtio" in link:
-            transport = "virtio"
-        elif name.startswith("mmcblk"):
-            transport = "mmc"
-        elif "/ata" in link:
-            transport = "sata"
-        elif name.startswith("sd"):
-            transport = "scsi"
-        else:
-            transport = None
-        out.append(
-            StorageDevice(
-                path=f"/dev/{name}",
-                size_bytes=sectors * 512 if sectors is not None else None,
-                model=model or None,
-                serial=serial or None,
-                rotational=None if rot is None else bool(rot),
-                transport=transport,
-                removable=None if rem is None else bool(rem),
-            )
-        )
-    return out
+def _storage(info: DriveInfo) -> StorageDevice:
+    return StorageDevice(
+        path=info.path,
+        size_bytes=info.size_bytes,
+        model=info.model,
+        serial=info.serial,
+        rotational=info.rotational,
+        transport=info.transport,
+        removable=info.removable,
+    )
 
 
 def parse_lsblk(text: str) -> list[StorageDevice]:
-    """Whole disks from ``lsblk -J -b -O`` (zram, loop, optical and other virtual devices left out)."""
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError:
-        return []
-    out: list[StorageDevice] = []
-    for b in doc.get("blockdevices", []) if isinstance(doc, dict) else []:
-        name = str(b.get("name") or "")
-        if b.get("type") != "disk" or _SKIP_BLOCK.match(name):
-            continue
-        tran = b.get("tran") or None
-        subsystems = str(b.get("subsystems") or "")
-        if tran is None and "virtio" in subsystems:
-            tran = "virtio"
-        size = b.get("size")
-        rota, rm = b.get("rota"), b.get("rm")
-        out.append(
-            StorageDevice(
-                path=str(b.get("path") or f"/dev/{name}"),
-                size_bytes=int(size) if isinstance(size, int | str) and str(size).isdigit() else None,
-                model=(str(b["model"]).strip() or None) if b.get("model") else None,
-                serial=(str(b["serial"]).strip() or None) if b.get("serial") else None,
-                rotational=rota if isinstance(rota, bool) else None,
-                transport=tran,
-                removable=rm if isinstance(rm, bool) else None,
-            )
-        )
-    return out
+    """Whole disks from ``lsblk -J -b -O``, mapped as discovery maps them (:mod:`host.lsblk`);
+    loop devices, RAM disks, optical drives and empty slots left out."""
+    return [_storage(i) for i in host_parse_lsblk(text) if i.transport != "loop"]
+
+
+def list_block_devices(sys_root: Path = Path("/sys")) -> list[StorageDevice]:
+    """Whole disks from sysfs, through discovery's records and mapping (:mod:`host.drives`)."""
+    infos = (drive_info_from_record(r) for r in records(sysfs_root=str(sys_root)))
+    return [_storage(i) for i in infos if i is not None and i.transport != "loop"]
 
 
 def list_storage(runner: Runner, sys_root: Path = Path("/sys")) -> tuple[list[StorageDevice], str]:
@@ -623,6 +567,26 @@ def read_batteries(sys_root: Path = Path("/sys")) -> list[BatteryInfo]:
 # --------------------------------------------------------------------------- EDID
 
 
+def _edid_descriptors(base: bytes, info: DisplayInfo) -> str | None:
+    """The four 18-byte descriptors: the preferred mode (first detailed timing), the monitor name,
+    and the serial text (returned)."""
+    serial_text: str | None = None
+    for off in (54, 72, 90, 108):
+        d = base[off : off + 18]
+        if d[0] or d[1]:
+            if info.preferred_mode is None:  # the first detailed timing is the preferred mode
+                h = d[2] | ((d[4] & 0xF0) << 4)
+                v = d[5] | ((d[7] & 0xF0) << 4)
+                info.preferred_mode = f"{h}x{v}"
+            continue
+        text = d[5:18].split(b"\x0a")[0].decode("ascii", "replace").strip()
+        if d[3] == 0xFC:
+            info.name = text or None
+        elif d[3] == 0xFF:
+            serial_text = text or None
+    return serial_text
+
+
 def parse_edid(blob: bytes, connector: str = "", status: str | None = None) -> DisplayInfo:
     """Decode the base EDID block (VESA E-EDID 1.3/1.4): vendor, product, name, size, preferred mode."""
     info = DisplayInfo(connector=connector, status=status)
@@ -644,20 +608,7 @@ def parse_edid(blob: bytes, connector: str = "", status: str | None = None) -> D
     info.height_cm = base[22] or None
     if info.width_cm and info.height_cm:
         info.diagonal_inches = round((info.width_cm**2 + info.height_cm**2) ** 0.5 / 2.54, 1)
-    serial_text: str | None = None
-    for off in (54, 72, 90, 108):
-        d = base[off : off + 18]
-        if d[0] or d[1]:
-            if info.preferred_mode is None:  # the first detailed timing is the preferred mode
-                h = d[2] | ((d[4] & 0xF0) << 4)
-                v = d[5] | ((d[7] & 0xF0) << 4)
-                info.preferred_mode = f"{h}x{v}"
-            continue
-        text = d[5:18].split(b"\x0a")[0].decode("ascii", "replace").strip()
-        if d[3] == 0xFC:
-            info.name = text or None
-        elif d[3] == 0xFF:
-            serial_text = text or None
+    serial_text = _edid_descriptors(base, info)
     info.serial = serial_text or (str(serial_num) if serial_num else None)
     return info
 

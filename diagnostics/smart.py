@@ -220,6 +220,26 @@ def parse_json(stdout: str) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
+#: The major version of smartctl's JSON format this module reads (smartctl 7.x prints [1, 0]; the
+#: experimental JSON of smartctl 6.7 was [0, 1]).
+JSON_FORMAT_MAJOR = 1
+
+
+def json_format_problem(doc: Mapping[str, Any]) -> str | None:
+    """Why ``doc`` is not a smartctl JSON document this module can read (None when it is).
+
+    An unknown format version says "cannot tell": its members may not mean what they mean in 1.x.
+    """
+    version = doc.get("json_format_version")
+    if isinstance(version, list) and version and _int(version[0]) == JSON_FORMAT_MAJOR:
+        return None
+    shown = ".".join(str(v) for v in version) if isinstance(version, list) else "not given"
+    return (
+        f"smartctl's JSON format version is {shown}, not {JSON_FORMAT_MAJOR}.x (smartctl 7): "
+        "this station cannot tell what the drive reports"
+    )
+
+
 def _messages(doc: Mapping[str, Any]) -> tuple[str, ...]:
     out = []
     for m in _dig(doc, "smartctl", "messages") or []:
@@ -280,48 +300,7 @@ def parse_attributes(doc: Mapping[str, Any]) -> SmartAttributes:
     table = _ata_table(doc)
     nvme = _dig(doc, "nvme_smart_health_information_log")
     nvme = nvme if isinstance(nvme, Mapping) else {}
-    temperature = _int(_dig(doc, "temperature", "current"))
-    if temperature is None:
-        temperature = _ata_temperature(table) if table else _int(nvme.get("temperature"))
-    power_on = _int(_dig(doc, "power_on_time", "hours"))
-    if power_on is None:
-        power_on = _ata_raw(table, ATA_POWER_ON_HOURS) if table else _int(nvme.get("power_on_hours"))
-    cycles = _int(doc.get("power_cycle_count"))
-    if cycles is None:
-        cycles = _ata_raw(table, ATA_POWER_CYCLES) if table else _int(nvme.get("power_cycles"))
-    if cycles is None:
-        cycles = _int(_dig(doc, "scsi_start_stop_cycle_counter", "accumulated_start_stop_cycles"))
-
-    wear = _int(nvme.get("percentage_used"))
-    if wear is None and table:
-        wear = _ata_wear_used(table)
-    if wear is None:
-        wear = _int(doc.get("scsi_percentage_used_endurance_indicator"))
-    if wear is None:
-        # ATA Device Statistics (-x / -l devstat) "Percentage Used Endurance Indicator".
-        for page in _dig(doc, "ata_device_statistics", "pages") or []:
-            for row in _dig(page, "table") or []:
-                if _str(_dig(row, "name")) == "Percentage Used Endurance Indicator":
-                    wear = _int(_dig(row, "value"))
-
-    written: int | None = None
     units = _int(nvme.get("data_units_written"))
-    if units is not None:
-        written = units * 512_000  # NVMe data units are 1000 * 512 bytes
-
-    scsi_uncorrected: int | None = None
-    errlog = _dig(doc, "scsi_error_counter_log")
-    if isinstance(errlog, Mapping):
-        totals = [_int(_dig(errlog, k, "total_uncorrected_errors")) for k in ("read", "write", "verify")]
-        known = [t for t in totals if t is not None]
-        scsi_uncorrected = sum(known) if known else None
-
-    error_log = _int(nvme.get("num_err_log_entries"))
-    if error_log is None:
-        error_log = _int(_dig(doc, "ata_smart_error_log", "summary", "count"))
-
-    if temperature is not None and temperature <= 0:
-        temperature = None  # 0 C is what devices without a sensor report (QEMU SCSI): not a reading
     return SmartAttributes(
         reallocated_sectors=_ata_raw(table, ATA_REALLOCATED),
         reallocation_events=_ata_raw(table, ATA_REALLOCATION_EVENTS),
@@ -329,19 +308,84 @@ def parse_attributes(doc: Mapping[str, Any]) -> SmartAttributes:
         offline_uncorrectable=_ata_raw(table, ATA_OFFLINE_UNCORRECTABLE),
         reported_uncorrectable=_ata_raw(table, ATA_REPORTED_UNCORRECT),
         crc_errors=_ata_raw(table, ATA_CRC_ERRORS),
-        power_on_hours=power_on,
-        power_cycles=cycles,
-        temperature_c=temperature,
-        percentage_used=wear,
+        power_on_hours=_power_on_hours(doc, table, nvme),
+        power_cycles=_power_cycles(doc, table, nvme),
+        temperature_c=_temperature(doc, table, nvme),
+        percentage_used=_percentage_used(doc, table, nvme),
         available_spare=_int(nvme.get("available_spare")),
         available_spare_threshold=_int(nvme.get("available_spare_threshold")),
         media_errors=_int(nvme.get("media_errors")),
-        error_log_entries=error_log,
+        error_log_entries=_first(
+            _int(nvme.get("num_err_log_entries")),
+            lambda: _int(_dig(doc, "ata_smart_error_log", "summary", "count")),
+        ),
         critical_warning=_int(nvme.get("critical_warning")),
         grown_defects=_int(doc.get("scsi_grown_defect_list")),
-        uncorrected_errors=scsi_uncorrected,
-        data_written_bytes=written,
+        uncorrected_errors=_scsi_uncorrected(doc),
+        data_written_bytes=units * 512_000 if units is not None else None,  # NVMe units: 1000 x 512 B
     )
+
+
+def _first(value: int | None, *fallbacks: Callable[[], int | None]) -> int | None:
+    """``value``, else the first fallback that knows (each is only asked when needed)."""
+    for fallback in fallbacks:
+        if value is not None:
+            return value
+        value = fallback()
+    return value
+
+
+def _temperature(doc: Mapping[str, Any], table: Mapping[int, Any], nvme: Mapping[str, Any]) -> int | None:
+    temperature = _first(
+        _int(_dig(doc, "temperature", "current")),
+        lambda: _ata_temperature(table) if table else _int(nvme.get("temperature")),
+    )
+    if temperature is not None and temperature <= 0:
+        return None  # 0 C is what devices without a sensor report (QEMU SCSI): not a reading
+    return temperature
+
+
+def _power_on_hours(doc: Mapping[str, Any], table: Mapping[int, Any], nvme: Mapping[str, Any]) -> int | None:
+    return _first(
+        _int(_dig(doc, "power_on_time", "hours")),
+        lambda: _ata_raw(table, ATA_POWER_ON_HOURS) if table else _int(nvme.get("power_on_hours")),
+    )
+
+
+def _power_cycles(doc: Mapping[str, Any], table: Mapping[int, Any], nvme: Mapping[str, Any]) -> int | None:
+    return _first(
+        _int(doc.get("power_cycle_count")),
+        lambda: _ata_raw(table, ATA_POWER_CYCLES) if table else _int(nvme.get("power_cycles")),
+        lambda: _int(_dig(doc, "scsi_start_stop_cycle_counter", "accumulated_start_stop_cycles")),
+    )
+
+
+def _percentage_used(doc: Mapping[str, Any], table: Mapping[int, Any], nvme: Mapping[str, Any]) -> int | None:
+    return _first(
+        _int(nvme.get("percentage_used")),
+        lambda: _ata_wear_used(table) if table else None,
+        lambda: _int(doc.get("scsi_percentage_used_endurance_indicator")),
+        lambda: _devstat_wear(doc),
+    )
+
+
+def _devstat_wear(doc: Mapping[str, Any]) -> int | None:
+    """ATA Device Statistics (-x / -l devstat) "Percentage Used Endurance Indicator"."""
+    wear = None
+    for page in _dig(doc, "ata_device_statistics", "pages") or []:
+        for row in _dig(page, "table") or []:
+            if _str(_dig(row, "name")) == "Percentage Used Endurance Indicator":
+                wear = _int(_dig(row, "value"))
+    return wear
+
+
+def _scsi_uncorrected(doc: Mapping[str, Any]) -> int | None:
+    errlog = _dig(doc, "scsi_error_counter_log")
+    if not isinstance(errlog, Mapping):
+        return None
+    totals = [_int(_dig(errlog, k, "total_uncorrected_errors")) for k in ("read", "write", "verify")]
+    known = [t for t in totals if t is not None]
+    return sum(known) if known else None
 
 
 # --------------------------------------------------------------------------- self-test state
@@ -438,60 +482,94 @@ def _parse_nvme_self_test(doc: Mapping[str, Any]) -> SelfTestState:
 def parse_report(device: str, result: CommandResult) -> SmartReport:
     """Judge one ``smartctl --json=c -a DEV`` result.  Never raises on odd output: it says unknown."""
     doc = parse_json(result.stdout)
-    exit_meaning = tuple(decode_exit_status(result.returncode))
     if doc is None:
-        reason = "smartctl printed no JSON"
-        if result.stderr.strip():
-            reason += f" ({result.stderr.strip().splitlines()[-1]})"
-        return SmartReport(
-            device=device,
-            status="unknown",
-            reasons=(reason, *exit_meaning),
-            exit_status=result.returncode,
-            exit_meaning=exit_meaning,
-        )
+        return _no_json(device, result)
     messages = _messages(doc)
     exit_status = _int(_dig(doc, "smartctl", "exit_status"))
     if exit_status is None:
         exit_status = result.returncode
-    exit_meaning = tuple(decode_exit_status(exit_status))
-    protocol = _str(_dig(doc, "device", "protocol"))
+    problem = json_format_problem(doc)
+    if problem is not None:
+        exit_meaning = tuple(decode_exit_status(exit_status))
+        return SmartReport(
+            device=device,
+            status="unknown",
+            reasons=(problem, *exit_meaning),
+            exit_status=exit_status,
+            exit_meaning=exit_meaning,
+            messages=messages,
+        )
     attributes = parse_attributes(doc)
-    table = _ata_table(doc)
     failing_now = tuple(
         f"{_str(_dig(row, 'name')) or 'attribute'} (id {i})"
-        for i, row in sorted(table.items())
+        for i, row in sorted(_ata_table(doc).items())
         if _str(_dig(row, "when_failed")) == "now"
     )
-    smart_available = _bool(_dig(doc, "smart_support", "available"))
-    smart_enabled = _bool(_dig(doc, "smart_support", "enabled"))
+    status, reasons = _health(doc, exit_status, failing_now, messages)
+    status, reasons = _warnings(status, reasons, attributes, exit_status)
+    return SmartReport(
+        device=device,
+        status=status,
+        reasons=tuple(dict.fromkeys(reasons)),
+        protocol=_str(_dig(doc, "device", "protocol")),
+        device_type=_str(_dig(doc, "device", "type")),
+        model=_model(doc),
+        serial=_str(doc.get("serial_number")),
+        firmware=_str(doc.get("firmware_version")) or _str(doc.get("scsi_revision")),
+        capacity_bytes=_capacity(doc),
+        rotation_rate=_int(doc.get("rotation_rate")),
+        smart_available=_bool(_dig(doc, "smart_support", "available")),
+        smart_enabled=_bool(_dig(doc, "smart_support", "enabled")),
+        attributes=attributes,
+        failing_attributes=failing_now,
+        self_test=parse_self_test(doc),
+        exit_status=exit_status,
+        exit_meaning=tuple(decode_exit_status(exit_status)),
+        messages=messages,
+    )
+
+
+def _no_json(device: str, result: CommandResult) -> SmartReport:
+    exit_meaning = tuple(decode_exit_status(result.returncode))
+    reason = "smartctl printed no JSON"
+    if result.stderr.strip():
+        reason += f" ({result.stderr.strip().splitlines()[-1]})"
+    return SmartReport(
+        device=device,
+        status="unknown",
+        reasons=(reason, *exit_meaning),
+        exit_status=result.returncode,
+        exit_meaning=exit_meaning,
+    )
+
+
+def _health(
+    doc: Mapping[str, Any], exit_status: int, failing_now: tuple[str, ...], messages: tuple[str, ...]
+) -> tuple[Status, list[str]]:
+    """The overall verdict: the drive's own SMART status, then the attributes failing now."""
     passed = _bool(_dig(doc, "smart_status", "passed"))
-
-    reasons: list[str] = []
-    status: Status
     if exit_status & 0b11 and passed is None:
-        status = "unknown"
-        reasons.append("smartctl could not open or identify the device")
-        reasons.extend(m for m in messages if m.startswith("error"))
-    elif passed is False or exit_status & (1 << 3):
-        status = "failed"
-        reasons.append("the drive reports its overall SMART health as FAILED")
-    elif failing_now:
-        status = "failed"
-        reasons.append("attributes at or below their failure threshold: " + ", ".join(failing_now))
-    elif passed is True:
-        status = "passed"
-        reasons.append("the drive reports its overall SMART health as PASSED")
+        errors = [m for m in messages if m.startswith("error")]
+        return "unknown", ["smartctl could not open or identify the device", *errors]
+    if passed is False or exit_status & (1 << 3):
+        return "failed", ["the drive reports its overall SMART health as FAILED"]
+    if failing_now:
+        return "failed", ["attributes at or below their failure threshold: " + ", ".join(failing_now)]
+    if passed is True:
+        return "passed", ["the drive reports its overall SMART health as PASSED"]
+    if _bool(_dig(doc, "smart_support", "available")) is False:
+        why = "the device does not support SMART (or its bridge does not pass it through)"
+    elif _bool(_dig(doc, "smart_support", "enabled")) is False:
+        why = "SMART is disabled on the device"
     else:
-        status = "unknown"
-        if smart_available is False:
-            reasons.append("the device does not support SMART (or its bridge does not pass it through)")
-        elif smart_enabled is False:
-            reasons.append("SMART is disabled on the device")
-        else:
-            reasons.append("smartctl could not read an overall health status from the device")
-        reasons.extend(m for m in messages if not m.startswith("information"))
+        why = "smartctl could not read an overall health status from the device"
+    return "unknown", [why, *(m for m in messages if not m.startswith("information"))]
 
+
+def _warnings(
+    status: Status, reasons: list[str], attributes: SmartAttributes, exit_status: int
+) -> tuple[Status, list[str]]:
+    """What fails a drive whose overall status passed: NVMe critical warnings, prefail attributes."""
     warning = attributes.critical_warning
     if warning:
         bits = [text for bit, text in NVME_CRITICAL_WARNING_BITS.items() if warning & (1 << bit)]
@@ -501,35 +579,21 @@ def parse_report(device: str, result: CommandResult) -> SmartReport:
     if status == "passed" and exit_status & (1 << 4):
         status = "failed"
         reasons.append("smartctl reports prefail attributes at or below threshold")
+    return status, reasons
 
+
+def _model(doc: Mapping[str, Any]) -> str | None:
+    scsi = " ".join(x for x in (_str(doc.get("scsi_vendor")), _str(doc.get("scsi_product"))) if x)
+    return _str(doc.get("model_name")) or _str(doc.get("scsi_model_name")) or scsi or None
+
+
+def _capacity(doc: Mapping[str, Any]) -> int | None:
     capacity = _int(_dig(doc, "user_capacity", "bytes"))
     if capacity is None:
         capacity = _int(_dig(doc, "nvme_total_capacity")) or _int(
             _dig(doc, "nvme_namespaces", 0, "size", "bytes")
         )
-    return SmartReport(
-        device=device,
-        status=status,
-        reasons=tuple(dict.fromkeys(reasons)),
-        protocol=protocol,
-        device_type=_str(_dig(doc, "device", "type")),
-        model=_str(doc.get("model_name"))
-        or _str(doc.get("scsi_model_name"))
-        or " ".join(x for x in (_str(doc.get("scsi_vendor")), _str(doc.get("scsi_product"))) if x)
-        or None,
-        serial=_str(doc.get("serial_number")),
-        firmware=_str(doc.get("firmware_version")) or _str(doc.get("scsi_revision")),
-        capacity_bytes=capacity,
-        rotation_rate=_int(doc.get("rotation_rate")),
-        smart_available=smart_available,
-        smart_enabled=smart_enabled,
-        attributes=attributes,
-        failing_attributes=failing_now,
-        self_test=parse_self_test(doc),
-        exit_status=exit_status,
-        exit_meaning=exit_meaning,
-        messages=messages,
-    )
+    return capacity
 
 
 def smart_argv(device: str) -> list[str]:
@@ -566,7 +630,7 @@ def self_test_state(runner: Runner, device: str) -> SelfTestState:
     """Read the self-test state (``smartctl --json=c -a DEV``).  Raises if the drive says nothing."""
     result = runner.run(smart_argv(device))
     doc = parse_json(result.stdout)
-    state = parse_self_test(doc) if doc is not None else None
+    state = parse_self_test(doc) if doc is not None and json_format_problem(doc) is None else None
     if state is None:
         raise SelfTestError(
             f"{device}: smartctl reported no self-test information",

@@ -347,6 +347,9 @@ def _sync(dev: BlockDevice) -> None:
 
 
 # --------------------------------------------------------------------------- write
+# Long on purpose: the write loop is the hot path.  Its state (position, bytes written, dead
+# blocks in a row, last checkpoint) lives in locals that every branch updates; split into functions
+# it would travel as a mutable record through every block of every pass.
 def write_pass(
     dev: BlockDevice,
     pattern: Pattern,
@@ -438,6 +441,7 @@ def write_pass(
 
 
 # --------------------------------------------------------------------------- verify
+# Long on purpose: the read-back loop is the hot path, for the same reason as write_pass.
 def _verify(
     dev: BlockDevice,
     pattern: Pattern,

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,20 +47,13 @@ from erase.record import (
     VerificationRecord,
     success_problems,
 )
+from host.fsio import fsync_dir
 
 JOURNAL = "journal.jsonl"
 
 
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Journal:
@@ -81,10 +74,10 @@ class Journal:
     def create(cls, jobs_root: Path, plan: JobPlan) -> Journal:
         job_dir = jobs_root / plan.job_id
         job_dir.mkdir(parents=True, exist_ok=False)
-        _fsync_dir(jobs_root)
+        fsync_dir(jobs_root)
         journal = cls(job_dir)
         journal.append("planned", plan=plan.to_dict())
-        _fsync_dir(job_dir)
+        fsync_dir(job_dir)
         return journal
 
     def append(self, event: str, **data: Any) -> None:
@@ -116,32 +109,195 @@ def _starts_a_worker(line: bytes) -> bool:
     return isinstance(obj, dict) and obj.get("event") == "worker-started"
 
 
+# -- events ------------------------------------------------------------------------------------
+#
+# Each journal line is one of these, read by :func:`parse_event` (a malformed line raises
+# KeyError, TypeError or ValueError, which the readers turn into a JournalError).  Lines stay JSON
+# objects in the file and in :attr:`JobState.events`: the CLI prints them as they are.
+
+
+@dataclass(frozen=True)
+class WorkerStarted:
+    t: str
+    pid: int
+    raw: dict[str, Any]  # the line itself: worker_alive() reads boot_id and start from it
+
+
+@dataclass(frozen=True)
+class PassStarted:
+    t: str
+    index: int
+    start: int
+
+
+@dataclass(frozen=True)
+class ProgressMade:
+    t: str
+    index: int
+    phase: str
+    done: int
+    total: int
+    rate: float
+    synced: bool
+
+
+@dataclass(frozen=True)
+class BadRange:
+    t: str
+    index: int
+    range: Range
+
+
+@dataclass(frozen=True)
+class PassFinished:
+    t: str
+    index: int
+    start: int
+    written: int
+    completed: bool
+
+
+@dataclass(frozen=True)
+class VerifyStarted:
+    t: str
+    index: int
+    planned: int | None
+
+
+@dataclass(frozen=True)
+class VerifyFinished:
+    t: str
+    verification: VerificationRecord
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    t: str
+    index: int
+
+
+@dataclass(frozen=True)
+class StepFinished:
+    t: str
+    result: FirmwareStepRecord
+
+
+@dataclass(frozen=True)
+class Ended:
+    """``finished``, ``failed`` or ``cancelled``."""
+
+    t: str
+    kind: str
+    reason: str
+
+
+Event = (
+    WorkerStarted
+    | PassStarted
+    | ProgressMade
+    | BadRange
+    | PassFinished
+    | VerifyStarted
+    | VerifyFinished
+    | StepStarted
+    | StepFinished
+    | Ended
+)
+
+_PARSERS: dict[str, Callable[[dict[str, Any]], Event]] = {
+    "worker-started": lambda d: WorkerStarted(d["t"], int(d["pid"]), d),
+    "pass-started": lambda d: PassStarted(d["t"], int(d["pass"]), int(d["start"])),
+    "progress": lambda d: ProgressMade(
+        d["t"],
+        int(d["pass"]),
+        str(d["phase"]),
+        int(d["done"]),
+        int(d["total"]),
+        float(d.get("rate", 0.0)),
+        bool(d.get("synced")),
+    ),
+    "bad-range": lambda d: BadRange(d["t"], int(d["pass"]), Range.from_dict(d["range"])),
+    "pass-finished": lambda d: PassFinished(
+        d["t"], int(d["pass"]), int(d["start"]), int(d["written"]), bool(d["completed"])
+    ),
+    "verify-started": lambda d: VerifyStarted(
+        d["t"], int(d["pass"]), int(d["planned"]) if "planned" in d else None
+    ),
+    "verify-finished": lambda d: VerifyFinished(d["t"], VerificationRecord.from_dict(d["verification"])),
+    "step-started": lambda d: StepStarted(d["t"], int(d["step"])),
+    "step-finished": lambda d: StepFinished(d["t"], FirmwareStepRecord.from_dict(d["result"])),
+    "finished": lambda d: Ended(d["t"], "finished", ""),
+    "failed": lambda d: Ended(d["t"], "failed", str(d.get("reason", ""))),
+    "cancelled": lambda d: Ended(d["t"], "cancelled", str(d.get("reason", ""))),
+}
+
+
+def parse_event(line: dict[str, Any]) -> Event | None:
+    """The typed event of a journal line (None: an event this version does not know)."""
+    parser = _PARSERS.get(line["event"])
+    return parser(line) if parser is not None else None
+
+
+# -- reading lines: the torn-line rule ----------------------------------------------------------
+
+
+@dataclass
+class _Lines:
+    """The JSON objects of some journal lines, and what did not parse."""
+
+    objects: list[dict[str, Any]]
+    unparsable: list[int]  # indexes (in the lines given) of the torn lines
+    torn_inside: bool  # a torn line that a later worker closed
+    torn_last: int | None  # index of an unparsable last line
+
+
+def _parse_lines(lines: list[bytes]) -> _Lines:
+    """Parse journal lines with the torn-line rule, the same for the writer and the follower.
+
+    A line that does not parse is what a crash in the middle of a write leaves: the last line, or
+    a line that the next worker closed before it started (its first event is always
+    ``worker-started``).  Anywhere else the journal was altered: :class:`_Altered`.
+    """
+    out = _Lines([], [], False, None)
+    for k, line in enumerate(lines):
+        try:
+            out.objects.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            out.unparsable.append(k)
+            following = lines[k + 1] if k + 1 < len(lines) else None
+            if following is None:
+                out.torn_last = k
+            elif _starts_a_worker(following):
+                out.torn_inside = True
+            else:
+                raise _Altered(k) from exc
+    return out
+
+
+class _Altered(Exception):
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
+
+
 def read_events(path: Path) -> tuple[list[dict[str, Any]], bool]:
     """All complete events of a journal, and whether a torn (partial) line was found."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError as exc:
         raise JournalError(f"no journal at {path}", hint="is this a job directory?") from exc
-    events: list[dict[str, Any]] = []
-    torn = False
-    lines = [(i, line) for i, line in enumerate(raw.split(b"\n")) if line.strip()]
-    for k, (i, line) in enumerate(lines):
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            # A torn line is what a crash mid-write leaves: the last line, or a line that a later
-            # worker closed before it started (its first event is always 'worker-started').
-            following = lines[k + 1][1] if k + 1 < len(lines) else None
-            if following is None or _starts_a_worker(following):
-                torn = True
-                continue
-            raise JournalError(f"{path}: line {i + 1} is corrupt", hint="the journal was altered") from exc
-        if not isinstance(obj, dict) or obj.get("seq") != len(events):
-            raise JournalError(f"{path}: line {i + 1} is out of sequence", hint="the journal was altered")
-        events.append(obj)
-    if not events or events[0].get("event") != "planned":
+    numbered = [(i, line) for i, line in enumerate(raw.split(b"\n")) if line.strip()]
+    try:
+        parsed = _parse_lines([line for _i, line in numbered])
+    except _Altered as exc:
+        line_no = numbered[exc.index][0] + 1
+        raise JournalError(f"{path}: line {line_no} is corrupt", hint="the journal was altered") from exc
+    for k, obj in enumerate(parsed.objects):
+        if not isinstance(obj, dict) or obj.get("seq") != k:
+            raise JournalError(f"{path}: event {k} is out of sequence", hint="the journal was altered")
+    if not parsed.objects or parsed.objects[0].get("event") != "planned":
         raise JournalError(f"{path}: the journal does not start with a plan")
-    return events, torn
+    return parsed.objects, parsed.torn_inside or parsed.torn_last is not None
 
 
 # -- worker liveness ---------------------------------------------------------------------------
@@ -271,78 +427,83 @@ class JobState:
         )
 
     def apply(self, ev: dict[str, Any]) -> None:
-        """Fold one journal event into the state."""
+        """Fold one journal line into the state."""
+        event = parse_event(ev)
+        if event is None:
+            raise JournalError(f"{self.job_dir}: unknown event {ev['event']!r} at line {ev['seq'] + 1}")
         self.events.append(ev)
         self.last_t = ev["t"]
+        match event:
+            case WorkerStarted():
+                self._worker_started(event)
+            case PassStarted():
+                self._pass_started(event)
+            case ProgressMade():
+                self._progress(event)
+            case BadRange(index=i, range=r):
+                self.passes[i].bad_ranges = merge_ranges([*self.passes[i].bad_ranges, r])
+            case PassFinished():
+                self._pass_finished(event)
+            case VerifyStarted(index=i, planned=planned):
+                self.phase, self.current_pass = "verify", i
+                self.phase_done = 0
+                self.phase_total = planned if planned is not None else self.plan.drive.size_bytes
+            case VerifyFinished(verification=v):
+                self.verifications[v.pass_index] = v
+            case StepStarted(index=i):
+                self.phase, self.current_step = "firmware", i
+                self.phase_done, self.phase_total = 0, 0
+            case StepFinished(result=rec):
+                self.steps[rec.index] = rec
+                self.current_step = None
+            case Ended(t=t, kind=kind, reason=reason):
+                self.end_event, self.ended_at, self.phase = kind, t, "done"
+                if kind != "finished":
+                    self.failure = reason
+
+    def _worker_started(self, ev: WorkerStarted) -> None:
+        self.worker = ev.raw
+        self.started_at = self.started_at or ev.t
+        # A new worker closes any segment the previous one left open (its durable part stays).
+        for ps in self.passes.values():
+            if ps.open_start is not None:
+                if ps.synced is not None and ps.synced > ps.open_start:
+                    ps.segments.append((ps.open_start, ps.synced))
+                ps.open_start = None
+                ps.synced = None
+        if self.end_event == "cancelled":  # a resumed job: cancelled is no longer its end
+            self.end_event = None
+            self.failure = None
+            self.ended_at = None
+
+    def _pass_started(self, ev: PassStarted) -> None:
         size = self.plan.drive.size_bytes
-        kind = ev["event"]
-        if kind == "worker-started":
-            self.worker = ev
-            self.started_at = self.started_at or ev["t"]
-            # A new worker closes any segment the previous one left open (its durable part stays).
-            for ps in self.passes.values():
-                if ps.open_start is not None:
-                    if ps.synced is not None and ps.synced > ps.open_start:
-                        ps.segments.append((ps.open_start, ps.synced))
-                    ps.open_start = None
-                    ps.synced = None
-            if self.end_event == "cancelled":
-                self.end_event = None
-                self.failure = None
-                self.ended_at = None
-        elif kind == "pass-started":
-            i = int(ev["pass"])
-            existing = self.passes.get(i)
-            if existing is None:
-                ps = self.passes[i] = PassState(index=i, total=size, started_at=ev["t"])
-            else:
-                ps = existing
-                ps.resumed += 1
-            ps.open_start = ps.synced = ps.done = int(ev["start"])
-            self.phase, self.current_pass = "write", i
-            self.phase_done, self.phase_total = ps.done, size
-        elif kind == "progress":
-            i = int(ev["pass"])
-            self.phase, self.current_pass = ev["phase"], i
-            self.phase_done, self.phase_total = int(ev["done"]), int(ev["total"])
-            self.rate = float(ev.get("rate", 0.0))
-            if ev["phase"] == "write" and i in self.passes:
-                ps = self.passes[i]
-                ps.done = int(ev["done"])
-                if ev.get("synced") and ps.open_start is not None:
-                    ps.synced = int(ev["done"])
-        elif kind == "bad-range":
-            ps = self.passes[int(ev["pass"])]
-            ps.bad_ranges = merge_ranges([*ps.bad_ranges, Range.from_dict(ev["range"])])
-        elif kind == "pass-finished":
-            ps = self.passes[int(ev["pass"])]
-            start, written = int(ev["start"]), int(ev["written"])
-            ps.segments.append((start, start + written))
-            ps.open_start = ps.synced = None
-            ps.done = start + written
-            ps.completed = bool(ev["completed"])
-            ps.finished_at = ev["t"]
-        elif kind == "verify-started":
-            self.phase, self.current_pass = "verify", int(ev["pass"])
-            self.phase_done, self.phase_total = 0, int(ev.get("planned", size))
-        elif kind == "verify-finished":
-            v = VerificationRecord.from_dict(ev["verification"])
-            self.verifications[v.pass_index] = v
-        elif kind == "step-started":
-            self.phase, self.current_step = "firmware", int(ev["step"])
-            self.phase_done, self.phase_total = 0, 0
-        elif kind == "step-finished":
-            rec = FirmwareStepRecord.from_dict(ev["result"])
-            self.steps[rec.index] = rec
-            self.current_step = None
-        elif kind in ("failed", "cancelled", "finished"):
-            self.end_event = kind
-            self.ended_at = ev["t"]
-            self.phase = "done"
-            if kind != "finished":
-                self.failure = str(ev.get("reason", ""))
+        ps = self.passes.get(ev.index)
+        if ps is None:
+            ps = self.passes[ev.index] = PassState(index=ev.index, total=size, started_at=ev.t)
         else:
-            raise JournalError(f"{self.job_dir}: unknown event {kind!r} at line {ev['seq'] + 1}")
+            ps.resumed += 1
+        ps.open_start = ps.synced = ps.done = ev.start
+        self.phase, self.current_pass = "write", ev.index
+        self.phase_done, self.phase_total = ps.done, size
+
+    def _progress(self, ev: ProgressMade) -> None:
+        self.phase, self.current_pass = ev.phase, ev.index
+        self.phase_done, self.phase_total = ev.done, ev.total
+        self.rate = ev.rate
+        ps = self.passes.get(ev.index)
+        if ev.phase == "write" and ps is not None:
+            ps.done = ev.done
+            if ev.synced and ps.open_start is not None:
+                ps.synced = ev.done
+
+    def _pass_finished(self, ev: PassFinished) -> None:
+        ps = self.passes[ev.index]
+        ps.segments.append((ev.start, ev.start + ev.written))
+        ps.open_start = ps.synced = None
+        ps.done = ev.start + ev.written
+        ps.completed = ev.completed
+        ps.finished_at = ev.t
 
     @property
     def alive(self) -> bool:
@@ -477,43 +638,9 @@ class Follower:
         with open(self.path, "rb") as f:
             f.seek(self._offset)
             chunk = f.read()
-        complete, sep, tail = chunk.rpartition(b"\n")
-        new: list[dict[str, Any]] = []
-        if sep:
-            consumed = len(complete) + 1
-            lines: list[tuple[int, bytes]] = []  # (offset in chunk, line)
-            pos = 0
-            for line in complete.split(b"\n"):
-                if line.strip():
-                    lines.append((pos, line))
-                pos += len(line) + 1
-            for k, (at, line) in enumerate(lines):
-                try:
-                    new.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    if self._state is None and k == 0:
-                        raise JournalError(f"{self.path}: first line is corrupt") from exc
-                    # The rule of read_events: a torn line is one a crash cut, closed by the next
-                    # worker, whose first event is always 'worker-started'.  Until that line is
-                    # here, the torn one is held back and read again at the next poll.
-                    following = lines[k + 1][1] if k + 1 < len(lines) else None
-                    if following is None:
-                        consumed = at
-                        tail = line
-                        break
-                    if not _starts_a_worker(following):
-                        raise JournalError(
-                            f"{self.path}: a line in the middle is corrupt", hint="the journal was altered"
-                        ) from exc
-                    self._mid_torn = True
-            self._offset += consumed
+        new, tail = self._read(chunk)
         if self._state is None:
-            if not new or new[0].get("event") != "planned":
-                raise JournalError(f"{self.path}: the journal does not start with a plan")
-            try:
-                self._state = JobState.start(self.job_dir, new[0])
-            except (KeyError, TypeError, ValueError) as exc:
-                raise JournalError(f"{self.path}: the plan line is malformed ({exc!r})") from exc
+            self._state = self._start(new)
             new = new[1:]
         state = self._state
         # A partial last line may just be a line being written right now: it counts only while it lasts.
@@ -529,6 +656,44 @@ class Follower:
             except (KeyError, TypeError, ValueError) as exc:
                 raise JournalError(f"{self.path}: event {ev.get('seq')} is malformed ({exc!r})") from exc
         return state
+
+    def _read(self, chunk: bytes) -> tuple[list[dict[str, Any]], bytes]:
+        """The complete lines of ``chunk`` (what was appended since the last poll), and the rest.
+
+        An unparsable last line is held back (it is read again at the next poll): until the next
+        worker closes it, it is not yet known to be torn or corrupt.
+        """
+        complete, sep, tail = chunk.rpartition(b"\n")
+        if not sep:
+            return [], tail
+        lines: list[tuple[int, bytes]] = []  # (offset in chunk, line)
+        pos = 0
+        for line in complete.split(b"\n"):
+            if line.strip():
+                lines.append((pos, line))
+            pos += len(line) + 1
+        try:
+            parsed = _parse_lines([line for _at, line in lines])
+        except _Altered as exc:
+            raise JournalError(
+                f"{self.path}: a line in the middle is corrupt", hint="the journal was altered"
+            ) from exc
+        if self._state is None and 0 in parsed.unparsable:
+            raise JournalError(f"{self.path}: first line is corrupt")
+        consumed = len(complete) + 1
+        if parsed.torn_last is not None:
+            consumed, tail = lines[parsed.torn_last]
+        self._mid_torn = self._mid_torn or parsed.torn_inside
+        self._offset += consumed
+        return parsed.objects, tail
+
+    def _start(self, new: list[dict[str, Any]]) -> JobState:
+        if not new or new[0].get("event") != "planned":
+            raise JournalError(f"{self.path}: the journal does not start with a plan")
+        try:
+            return JobState.start(self.job_dir, new[0])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise JournalError(f"{self.path}: the plan line is malformed ({exc!r})") from exc
 
 
 def iter_jobs(jobs_root: Path) -> Iterator[Path]:

@@ -204,20 +204,7 @@ def expand(
     method = METHODS.get(name)
     if method is None:
         raise UnknownMethod(name, method_names())
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise InvalidMethodOption(f"rounds must be a whole number >= 1, got {rounds!r}")
-    if not isinstance(seed, bytes) or len(seed) < MIN_SEED_BYTES:
-        raise InvalidMethodOption(f"the job seed must be at least {MIN_SEED_BYTES} bytes")
-    custom: str | None = None
-    if name == "custom":
-        if custom_hex is None:
-            raise InvalidMethodOption(
-                "the custom method needs a pattern", hint="pass the bytes to write as hex, e.g. 'a5'"
-            )
-        custom = normalize_custom_hex(custom_hex)
-    elif custom_hex is not None:
-        raise InvalidMethodOption(f"method '{name}' takes no custom pattern", hint="use method 'custom'")
-
+    custom = _check_options(name, rounds, seed, custom_hex)
     templates = list(method.passes) * rounds
     total = len(templates) + (1 if final_blank else 0)
     out: list[Pattern] = []
@@ -229,18 +216,42 @@ def expand(
             continue
         if tpl == "char":
             last_char = pass_char(seed, i)
-            hexs = f"{last_char:02x}"
-        elif tpl == "~char":
-            if last_char is None:
-                raise AssertionError(f"method {name}: '~char' without a preceding 'char'")
-            hexs = f"{last_char ^ 0xFF:02x}"
-        elif tpl == "custom":
-            assert custom is not None
-            hexs = custom
-        else:
-            hexs = tpl
+        hexs = _pass_hex(name, tpl, last_char, custom)
         shown = hexs if len(hexs) <= 16 else hexs[:16] + "..."
         out.append(Pattern(kind="bytes", hex=hexs, label=f"{label}: 0x{shown}"))
     if final_blank:
         out.append(Pattern(kind="bytes", hex="00", label=f"{name} pass {total}/{total}: final blank 0x00"))
     return out
+
+
+def _check_options(name: str, rounds: int, seed: bytes, custom_hex: str | None) -> str | None:
+    """Refuse impossible options; the normalized custom pattern of the ``custom`` method."""
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise InvalidMethodOption(f"rounds must be a whole number >= 1, got {rounds!r}")
+    if not isinstance(seed, bytes) or len(seed) < MIN_SEED_BYTES:
+        raise InvalidMethodOption(f"the job seed must be at least {MIN_SEED_BYTES} bytes")
+    if name == "custom":
+        if custom_hex is None:
+            raise InvalidMethodOption(
+                "the custom method needs a pattern", hint="pass the bytes to write as hex, e.g. 'a5'"
+            )
+        return normalize_custom_hex(custom_hex)
+    if custom_hex is not None:
+        raise InvalidMethodOption(f"method '{name}' takes no custom pattern", hint="use method 'custom'")
+    return None
+
+
+def _pass_hex(name: str, tpl: str, last_char: int | None, custom: str | None) -> str:
+    """The bytes of a pattern pass: a random character (drawn by the caller), its complement, the
+    operator's custom pattern, or the template's own bytes."""
+    if tpl == "char":
+        assert last_char is not None
+        return f"{last_char:02x}"
+    if tpl == "~char":
+        if last_char is None:
+            raise AssertionError(f"method {name}: '~char' without a preceding 'char'")
+        return f"{last_char ^ 0xFF:02x}"
+    if tpl == "custom":
+        assert custom is not None
+        return custom
+    return tpl

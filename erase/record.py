@@ -7,7 +7,7 @@ show cannot be built.  Certificates (``certs``) sign exactly this record's ``to_
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -474,39 +474,54 @@ def success_problems(
     firmware_steps: Sequence[FirmwareStepRecord] = (),
 ) -> list[str]:
     """Everything that stands between these facts and ``outcome`` as a success (empty = supported)."""
-    problems: list[str] = []
+    return [
+        *_step_problems(plan, firmware_steps),
+        *_pass_problems(plan, passes),
+        *_verification_problems(plan, verifications, outcome),
+    ]
+
+
+def _step_problems(plan: JobPlan, firmware_steps: Sequence[FirmwareStepRecord]) -> Iterator[str]:
+    """Every planned firmware step ran, brought its evidence and reached its planned level."""
     by_step = {s.index: s for s in firmware_steps}
     for i, planned in enumerate(plan.purge_steps):
         rec = by_step.get(i)
         if rec is None:
-            problems.append(f"step {i + 1} ({planned.get('label', planned.get('action'))}) did not run")
+            yield f"step {i + 1} ({planned.get('label', planned.get('action'))}) did not run"
         elif not rec.ok:
-            problems.append(f"step {i + 1} ({rec.label}) has no evidence of success: {rec.note}")
+            yield f"step {i + 1} ({rec.label}) has no evidence of success: {rec.note}"
         elif rec.level_achieved != rec.level_planned:
-            problems.append(
-                f"step {i + 1} ({rec.label}) reached {rec.level_achieved}, not {rec.level_planned}"
-            )
+            yield f"step {i + 1} ({rec.label}) reached {rec.level_achieved}, not {rec.level_planned}"
+
+
+def _pass_problems(plan: JobPlan, passes: Sequence[PassRecord]) -> Iterator[str]:
+    """Every planned pass covered every byte of the drive, with no unwritable range."""
     if len(passes) != len(plan.passes):
-        problems.append(f"{len(passes)} of {len(plan.passes)} passes recorded")
+        yield f"{len(passes)} of {len(plan.passes)} passes recorded"
     for p in passes:
         if not p.completed:
-            problems.append(f"pass {p.index + 1} incomplete ({p.bytes_written}/{p.bytes_total} bytes)")
+            yield f"pass {p.index + 1} incomplete ({p.bytes_written}/{p.bytes_total} bytes)"
         if p.bad_ranges:
-            problems.append(f"pass {p.index + 1}: {len(p.bad_ranges)} unwritable range(s)")
+            yield f"pass {p.index + 1}: {len(p.bad_ranges)} unwritable range(s)"
         if p.bytes_total != plan.drive.size_bytes:
-            problems.append(f"pass {p.index + 1} covered {p.bytes_total} of {plan.drive.size_bytes} bytes")
+            yield f"pass {p.index + 1} covered {p.bytes_total} of {plan.drive.size_bytes} bytes"
+
+
+def _verification_problems(
+    plan: JobPlan, verifications: Sequence[VerificationRecord], outcome: Outcome
+) -> Iterator[str]:
+    """Every verification asked for passed, in the mode asked; the outcome says what was asked."""
     wanted = plan.verified_passes()
     if outcome is Outcome.UNVERIFIED and wanted:
-        problems.append("verification was asked; an unverified outcome is not allowed")
+        yield "verification was asked; an unverified outcome is not allowed"
     if outcome is Outcome.VERIFIED and not wanted and not plan.purge_steps:
-        problems.append("no verification was asked; the outcome cannot be 'verified'")
+        yield "no verification was asked; the outcome cannot be 'verified'"
     by_pass = {v.pass_index: v for v in verifications}
     for i in wanted:
         v = by_pass.get(i)
         if v is None:
-            problems.append(f"pass {i + 1} was not verified")
+            yield f"pass {i + 1} was not verified"
         elif not v.passed:
-            problems.append(f"verification of pass {i + 1} failed ({v.mismatch_count} sector(s) differ)")
+            yield f"verification of pass {i + 1} failed ({v.mismatch_count} sector(s) differ)"
         elif v.mode != plan.verify_mode:
-            problems.append(f"pass {i + 1} verified in {v.mode} mode, {plan.verify_mode} was asked")
-    return problems
+            yield f"pass {i + 1} verified in {v.mode} mode, {plan.verify_mode} was asked"

@@ -87,17 +87,9 @@ def _full(size: int, sector: int, seed: bytes) -> SamplePlan:
     return SamplePlan(size, sector, seed.hex(), ((0, size),), size, 0, 0, True)
 
 
-def sample_plan(
-    size: int,
-    sector: int,
-    seed: bytes,
-    *,
-    subsections: int = 1000,
-    per_subsection: int = 2,
-    coverage: float = 0.10,
-    chunk: int = 1 << 20,
-) -> SamplePlan:
-    """Plan which ranges of a ``size``-byte device to read back.  See the module docstring."""
+def _check_arguments(
+    size: int, sector: int, seed: bytes, subsections: int, per_subsection: int, coverage: float, chunk: int
+) -> None:
     if size <= 0:
         raise InvalidSamplePlan(f"device size must be positive, got {size}")
     if sector <= 0 or sector & (sector - 1):
@@ -111,6 +103,19 @@ def sample_plan(
     if chunk < sector:
         raise InvalidSamplePlan(f"chunk ({chunk}) must be at least one sector ({sector})")
 
+
+def sample_plan(
+    size: int,
+    sector: int,
+    seed: bytes,
+    *,
+    subsections: int = 1000,
+    per_subsection: int = 2,
+    coverage: float = 0.10,
+    chunk: int = 1 << 20,
+) -> SamplePlan:
+    """Plan which ranges of a ``size``-byte device to read back.  See the module docstring."""
+    _check_arguments(size, sector, seed, subsections, per_subsection, coverage, chunk)
     n_sectors = -(-size // sector)  # the last sector may be partial on a regular file
     target = math.ceil(Fraction(coverage) * size)
     # One spare sector makes up for a partial last sector inside a range.

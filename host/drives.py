@@ -277,36 +277,52 @@ def _clean(value: str | None) -> str | None:
     return v or None
 
 
+#: Transports known by a subsystem above the disk, a udev bus, or the kernel's name for it.
+_BY_BUS = (("usb", "usb", None), ("nvme", "nvme", "nvme"), ("mmc", None, "mmcblk"))
+
+
 def _transport(rec: DeviceRecord) -> str:
     name = rec.kernel_name
-    props = rec.properties
     subs = set(rec.subsystems)
-    parts = rec.sys_path.split("/")
-    bus = props.get("ID_BUS", "")
+    bus = rec.properties.get("ID_BUS", "")
     if name.startswith("loop"):
         return "loop"
-    if "usb" in subs or bus == "usb":
-        return "usb"
-    if "nvme" in subs or name.startswith("nvme") or bus == "nvme":
-        return "nvme"
-    if "mmc" in subs or name.startswith("mmcblk"):
-        return "mmc"
-    if (
-        any(p.startswith(("end_device-", "expander-")) for p in parts)
-        or props.get("ID_SCSI_TRANSPORT") == "sas"
-    ):
+    for transport, bus_name, prefix in _BY_BUS:
+        if transport in subs or (bus_name and bus == bus_name) or (prefix and name.startswith(prefix)):
+            return transport
+    if _is_sas(rec):
         return "sas"
-    if any(re.fullmatch(r"ata\d+", p) for p in parts) or bus == "ata" or "sata" in rec.attrs:
-        if props.get("ID_ATA_SATA") == "1" or rec.attrs.get("sata") == "1":
-            return "sata"
-        if "ID_ATA" in props or rec.attrs.get("sata") == "0":
-            return "ata"
-        return "sata"
+    ata = _ata_kind(rec)
+    if ata is not None:
+        return ata
     if "virtio" in subs and "scsi" not in subs:
         return "virtio"
     if "scsi" in subs or bus == "scsi":
         return "scsi"
     return "unknown"
+
+
+def _is_sas(rec: DeviceRecord) -> bool:
+    parts = rec.sys_path.split("/")
+    return (
+        any(p.startswith(("end_device-", "expander-")) for p in parts)
+        or rec.properties.get("ID_SCSI_TRANSPORT") == "sas"
+    )
+
+
+def _ata_kind(rec: DeviceRecord) -> str | None:
+    """ "sata" or "ata" (parallel) for a disk on a libata port; None when it is not ATA."""
+    props, attrs = rec.properties, rec.attrs
+    parts = rec.sys_path.split("/")
+    if not (
+        any(re.fullmatch(r"ata\d+", p) for p in parts) or props.get("ID_BUS") == "ata" or "sata" in attrs
+    ):
+        return None
+    if props.get("ID_ATA_SATA") == "1" or attrs.get("sata") == "1":
+        return "sata"
+    if "ID_ATA" in props or attrs.get("sata") == "0":
+        return "ata"
+    return "sata"
 
 
 def _rotational(rec: DeviceRecord) -> bool:
@@ -365,40 +381,9 @@ def drive_info_from_record(rec: DeviceRecord) -> DriveInfo | None:
     transport = _transport(rec)
     rotational = _rotational(rec)
     devname = props.get("DEVNAME", "")
-    path = devname if devname.startswith("/") else f"/dev/{rec.kernel_name}"
     links = props.get("DEVLINKS", "").split()
-
-    if transport == "loop":
-        serial = wwn = model = vendor = firmware = None
-    else:
-        serial = _clean(
-            props.get("ID_SERIAL_SHORT")
-            or props.get("ID_SCSI_SERIAL")
-            or attrs.get("serial")
-            or attrs.get("vpd_serial")
-            or attrs.get("block_serial")
-        )
-        wwn = normalize_wwn(props.get("ID_WWN_WITH_EXTENSION") or props.get("ID_WWN"))
-        if wwn is None:
-            wwn = normalize_wwn(attrs.get("wwid")) or normalize_wwn(attrs.get("device_wwid"))
-        model_enc = props.get("ID_MODEL_ENC")
-        model = _clean(
-            _udev_decode(model_enc)
-            if model_enc
-            else (props.get("ID_MODEL", "").replace("_", " ") or attrs.get("model") or attrs.get("mmc_name"))
-        )
-        vendor_enc = props.get("ID_VENDOR_ENC")
-        vendor = _clean(
-            _udev_decode(vendor_enc) if vendor_enc else props.get("ID_VENDOR", "").replace("_", " ")
-        )
-        if vendor is None and transport not in ("virtio", "nvme"):
-            vendor = _clean(attrs.get("vendor"))  # virtio and NVMe give a PCI vendor id here, not a name
-        if vendor is not None and vendor.upper() == "ATA":
-            vendor = None  # libata's placeholder, not the maker
-        firmware = _clean(props.get("ID_REVISION") or attrs.get("firmware_rev") or attrs.get("rev"))
-
     return DriveInfo(
-        path=path,
+        path=devname if devname.startswith("/") else f"/dev/{rec.kernel_name}",
         size_bytes=int(size) * 512,  # sysfs sizes are always in 512-byte units
         logical_sector_size=int(lbs),
         physical_sector_size=int(pbs),
@@ -407,16 +392,47 @@ def drive_info_from_record(rec: DeviceRecord) -> DriveInfo | None:
         rotational=rotational,
         removable=attrs.get("removable") == "1",
         read_only=attrs.get("ro") == "1",
-        serial=serial,
-        wwn=wwn,
-        model=model,
-        vendor=vendor,
-        firmware=firmware,
+        **(_identity(rec) if transport != "loop" else {}),
         by_id=tuple(sorted(link for link in links if link.startswith("/dev/disk/by-id/"))),
         by_path=tuple(sorted(link for link in links if link.startswith("/dev/disk/by-path/"))),
         kernel_name=rec.kernel_name,
         backing_file=attrs.get("backing_file") if transport == "loop" else None,
     )
+
+
+def _identity(rec: DeviceRecord) -> dict[str, str | None]:
+    """Serial, WWN, model, vendor and firmware: udev's properties first, then sysfs's attributes."""
+    props, attrs = rec.properties, rec.attrs
+    wwn = normalize_wwn(props.get("ID_WWN_WITH_EXTENSION") or props.get("ID_WWN"))
+    return {
+        "serial": _clean(
+            props.get("ID_SERIAL_SHORT")
+            or props.get("ID_SCSI_SERIAL")
+            or attrs.get("serial")
+            or attrs.get("vpd_serial")
+            or attrs.get("block_serial")
+        ),
+        "wwn": wwn or normalize_wwn(attrs.get("wwid")) or normalize_wwn(attrs.get("device_wwid")),
+        "model": _clean(_udev_text(props, "ID_MODEL") or attrs.get("model") or attrs.get("mmc_name")),
+        "vendor": _vendor(rec),
+        "firmware": _clean(props.get("ID_REVISION") or attrs.get("firmware_rev") or attrs.get("rev")),
+    }
+
+
+def _udev_text(props: Mapping[str, str], key: str) -> str:
+    """A udev string property: its encoded form (``ID_MODEL_ENC``) decoded, else the plain one with
+    udev's underscores as spaces."""
+    encoded = props.get(key + "_ENC")
+    return _udev_decode(encoded) if encoded else props.get(key, "").replace("_", " ")
+
+
+def _vendor(rec: DeviceRecord) -> str | None:
+    vendor = _clean(_udev_text(rec.properties, "ID_VENDOR"))
+    if vendor is None and _transport(rec) not in ("virtio", "nvme"):
+        vendor = _clean(rec.attrs.get("vendor"))  # virtio and NVMe give a PCI vendor id here, not a name
+    if vendor is not None and vendor.upper() == "ATA":
+        return None  # libata's placeholder, not the maker
+    return vendor
 
 
 def drive_from_device(device: pyudev.Device) -> DriveInfo | None:

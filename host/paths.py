@@ -33,3 +33,7 @@ def keys_dir() -> Path:
 
 def settings_file() -> Path:
     return home() / "settings.toml"
+
+
+def trust_dir() -> Path:
+    return home() / "trust"

@@ -65,7 +65,7 @@ import os
 import re
 import stat
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -626,108 +626,155 @@ def check(
     return Verdict.from_reasons(_reasons(disk, info, state))
 
 
-def _reasons(disk: str, info: DriveInfo, state: SystemState) -> Iterable[Reason]:
-    block = state.blocks.get(disk)
-    if info.read_only or (block is not None and block.read_only):
+@dataclass(frozen=True)
+class _Disk:
+    """What every rule looks at: the disk, its stack (by block name) and the system's state."""
+
+    name: str
+    info: DriveInfo
+    state: SystemState
+    members: tuple[_Member, ...]
+
+    @cached_property
+    def by_name(self) -> dict[str, _Member]:
+        return {m.name: m for m in self.members}
+
+    def member(self, name: str | None) -> _Member | None:
+        """The member of this disk's stack called ``name`` (None: not part of it)."""
+        return self.by_name.get(name) if name is not None else None
+
+    def reason(self, code: ReasonCode, m: _Member, what: str, *, target: str, hint: str) -> Reason:
+        """A reason found on member ``m``: its message says how ``m`` hangs off the disk."""
+        return Reason(
+            code,
+            f"{_loop_prefix(m)}{what}",
+            device=_dev(m.name),
+            target=target,
+            hint=hint,
+            via=tuple(_dev(v) for v in m.via),
+        )
+
+
+def _read_only(d: _Disk) -> Iterator[Reason]:
+    block = d.state.blocks.get(d.name)
+    if d.info.read_only or (block is not None and block.read_only):
         yield Reason(
             ReasonCode.READ_ONLY,
             "is read-only (the kernel reports ro=1): it cannot be overwritten",
-            device=_dev(disk),
+            device=_dev(d.name),
             hint="check the drive's write-protect switch or the adapter; Tabula does not attempt it",
         )
-    members = stack_of(disk, state)
-    by_name = {m.name: m for m in members}
-    system_mps = state.system_mountpoints
 
-    for mount in state.mounts:
-        name = state.mount_device(mount)
-        m = by_name.get(name) if name is not None else None
-        if m is None:
-            continue
-        yield _mount_reason(mount, m, disk, system_mps, state)
 
-    for swap in state.swaps:
+def _mounted(d: _Disk) -> Iterator[Reason]:
+    """SYSTEM_DISK, LOOP_BACKS_SYSTEM, BOOT_MEDIUM or MOUNTED: by where a filesystem is mounted."""
+    system_mps = d.state.system_mountpoints
+    for mount in d.state.mounts:
+        m = d.member(d.state.mount_device(mount))
+        if m is not None:
+            yield _mount_reason(mount, m, d.name, system_mps, d.state)
+
+
+def _swap(d: _Disk) -> Iterator[Reason]:
+    for swap in d.state.swaps:
         if swap.kind == "file":
-            under = state.mount_of_path(swap.path)
-            name = state.mount_device(under) if under is not None else None
+            under = d.state.mount_of_path(swap.path)
+            name = d.state.mount_device(under) if under is not None else None
             what = f"the swap file {swap.path} on {_dev(name)} is active" if name else ""
         else:
-            name = state.name_of_dev_path(swap.path)
+            name = d.state.name_of_dev_path(swap.path)
             what = f"{_dev(name)} is active swap" if name else ""
-        m = by_name.get(name) if name is not None else None
+        m = d.member(name)
         if m is not None:
-            yield Reason(
+            yield d.reason(
                 ReasonCode.SWAP,
-                f"{_loop_prefix(m)}is in use as swap: {what}{_where(m, disk)}",
-                device=_dev(m.name),
+                m,
+                f"is in use as swap: {what}{_where(m, d.name)}",
                 target=swap.path,
                 hint=f"turn it off first: swapoff {swap.path}",
-                via=tuple(_dev(v) for v in m.via),
             )
 
-    for m in members:
-        block = state.blocks.get(m.name)
-        if block is None:
-            continue
-        for h in block.holders:
-            holder = state.blocks.get(h)
+
+def _holders(d: _Disk) -> Iterator[Reason]:
+    for m in d.members:
+        block = d.state.blocks.get(m.name)
+        for h in block.holders if block is not None else ():
+            holder = d.state.blocks.get(h)
             kind = holder.describe() if holder is not None else "block device"
-            yield Reason(
+            yield d.reason(
                 ReasonCode.HOLDERS,
-                f"{_loop_prefix(m)}is held by {_dev(h)} ({kind}): {_dev(m.name)} is part of it",
-                device=_dev(m.name),
+                m,
+                f"is held by {_dev(h)} ({kind}): {_dev(m.name)} is part of it",
                 target=_dev(h),
                 hint="stop what uses it first (vgchange -an, cryptsetup close, mdadm --stop)",
-                via=tuple(_dev(v) for v in m.via),
             )
 
-    for key, value in state.cmdline:
+
+def _named_on_cmdline(d: _Disk) -> Iterator[Reason]:
+    """SYSTEM_DISK (``root=``) or BOOT_MEDIUM (``tabula.boot=``, ``live-media=``...)."""
+    for key, value in d.state.cmdline:
         if key not in (*BOOT_CMDLINE_KEYS, "root"):
             continue
-        name = state.resolve_spec(value)
-        m = by_name.get(name) if name is not None else None
+        m = d.member(d.state.resolve_spec(value))
         if m is None:
             continue
         if key == "root":
             code = ReasonCode.LOOP_BACKS_SYSTEM if m.loop else ReasonCode.SYSTEM_DISK
             what = "holds the running system"
         else:
-            code = ReasonCode.BOOT_MEDIUM
-            what = "is the boot medium"
-        yield Reason(
+            code, what = ReasonCode.BOOT_MEDIUM, "is the boot medium"
+        yield d.reason(
             code,
-            f"{_loop_prefix(m)}{what}: the kernel command line names {_dev(m.name)} ({key}={value})",
-            device=_dev(m.name),
+            m,
+            f"{what}: the kernel command line names {_dev(m.name)} ({key}={value})",
             target=f"{key}={value}",
             hint="Tabula never erases the medium it runs from",
-            via=tuple(_dev(v) for v in m.via),
         )
 
+
+def _boot_label(d: _Disk) -> Iterator[Reason]:
     for label in BOOT_LABELS:
-        name = state.resolve_spec(f"LABEL={label}")
-        m = by_name.get(name) if name is not None else None
+        m = d.member(d.state.resolve_spec(f"LABEL={label}"))
         if m is not None:
-            yield Reason(
+            yield d.reason(
                 ReasonCode.BOOT_MEDIUM,
-                f"{_loop_prefix(m)}is the Tabula boot medium: {_dev(m.name)} carries the label {label}",
-                device=_dev(m.name),
+                m,
+                f"is the Tabula boot medium: {_dev(m.name)} carries the label {label}",
                 target=f"LABEL={label}",
                 hint="Tabula never erases the medium it runs from",
-                via=tuple(_dev(v) for v in m.via),
             )
 
-    for m in members:
-        users = state.open_by.get(m.name, ())
+
+def _in_use(d: _Disk) -> Iterator[Reason]:
+    for m in d.members:
+        users = d.state.open_by.get(m.name, ())
         if users:
             who = ", ".join(f"{comm} (pid {pid})" for pid, comm in users)
-            yield Reason(
+            yield d.reason(
                 ReasonCode.IN_USE,
-                f"{_loop_prefix(m)}is open in another program: {_dev(m.name)} is used by {who}",
-                device=_dev(m.name),
+                m,
+                f"is open in another program: {_dev(m.name)} is used by {who}",
                 target=who,
                 hint="close that program (or wait for it to finish) and check again",
-                via=tuple(_dev(v) for v in m.via),
             )
+
+
+#: The rules, in the order their reasons are shown.
+RULES: tuple[Callable[[_Disk], Iterator[Reason]], ...] = (
+    _read_only,
+    _mounted,
+    _swap,
+    _holders,
+    _named_on_cmdline,
+    _boot_label,
+    _in_use,
+)
+
+
+def _reasons(disk: str, info: DriveInfo, state: SystemState) -> Iterable[Reason]:
+    d = _Disk(disk, info, state, tuple(stack_of(disk, state)))
+    for rule in RULES:
+        yield from rule(d)
 
 
 def _mount_reason(

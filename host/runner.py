@@ -52,7 +52,8 @@ class Runner(Protocol):
     def which(self, tool: str) -> bool: ...
 
 
-def _check_argv(argv: Sequence[str]) -> tuple[str, ...]:
+def check_argv(argv: Sequence[str]) -> tuple[str, ...]:
+    """``argv`` as a tuple of strings; a shell string, an empty list or a non-string item is a bug."""
     if isinstance(argv, str) or not argv:
         raise TypeError("argv must be a non-empty list of strings, never a shell string")
     out = tuple(argv)
@@ -76,7 +77,7 @@ class SubprocessRunner:
         return shutil.which(tool) is not None
 
     def run(self, argv: Sequence[str], *, timeout: float = 60.0, mutating: bool = False) -> CommandResult:
-        args = _check_argv(argv)
+        args = check_argv(argv)
         if shutil.which(args[0]) is None:
             raise ToolMissing(args[0])
         start = time.monotonic()
@@ -109,7 +110,7 @@ def fixture_name(argv: Sequence[str]) -> str:
 
     ``["smartctl", "-a", "--json", "/dev/sda"]`` -> ``smartctl_-a_--json_dev_sda``.
     """
-    parts = [_UNSAFE.sub("_", a).strip("_") or "_" for a in _check_argv(argv)]
+    parts = [_UNSAFE.sub("_", a).strip("_") or "_" for a in check_argv(argv)]
     name = "_".join(parts)
     return name[:200]
 
@@ -148,11 +149,14 @@ class ReplayRunner:
 
     ``tools`` lists the tools the fake machine has; by default every tool that has at least one
     recording.  ``log`` keeps every argv asked, so tests can assert what was (not) run.
+    ``overlays`` are directories looked up first, in order (a drive's state after a command: see
+    :class:`erase.purge.machine.ScenarioRunner`).
     """
 
     directory: Path
     tools: frozenset[str] | None = None
     log: list[tuple[str, ...]] = field(default_factory=list)
+    overlays: tuple[Path, ...] = ()
 
     def which(self, tool: str) -> bool:
         if self.tools is not None:
@@ -161,14 +165,15 @@ class ReplayRunner:
         return any(p.name.startswith(prefix) or p.name == tool for p in self.directory.iterdir())
 
     def run(self, argv: Sequence[str], *, timeout: float = 60.0, mutating: bool = False) -> CommandResult:
-        args = _check_argv(argv)
+        args = check_argv(argv)
         self.log.append(args)
         if not self.which(args[0]):
             raise ToolMissing(args[0])
-        path = self.directory / fixture_name(args)
-        if not path.exists():
-            raise MissingRecording(args, self.directory)
-        return read_fixture(path)
+        name = fixture_name(args)
+        for directory in (*self.overlays, self.directory):
+            if (directory / name).exists():
+                return read_fixture(directory / name)
+        raise MissingRecording(args, self.directory)
 
 
 @dataclass
@@ -198,7 +203,7 @@ class DryRunRunner:
         return self.inner.which(tool)
 
     def run(self, argv: Sequence[str], *, timeout: float = 60.0, mutating: bool = False) -> CommandResult:
-        args = _check_argv(argv)
+        args = check_argv(argv)
         if mutating:
             self.would_run.append(args)
             return CommandResult(argv=args, returncode=0, stdout="", stderr="dry-run: not run")

@@ -1,4 +1,9 @@
-"""Errors of the hub.  Each maps to an HTTP status and a stable JSON error code."""
+"""Errors of the hub.  Each maps to an HTTP status and a stable JSON error code.
+
+The contract with the station's sync client (hub/README.md, "Answers"): 2xx stored; 4xx (except
+401 and 429) is permanent: the certificate itself is wrong and sending it again cannot help; 401
+means a bad or expired token; 429 and 503 are transient and carry ``Retry-After`` (seconds).
+"""
 
 from __future__ import annotations
 
@@ -59,3 +64,31 @@ class AdminError(HubError):
     """An admin command could not be carried out (bad key, unknown organisation, ...)."""
 
     code = "admin_error"
+
+
+class UnsupportedMediaType(HubError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class Gone(HubError):
+    """The resource existed; its content was removed on purpose (e.g. personal data, on request)."""
+
+    status = 410
+    code = "gone"
+
+
+class Transient(HubError):
+    """Try again later: the client keeps the item and retries after ``retry_after`` seconds."""
+
+    status = 503
+    code = "unavailable"
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: int = 5) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class TooManyRequests(Transient):
+    status = 429
+    code = "rate_limited"

@@ -1,7 +1,8 @@
 """Run the hub for tests and benchmarks: uvicorn on a loopback port, and a throwaway PostgreSQL.
 
 ``postgres_cluster()`` creates a PostgreSQL cluster in a temporary directory (``initdb`` + ``pg_ctl``,
-as the ``postgres`` user when run as root), listening on 127.0.0.1 only, and removes it afterwards.
+as the ``postgres`` user when run as root), listening on 127.0.0.1 only, and removes it afterwards;
+``crash_and_restart(url)`` stops it as a crash would and starts it again.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import uvicorn
 
 from hub.errors import HubError
+from hub.server import ServerLimits, uvicorn_options
 
 
 class PostgresUnavailable(HubError):
@@ -46,10 +48,14 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 
 
 @contextmanager
-def serve_in_thread(app: Any, port: int | None = None, **kwargs: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1 in a thread; yields the base URL."""
+def serve_in_thread(
+    app: Any, port: int | None = None, *, limits: ServerLimits | None = None, **kwargs: Any
+) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 in a thread, configured as ``station-hub serve``
+    configures it (:func:`hub.server.uvicorn_options`); yields the base URL."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **kwargs)
+    options = {**uvicorn_options(limits), **kwargs}
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"hub-{port}", daemon=True)
     thread.start()
@@ -85,8 +91,11 @@ def _as_postgres(argv: list[str]) -> list[str]:
 
 
 @contextmanager
-def postgres_cluster() -> Iterator[str]:
-    """A fresh PostgreSQL cluster on 127.0.0.1; yields its admin URL (``postgresql://postgres@...``)."""
+def postgres_cluster(settings: dict[str, str] | None = None) -> Iterator[str]:
+    """A fresh PostgreSQL cluster on 127.0.0.1; yields its admin URL (``postgresql://postgres@...``).
+
+    ``settings``: extra server settings (``-c name=value``), e.g. ``shared_buffers`` for benchmarks.
+    """
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     root = tempfile.mkdtemp(prefix="tabula-pg-")
     data, sock = os.path.join(root, "data"), os.path.join(root, "sock")
@@ -110,6 +119,7 @@ def postgres_cluster() -> Iterator[str]:
         if r.returncode != 0:
             raise PostgresUnavailable(f"initdb failed: {r.stderr.strip()[-500:]}")
         opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=50"
+        opts += "".join(f" -c {k}={v}" for k, v in (settings or {}).items())
         r = subprocess.run(
             _as_postgres([pg_ctl, "-D", data, "-o", opts, "-l", os.path.join(root, "log"), "-w", "start"]),
             capture_output=True,
@@ -123,8 +133,11 @@ def postgres_cluster() -> Iterator[str]:
                     log = fh.read()[-800:]
             raise PostgresUnavailable(f"pg_ctl start failed: {r.stderr.strip()[-300:]} {log}")
         started = True
-        yield f"postgresql://{user}@127.0.0.1:{port}/postgres"
+        url = f"postgresql://{user}@127.0.0.1:{port}/postgres"
+        _RUNNING[port] = (pg_ctl, data, opts, os.path.join(root, "log"))
+        yield url
     finally:
+        _RUNNING.pop(port, None)
         if started:
             subprocess.run(
                 _as_postgres([pg_ctl, "-D", data, "-m", "immediate", "-w", "stop"]),
@@ -132,6 +145,23 @@ def postgres_cluster() -> Iterator[str]:
                 check=False,
             )
         shutil.rmtree(root, ignore_errors=True)
+
+
+_RUNNING: dict[int, tuple[str, str, str, str]] = {}  # port -> pg_ctl, data dir, options, log
+
+
+def crash_and_restart(url: str) -> None:
+    """Stop the cluster of ``url`` as a crash would (``pg_ctl stop -m immediate``: no checkpoint,
+    what was not flushed to the WAL is lost) and start it again (WAL recovery)."""
+    port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+    pg_ctl, data, opts, log = _RUNNING[port]
+    for argv in (
+        [pg_ctl, "-D", data, "-m", "immediate", "-w", "stop"],
+        [pg_ctl, "-D", data, "-o", opts, "-l", log, "-w", "start"],
+    ):
+        r = subprocess.run(_as_postgres(argv), capture_output=True, text=True, check=False)
+        if r.returncode != 0:
+            raise PostgresUnavailable(f"{' '.join(argv[2:5])} failed: {r.stderr.strip()[-300:]}")
 
 
 def create_database(admin_url: str, name: str) -> str:

@@ -51,17 +51,24 @@ import termios
 import time
 import traceback
 import tty
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO, cast
 
+from erase.journal import JobState
 from erase.methods import method_names
-from erase.record import VerifyPolicy
+from erase.record import JobPlan, VerifyPolicy
 from host import paths
+from host.drives import DriveEntry, discover
 from host.errors import BadInput, TabulaError
+from host.runner import SubprocessRunner
+from host.units import human_size
+from station.certify import ensure_station_key
+from station.console import ProgressPrinter, follow, show_plan, summary
 from station.errors import StationError
-from station.worker import EXIT_INTERNAL, EXIT_OK, EXIT_REFUSED, WorkerOptions
+from station.jobs import EraseOptions, JobWatcher, create_job, plan_job, spawn
+from station.options import EXIT_INTERNAL, EXIT_OK, EXIT_REFUSED, WorkerOptions
 
 After = Literal["exit", "poweroff", "wait"]
 
@@ -73,18 +80,6 @@ LANGS = ("en", "fr")
 #: A console keymap name as loadkeys takes it (``fr``, ``fr-latin9``, ``be-latin1``, ``fr_CH``...).
 KEYMAP_NAME = re.compile(r"[a-z][A-Za-z0-9_-]{0,31}")
 VERIFY_CHOICES: tuple[VerifyPolicy, ...] = ("none", "last", "all")
-KNOWN_KEYS = (
-    "lang",
-    "keymap",
-    "policy",
-    "bench",
-    "sync",
-    "auto",
-    "verify",
-    "countdown",
-    "after",
-    "boot",
-)
 
 
 # -- kernel command line ---------------------------------------------------------------------------
@@ -136,72 +131,106 @@ def _tokens(text: str) -> list[tuple[str, str, bool]]:
     return out
 
 
+#: What one ``tabula.KEY=VALUE`` sets (field -> value), and the warning when it is ignored or changed.
+_Read = tuple[dict[str, Any], str | None]
+
+
+def _read_bench(value: str, has_value: bool) -> _Read:
+    if not has_value or value.lower() in ("1", "yes", "true", "on"):
+        return {"bench": True}, None
+    if value.lower() in ("0", "no", "false", "off"):
+        return {"bench": False}, None
+    return {}, f"tabula.bench={value} ignored: use tabula.bench=1"
+
+
+def _read_lang(value: str, has_value: bool) -> _Read:
+    if value in LANGS:
+        return {"lang": value}, None
+    return {}, f"tabula.lang={value} ignored: use en or fr"
+
+
+def _read_keymap(value: str, has_value: bool) -> _Read:
+    if KEYMAP_NAME.fullmatch(value):
+        return {"keymap": value}, None
+    return {}, f"tabula.keymap={value} ignored: a keymap name such as fr, be-latin1 or us"
+
+
+def _read_policy(value: str, has_value: bool) -> _Read:
+    if value in method_names():
+        return {"policy": value}, None
+    return {}, f"tabula.policy={value} ignored: not an erase method"
+
+
+def _read_auto(value: str, has_value: bool) -> _Read:
+    methods = method_names()
+    if value in methods:
+        return {"auto": value}, None
+    return {}, (
+        f"tabula.auto={value} is not an erase method: the headless erase will NOT run "
+        f"(methods: {', '.join(sorted(methods))})"
+    )
+
+
+def _read_sync(value: str, has_value: bool) -> _Read:
+    if value.startswith(("http://", "https://")) and len(value) > len("https://"):
+        return {"sync": value}, None
+    return {}, f"tabula.sync={value} ignored: an http:// or https:// URL is needed"
+
+
+def _read_verify(value: str, has_value: bool) -> _Read:
+    if value in VERIFY_CHOICES:
+        return {"verify": value}, None
+    return {}, f"tabula.verify={value} ignored: use none, last or all (default last)"
+
+
+def _read_countdown(value: str, has_value: bool) -> _Read:
+    try:
+        seconds = int(value)
+    except ValueError:
+        return {}, f"tabula.countdown={value} ignored: a number of seconds is needed"
+    if seconds < MIN_BOOT_COUNTDOWN:
+        return {"countdown": MIN_BOOT_COUNTDOWN}, (
+            f"tabula.countdown={value} raised to {MIN_BOOT_COUNTDOWN} s (the minimum)"
+        )
+    return {"countdown": min(seconds, MAX_COUNTDOWN)}, None
+
+
+def _read_after(value: str, has_value: bool) -> _Read:
+    if value in ("poweroff", "wait"):
+        return {"after": value}, None
+    return {}, f"tabula.after={value} ignored: use poweroff or wait (default wait)"
+
+
+#: One reader per known key; ``tabula.boot`` is read by host.protection, not here.
+_READERS: dict[str, Callable[[str, bool], _Read]] = {
+    "lang": _read_lang,
+    "keymap": _read_keymap,
+    "policy": _read_policy,
+    "bench": _read_bench,
+    "sync": _read_sync,
+    "auto": _read_auto,
+    "verify": _read_verify,
+    "countdown": _read_countdown,
+    "after": _read_after,
+    "boot": lambda value, has_value: ({}, None),
+}
+
+
 def parse_boot_params(text: str) -> BootParams:
     """The ``tabula.*`` parameters of a kernel command line.  Never raises: bad values become warnings."""
-    methods = set(method_names())
     values: dict[str, Any] = {}
     warnings: list[str] = []
     for key, value, has_value in _tokens(text):
         if not key.startswith("tabula."):
             continue
-        name = key[len("tabula.") :]
-        if name not in KNOWN_KEYS:
+        reader = _READERS.get(key[len("tabula.") :])
+        if reader is None:
             warnings.append(f"unknown boot parameter {key} ignored")
             continue
-        if name == "boot":
-            continue
-        if name == "bench":
-            if not has_value or value.lower() in ("1", "yes", "true", "on"):
-                values["bench"] = True
-            elif value.lower() in ("0", "no", "false", "off"):
-                values["bench"] = False
-            else:
-                warnings.append(f"tabula.bench={value} ignored: use tabula.bench=1")
-        elif name == "lang":
-            if value in LANGS:
-                values["lang"] = value
-            else:
-                warnings.append(f"tabula.lang={value} ignored: use en or fr")
-        elif name == "keymap":
-            if KEYMAP_NAME.fullmatch(value):
-                values["keymap"] = value
-            else:
-                warnings.append(f"tabula.keymap={value} ignored: a keymap name such as fr, be-latin1 or us")
-        elif name in ("policy", "auto"):
-            if value in methods:
-                values[name] = value
-            elif name == "auto":
-                warnings.append(
-                    f"tabula.auto={value} is not an erase method: the headless erase will NOT run "
-                    f"(methods: {', '.join(sorted(methods))})"
-                )
-            else:
-                warnings.append(f"tabula.policy={value} ignored: not an erase method")
-        elif name == "sync":
-            if value.startswith(("http://", "https://")) and len(value) > len("https://"):
-                values["sync"] = value
-            else:
-                warnings.append(f"tabula.sync={value} ignored: an http:// or https:// URL is needed")
-        elif name == "verify":
-            if value in VERIFY_CHOICES:
-                values["verify"] = value
-            else:
-                warnings.append(f"tabula.verify={value} ignored: use none, last or all (default last)")
-        elif name == "countdown":
-            try:
-                seconds = int(value)
-            except ValueError:
-                warnings.append(f"tabula.countdown={value} ignored: a number of seconds is needed")
-                continue
-            if seconds < MIN_BOOT_COUNTDOWN:
-                warnings.append(f"tabula.countdown={value} raised to {MIN_BOOT_COUNTDOWN} s (the minimum)")
-                seconds = MIN_BOOT_COUNTDOWN
-            values["countdown"] = min(seconds, MAX_COUNTDOWN)
-        elif name == "after":
-            if value in ("poweroff", "wait"):
-                values["after"] = value
-            else:
-                warnings.append(f"tabula.after={value} ignored: use poweroff or wait (default wait)")
+        read, warning = reader(value, has_value)
+        values.update(read)
+        if warning:
+            warnings.append(warning)
     return BootParams(**values, warnings=tuple(warnings))
 
 
@@ -389,7 +418,27 @@ class AutorunConfig:
 
 def _config(args: argparse.Namespace) -> AutorunConfig:
     params = read_boot_params(Path(args.cmdline)) if args.from_cmdline else BootParams()
-    method = args.method or (params.auto if args.from_cmdline else None)
+    countdown = args.countdown if args.countdown is not None else params.countdown
+    if not 0 <= countdown <= MAX_COUNTDOWN:
+        raise BadInput(f"--countdown must be between 0 and {MAX_COUNTDOWN} seconds")
+    return AutorunConfig(
+        method=_method(args, params),
+        verify=args.verify or params.verify,
+        countdown=countdown,
+        after=args.after or (params.after if args.from_cmdline else "exit"),
+        once_per_boot=bool(args.from_cmdline),
+        test_loops=_test_loops(args),
+        jobs_root=Path(args.job_dir) if args.job_dir else paths.jobs_dir(),
+        cert_dir=None if args.no_cert else (Path(args.cert_dir) if args.cert_dir else paths.certs_dir()),
+        key_dir=Path(args.key_dir) if args.key_dir else paths.keys_dir(),
+        lang=args.lang or params.lang or os.environ.get("TABULA_LANG", "en"),
+        warnings=params.warnings,
+    )
+
+
+def _method(args: argparse.Namespace, params: BootParams) -> str:
+    """The erase method asked for, with the consent to erase every unprotected drive."""
+    method: str | None = args.method or (params.auto if args.from_cmdline else None)
     if method is None:
         if args.from_cmdline and not params.warnings:
             raise BadInput("no headless erase asked: the kernel command line has no tabula.auto=METHOD")
@@ -399,33 +448,20 @@ def _config(args: argparse.Namespace) -> AutorunConfig:
         )
     if method not in method_names():
         raise BadInput(f"unknown method {method!r}", hint="see 'station methods'")
-    consent = args.yes_all_unprotected or (args.from_cmdline and params.auto is not None)
-    if not consent:
+    if not (args.yes_all_unprotected or (args.from_cmdline and params.auto is not None)):
         raise BadInput(
             "refusing to erase every unprotected drive without consent",
             hint="add --yes-all-unprotected (or boot with tabula.auto=METHOD)",
         )
-    countdown = args.countdown if args.countdown is not None else params.countdown
-    if not 0 <= countdown <= MAX_COUNTDOWN:
-        raise BadInput(f"--countdown must be between 0 and {MAX_COUNTDOWN} seconds")
-    after: After = args.after or (params.after if args.from_cmdline else "exit")
+    return method
+
+
+def _test_loops(args: argparse.Namespace) -> tuple[str, ...]:
     test_loops = tuple(os.path.realpath(d) for d in (args.test_loop or ()))
     for d in test_loops:
         if not os.path.basename(d).startswith("loop"):
             raise BadInput(f"--test-loop takes loop devices only, not {d}")
-    return AutorunConfig(
-        method=method,
-        verify=args.verify or params.verify,
-        countdown=countdown,
-        after=after,
-        once_per_boot=bool(args.from_cmdline),
-        test_loops=test_loops,
-        jobs_root=Path(args.job_dir) if args.job_dir else paths.jobs_dir(),
-        cert_dir=None if args.no_cert else (Path(args.cert_dir) if args.cert_dir else paths.certs_dir()),
-        key_dir=Path(args.key_dir) if args.key_dir else paths.keys_dir(),
-        lang=args.lang or params.lang or os.environ.get("TABULA_LANG", "en"),
-        warnings=params.warnings,
-    )
+    return test_loops
 
 
 def select_drives(entries: Sequence[Any], test_loops: Sequence[str]) -> tuple[list[Any], list[Any]]:
@@ -446,18 +482,10 @@ def select_drives(entries: Sequence[Any], test_loops: Sequence[str]) -> tuple[li
 
 
 def _leader(cfg: AutorunConfig, state: StateFiles, out: TextIO) -> int:
-    from host.drives import discover
-    from station.cli import ProgressPrinter, _show_plan, _summary, follow, human_bytes
-    from station.jobs import EraseOptions, JobWatcher, create_job, plan_job, spawn
-
     for w in cfg.warnings:
         out.write(f"WARNING: {w}\n")
     out.write(f"Tabula headless erase: method {cfg.method}, verify {cfg.verify}\n")
-    entries = discover(include_loop=bool(cfg.test_loops))
-    allowed, refused = select_drives(entries, cfg.test_loops)
-    for e in refused:
-        reasons = "; ".join(r.message for r in e.protection.reasons)
-        out.write(f"  protected, not erased: {e.info.path} ({e.info.model or '-'}): {reasons}\n")
+    allowed = _drives(cfg, out)
     if not allowed:
         out.write("No drive to erase: every drive found is protected (or there is none).\n")
         out.flush()
@@ -467,23 +495,51 @@ def _leader(cfg: AutorunConfig, state: StateFiles, out: TextIO) -> int:
         plans = [plan_job(e.info, options) for e in allowed]
     except TabulaError as exc:
         raise BadInput(exc.message, hint=exc.hint or None) from exc
-    _show_plan(allowed, plans, out)
+    show_plan(allowed, plans, out)
     total = sum(e.info.size_bytes for e in allowed)
-    out.write(f"\n{len(allowed)} drive(s), {human_bytes(total)} in all, will be ERASED.\n")
+    out.write(f"\n{len(allowed)} drive(s), {human_size(total)} in all, will be ERASED.\n")
     out.flush()
     state.set_phase("countdown")
     with KeyWatcher(_stdin_fd()) as keys:
         if not countdown(cfg.countdown, out, keys, f"Erasing {len(allowed)} drive(s)"):
             return EXIT_REFUSED
     state.set_phase("erasing")
+    job_dirs, procs, interrupted = _start(cfg, plans)
+    if not job_dirs:
+        out.write("Cancelled (Ctrl-C) before any drive was touched.\n")
+        out.flush()
+        return EXIT_REFUSED
+    code = summary(_follow(job_dirs, procs, out, interrupted), procs, out, False)
+    if cfg.cert_dir is not None:
+        out.write(f"\nCertificates: {cfg.cert_dir}   station public key: {cfg.key_dir / 'station.pub.pem'}\n")
+    out.flush()
+    return code
+
+
+def _drives(cfg: AutorunConfig, out: TextIO) -> list[DriveEntry]:
+    """The drives to erase; the protected ones are listed with their reasons."""
+    entries = discover(include_loop=bool(cfg.test_loops))
+    allowed, refused = select_drives(entries, cfg.test_loops)
+    for e in refused:
+        reasons = "; ".join(r.message for r in e.protection.reasons)
+        out.write(f"  protected, not erased: {e.info.path} ({e.info.model or '-'}): {reasons}\n")
+    return allowed
+
+
+def _start(
+    cfg: AutorunConfig, plans: list[JobPlan]
+) -> tuple[list[Path], list[subprocess.Popen[bytes]], bool]:
+    """Create each job and start its worker; (job dirs, workers, whether Ctrl-C came meanwhile).
+
+    While jobs are being created Ctrl-C is only noted, so that no worker is ever left running
+    unfollowed; the caller then stops them (the run ends as interrupted).
+    """
     wopts = WorkerOptions(
         cert_dir=str(cfg.cert_dir) if cfg.cert_dir else None,
         key_dir=str(cfg.key_dir),
         lang=cfg.lang,
         include_loop=bool(cfg.test_loops),
     )
-    # From here on Ctrl-C stops the workers and ends as interrupted; while jobs are being created it is
-    # only noted, so that no worker is ever left running unfollowed.
     interrupted = False
 
     def note_interrupt(signum: int, frame: object) -> None:
@@ -495,8 +551,6 @@ def _leader(cfg: AutorunConfig, state: StateFiles, out: TextIO) -> int:
     previous = signal.signal(signal.SIGINT, note_interrupt)
     try:
         if cfg.cert_dir is not None:
-            from station.certify import ensure_station_key
-
             ensure_station_key(cfg.key_dir)
         for plan in plans:
             if interrupted:
@@ -505,27 +559,25 @@ def _leader(cfg: AutorunConfig, state: StateFiles, out: TextIO) -> int:
             procs.append(spawn(job_dirs[-1]))
     finally:
         signal.signal(signal.SIGINT, previous)
-    if not job_dirs:
-        out.write("Cancelled (Ctrl-C) before any drive was touched.\n")
-        out.flush()
-        return EXIT_REFUSED
+    return job_dirs, procs, interrupted
+
+
+def _follow(
+    job_dirs: list[Path], procs: list[subprocess.Popen[bytes]], out: TextIO, interrupted: bool
+) -> list[JobState]:
+    """Follow the workers to the end; Ctrl-C (now or noted while starting) stops them."""
     printer = ProgressPrinter(out, json_mode=False, tty=out.isatty())
     try:
         if interrupted:
             raise KeyboardInterrupt
-        states = follow(job_dirs, procs, printer)
+        return follow(job_dirs, procs, printer)
     except KeyboardInterrupt:
         for p in procs:
             if p.poll() is None:
                 p.terminate()
         for p in procs:
             p.wait()
-        states = JobWatcher(job_dirs).poll()
-    code = _summary(states, procs, out, False)
-    if cfg.cert_dir is not None:
-        out.write(f"\nCertificates: {cfg.cert_dir}   station public key: {cfg.key_dir / 'station.pub.pem'}\n")
-    out.flush()
-    return code
+        return JobWatcher(job_dirs).poll()
 
 
 def _after(cfg: AutorunConfig, code: int, out: TextIO, cancelled: bool) -> None:
@@ -533,8 +585,6 @@ def _after(cfg: AutorunConfig, code: int, out: TextIO, cancelled: bool) -> None:
         if code == EXIT_OK and not cancelled:
             out.write("All drives erased: powering off.\n")
             out.flush()
-            from host.runner import SubprocessRunner
-
             SubprocessRunner().run(["systemctl", "poweroff"], timeout=60, mutating=True)
             return
         out.write("Not powering off: look at the result above.\n")

@@ -21,10 +21,13 @@ from certs.issue import issue_certificate
 from certs.jws import parse_envelope
 from certs.keys import init_station_key, station_id_default
 from certs.settings import CertSettings
+from diagnostics.health import drive_health
 from erase.journal import derive
+from erase.purge.machine import current_machine
 from host import paths
+from host.fsio import atomic_write
+from station.options import WorkerOptions
 from station.sync.outbox import enqueue_certificate
-from station.worker import WorkerOptions, write_atomic
 
 CERTIFICATE_INDEX = "certificate.json"
 
@@ -45,9 +48,6 @@ def _health(device_path: str, transport: str) -> dict[str, object] | None:
     """SMART summary for real drives; loop devices have none (and none is claimed)."""
     if transport == "loop":
         return None
-    from diagnostics.health import drive_health
-    from erase.purge.machine import current_machine
-
     # The same machine the job ran on: the real one, or a recorded one (TABULA_REPLAY_MACHINE).
     return drive_health(device_path, current_machine().runner).to_dict()
 
@@ -88,7 +88,7 @@ def certify_job(job_dir: Path, options: WorkerOptions) -> list[Path]:
     if already is not None:
         # A crash between signing and writing the index: reuse it, never a second certificate.
         enqueue_certificate(already[0], home=paths.home())
-        write_atomic(
+        atomic_write(
             index,
             json.dumps(
                 {"paths": [str(p) for p in already], "record_sha256": digest, "recovered": True}
@@ -110,7 +110,7 @@ def certify_job(job_dir: Path, options: WorkerOptions) -> list[Path]:
     # between the two is repaired by `station sync`, which also queues certificates it finds.
     enqueue_certificate(issued.json_path, home=paths.home())
     files = [issued.json_path, issued.pdf_path]
-    write_atomic(
+    atomic_write(
         index,
         json.dumps(
             {

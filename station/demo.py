@@ -30,7 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from certs import cli as certs_cli
+from erase.journal import derive
+from host import paths
 from host.errors import BadInput
+from station.commands import cmd_erase, erase_args
+from station.jobs import find_jobs
 
 SECRET = b"DONOR-SECRET: bank account FR76 3000 6000 0112 3456 7890 189, password hunter2. "
 MiB = 1 << 20
@@ -148,29 +153,23 @@ def run_demo(args: argparse.Namespace) -> int:
         if args.cli:
             code = _headless(args, [dev for _, _, dev in prepared])
         else:
-            from host import paths
-            from station.tui import run as run_tui
+            # Start-up time: `station demo --cli` runs without loading Textual.
+            from station.tui.run import run as run_tui
 
             code = run_tui(jobs_root=paths.jobs_dir(), include_loop=True, lang=args.lang, demo=True)
         return max(code, _report(prepared, headless=args.cli))
 
 
 def _headless(args: argparse.Namespace, devices: list[str]) -> int:
-    from station.cli import build_parser, cmd_erase
-
-    argv = ["erase", *devices, "--method", args.method, "--verify", args.verify, "--include-loop", "--yes"]
+    argv = [*devices, "--method", args.method, "--verify", args.verify, "--include-loop", "--yes"]
     argv += ["--lang", args.lang or "en"]
-    code = cmd_erase(build_parser().parse_args(argv))
+    code = cmd_erase(erase_args(argv))
     audit = _audit()
     return 0 if code in (0, 3) and audit in (0, 1) else max(code, audit)
 
 
 def _report(prepared: list[tuple[DemoDrive, Path, str]], *, headless: bool) -> int:
     """Scan the backing files; check that the station told the truth about each drive."""
-    from erase.journal import derive
-    from host import paths
-    from station.jobs import find_jobs
-
     outcomes: dict[str, str] = {}
     for job in find_jobs(paths.jobs_dir()):
         state = derive(job)
@@ -198,15 +197,12 @@ def _report(prepared: list[tuple[DemoDrive, Path, str]], *, headless: bool) -> i
 
 def _audit() -> int:
     """Verify the certificates offline, as an auditor would: trusting only the station's public key."""
-    from host import paths
-    from station.cli import main as station_main
-
     trust = paths.home() / "trust"
     trust.mkdir(parents=True, exist_ok=True)
     (trust / "station.pem").write_bytes((paths.keys_dir() / "station.pub.pem").read_bytes())
     print(f"\nAn auditor checks the signed certificates offline (trusting only {trust / 'station.pem'}):")
     print(f"  station verify --chain --trust {trust} {paths.certs_dir()}")
-    return station_main(["verify", "--chain", "--trust", str(trust), str(paths.certs_dir())])
+    return certs_cli.main(["verify", "--chain", "--trust", str(trust), str(paths.certs_dir())])
 
 
 def register(sub: Any) -> None:

@@ -11,3 +11,7 @@ from host.errors import TabulaError
 
 class StationError(TabulaError):
     """Base of the station package's own errors."""
+
+
+class Refused(StationError):
+    """The drive is protected: nothing was written."""

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from certs.limits import check_drive, check_operator
+from erase.errors import JournalError
 from erase.journal import Follower, JobState, Journal, iter_jobs, utcnow
 from erase.methods import expand
 from erase.purge.planner import PlanOptions, PurgePlan, plan_purge
@@ -28,7 +30,7 @@ from erase.record import ErrorPolicy, JobPlan, VerifyMode, VerifyPolicy
 from host.identity import DriveInfo
 from host.runner import Runner
 from station import __version__
-from station.worker import WorkerOptions
+from station.options import WorkerOptions
 
 DEFAULT_BLOCK_SIZE = 4 << 20
 
@@ -58,6 +60,12 @@ def plan_job(
     passes of ``options.method`` follow only when the purge plan overwrites, over the drive's native
     size (after any hidden area is removed).
     """
+    # What the certificate will hold is checked now, before anything is written (certs/limits.py).
+    check_operator(operator or {})
+    d = drive
+    check_drive(
+        {"manufacturer": d.vendor, "model": d.model, "serial": d.serial, "wwn": d.wwn, "firmware": d.firmware}
+    )
     seed = secrets.token_bytes(16)
     passes = expand(
         options.method,
@@ -164,8 +172,6 @@ def find_jobs(jobs_root: Path) -> list[Path]:
 
 def find_job(jobs_root: Path, job_id: str) -> Path:
     """A job directory from an id, an unambiguous id prefix, or a path."""
-    from erase.errors import JournalError
-
     as_path = Path(job_id)
     if (as_path / "journal.jsonl").is_file():
         return as_path

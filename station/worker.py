@@ -24,10 +24,8 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from erase.blockdev import BlockDevice
 from erase.engine import DriveUnresponsive, verify_full, verify_sample, write_pass
@@ -35,48 +33,14 @@ from erase.errors import DriveGone, EraseError
 from erase.journal import JobState, Journal, boot_id, derive, process_start, utcnow
 from erase.model import Progress, Range
 from erase.purge.machine import Machine, current_machine
+from erase.purge.planner import PlannedStep
+from erase.purge.steps import StepContext, StepsFailed, run_step
 from erase.record import JobPlan, VerificationRecord
 from erase.sampling import sample_plan
 from host.errors import TabulaError
-
-WORKER_OPTIONS = "worker.json"
-RECORD = "record.json"
-
-
-@dataclass(frozen=True)
-class WorkerOptions:
-    cert_dir: str | None = None
-    key_dir: str | None = None
-    settings: str | None = None  # path of a certificate settings TOML file
-    lang: str = ""  # certificate language; "" = the settings file's language
-    include_loop: bool = False
-    progress_interval: float = 1.0
-    checkpoint_seconds: float = 5.0
-
-    @classmethod
-    def load(cls, job_dir: Path) -> WorkerOptions:
-        path = job_dir / WORKER_OPTIONS
-        if not path.exists():
-            return cls()
-        data: dict[str, Any] = json.loads(path.read_text())
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-
-    def save(self, job_dir: Path) -> None:
-        write_atomic(job_dir / WORKER_OPTIONS, json.dumps(self.__dict__, indent=2).encode())
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+from host.fsio import atomic_write
+from station.certify import certify_job
+from station.options import EXIT_INTERNAL, RECORD, WorkerOptions, exit_code_for
 
 
 class JobCancelled(EraseError):
@@ -229,18 +193,13 @@ class Worker:
         """Write record.json (and the certificate, when configured) from the journal; return exit code."""
         state = derive(self.job_dir)
         record = state.record()
-        write_atomic(self.job_dir / RECORD, json.dumps(record.to_dict(), indent=2).encode())
+        atomic_write(self.job_dir / RECORD, json.dumps(record.to_dict(), indent=2).encode())
         if self.options.cert_dir:
-            from station.certify import certify_job
-
             certify_job(self.job_dir, self.options)
         return exit_code_for(record.outcome.value)
 
     def _run_steps(self) -> None:
         """The plan's firmware and preparation steps, in order; each must bring its evidence."""
-        from erase.purge.planner import PlannedStep
-        from erase.purge.steps import StepContext, StepsFailed, run_step
-
         ctx = StepContext(machine=self.machine, drive=self.plan.drive, seed=bytes.fromhex(self.plan.seed))
         for i, raw in enumerate(self.plan.purge_steps):
             done = self.state.steps.get(i)
@@ -353,23 +312,6 @@ class Worker:
     def _check_cancel(self) -> None:
         if self.cancel.is_set():
             raise JobCancelled("the job was stopped on request (SIGTERM/SIGINT) before the end")
-
-
-EXIT_OK = 0
-EXIT_INTERNAL = 1
-EXIT_REFUSED = 2
-EXIT_FAILED = 3
-EXIT_INTERRUPTED = 4
-EXIT_UNVERIFIED = 5  # every pass written, but no verification was asked: not a NIST erasure
-
-
-def exit_code_for(outcome: str) -> int:
-    return {
-        "verified": EXIT_OK,
-        "unverified": EXIT_UNVERIFIED,
-        "failed": EXIT_FAILED,
-        "interrupted": EXIT_INTERRUPTED,
-    }.get(outcome, EXIT_INTERNAL)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from certs.verify import Verifier
 from erase.journal import Journal
 from erase.record import VerificationRecord
 from station.certify import certify_job, ensure_station_key
-from station.worker import WorkerOptions
+from station.options import WorkerOptions
 from tests.test_journal import SIZE, dead_worker, full_pass, plan
 
 VERIFIED = VerificationRecord(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,9 @@ def test_substituted_link_is_a_break(tmp_path: Path) -> None:
 def test_backdated_certificate_is_reordered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     st = make_station(tmp_path)
     st.issue(records.verified())
-    monkeypatch.setattr(certs.build, "now_utc", lambda: "2001-01-01T00:00:00Z")
+    # still inside the endorsement's validity (it starts a day before it was made), but before #1
+    earlier = (datetime.now(UTC) - timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    monkeypatch.setattr(certs.build, "now_utc", lambda: earlier)
     st.issue(records.verified())
     assert chain_reasons(verdicts(st)) == {(2, "chain_reordered")}
 

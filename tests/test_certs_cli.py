@@ -49,7 +49,9 @@ def test_full_workflow(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 
     assert main(["keys", "export"]) == 0
     station_pem = capsys.readouterr().out
-    assert station_pem.startswith("-----BEGIN PUBLIC KEY-----")
+    assert station_pem.startswith(
+        "Tabula-Role: station\nTabula-Station-Id: bench-1\n-----BEGIN PUBLIC KEY-----"
+    )
     (tmp_path / "bench-1.pem").write_text(station_pem)
 
     org_home = tmp_path / "admin"
@@ -104,6 +106,9 @@ def test_verify_exit_codes_for_edge_cases(
     assert "unreadable" in capsys.readouterr().out
     assert main(["verify", str(empty), "--trust", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    assert main(["verify", str(empty), "--trust", str(tmp_path / "nope"), "--json"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False and report["error"]["reason"] == "trust_error" and report["results"] == []
 
 
 def test_keys_without_a_key(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -123,3 +128,110 @@ def test_as_a_real_process(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert "fingerprint" in r.stdout and "PRIVATE" not in r.stdout + r.stderr
+
+
+def test_keys_with_roles_endorse_and_revoke(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    admin = tmp_path / "admin"
+    assert main(["keys", "init", "--station-id", "bench-1"]) == 0
+    assert main(["keys", "--key-dir", str(admin), "init", "--org", "Atelier Réemploi"]) == 0
+    capsys.readouterr()
+    assert main(["keys", "--key-dir", str(admin), "export", "--org"]) == 0
+    org_pem = capsys.readouterr().out
+    assert org_pem.startswith("Tabula-Role: organisation\n-----BEGIN PUBLIC KEY-----")
+    trust = tmp_path / "trust"
+    trust.mkdir()
+    (trust / "org.pem").write_text(org_pem)
+    main(["keys", "export"])
+    (tmp_path / "bench-1.pem").write_text(capsys.readouterr().out)
+    endorsement = tmp_path / "e.json"
+    argv = ["keys", "--key-dir", str(admin), "endorse", "--station-pub", str(tmp_path / "bench-1.pem")]
+    assert main([*argv, "--station-id", "bench-1", "--not-before", "2020-01-01", "--valid-days", "0"]) == 2
+    assert "--valid-days must be positive" in capsys.readouterr().err
+    assert main([*argv, "--station-id", "bench-1", "--valid-days", "30", "-o", str(endorsement)]) == 0
+    body = json.loads(_payload(endorsement))
+    assert body["role"] == "station" and body["not_after"] > body["not_before"]
+    assert main(["keys", "import-endorsement", str(endorsement)]) == 0
+    assert f"(from {body['not_before']} to {body['not_after']})" in capsys.readouterr().out
+    good = issue_certificate(
+        records.verified(), key_dir=home / "keys", cert_dir=home / "certs", settings=SETTINGS
+    )
+    assert main(["verify", str(good.json_path), "--trust", str(trust)]) == 0
+    capsys.readouterr()
+
+    # revoke the station key from yesterday: its certificate (signed today) is refused
+    revoke_argv = ["keys", "--key-dir", str(admin), "revoke", "--key", str(tmp_path / "bench-1.pem")]
+    assert main([*revoke_argv, "--at", "2020-01-01T00:00:00Z", "--comment", "stolen"]) == 0
+    assert "now lists 1 key(s)" in capsys.readouterr().out
+    assert main([*revoke_argv]) == 2  # already revoked in that list
+    assert "already revoked" in capsys.readouterr().err
+    assert (
+        main(["keys", "--key-dir", str(admin), "revoke", "--kid", "ab" * 32, "--reason", "superseded"]) == 0
+    )
+    assert "now lists 2 key(s)" in capsys.readouterr().out
+    (trust / "revocations.json").write_bytes((admin / "revocations.json").read_bytes())
+    assert main(["verify", str(good.json_path), "--trust", str(trust), "--json"]) == 1
+    result = json.loads(capsys.readouterr().out)["results"][0]
+    assert result["reason"] == "revoked_key" and "stolen" in result["problems"][0]["message"]
+
+
+def _payload(path: Path) -> str:
+    from certs.canonical import b64url_decode
+
+    return b64url_decode(json.loads(path.read_text())["payload"]).decode()
+
+
+FORGED = "OK    forged.json: Western Digital WDC WD5000AAKX s\u2215n WD-1: erased (clear) and verified"  # no "/" in a name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "x\r" + FORGED + "\x1b[K.json",
+        "x\x1b[2K\x1b[1G" + FORGED + ".json",
+        "\u202e" + "nosj.drocer-deliaf" + "\u2066.json",
+        "x\n" + FORGED + "\x85\u2028.json",
+    ],
+)
+def test_file_names_cannot_forge_output_lines(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    main(["keys", "init", "--station-id", "bench-1"])
+    failure = issue_certificate(records.interrupted(), key_dir=home / "keys", cert_dir=home / "certs")
+    hostile = tmp_path / "in" / name
+    hostile.parent.mkdir()
+    hostile.write_bytes(failure.json_path.read_bytes())
+    capsys.readouterr()
+    assert main(["verify", str(hostile.parent)]) == 1
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert not any(line.startswith("OK") for line in lines), out
+    assert (
+        len(lines) == 4 and lines[0].startswith("FAIL  ") and lines[-1] == "0/1 valid erasure certificate(s)"
+    )
+    for bad in ("\r", "\x1b", "\u202e", "\u2066", "\x85", "\u2028"):
+        assert bad not in out
+    assert "failure_report" in out and "NOT ERASED" in out
+
+
+def test_json_output_survives_undecodable_names(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    main(["keys", "init", "--station-id", "bench-1"])
+    good = issue_certificate(records.verified(), key_dir=home / "keys", cert_dir=home / "certs")
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    raw_name = os.fsencode(folder) + b"/\xff\xfe\x1b.json"
+    with open(raw_name, "wb") as fh:
+        fh.write(good.json_path.read_bytes())
+    capsys.readouterr()
+    assert main(["verify", str(folder), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert out.isascii()
+    assert json.loads(out)["results"][0]["path"].endswith("/\\xff\\xfe\x1b.json")
+    assert main(["verify", str(folder)]) == 0
+    human = capsys.readouterr().out
+    assert "\\udcff" in human and "\\x1b" in human and "\x1b" not in human

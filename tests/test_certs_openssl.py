@@ -1,4 +1,4 @@
-"""The openssl-only verification recipe of certs/README.md, run for real with the openssl binary."""
+"""The openssl + jq recipe of certs/README.md, extracted from the README and run exactly as written."""
 
 from __future__ import annotations
 
@@ -7,38 +7,76 @@ import json
 import re
 import shutil
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from certs.canonical import b64url_decode, b64url_encode
-from certs.keys import export_public
+from certs.jws import envelope_bytes
+from certs.keys import SigningKey, endorse, export_public, load_org_key, load_station_key
+from certs.revocation import revoke
 from certs.trust import TrustStore
 from tests.fixtures.certs import records
-from tests.fixtures.certs.helpers import Station, load_json, make_station, payload_of
+from tests.fixtures.certs.helpers import Station, legacy_form, load_json, make_station, payload_of, resign
 
 README = Path(__file__).resolve().parent.parent / "certs" / "README.md"
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl binary")
+pytestmark = pytest.mark.skipif(
+    shutil.which("openssl") is None or shutil.which("jq") is None, reason="needs openssl and jq"
+)
 
 
-def recipe() -> str:
+def blocks() -> list[str]:
+    """The recipe's shell blocks, in README order: 1, 2a, 2b, 2c, 3."""
     text = README.read_text(encoding="utf-8")
-    section = text.split("### Verify with openssl only", 1)[1]
-    m = re.search(r"```sh\n(.*?)```", section, re.S)
-    assert m, "the README lost its openssl recipe"
-    return m.group(1)
+    section = text.split("### Verify with openssl and jq", 1)[1].split("\n## ", 1)[0]
+    found = re.findall(r"```sh\n(.*?)```", section, re.S)
+    assert len(found) == 5, "the README's openssl recipe lost a block"
+    return found
+
+
+def run(
+    workdir: Path, cert: Path | bytes, *, org: bool = False, revocations: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run the recipe in ``workdir`` (holding pub.pem or org.pem) on ``cert``, as the README says."""
+    read, direct, via_org, revoked, verdict = blocks()
+    (workdir / "cert.json").write_bytes(cert if isinstance(cert, bytes) else cert.read_bytes())
+    steps = (
+        [read, via_org, revoked, verdict]
+        if org and revocations
+        else [read, via_org, verdict]
+        if org
+        else [read, direct, verdict]
+    )
+    return subprocess.run(
+        ["bash", "-c", "".join(steps)], cwd=workdir, capture_output=True, text=True, timeout=60
+    )
 
 
 def run_recipe(workdir: Path, cert: Path) -> subprocess.CompletedProcess[str]:
-    script = re.sub(r"^CERT=.*$", f"CERT='{cert}'", recipe(), count=1, flags=re.M)
-    assert f"CERT='{cert}'" in script
-    return subprocess.run(["bash", "-c", script], cwd=workdir, capture_output=True, text=True, timeout=60)
+    """With the station's key (pub.pem in ``workdir``): used by the end-to-end test too."""
+    return run(workdir, cert)
 
 
 @pytest.fixture
 def station(tmp_path: Path) -> Station:
-    return make_station(tmp_path)
+    return make_station(tmp_path / "station")
+
+
+@pytest.fixture
+def audit(tmp_path: Path, station: Station) -> Path:
+    work = tmp_path / "audit"
+    work.mkdir()
+    (work / "pub.pem").write_text(export_public(station.key_dir))
+    (work / "org.pem").write_bytes((station.trust_dir / "org.pem").read_bytes())
+    return work
+
+
+def verdict_line(r: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in r.stdout.splitlines() if line and "Signature Verified" not in line]
+    return lines[0] if lines else ""
 
 
 def test_openssl_version_is_3() -> None:
@@ -46,46 +84,158 @@ def test_openssl_version_is_3() -> None:
     assert re.match(r"OpenSSL [3-9]\.", out), out
 
 
-def test_readme_recipe_verifies_a_certificate(station: Station, tmp_path: Path) -> None:
+@pytest.mark.parametrize("org", [False, True], ids=["station-key", "organisation-key"])
+def test_recipe_verifies_a_certificate(station: Station, audit: Path, org: bool) -> None:
     issued = station.issue(records.verified())
-    work = tmp_path / "audit"
-    work.mkdir()
-    (work / "pub.pem").write_text(export_public(station.key_dir))
-    r = run_recipe(work, issued.json_path)
+    r = run(audit, issued.json_path, org=org)
     assert r.returncode == 0, r.stderr
-    assert "Signature Verified Successfully" in r.stdout
-    header = json.loads(b64url_decode(load_json(issued.json_path)["protected"]))
-    # the fingerprint openssl computes from pub.pem is the kid in the header
-    assert re.search(rf"^{header['kid']} \*stdin$", r.stdout, re.M), r.stdout
-    # the signed record is printed, and openssl's hash of the compact form is the certificate hash
-    assert f'"certificate_id":"{issued.certificate_id}"' in r.stdout
-    assert re.search(rf"^{issued.digest} \*stdin$", r.stdout, re.M)
-    assert payload_of(issued.json_path)["kind"] == "certificate"
+    assert r.stdout.count("Signature Verified Successfully") == (2 if org else 1)
+    assert verdict_line(r).startswith("certificate: verified, level clear; station bench-1 #1;")
+    assert issued.certificate_id in verdict_line(r)
+    assert r.stdout.splitlines()[-1] == issued.digest  # openssl's hash of the compact form
 
 
-def test_readme_recipe_rejects_a_tampered_certificate(station: Station, tmp_path: Path) -> None:
+@pytest.mark.parametrize("org", [False, True], ids=["station-key", "organisation-key"])
+def test_recipe_says_failure_report(station: Station, audit: Path, org: bool) -> None:
+    issued = station.issue(records.failed_verification())
+    r = run(audit, issued.json_path, org=org)
+    assert r.returncode == 0, r.stderr
+    assert verdict_line(r).startswith("failure_report: failed, level none;")
+
+
+def test_recipe_reads_legacy_and_reformatted_files(station: Station, audit: Path) -> None:
+    issued = station.issue(records.verified())
+    obj = load_json(issued.json_path)
+    legacy = json.dumps(legacy_form(obj, station.key_dir), indent=7).encode()
+    r = run(audit, legacy, org=True)
+    assert r.returncode == 0 and verdict_line(r).startswith("certificate:"), r.stderr
+    for text in (
+        json.dumps(obj, separators=(",", ":")),
+        json.dumps(obj, indent=1)[::1].replace("\n", "\r\n"),
+    ):
+        r = run(audit, text.encode(), org=True)
+        assert r.returncode == 0 and verdict_line(r).startswith("certificate:"), r.stderr
+
+
+def _planted(report: dict[str, Any], cert: dict[str, Any]) -> list[bytes]:
+    """A signed failure report dressed up as a certificate in every unsigned place."""
+    header = report.get("header", {})
+    top = json.dumps(report)[:-1]
+    return [
+        json.dumps({**report, "header": {**header, "kind": "certificate"}}).encode(),
+        json.dumps({**report, "kind": "certificate", "result": {"success": True}}).encode(),
+        json.dumps(
+            {
+                **report,
+                "header": {
+                    "endorsement": cert.get("header", {}).get("endorsement", {}),
+                    "payload": cert["payload"],
+                },
+            }
+        ).encode(),
+        (top + ', "payload": ' + json.dumps(cert["payload"]) + "}").encode(),  # a second payload member
+        (
+            top
+            + ', "signature": '
+            + json.dumps(cert["signature"])
+            + ', "payload": '
+            + json.dumps(cert["payload"])
+            + "}"
+        ).encode(),
+        json.dumps(
+            {
+                "protected": report["protected"],
+                "payload": report["payload"],
+                "signature": report["signature"],
+                "header": {"endorsement": {"payload": cert["payload"]}},
+            }
+        ).encode(),
+    ]
+
+
+@pytest.mark.parametrize("org", [False, True], ids=["station-key", "organisation-key"])
+def test_planted_content_never_makes_a_failure_report_a_certificate(
+    station: Station, audit: Path, org: bool
+) -> None:
+    report = load_json(station.issue(records.failed_verification()).json_path)
+    cert = load_json(station.issue(records.verified()).json_path)
+    for legacy in (False, True):
+        base = legacy_form(report, station.key_dir) if legacy else report
+        other = legacy_form(cert, station.key_dir) if legacy else cert
+        for i, data in enumerate(_planted(base, other)):
+            r = run(audit, data, org=org)
+            assert not verdict_line(r).startswith("certificate"), (legacy, i, r.stdout)
+            assert r.returncode != 0 or verdict_line(r).startswith("failure_report"), (legacy, i, r.stdout)
+
+
+def test_tampered_or_wrong_key_fails(station: Station, audit: Path) -> None:
     issued = station.issue(records.verified())
     obj = load_json(issued.json_path)
     sig = bytearray(b64url_decode(obj["signature"]))
     sig[10] ^= 1
-    obj["signature"] = b64url_encode(bytes(sig))
-    forged = tmp_path / "forged.json"
-    forged.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    work = tmp_path / "audit"
-    work.mkdir()
-    (work / "pub.pem").write_text(export_public(station.key_dir))
-    r = run_recipe(work, forged)
-    assert "Signature Verified Successfully" not in r.stdout
-    assert "Signature Verification Failure" in r.stdout + r.stderr
+    r = run(audit, json.dumps(dict(obj, signature=b64url_encode(bytes(sig)))).encode())
+    assert r.returncode != 0 and "Signature Verification Failure" in r.stdout + r.stderr
+    assert "certificate:" not in r.stdout
+    (audit / "pub.pem").write_bytes((audit / "org.pem").read_bytes())  # the wrong key
+    r = run(audit, issued.json_path)
+    assert r.returncode != 0 and "certificate:" not in r.stdout
 
 
-def test_openssl_checks_with_the_wrong_key_fail(station: Station, tmp_path: Path) -> None:
+def test_station_id_binding_of_the_key_file(station: Station, audit: Path) -> None:
     issued = station.issue(records.verified())
-    work = tmp_path / "audit"
-    work.mkdir()
-    (work / "pub.pem").write_bytes((station.root / "org" / "org.pub.pem").read_bytes())
-    r = run_recipe(work, issued.json_path)
-    assert "Signature Verified Successfully" not in r.stdout
+    pem = (audit / "pub.pem").read_text().replace("Tabula-Station-Id: bench-1", "Tabula-Station-Id: bench-9")
+    (audit / "pub.pem").write_text(pem)
+    r = run(audit, issued.json_path)
+    assert r.returncode != 0 and "certificate:" not in r.stdout
+
+
+def test_endorsement_checks(station: Station, audit: Path, tmp_path: Path) -> None:
+    issued = station.issue(records.verified())
+    obj = load_json(issued.json_path)
+    raw = b64url_decode(obj["payload"])
+    st_key = load_station_key(station.key_dir)
+    org = load_org_key(station.root / "org")
+    # an endorsement that had expired when the certificate was signed
+    old = endorse(
+        org,
+        "bench-1",
+        st_key.public,
+        not_before=datetime(2020, 1, 1, tzinfo=UTC),
+        not_after=datetime(2021, 1, 1, tzinfo=UTC),
+    )
+    r = run(
+        audit, json.dumps(resign(obj, raw, station.key_dir, endorsement=old.to_json())).encode(), org=True
+    )
+    assert r.returncode != 0 and "certificate:" not in r.stdout
+    # an endorsement of another station id
+    other = endorse(org, "bench-2", st_key.public)
+    r = run(
+        audit, json.dumps(resign(obj, raw, station.key_dir, endorsement=other.to_json())).encode(), org=True
+    )
+    assert r.returncode != 0 and "certificate:" not in r.stdout
+    # a legacy /1 endorsement (no validity) still works
+    assert payload_of(old)["schema"] == "tabula.endorsement/2"
+    # signed by a key that is not org.pem (a station key endorsing itself)
+    rogue = SigningKey(role="org", name="rogue", private=st_key.private, kid=st_key.kid)
+    selfie = endorse(rogue, "bench-1", st_key.public)
+    r = run(
+        audit, json.dumps(resign(obj, raw, station.key_dir, endorsement=selfie.to_json())).encode(), org=True
+    )
+    assert r.returncode != 0 and "Signature Verification Failure" in r.stdout + r.stderr
+
+
+def test_revocation_list(station: Station, audit: Path) -> None:
+    issued = station.issue(records.verified())
+    org = load_org_key(station.root / "org")
+    kid = load_station_key(station.key_dir).kid
+    later = revoke(org, kid, reason="key_compromise", at=datetime.now(UTC) + timedelta(days=1))
+    (audit / "revocations.json").write_bytes(envelope_bytes(later))
+    r = run(audit, issued.json_path, org=True, revocations=True)
+    assert r.returncode == 0 and verdict_line(r).startswith("certificate:"), r.stderr
+    earlier = revoke(org, kid, reason="key_compromise", at=datetime.now(UTC) - timedelta(days=1))
+    (audit / "revocations.json").write_bytes(envelope_bytes(earlier))
+    r = run(audit, issued.json_path, org=True, revocations=True)
+    assert r.returncode != 0 and "certificate:" not in r.stdout
 
 
 def test_openssl_generated_key_can_be_trusted(tmp_path: Path) -> None:

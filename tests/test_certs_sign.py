@@ -48,11 +48,13 @@ def test_envelope_is_a_standard_flattened_jws(tmp_path: Path) -> None:
     st = make_station(tmp_path)
     issued = st.issue(records.verified())
     obj = load_json(issued.json_path)
-    assert set(obj) == {"protected", "payload", "signature", "header"}
+    assert set(obj) == {"protected", "payload", "signature"}  # nothing unprotected
     for k in ("protected", "payload", "signature"):
         assert "=" not in obj[k] and "+" not in obj[k] and "/" not in obj[k]
     header = json.loads(b64url_decode(obj["protected"]))
     assert header["alg"] == "EdDSA" and header["typ"] == "tabula-certificate+json"
+    # the organisation's endorsement is in the protected header: the station signs which one it claims
+    assert json.loads(b64url_decode(header["endorsement"]["payload"]))["station_kid"] == header["kid"]
     pub = load_station_key(st.key_dir).public
     der = pub.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     assert header["kid"] == hashlib.sha256(der).hexdigest()
@@ -92,7 +94,8 @@ def test_station_key_is_private_and_never_overwritten(tmp_path: Path) -> None:
         init_station_key(key_dir, "bench-1")
     assert (key_dir / "station.key").read_bytes() == before
     pem = export_public(key_dir)
-    assert pem.startswith("-----BEGIN PUBLIC KEY-----") and "PRIVATE" not in pem
+    assert pem.startswith("Tabula-Role: station\nTabula-Station-Id: bench-1\n-----BEGIN PUBLIC KEY-----")
+    assert "PRIVATE" not in pem
     assert load_station_key(key_dir).kid == key.kid
     os.chmod(key_dir / "station.key", 0o644)
     with pytest.raises(KeyStoreError, match="readable by other users"):
@@ -182,7 +185,7 @@ def test_trust_store_refuses_private_keys_and_junk(tmp_path: Path) -> None:
         TrustStore.load([d])
     (d / "oops.pem").unlink()
     (d / "x.json").write_text("{}")
-    with pytest.raises(TrustStoreError, match="not a valid endorsement"):
+    with pytest.raises(TrustStoreError, match="not a signed Tabula file"):
         TrustStore.load([d])
     with pytest.raises(TrustStoreError, match="does not exist"):
         TrustStore.load([tmp_path / "nope"])

@@ -19,7 +19,7 @@ from certs.pdf import ATTACHMENT
 from certs.trust import TrustStore
 from certs.verify import Verdict, Verifier
 from tests.fixtures.certs import records
-from tests.fixtures.certs.helpers import Station, load_json, make_station, resign
+from tests.fixtures.certs.helpers import Station, legacy_form, load_json, make_station, resign
 
 
 @pytest.fixture(scope="module")
@@ -144,8 +144,7 @@ def test_resigned_by_an_attacker(station: Station, issued: tuple[Path, Path], tm
     init_station_key(tmp_path / "evil", "bench-1")
     doc = payload(obj)
     doc["media"]["serial"] = "FORGED"
-    bare = {k: v for k, v in obj.items() if k != "header"}
-    v = check(station, resign(bare, canonical_json(doc), tmp_path / "evil"))
+    v = check(station, resign(obj, canonical_json(doc), tmp_path / "evil", endorsement=False))
     assert v.reason == "unknown_key"
     # stealing the real station's endorsement does not help: it endorses another key
     v = check(station, resign(obj, canonical_json(doc), tmp_path / "evil"))
@@ -219,7 +218,9 @@ def test_header_changes(station: Station, issued: tuple[Path, Path], mutate: Any
         (lambda o: o.update(extra="x"), "malformed"),
         (lambda o: o.pop("signature"), "malformed"),
         (lambda o: o.update(header={"kid": "x"}), "malformed"),
-        (lambda o: o.update(header={"endorsement": {"payload": "x"}}), "unendorsed_key"),
+        # a protected endorsement is there: an unprotected one too is refused
+        (lambda o: o.update(header={"endorsement": {"payload": "x"}}), "malformed"),
+        (lambda o: o.update(header={"kind": "certificate"}), "malformed"),
         (lambda o: o.update(payload=123), "malformed"),
     ],
 )
@@ -299,7 +300,7 @@ def test_tampered_endorsement_is_not_served_from_the_cache(
     station: Station, issued: tuple[Path, Path]
 ) -> None:
     verifier = station.verifier()
-    obj = load_json(issued[0])
+    obj = legacy_form(load_json(issued[0]), station.key_dir)  # the endorsement is not signed by the station
     assert verifier.verify_envelope(json.dumps(obj).encode(), "good").ok  # caches the endorsement
     endorsement = dict(obj["header"]["endorsement"])
     body = json.loads(b64url_decode(endorsement["payload"]))
@@ -308,3 +309,27 @@ def test_tampered_endorsement_is_not_served_from_the_cache(
     forged = dict(obj, header={"endorsement": endorsement})
     v = verifier.verify_envelope(json.dumps(forged).encode(), "forged")
     assert v.reason == "unendorsed_key" and "invalid" in v.problems[0][1]
+
+
+def test_protected_endorsement_cannot_be_swapped(station: Station, issued: tuple[Path, Path]) -> None:
+    """The endorsement a certificate claims is covered by the station's signature."""
+    obj = load_json(issued[0])
+    header = json.loads(b64url_decode(obj["protected"]))
+    assert "endorsement" in header and "header" not in obj
+    body = json.loads(b64url_decode(header["endorsement"]["payload"]))
+    body["organisation"] = "Someone else"
+    header["endorsement"]["payload"] = b64url_encode(canonical_json(body))
+    v = check(station, dict(obj, protected=b64url_encode(canonical_json(header))))
+    assert v.reason == "bad_signature"
+    header.pop("endorsement")  # dropping it breaks the signature too
+    v = check(station, dict(obj, protected=b64url_encode(canonical_json(header))))
+    assert v.reason == "bad_signature"
+
+
+def test_legacy_unprotected_endorsement_still_verifies(station: Station, issued: tuple[Path, Path]) -> None:
+    legacy = legacy_form(load_json(issued[0]), station.key_dir)
+    assert set(legacy) == {"protected", "payload", "signature", "header"}
+    assert check(station, legacy).ok
+    # nothing but the endorsement may be unprotected, even on a legacy certificate
+    planted = dict(legacy, header={**legacy["header"], "kind": "certificate"})
+    assert check(station, planted).reason == "malformed"

@@ -19,9 +19,10 @@ import pytest
 from erase.journal import derive
 from erase.record import Outcome
 from host.drives import resolve
+from station import cli, commands
 from station.cli import main
 from station.jobs import EraseOptions, create_job, plan_job, spawn
-from station.worker import WorkerOptions
+from station.options import WorkerOptions
 from tests.faultfs import fault_disk, have_fuse
 from tests.loopdev import attach, detach
 
@@ -222,27 +223,23 @@ def test_no_confirmation_without_a_terminal(
 def test_wrong_confirmation_writes_nothing(
     make_loop: Any, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from station import cli
-
     dev = loop_with_secrets(make_loop, MiB)
     monkeypatch.setattr(sys, "stdin", io.StringIO("nope\n"))
     out = io.StringIO()
     args = cli.build_parser().parse_args(["erase", dev, "--include-loop", "--confirm-from-stdin"])
-    assert cli.cmd_erase(args, stdin=sys.stdin, stdout=out) == 2
+    assert commands.cmd_erase(args, stdin=sys.stdin, stdout=out) == 2
     assert "Not confirmed" in out.getvalue()
     assert content(dev) == planted(MiB)
 
 
 def test_right_confirmation_erases(make_loop: Any, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from station import cli
-
     dev = loop_with_secrets(make_loop, MiB)
     name = Path(dev).name  # loop devices have no serial: the device name is asked instead
     out = io.StringIO()
     args = cli.build_parser().parse_args(
         ["erase", dev, "--include-loop", "--confirm-from-stdin", "--no-cert"]
     )
-    assert cli.cmd_erase(args, stdin=io.StringIO(name[-4:] + "\n"), stdout=out) == 0
+    assert commands.cmd_erase(args, stdin=io.StringIO(name[-4:] + "\n"), stdout=out) == 0
     assert content(dev) == bytes(MiB)
 
 
@@ -354,7 +351,11 @@ def test_killed_worker_is_interrupted_then_resumed_to_a_verified_end(
             and s.current_pass >= 2
             and s.phase == "write"
             and any(
-                e["event"] == "progress" and e.get("synced") and 0 < e["done"] < size for e in s.events[-3:]
+                e["event"] == "progress"
+                and e.get("pass") == s.current_pass
+                and e.get("synced")
+                and 0 < e["done"] < size
+                for e in s.events[-3:]
             )
         )
 

@@ -233,3 +233,24 @@ def test_a_second_test_is_refused_while_one_runs(tmp_path: Path) -> None:
 def test_self_test_on_a_device_without_smart_is_unknown() -> None:
     out = run_self_test(ReplayRunner(THIS_MACHINE), "/dev/vda", "short", poll_interval=0)
     assert out.status == "unknown"
+
+
+@pytest.mark.parametrize("version", [[0, 1], [2, 0], None])
+def test_an_unknown_json_format_version_is_unknown_never_passed(
+    version: list[int] | None, tmp_path: Path
+) -> None:
+    """smartctl 6.7 printed an experimental JSON (format 0.1); a future smartctl may print 2.x."""
+
+    def edit(doc: dict[str, Any]) -> None:
+        if version is None:
+            del doc["json_format_version"]
+        else:
+            doc["json_format_version"] = version
+
+    derive(MACHINES / "qemu-sata-hdd" / "smartctl_--json=c_-a_dev_sda", tmp_path, edit, returncode=0)
+    rep = read_smart(ReplayRunner(tmp_path), "/dev/sda")
+    assert rep.status == "unknown"
+    assert "JSON format version" in rep.reasons[0] and "cannot tell" in rep.reasons[0]
+    assert rep.model is None and rep.self_test is None
+    with pytest.raises(SelfTestError, match="no self-test information"):
+        start_self_test(ReplayRunner(tmp_path), "/dev/sda", "short")

@@ -84,13 +84,17 @@ def test_tokens_are_required_and_only_their_hash_is_stored(
         dump = " ".join(str(v) for r in s.execute(text("SELECT * FROM stations")) for v in r)
     assert kit.token not in dump
     assert kit.token not in caplog.text
-    hub.revoke("bench-1")
-    cert_id2, body2 = one(kit)
-    r = put(hub_url, kit, body2, cert_id2)
-    assert r.status_code == 403 and r.json()["error"] == "station_revoked"
     new = hub.new_token("bench-1")
+    cert_id2, body2 = one(kit)
     assert put(hub_url, kit, body2, cert_id2, token=kit.token).status_code == 401  # old token is dead
     assert put(hub_url, kit, body2, cert_id2, token=new).status_code == 201
+    hub.revoke(kit.key.kid, "stolen")
+    cert_id3, body3 = one(kit)
+    r = put(hub_url, kit, body3, cert_id3, token=new)
+    assert r.status_code == 403 and r.json()["error"] == "station_revoked"
+    with pytest.raises(AdminError, match="revoked"):  # a new token never un-revokes
+        hub.new_token(kit.key.kid)
+    assert put(hub_url, kit, body3, cert_id3, token=new).status_code == 403
 
 
 def test_a_station_cannot_upload_another_stations_certificate(
@@ -166,7 +170,15 @@ def test_chain_duplicates_and_breaks_are_refused(hub: Hub, hub_url: str, kit: Ki
     assert r.status_code == 422 and r.json()["error"] == "chain_break"
     assert stored_count(hub) == 2
     chain = httpx.get(f"{hub_url}/api/v1/stations/bench-1", headers={"Authorization": f"Bearer {kit.token}"})
-    assert chain.json() == {"station_id": "bench-1", "kid": kit.key.kid, "count": 2, "highest": 2, "gaps": []}
+    got = chain.json()
+    assert {k: got[k] for k in ("station_id", "kid", "count", "highest", "gaps")} == {
+        "station_id": "bench-1",
+        "kid": kit.key.kid,
+        "count": 2,
+        "highest": 2,
+        "gaps": [],
+    }
+    assert [k["kid"] for k in got["keys"]] == [kit.key.kid]
 
 
 def test_lookups_by_id_serial_asset_and_station(
@@ -199,8 +211,13 @@ def test_lookups_by_id_serial_asset_and_station(
         headers={"Authorization": f"Bearer {outsider.token}"},
     )
     assert theirs.json() == {"certificates": []}
-    raw = httpx.get(f"{hub_url}/api/v1/certificates/{ok_id}/raw")
+    raw = httpx.get(f"{hub_url}/api/v1/certificates/{ok_id}/raw", headers=auth)
     assert raw.content == ok_body
+    # The signed copy names the donor and the technician: not to the public, not to other organisations.
+    assert httpx.get(f"{hub_url}/api/v1/certificates/{ok_id}/raw").status_code == 401
+    other = {"Authorization": f"Bearer {outsider.token}"}
+    r = httpx.get(f"{hub_url}/api/v1/certificates/{ok_id}/raw", headers=other)
+    assert r.status_code == 403 and r.json()["error"] == "other_organisation"
     assert httpx.get(f"{hub_url}/api/v1/certificates/00000000-0000-4000-8000-000000000000").status_code == 404
 
 

@@ -80,7 +80,10 @@ def test_issue_enqueue_sync_and_verify_through_the_qr_url(
         page = httpx.get(qr)
         assert "Erased and verified" in page.text and "Warning" not in page.text
         assert (
-            httpx.get(f"{url}/api/v1/certificates/{issued.certificate_id}/raw").content
+            httpx.get(
+                f"{url}/api/v1/certificates/{issued.certificate_id}/raw",
+                headers={"Authorization": f"Bearer {token}"},
+            ).content
             == issued.json_path.read_bytes()
         )
     assert hub_main(["revoke", "--db", db, "bench-1"]) == 0

@@ -3,12 +3,15 @@ fixtures (tests/fixtures/purge, provenance in its README), and the planner's dec
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from erase.purge.machine import ReplayMachine, parse_lsblk
+from erase.purge.errors import UnrecognisedOutput
+from erase.purge.machine import ReplayMachine
 from erase.purge.planner import PlanOptions, PurgeRefused, plan_purge
 from erase.purge.probe import (
     Capabilities,
@@ -27,8 +30,10 @@ from erase.purge.probe import (
     parse_sg_opcodes,
     probe,
 )
+from erase.purge.tcg import TcgStatus
 from host.identity import DriveInfo
-from host.runner import read_fixture
+from host.lsblk import parse_lsblk
+from host.runner import CommandResult, ReplayRunner, read_fixture, write_fixture
 
 HERE = Path(__file__).parent
 MACHINES = HERE / "fixtures" / "machines"
@@ -198,13 +203,22 @@ def test_hidden_area_behind_an_unknown_bridge_is_refused() -> None:
         )
 
 
-def test_psid_revert_only_when_typed() -> None:
+def test_psid_revert_only_on_an_opal_or_pyrite_drive_and_when_typed() -> None:
     drive, caps = _caps(MACHINES / "qemu-nvme", "/dev/nvme0n1")
-    plan = plan_purge(drive, caps, "nist-purge")
+    # QEMU's drive is no TCG drive (and this recording has no sedutil-cli): no PSID revert at all.
+    assert caps.tcg is None and any("sedutil-cli is not installed" in n for n in caps.notes)
+    plan = plan_purge(drive, caps, "nist-purge", PlanOptions(psid="ABCDEF0123456789"))
+    assert not any(a.action == "opal-psid-revert" for a in plan.alternatives)
+    assert all(s.action != "opal-psid-revert" for s in plan.steps)
+    opal = replace(caps, tools={**caps.tools, "sedutil-cli": True}, tcg=TcgStatus(("Opal 2",), "query"))
+    plan = plan_purge(drive, opal, "nist-purge")
     assert any(a.action == "opal-psid-revert" and "--psid" in a.reason for a in plan.alternatives)
-    tools = {**caps.tools, "sedutil-cli": True}
-    typed = plan_purge(drive, replace(caps, tools=tools), "nist-purge", PlanOptions(psid="ABCDEF0123456789"))
+    typed = plan_purge(drive, opal, "nist-purge", PlanOptions(psid="ABCDEF0123456789"))
     assert typed.steps[0].action == "opal-psid-revert" and "@PSID@" in typed.steps[0].argv
+    enterprise = replace(opal, tcg=TcgStatus(("Enterprise",), "scan"))
+    plan = plan_purge(drive, enterprise, "nist-purge", PlanOptions(psid="ABCDEF0123456789"))
+    (alt,) = [a for a in plan.alternatives if a.action == "opal-psid-revert"]
+    assert "not a TCG Opal/Pyrite drive (Enterprise)" in alt.reason
 
 
 def test_unknown_policy() -> None:
@@ -334,3 +348,106 @@ def test_subsystem_wide_commands_are_refused_with_other_namespaces() -> None:
     assert plan.level_expected == "clear" and not plan.steps
     fmt = {a.action: a.reason for a in plan.alternatives}
     assert "other namespaces on this controller would be erased too" in fmt["nvme-format-erase"]
+
+
+# -- formats a parser does not know: "cannot tell", never a guessed capability ----------------------
+
+
+def test_hdparm_question_mark_supported_is_not_supported() -> None:
+    # hdparm 9.x prints "\t(?)\tsupported" when word 128 is set but its "supported" bit is clear.
+    text = out(PURGE / "ata-hdd-frozen" / "hdparm_-I_dev_sda").replace(
+        "\t\tsupported\n", "\t(?)\tsupported\n", 1
+    )
+    assert "(?)\tsupported" in text
+    sec = parse_hdparm_identify(text).security
+    assert not sec.supported and sec.frozen
+
+
+NOT_ID_CTRL = [
+    ("", "printed nothing"),  # nvme-cli built without json-c prints nothing for -o json
+    ('{\n  "vid":7439,\n  "sn":"x",\n', "did not print a JSON document"),  # cut short
+    ('{"vid": 1, "oacs": 23, "fna": 0}', "no sanicap field"),  # an older or foreign JSON shape
+    ('{"oacs": 23, "sanicap": "yes", "fna": 0}', "not a number"),
+    ("opcode       : 06\nflags        : 00\n", "neither JSON nor"),  # nvme-cli 2.8 -v prints this first
+    ("[1, 2]", "not an object"),
+]
+
+
+@pytest.mark.parametrize(("text", "why"), NOT_ID_CTRL)
+def test_nvme_id_ctrl_in_an_unknown_form_cannot_tell(text: str, why: str) -> None:
+    with pytest.raises(UnrecognisedOutput, match=why):
+        parse_nvme_id_ctrl(text)
+
+
+def test_nvme_registers_printed_as_hex_strings_are_read() -> None:
+    ctrl = parse_nvme_id_ctrl('{"oacs": "0x17", "sanicap": "0x60000003", "fna": 4, "sn": "A1 "}')
+    assert (ctrl.oacs, ctrl.sanicap, ctrl.fna, ctrl.serial) == (0x17, 0x60000003, 4, "A1")
+    assert ctrl.sanitize_crypto and ctrl.sanitize_block and ctrl.format_crypto
+
+
+def test_nvme_sanitize_log_sstat_as_nvme_cli_prints_it() -> None:
+    """nvme-cli decodes SSTAT into an object (json_sanitize_log): the register is rebuilt from it."""
+    done = {
+        "global_erased": 1,
+        "no_cmplted_passes": 0,
+        "status": "(1) Most Recent Sanitize Command Completed",
+    }
+    log = parse_nvme_sanitize_log(json.dumps({"nvme0": {"sprog": 65535, "sstat": done}}))
+    assert log is not None and log.sstat == 0x101 and log.succeeded and log.global_data_erased
+    # Some nvme-cli versions use the status text itself as the member's name.
+    failed = {
+        "global_erased": 0,
+        "no_cmplted_passes": 2,
+        "Most Recent Sanitize Command Failed.": "(3) failed",
+    }
+    log = parse_nvme_sanitize_log(json.dumps({"nvme0": {"sprog": 0, "sstat": failed}}))
+    assert log is not None and log.failed and log.sstat == 3 | 2 << 3
+    with pytest.raises(UnrecognisedOutput, match="SSTAT"):
+        parse_nvme_sanitize_log(json.dumps({"nvme0": {"sstat": {"status": "done"}}}))
+    with pytest.raises(UnrecognisedOutput):
+        parse_nvme_sanitize_log("Sanitize log of a future nvme-cli\n")
+
+
+def test_nvme_id_ns_without_formats_cannot_tell() -> None:
+    with pytest.raises(UnrecognisedOutput, match="lbafs"):
+        parse_nvme_id_ns('{"nsze": 65536, "flbas": 0}')
+    with pytest.raises(UnrecognisedOutput, match="ds"):
+        parse_nvme_id_ns('{"nsze": 65536, "flbas": 0, "lbafs": [{"ms": 0}]}')
+
+
+def test_sg_opcodes_without_a_command_table_says_nothing() -> None:
+    listing = CommandResult(
+        ("sg_opcodes", "/dev/sda"), 0, "  SEAGATE   ST600MP0036   KT3A\n  bad field in cdb\n"
+    )
+    assert not parse_sg_opcodes(listing).reported
+
+
+def test_probe_notes_why_it_cannot_tell(tmp_path: Path) -> None:
+    case = tmp_path / "nvme"
+    shutil.copytree(MACHINES / "qemu-nvme", case)
+    write_fixture(case, CommandResult(("nvme", "id-ctrl", "/dev/nvme0", "-o", "json"), 0, ""))
+    drive = next(d for d in parse_lsblk(out(case / "lsblk_-J_-b_-O")) if d.path == "/dev/nvme0n1")
+    caps = probe(drive, ReplayRunner(case), sysfs=None)
+    assert caps.nvme_ctrl is None
+    assert any(n.startswith("cannot tell: nvme id-ctrl printed nothing") for n in caps.notes), caps.notes
+    plan = plan_purge(drive, caps, "nist-purge")
+    assert plan.level_expected == "clear" and not plan.steps
+
+
+def test_a_security_feature_set_without_its_section_is_cannot_tell_not_unsupported(tmp_path: Path) -> None:
+    """A real WD1200JD output with its Security section cut off (as a truncated paste would be):
+    the feature list still says the drive has the Security feature set, so nothing is 'not supported'."""
+    real = HERE / "fixtures" / "real" / "ata-wdc-wd1200jd" / "hdparm_-I_dev_sda"
+    r = read_fixture(real)
+    cut = r.stdout[: r.stdout.index("Security:")]
+    case = tmp_path / "cut"
+    shutil.copytree(MACHINES / "qemu-sata-hdd", case)
+    write_fixture(case, CommandResult(("hdparm", "-I", "/dev/sda"), 0, cut))
+    drive = next(d for d in parse_lsblk(out(case / "lsblk_-J_-b_-O")) if d.path == "/dev/sda")
+    caps = probe(drive, ReplayRunner(case), sysfs=None)
+    assert caps.ata is not None and caps.ata.security_feature and not caps.ata.security.reported
+    plan = plan_purge(drive, caps, "nist-purge")
+    reasons = {a.action: a.reason for a in plan.alternatives}
+    why = "cannot tell: hdparm -I lists the Security feature set but prints no Security section"
+    assert reasons["ata-secure-erase"] == why and reasons["ata-secure-erase-enhanced"] == why
+    assert why in plan.level_note

@@ -15,10 +15,12 @@ import json
 import os
 import shutil
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
 
+from station.probekit import replay
 from tests.qemu.guest import DiskSpec, disk_arg, make_image, pattern_coverage
 
 pytestmark = pytest.mark.qemu
@@ -109,3 +111,40 @@ def test_station_purges_nvme_and_clears_sata_inside_the_guest(tmp_path: Path) ->
     assert sa["record"]["outcome"] == "verified" and sa["record"]["nist_level"] == "clear"
     (cert,) = sa["certificates"]
     assert cert["kind"] == "certificate" and cert["sanitization"]["level_achieved"] == "clear"
+
+
+def test_station_probe_records_the_guests_drives_redacted_and_replays_them(tmp_path: Path) -> None:
+    """Inside the guest, ``station probe --record`` records the emulated drives (read-only: the
+    images must come back untouched), and the recording replays there and on the host into the
+    same plans, with no serial of the guest's drives left in it."""
+    _lab_available()
+    from tests.qemu.station_guest import GUEST_SCRATCH, chroot_command, run_station, station_command
+
+    nvme = make_image(tmp_path / "nvme.img", 16 << 20, pattern=PATTERN)
+    sata = make_image(tmp_path / "sata.img", 16 << 20, pattern=PATTERN)
+    disks = [DiskSpec("nvme", nvme, serial="TBLPROBE01"), DiskSpec("sata-hdd", sata, serial="TBLPROBE02")]
+    archive = f"{GUEST_SCRATCH}/probes/guest.tar.gz"
+    dump = f"import base64,sys; sys.stdout.write(base64.b64encode(open({archive!r},'rb').read()).decode())"
+    commands = [
+        station_command(["probe", "--record", archive]),
+        station_command(["probe", "--replay", archive]),
+        chroot_command([sys.executable, "-c", dump]),
+    ]
+    _, (r_record, r_replay, r_dump) = run_station(disks, commands, timeout=300)
+    assert r_record.returncode == 0, (r_record.stdout, r_record.stderr)
+    assert "recorded 2 drive(s)" in r_record.stdout and "identifier(s) redacted" in r_record.stdout
+    assert r_replay.returncode == 0, r_replay.stderr
+    assert "nist-purge: reaches Purge" in r_replay.stdout and "nist-purge: reaches Clear" in r_replay.stdout
+    assert "TBLPROBE" not in r_replay.stdout
+
+    local = tmp_path / "guest.tar.gz"
+    local.write_bytes(base64.b64decode(r_dump.stdout))
+    with tarfile.open(local, "r:gz") as tar:
+        text = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile())  # type: ignore[union-attr]
+    assert b"TBLPROBE" not in text
+    manifest, drives = replay(local)
+    assert manifest["redacted"] and len(drives) == 2
+    actions = {d.drive.transport: [s.action for s in d.plans["nist-purge"].steps] for d in drives}  # type: ignore[union-attr]
+    assert actions == {"nvme": ["nvme-format-erase"], "sata": []}
+    # A recording never writes: both images still hold their pattern everywhere.
+    assert pattern_coverage(nvme, PATTERN)[0] > 0.99 and pattern_coverage(sata, PATTERN)[0] > 0.99

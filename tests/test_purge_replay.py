@@ -10,6 +10,7 @@ success, and the disk image must still hold its data (the replay plays what real
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from erase.purge.planner import PlanOptions, plan_purge
 from erase.purge.probe import probe
 from erase.purge.steps import StepContext, run_step
 from erase.record import JobRecord
-from host.runner import DryRunRunner
+from host.runner import CommandResult, DryRunRunner, write_fixture
 from station.cli import main
 from tests.fixtures.certs.helpers import make_station
 
@@ -406,3 +407,47 @@ def test_a_removed_hidden_area_is_overwritten_to_the_native_size(
     assert record.plan.drive.size_bytes == native
     assert all(v.passed and v.bytes_checked == native for v in record.verifications)
     assert img.read_bytes() == bytes(native)  # the formerly hidden tail too
+
+
+# -- nvme-cli's own sanitize-log shapes --------------------------------------------------------------
+
+# nvme-cli (1.x since 2018, and 2.x) prints SSTAT as an object it decoded, never as the register
+# (nvme-print-json.c, json_sanitize_log); the constructed cases above print the register.
+NVME_CLI_SSTAT = {
+    "global_erased": 1,
+    "no_cmplted_passes": 0,
+    "status": "(1) Most Recent Sanitize Command Completed Successfully.",
+}
+
+
+def _with_sanitize_log(tmp: Path, stdout: str) -> Path:
+    """nvme-sanitize-crypto, with ``stdout`` as the sanitize log the drive prints after the command."""
+    case = tmp / "nvme-sanitize-crypto"
+    shutil.copytree(PURGE / "nvme-sanitize-crypto", case)
+    argv = ("nvme", "sanitize-log", "/dev/nvme0", "-o", "json")
+    write_fixture(case / "after-sanitize", CommandResult(argv, 0, stdout))
+    return case
+
+
+def test_a_sanitize_log_in_nvme_cli_json_shape_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = {"/dev/nvme0": {"sprog": 65535, "sstat": NVME_CLI_SSTAT, "cdw10_info": 4, "time_crypto_erase": 10}}
+    machine = _with_sanitize_log(tmp_path, json.dumps(log, indent=2) + "\n")
+    assert _use(machine, tmp_path, monkeypatch) is not None
+    assert main(["erase", "--policy", "nist-purge", "/dev/nvme0n1", "--yes", "--no-cert"]) == 0
+    (record,) = _records(tmp_path)
+    assert record.outcome.value == "verified" and record.nist_level == "purge"
+
+
+def test_a_sanitize_log_that_cannot_be_read_fails_the_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    machine = _with_sanitize_log(tmp_path, "Sanitize log: (output of a future nvme-cli)\n")
+    img = _use(machine, tmp_path, monkeypatch)
+    assert img is not None
+    assert main(["erase", "--policy", "nist-purge", "/dev/nvme0n1", "--yes", "--no-cert"]) == 3
+    (record,) = _records(tmp_path)
+    assert record.outcome.value == "failed" and record.nist_level is None
+    (step,) = record.firmware_steps
+    assert not step.ok and "cannot tell" in (step.note or ""), step.note

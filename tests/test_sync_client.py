@@ -34,8 +34,8 @@ from hub.service import Hub
 from hub.testing import free_port, serve_in_thread, wait_port
 from station.sync import SyncDaemon, drain, enqueue_certificate, status
 from station.sync.cli import register
-from station.sync.client import Backoff
 from station.sync.config import SyncConfig
+from station.sync.drain import Backoff
 from tests.test_sync_support import Kit, db_url, hub, kit, org, pg_admin_url  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,9 +178,10 @@ def test_hub_down_then_back(hub: Hub, kit: Kit) -> None:
     config = kit.config(f"http://127.0.0.1:{port}", timeout=2.0)
     before = time.time()
     result = drain(kit.home, config)
-    assert result.error is not None and "network error" in result.error and result.sent == 0
+    assert result.error is not None and "hub unreachable" in result.error and result.sent == 0
     st = status(kit.home)
     assert st.pending == 20 and st.consecutive_failures == 1 and st.last_success_at is None
+    assert st.retrying == 0  # an unreachable hub is not the documents' fault: none backs off alone
     assert st.last_error == result.error and st.next_attempt_at is not None and st.next_attempt_at > before
     assert drain(kit.home, config, respect_backoff=True).deferred  # a background drain waits
     with serve_in_thread(create_app(hub), port=port):
@@ -216,13 +217,15 @@ def test_5xx_timeouts_and_lost_responses_store_each_certificate_once(
 def test_retries_within_one_drain(hub: Hub, kit: Kit, faulty: tuple[Faults, str]) -> None:
     faults, url = faulty
     ids = queue(kit, 5)
-    faults.fail_before = 2
+    faults.fail_before = 2  # the first two uploads get 503 (Retry-After: 0)
     sleeps: list[float] = []
     result = drain(
         kit.home, kit.config(url), retries=2, backoff=Backoff(base=0.2, cap=1.0), sleep=sleeps.append
     )
-    assert result.complete and result.sent == 5 and len(sleeps) == 2
-    assert 0.1 <= sleeps[0] <= 0.2 and 0.2 <= sleeps[1] <= 0.4
+    # The two documents that failed waited their own backoff (0.1-0.2 s) while the other three went on,
+    # and were tried again within the same call.
+    assert result.complete and result.sent == 5 and result.failed == 2
+    assert faults.answers == [201] * 5 and 1 <= len(sleeps) <= 2 and all(0 <= s <= 0.2 for s in sleeps)
     assert_exactly_once(hub, ids, kit)
 
 
@@ -232,7 +235,9 @@ def _sync_cmd(kit: Kit, url: str) -> list[str]:
 
 
 @sqlite_only
-def test_drainer_killed_mid_batch(hub: Hub, kit: Kit, faulty: tuple[Faults, str]) -> None:
+def test_drainer_killed_mid_drain_loses_at_most_the_upload_in_flight(
+    hub: Hub, kit: Kit, faulty: tuple[Faults, str]
+) -> None:
     faults, url = faulty
     faults.slow = 0.01
     ids = queue(kit, 150)
@@ -245,7 +250,10 @@ def test_drainer_killed_mid_batch(hub: Hub, kit: Kit, faulty: tuple[Faults, str]
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    time.sleep(0.5)  # the upload in flight, if any, finishes on the hub
     assert 60 <= hub.count() < 150
+    # Progress is recorded per document: at most the one in flight is stored but not marked sent.
+    assert hub.count() - status(kit.home).sent in (0, 1)
     faults.slow = 0.0
     assert drain_until_done(kit, config) == 1
     assert_exactly_once(hub, ids, kit)
@@ -265,7 +273,7 @@ def test_hub_restarted_mid_drain(tmp_path: Path, hub: Hub, kit: Kit, db_url: str
     config = kit.config(f"http://127.0.0.1:{port}", timeout=2.0)
     server = start()
     results: list[Any] = []
-    t = threading.Thread(target=lambda: results.append(drain(kit.home, config, batch=10)))
+    t = threading.Thread(target=lambda: results.append(drain(kit.home, config)))
     t.start()
     deadline = time.monotonic() + 60
     while hub.count() < 20:
@@ -413,3 +421,56 @@ def test_background_daemon_drains_when_the_hub_comes_back(hub: Hub, kit: Kit) ->
     finally:
         daemon.stop()
     assert_exactly_once(hub, ids + more, kit)
+
+
+@pytest.mark.parametrize(
+    ("status_code", "body", "verdict", "halts"),
+    [
+        (201, {"status": "stored"}, "sent", False),
+        (200, {"status": "already_stored"}, "sent", False),
+        (409, {"status": "already_stored"}, "sent", False),
+        (409, {"error": "id_conflict", "message": "different content"}, "rejected", False),
+        (422, {"error": "chain_break", "message": "#3 does not link"}, "rejected", False),
+        (413, {"error": "payload_too_large", "message": ""}, "rejected", False),
+        (400, "not json", "rejected", False),
+        (401, {"error": "unauthorized", "message": "unknown station token"}, "halt", True),
+        (403, {"error": "station_revoked", "message": "revoked"}, "halt", True),
+        (403, {"error": "foreign_signature", "message": "another station's key"}, "rejected", False),
+        (404, {"error": "not_found", "message": ""}, "halt", True),
+        (308, {}, "halt", True),
+        (429, {"error": "rate_limited", "message": ""}, "halt", True),
+        (408, {}, "retry", False),
+        (500, "Internal Server Error", "retry", False),
+        (503, {"error": "unavailable", "message": "database"}, "retry", False),
+    ],
+)
+def test_what_each_answer_means(status_code: int, body: object, verdict: str, halts: bool) -> None:
+    from station.sync.client import classify
+
+    content = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    answer = classify(httpx.Response(status_code, content=content, headers={"retry-after": "12"}))
+    assert (answer.verdict, answer.halt) == (verdict, halts)
+    if verdict in ("retry", "halt") and status_code in (429, 503):
+        assert answer.retry_after == 12.0
+    if isinstance(body, dict) and "error" in body and verdict == "rejected":
+        assert answer.code == body["error"] and str(status_code) in answer.message
+
+
+def test_retry_after_in_seconds_or_as_a_date() -> None:
+    from email.utils import formatdate
+
+    from station.sync.client import _retry_after
+
+    def after(value: str) -> float | None:
+        return _retry_after(httpx.Response(503, headers={"retry-after": value}))
+
+    assert (after("5"), after("-3"), after("1e9"), after("nan"), after("soon")) == (
+        5.0,
+        0.0,
+        3600.0,
+        None,
+        None,
+    )
+    in_30 = after(formatdate(time.time() + 30, usegmt=True))
+    assert in_30 is not None and 25 <= in_30 <= 31
+    assert after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0

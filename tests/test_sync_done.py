@@ -15,7 +15,7 @@ from hub.app import create_app
 from hub.service import Hub
 from hub.testing import free_port, serve_in_thread
 from station.sync import drain, enqueue_certificate, status
-from station.sync.client import Backoff
+from station.sync.drain import Backoff
 from tests.test_sync_support import (  # noqa: F401
     Kit,
     Org,

@@ -19,9 +19,10 @@ from diagnostics.diagnose import Bounds
 from host.runner import ReplayRunner
 from station.i18n import set_language
 from station.sync import status
-from station.tui.app import DiagnoseSetup, TabulaApp, create_app
-from station.tui.diagnose import DiagnosticsScreen, event_line, verdict_label
-from station.tui.screens import DrivesScreen
+from station.tui.app import TabulaApp, create_app
+from station.tui.context import DiagnoseSetup
+from station.tui.diagnose import event_line, verdict_label
+from station.tui.screens import DiagnosticsScreen, DrivesScreen
 from tests.test_diag_helpers import LAPTOP, MACHINES
 from tests.test_tui_flows import until
 

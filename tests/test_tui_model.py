@@ -18,8 +18,8 @@ from host.identity import DriveInfo
 from host.protection import Reason, ReasonCode, Verdict
 from station.i18n import set_language
 from station.jobs import EraseOptions, create_job, plan_job
+from station.options import WorkerOptions
 from station.tui import model
-from station.worker import WorkerOptions
 
 
 def drive(
@@ -81,8 +81,8 @@ def test_plan_steps_level_and_estimate() -> None:
         "Read back every sector and check it (every sector)",
     ]
     assert model.level_achieved(plan) == "NIST SP 800-88 Clear, once verification passes"
-    # 500 GB written then read back at 120 MB/s
-    assert model.estimate_seconds(plan) == pytest.approx(2 * 500_107_862_016 / 120e6)
+    # 500 GB written then read back at 150 MB/s (erase.rates)
+    assert model.estimate_seconds(plan) == pytest.approx(2 * 500_107_862_016 / 150e6)
     set_language("fr")
     assert model.plan_steps(plan)[0] == "Passe 1 sur 1 : écrire 0x00 sur chaque secteur"
 
@@ -236,14 +236,37 @@ def test_select_jobs_keeps_running_and_recent_ones(tmp_path: Path) -> None:
     assert os.path.exists(killed_dir)
 
 
-def test_toml_writer_refuses_what_it_cannot_write() -> None:
-    assert model.dump_toml({"a": {"b": {"c": 1}}, "t": True}) == "t = true\n\n[a]\n[a.b]\nc = 1\n"
-    assert tomllib.loads(model.dump_toml({"a": {"b": {"c": 1}}, "s": 'é"\n'})) == {
-        "a": {"b": {"c": 1}},
-        "s": 'é"\n',
-    }
+HOSTILE = [
+    "line one\nline two",
+    'a "quoted" name',
+    "C:\\Users\\tech\\token",
+    "tab\there, carriage\rreturn",
+    "Atelier Réemploi — Lyon ☕ 日本",
+    "trailing backslash \\",
+    "''' and \"\"\" together",
+    "[station]\nlanguage = 'xx'",
+    "\x7f\x01 control",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_settings_round_trip_hostile_values(tmp_path: Path, value: str) -> None:
+    """Whatever a technician types (or a path holds) reads back exactly, and nothing else changes."""
+    path = tmp_path / "settings.toml"
+    doc = {"sync": {"token_file": value, "url": "https://hub.example"}, "certificate": {}}
+    settings = model.StationSettings(technician=value, organisation=value, location=value)
+    model.save_settings(path, settings, doc, ui_language="fr")
+    again, doc2 = model.load_settings(path)
+    assert (again.technician, again.organisation, again.location) == (value, value, value)
+    assert doc2["sync"] == {"token_file": value, "url": "https://hub.example"}
+    assert tomllib.loads(path.read_text(encoding="utf-8"))["station"]["language"] == ""
+
+
+def test_settings_writer_refuses_what_toml_cannot_hold(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
     with pytest.raises(BadInput):
-        model.dump_toml({"x": object()})
+        model.save_settings(path, model.StationSettings(), {"x": object()}, ui_language="en")
+    assert not path.exists()
 
 
 async def test_settings_screen_saves_and_switches_language(tmp_path: Path) -> None:

@@ -20,8 +20,8 @@ from host.drives import DriveEntry
 from host.identity import DriveInfo
 from host.protection import Reason, ReasonCode, Verdict
 from station.jobs import EraseOptions, create_job, plan_job
+from station.options import WorkerOptions
 from station.tui.app import TabulaApp, create_app
-from station.worker import WorkerOptions
 
 SnapCompare = Callable[..., bool]
 

@@ -18,13 +18,10 @@ from station.i18n import set_language
 from station.sync import status
 from station.sync.config import SyncConfig, save_config, write_token
 from station.tui import model
-from station.tui.app import TabulaApp, certify_available
+from station.tui.app import TabulaApp
 from tests.test_tui_flows import app_for, row_status, until
 
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.skipif(not certify_available(), reason="the certificate signer is not installed"),
-]
+pytestmark = [pytest.mark.root]
 
 MiB = 1 << 20
 
@@ -151,6 +148,28 @@ def test_sync_line_words() -> None:
         configured=True, last_success_at=now, last_error="old", last_error_at=now - 60, now=now
     )
     assert ok.level == "ok" and "error" not in ok.text  # an error older than the last success is over
+    # Refused for good: a warning with the hub's reason, not an error (the hub is fine; a person must
+    # fix the cause and `station sync --requeue`); documents backing off alone are counted.
+    refused = model.sync_view(
+        configured=True,
+        rejected=2,
+        retrying=1,
+        pending=1,
+        refused_reason="chain_break",
+        last_success_at=now,
+        now=now,
+    )
+    assert refused.level == "warn"
+    assert refused.text == "Sync: 1 pending, 1 retrying, last sent " + model.clock(now, now) + (
+        ", 2 refused by the hub: chain_break"
+    )
+    long = model.sync_view(configured=True, rejected=1, refused_reason="HTTP 422: " + "x" * 80, now=now)
+    assert long.text.endswith("…") and len(long.text) < 100
+    assert model.sync_view(configured=True, rejected=1, now=now).text.endswith(", 1 refused by the hub")
     set_language("fr")
-    fr = model.sync_view(configured=True, pending=2, rejected=1, now=now)
-    assert fr.text == "Synchro : 2 en attente, 1 refusé(s) par le serveur, rien d'envoyé encore"
+    fr = model.sync_view(
+        configured=True, pending=2, rejected=1, retrying=2, refused_reason="asset_too_long", now=now
+    )
+    assert fr.text == (
+        "Synchro : 2 en attente, 2 à réessayer, rien d'envoyé encore, 1 refusé(s) par le serveur : asset_too_long"
+    )

@@ -13,6 +13,18 @@ class ProbeError(PurgeError):
     """The drive's capabilities could not be read."""
 
 
+class UnrecognisedOutput(ProbeError, ValueError):
+    """A tool printed something this station cannot read (unknown version, layout or truncated output).
+
+    What the drive supports is then *unknown*: a parser raises this rather than guess a capability
+    from a format it does not know.  It is a ValueError too, as a malformed document is.
+    """
+
+    hint = (
+        "the capability is unknown, not absent: record the tool's output and its version for the developers"
+    )
+
+
 class UnknownPolicy(PurgeError):
     hint = "use nist-clear, nist-purge, or an overwrite method (see 'station methods')"
 

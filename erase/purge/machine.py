@@ -21,23 +21,17 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from erase.purge.errors import ReplayError
 from erase.purge.planner import TEMP_PASSWORD
-from host.errors import ToolMissing
+from erase.purge.probe import parse_hdparm_n
+from host.drives import DriveNotFound, resolve
 from host.identity import DriveInfo
-from host.runner import (
-    CommandResult,
-    MissingRecording,
-    Runner,
-    SubprocessRunner,
-    _check_argv,
-    fixture_name,
-    read_fixture,
-)
+from host.lsblk import parse_lsblk
+from host.runner import CommandResult, MissingRecording, ReplayRunner, Runner, SubprocessRunner, fixture_name
 
 REPLAY_ENV = "TABULA_REPLAY_MACHINE"
 REPLAY_DISK_ENV = "TABULA_REPLAY_DISK"
@@ -77,8 +71,6 @@ class RealMachine:
         return self._runner
 
     def resolve(self, device: str, *, include_loop: bool) -> MachineDrive:
-        from host.drives import resolve
-
         entry = resolve(device, include_loop=include_loop)
         return MachineDrive(
             entry.info,
@@ -136,9 +128,8 @@ def _derive_scenario(directory: Path) -> dict[str, Any]:
     return {"commands": commands, "derived_from": "machine.json"}
 
 
-@dataclass
 class ScenarioRunner:
-    """Answers from recordings, and plays the recorded effect of every mutating command.
+    """A :class:`host.runner.ReplayRunner` that also plays the recorded effect of every mutating command.
 
     ``scenario.json`` (or, for QEMU lab recordings, ``machine.json``) maps a command's fixture name
     to ``{"state": "after-x" | null, "disk": "zero" | "ones" | "random" | "unchanged"}``.  After such
@@ -146,17 +137,23 @@ class ScenarioRunner:
     the disk image gets the effect.  The state survives across processes in ``state_file``.
     """
 
-    directory: Path
-    image: Path | None = None
-    state_file: Path | None = None
-    log: list[tuple[str, ...]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        path = self.directory / "scenario.json"
+    def __init__(self, directory: Path, image: Path | None = None, state_file: Path | None = None) -> None:
+        self.directory = directory
+        self.image = image
+        self.state_file = state_file
+        path = directory / "scenario.json"
         self.scenario: dict[str, Any] = (
-            json.loads(path.read_text()) if path.exists() else _derive_scenario(self.directory)
+            json.loads(path.read_text()) if path.exists() else _derive_scenario(directory)
         )
+        tools = self.scenario.get("tools")
+        self.replay = ReplayRunner(directory, tools=frozenset(tools) if tools is not None else None)
         self._state: str | None = None
+        self._asked: dict[tuple[str | None, str], int] = {}
+
+    @property
+    def log(self) -> list[tuple[str, ...]]:
+        """Every argv asked, in order."""
+        return self.replay.log
 
     # state -------------------------------------------------------------------------------------
     @property
@@ -173,32 +170,38 @@ class ScenarioRunner:
 
     # runner ------------------------------------------------------------------------------------
     def which(self, tool: str) -> bool:
-        tools = self.scenario.get("tools")
-        if tools is not None:
-            return tool in tools
-        prefix = fixture_name([tool]) + "_"
-        return any(p.name.startswith(prefix) or p.name == tool for p in self.directory.iterdir())
+        return self.replay.which(tool)
 
     def run(self, argv: Sequence[str], *, timeout: float = 60.0, mutating: bool = False) -> CommandResult:
-        args = _check_argv(argv)
-        self.log.append(args)
-        if not self.which(args[0]):
-            raise ToolMissing(args[0])
-        name = fixture_name(args)
         state = self.state
-        candidates = ([self.directory / state / name] if state else []) + [self.directory / name]
-        path = next((p for p in candidates if p.exists()), None)
-        if path is None:
-            raise MissingRecording(args, self.directory)
-        result = read_fixture(path)
-        effect = self.scenario.get("commands", {}).get(name)
+        self.replay.overlays = (
+            *self._next_answer(argv, state),
+            *((self.directory / state,) if state else ()),
+        )
+        result = self.replay.run(argv, timeout=timeout, mutating=mutating)
+        effect = self.scenario.get("commands", {}).get(fixture_name(argv))
         if effect is not None:
             if not mutating:
-                raise ReplayError(f"{' '.join(args)} changes the drive but was not run as mutating")
+                raise ReplayError(f"{' '.join(argv)} changes the drive but was not run as mutating")
             if effect.get("state", "keep") != "keep":
                 self._set_state(effect.get("state"))
             self._apply(str(effect.get("disk", "unchanged")))
         return result
+
+    def _next_answer(self, argv: Sequence[str], state: str | None) -> tuple[Path, ...]:
+        """For a command the drive answers differently each time it is asked in one state (a status
+        polled while an operation runs): the next directory of its ``sequences`` entry for that
+        state, the last one repeating (counted in this process).
+
+        ``"sequences": {"after-sanitize": {"nvme_sanitize-log_dev_nvme0_-o_json": ["poll-1", "poll-2"]}}``
+        """
+        key = fixture_name(argv)
+        steps = self.scenario.get("sequences", {}).get(state or "initial", {}).get(key)
+        if not steps:
+            return ()
+        n = self._asked.get((state, key), 0)
+        self._asked[(state, key)] = n + 1
+        return (self.directory / steps[min(n, len(steps) - 1)],)
 
     def _apply(self, disk: str) -> None:
         if disk == "unchanged" or self.image is None:
@@ -219,50 +222,6 @@ class ScenarioRunner:
                 left -= n
             f.flush()
             os.fsync(f.fileno())
-
-
-def parse_lsblk(text: str) -> list[DriveInfo]:
-    """Whole disks of a recorded ``lsblk -J -b -O``."""
-    out = []
-    for b in json.loads(text).get("blockdevices", []):
-        if b.get("type") != "disk":
-            continue
-        tran = b.get("tran")
-        subsystems = str(b.get("subsystems") or "")
-        if tran in ("sata", "ata", "nvme", "usb", "sas", "mmc"):
-            transport = tran
-        elif tran in ("spi", "fc", "iscsi") or "scsi" in subsystems:
-            transport = "scsi"
-        else:
-            transport = "unknown"
-        rota = bool(b.get("rota"))
-        if transport == "nvme":
-            media = "nvme"
-        elif transport == "usb":
-            media = "usb"
-        else:
-            media = "hdd" if rota else "ssd"
-        wwn = b.get("wwn")
-        out.append(
-            DriveInfo(
-                path=str(b["path"]),
-                size_bytes=int(b["size"]),
-                logical_sector_size=int(b.get("log-sec") or 512),
-                physical_sector_size=int(b.get("phy-sec") or 512),
-                transport=transport,
-                media_type=media,
-                rotational=rota,
-                removable=bool(b.get("rm")) or bool(b.get("hotplug")) and transport == "usb",
-                read_only=bool(b.get("ro")),
-                serial=(b.get("serial") or None),
-                wwn=str(wwn).strip() if wwn else None,
-                model=(str(b["model"]).strip() if b.get("model") else None),
-                vendor=(str(b["vendor"]).strip() or None) if b.get("vendor") else None,
-                firmware=(str(b["rev"]).strip() if b.get("rev") else None),
-                kernel_name=str(b.get("kname") or b["name"]),
-            )
-        )
-    return out
 
 
 class ReplayMachine:
@@ -295,14 +254,10 @@ class ReplayMachine:
                         f"the disk image {self.image} has {size} bytes, the recorded drive {info.size_bytes}"
                     )
                 return MachineDrive(info, True)
-        from host.drives import DriveNotFound
-
         raise DriveNotFound(f"{device} is not a drive of the {self.name}")
 
     def _native_bytes(self, info: DriveInfo) -> int | None:
         """The native size the recorded ``hdparm -N`` reports (None without such a recording)."""
-        from erase.purge.probe import parse_hdparm_n
-
         if not self._runner.which("hdparm"):
             return None
         try:

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+from erase.purge.emmc import EmmcExtCsd, parse_mmc_extcsd
+from erase.purge.errors import UnrecognisedOutput
+from erase.purge.tcg import TcgStatus, merged, parse_sedutil_query, parse_sedutil_scan
 from host.errors import CommandError
 from host.identity import DriveInfo
 from host.runner import CommandResult, Runner, SubprocessRunner
@@ -26,8 +30,12 @@ TOOLS = {
     "sg_sanitize": "sg3-utils",
     "sg_requests": "sg3-utils",
     "rtcwake": "util-linux",
-    "sedutil-cli": "sedutil",
+    "sedutil-cli": "sedutil",  # not packaged by Debian 12: without it TCG Opal/Pyrite is not checked
+    "mmc": "mmc-utils",
+    "blkdiscard": "util-linux",
 }
+
+_T = TypeVar("_T")
 
 _ABORTED_SENSE = re.compile(r"sb\[\]:\s+70 00 0b ")  # fixed-format sense, key 0xB: ABORTED COMMAND
 
@@ -50,6 +58,8 @@ class AtaSecurity:
     enhanced_supported: bool = False
     erase_minutes: int | None = None
     enhanced_minutes: int | None = None
+    reported: bool = False  # hdparm printed a Security section (False: nothing is known about it)
+    level: str | None = None  # "high" or "maximum" while a password is set
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,8 @@ class AtaIdentify:
     dco_feature: bool = False
     ama_feature: bool = False
     trim: bool = False
+    security_feature: bool = False  # "Security Mode feature set" listed under Commands/features
+    encrypts_all: bool = False  # "Device encrypts all user data" (IDENTIFY word 69 bit 4)
 
 
 def _int(text: str | None) -> int | None:
@@ -105,20 +117,32 @@ def parse_hdparm_identify(text: str) -> AtaIdentify:
         solid_state=solid,
         rotation_rate=_int(rot),
         security=sec,
-        sanitize=any("sanitize feature set" in f for f in features),
-        sanitize_crypto=any("crypto_scramble_ext" in f for f in features),
-        sanitize_block=any("block_erase_ext" in f for f in features),
-        sanitize_overwrite=any("overwrite_ext" in f for f in features),
-        hpa_feature=any("host protected area" in f for f in features),
-        dco_feature=any("device configuration overlay" in f for f in features),
-        ama_feature=any("accessible max address" in f for f in features),
         trim=bool(re.search(r"TRIM supported", text)),
+        **_feature_flags(features),
     )
+
+
+# AtaIdentify flag -> the words of its line under Commands/features (lowercased).
+_FEATURE_WORDS = {
+    "sanitize": "sanitize feature set",
+    "sanitize_crypto": "crypto_scramble_ext",
+    "sanitize_block": "block_erase_ext",
+    "sanitize_overwrite": "overwrite_ext",
+    "hpa_feature": "host protected area",
+    "dco_feature": "device configuration overlay",
+    "ama_feature": "accessible max address",
+    "security_feature": "security mode feature set",
+    "encrypts_all": "device encrypts all user data",
+}
+
+
+def _feature_flags(features: list[str]) -> dict[str, bool]:
+    return {flag: any(words in f for f in features) for flag, words in _FEATURE_WORDS.items()}
 
 
 def _features(text: str) -> list[str]:
     """Lowercased lines of the 'Commands/features' section (supported, enabled or not)."""
-    m = re.search(r"^Commands/features:\n(.*?)(?=^\S)", text, re.M | re.S)
+    m = re.search(r"^Commands/features:\n(.*?)(?=^\S|\Z)", text, re.M | re.S)
     if not m:
         return []
     return [line.strip().lstrip("*").strip().lower() for line in m.group(1).splitlines()]
@@ -132,15 +156,16 @@ def _security(text: str) -> AtaSecurity:
     lines = [line.strip() for line in block.splitlines()]
 
     def flag(word: str) -> bool:
-        for line in lines:
-            parts = line.split()
-            if parts and parts[-1] == word and (len(parts) == 1 or parts[0] != "not"):
-                return True
-        return False
+        # hdparm prints the bit set as "\t\tword", clear as "\tnot\tword", and, for the first bit
+        # (supported) of a status word that makes no sense, "\t(?)\tsupported": only the first is a yes.
+        return any(line.split() == [word] for line in lines)
 
     times = re.search(r"(\d+)min for SECURITY ERASE UNIT", block)
     etimes = re.search(r"(\d+)min for ENHANCED SECURITY ERASE UNIT", block)
+    level = re.search(r"Security level (high|maximum)", block)
     return AtaSecurity(
+        reported=True,
+        level=level.group(1) if level else None,
         supported=flag("supported"),
         enabled=flag("enabled"),
         locked=flag("locked"),
@@ -242,15 +267,72 @@ class NvmeController:
         return bool(self.fna & 0x1 or self.fna & 0x2)
 
 
+_NVME_TEXT_FIELD = re.compile(r"^([a-z][a-z0-9_]*)\s*:[ \t]?(.*)$")
+
+
+def _json_document(text: str, tool: str) -> dict[str, Any]:
+    """The JSON object ``tool`` printed; UnrecognisedOutput when stdout is not one."""
+    if not text.strip():
+        raise UnrecognisedOutput(
+            f"{tool} printed nothing (an nvme-cli built without JSON support prints nothing)"
+        )
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise UnrecognisedOutput(f"{tool} did not print a JSON document Tabula can read ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise UnrecognisedOutput(f"{tool} printed JSON that is not an object")
+    return doc
+
+
+def _nvme_text_fields(text: str) -> dict[str, str]:
+    """nvme-cli's normal output ("oacs      : 0x17"); the indented lines of -H are skipped."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        m = _NVME_TEXT_FIELD.match(line)
+        if m:
+            fields.setdefault(m.group(1), m.group(2).strip())
+    return fields
+
+
+def _register(fields: dict[str, Any], name: str, tool: str) -> int:
+    """A register value (int, or a string nvme-cli printed in decimal or 0x hex); never a default."""
+    value = fields.get(name)
+    if isinstance(value, bool) or value is None:
+        raise UnrecognisedOutput(f"{tool} gives no {name} field: cannot tell what the drive supports")
+    if isinstance(value, int):
+        return value
+    token = str(value).split()[0] if str(value).split() else ""
+    try:
+        return int(token, 0)
+    except ValueError as exc:
+        raise UnrecognisedOutput(f"{tool} gives {name} = {value!r}, not a number Tabula can read") from exc
+
+
 def parse_nvme_id_ctrl(text: str) -> NvmeController:
-    d = json.loads(text)
+    """``nvme id-ctrl DEV -o json`` (nvme-cli 1.x and 2.x), or its normal text output (with or without -H).
+
+    Raises :class:`UnrecognisedOutput` when OACS, SANICAP or FNA cannot be read: never a default.
+    """
+    tool = "nvme id-ctrl"
+    fields: dict[str, Any]
+    if text.lstrip()[:1] in ("{", "[", ""):
+        fields = _json_document(text, tool)
+    else:
+        fields = _nvme_text_fields(text)
+        if "sanicap" not in fields and "oacs" not in fields:
+            raise UnrecognisedOutput(f"{tool} printed neither JSON nor nvme-cli's identify-controller layout")
+
+    def string(name: str) -> str | None:
+        return str(fields.get(name, "")).strip() or None
+
     return NvmeController(
-        oacs=int(d.get("oacs", 0)),
-        sanicap=int(d.get("sanicap", 0)),
-        fna=int(d.get("fna", 0)),
-        serial=str(d.get("sn", "")).strip() or None,
-        model=str(d.get("mn", "")).strip() or None,
-        firmware=str(d.get("fr", "")).strip() or None,
+        oacs=_register(fields, "oacs", tool),
+        sanicap=_register(fields, "sanicap", tool),
+        fna=_register(fields, "fna", tool),
+        serial=string("sn"),
+        model=string("mn"),
+        firmware=string("fr"),
     )
 
 
@@ -272,13 +354,18 @@ class NvmeNamespace:
 
 
 def parse_nvme_id_ns(text: str) -> NvmeNamespace:
-    d = json.loads(text)
-    sizes = tuple(1 << int(f.get("ds", 9)) for f in d.get("lbafs", []))
+    """``nvme id-ns DEV -o json``.  Raises :class:`UnrecognisedOutput` when the size or formats are missing."""
+    tool = "nvme id-ns"
+    d = _json_document(text, tool)
+    lbafs = d.get("lbafs")
+    if not isinstance(lbafs, list) or not lbafs:
+        raise UnrecognisedOutput(f"{tool} gives no LBA formats (lbafs): cannot tell the block size")
+    sizes = tuple(1 << _register(f if isinstance(f, dict) else {}, "ds", tool) for f in lbafs)
     return NvmeNamespace(
-        nsze=int(d.get("nsze", 0)),
-        flbas=int(d.get("flbas", 0)),
+        nsze=_register(d, "nsze", tool),
+        flbas=_register(d, "flbas", tool),
         lba_sizes=sizes,
-        dlfeat=int(d.get("dlfeat", 0)),
+        dlfeat=dlfeat if isinstance(dlfeat := d.get("dlfeat", 0), int) else 0,
     )
 
 
@@ -333,19 +420,70 @@ def _find_key(d: Any, key: str) -> dict[str, Any] | None:
     return None
 
 
+_SSTAT_CODE = re.compile(r"^\((\d+)\)")
+
+
+def _sstat(value: Any) -> int | None:
+    """SSTAT as the register: an int (flat logs), or nvme-cli's decoded object.
+
+    nvme-cli (1.x from 2018 on, and 2.x) prints ``"sstat": {"global_erased": 1, "no_cmplted_passes": 0,
+    "status": "(1) Most Recent Sanitize Command Completed Successfully."}`` (some versions use the
+    status text itself as the key of that last member): the register is rebuilt from those parts.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if not isinstance(value, dict):
+        return None
+    codes = [_SSTAT_CODE.match(v) for v in value.values() if isinstance(v, str)]
+    code = next((int(m.group(1)) for m in codes if m), None)
+    erased, passes = value.get("global_erased"), value.get("no_cmplted_passes")
+    if code is None or not isinstance(erased, int) or not isinstance(passes, int):
+        return None
+    return (code & 0x7) | ((passes & 0x1F) << 3) | ((erased & 0x1) << 8)
+
+
+_LOG_TEXT = {
+    "sprog": re.compile(r"^[ \t]*Sanitize Progress\s+\(SPROG\)\s*:\s*(\S+)", re.M),
+    "sstat": re.compile(r"^[ \t]*Sanitize Status\s+\(SSTAT\)\s*:\s*(\S+)", re.M),
+    "time_over_write": re.compile(r"^[ \t]*Estimated Time For Overwrite\s+:\s*(\d+)", re.M),
+    "time_block_erase": re.compile(r"^[ \t]*Estimated Time For Block Erase\s+:\s*(\d+)", re.M),
+    "time_crypto_erase": re.compile(r"^[ \t]*Estimated Time For Crypto Erase\s+:\s*(\d+)", re.M),
+}
+
+
+def _sanitize_log_fields(text: str) -> dict[str, Any] | None:
+    if text.lstrip()[:1] in ("{", "[", ""):
+        return _find_key(_json_document(text, "nvme sanitize-log"), "sstat")
+    found = {k: m.group(1) for k, rx in _LOG_TEXT.items() if (m := rx.search(text))}
+    if "sstat" not in found:
+        raise UnrecognisedOutput("nvme sanitize-log printed neither JSON nor nvme-cli's sanitize log layout")
+    return {k: int(v, 0) for k, v in found.items()}
+
+
 def parse_nvme_sanitize_log(text: str) -> NvmeSanitizeLog | None:
-    """``nvme sanitize-log DEV -o json`` (nvme-cli 2.x nests it under the device name)."""
-    d = _find_key(json.loads(text), "sstat")
+    """``nvme sanitize-log DEV -o json`` (nested under the device name since nvme-cli 1.x), or its text.
+
+    None when a JSON log has no SSTAT; :class:`UnrecognisedOutput` when the output cannot be read.
+    The text output of some nvme-cli 2.x versions masks SSTAT to its status bits (Global Data Erased
+    then reads 0): only ever an understatement.
+    """
+    d = _sanitize_log_fields(text)
     if d is None:
         return None
+    sstat = _sstat(d.get("sstat"))
+    if sstat is None:
+        raise UnrecognisedOutput(
+            f"nvme sanitize-log gives SSTAT as {d.get('sstat')!r}, a form Tabula cannot read"
+        )
 
     def est(name: str) -> int | None:
         v = d.get(name)
-        return None if v in (None, 0xFFFFFFFF) else int(v)
+        return None if not isinstance(v, int) or v == 0xFFFFFFFF else v
 
+    sprog = d.get("sprog", 0)
     return NvmeSanitizeLog(
-        sprog=int(d.get("sprog", 0)),
-        sstat=int(d["sstat"]),
+        sprog=sprog if isinstance(sprog, int) else 0,
+        sstat=sstat,
         est_overwrite=est("time_over_write"),
         est_block=est("time_block_erase"),
         est_crypto=est("time_crypto_erase"),
@@ -435,6 +573,8 @@ def parse_sg_opcodes(result: CommandResult) -> ScsiOpcodes:
     """``sg_opcodes DEV``: lines such as ``48    1    Sanitize, overwrite``."""
     if result.returncode != 0 or "no commands to display" in result.stdout:
         return ScsiOpcodes(reported=False)
+    if not re.search(r"^\s*Opcode\b", result.stdout, re.M):
+        return ScsiOpcodes(reported=False)  # no table of commands: an unknown layout says nothing
     low = result.stdout.lower()
     return ScsiOpcodes(
         reported=True,
@@ -466,6 +606,10 @@ class Capabilities:
     nvme_namespaces: int | None = None  # namespaces on that controller (None: unknown)
     scsi: ScsiOpcodes | None = None
     usb_bridge_sat: bool = False  # a USB bridge that passes ATA commands through (valid identify)
+    emmc: EmmcExtCsd | None = None
+    tcg: TcgStatus | None = None  # None: not checked (sedutil-cli missing, or it could not tell)
+    media_known: bool = True  # False: the drive does not say whether it is flash (counted as flash)
+    unknown: dict[str, str] = field(default_factory=dict)  # capability -> why it cannot be told
     raw: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
@@ -501,11 +645,20 @@ def _run(runner: Runner, raw: dict[str, dict[str, Any]], argv: list[str]) -> Com
 
 
 def is_flash(drive: DriveInfo, ata: AtaIdentify | None = None) -> bool:
-    if ata is not None and ata.valid and ata.solid_state is not None:
-        return ata.solid_state
+    """Flash media, or media that cannot be told apart from it (counted as flash: see
+    :func:`media_known`)."""
+    if ata is not None and ata.valid:
+        # No rotation rate reported: the kernel then calls the drive rotational by default, which
+        # says nothing.  Counted as flash, so no method is credited with what it reaches on disks.
+        return True if ata.solid_state is None else ata.solid_state
     if drive.media_type in ("ssd", "nvme", "mmc"):
         return True
     return not drive.rotational  # USB: a stick or an SSD unless the kernel says it rotates
+
+
+def media_known(ata: AtaIdentify | None) -> bool:
+    """False when an ATA drive does not report its rotation rate (IDENTIFY word 217)."""
+    return ata is None or not ata.valid or ata.solid_state is not None
 
 
 def probe(drive: DriveInfo, runner: Runner, *, sysfs: Path | None | Literal["auto"] = "auto") -> Capabilities:
@@ -514,103 +667,214 @@ def probe(drive: DriveInfo, runner: Runner, *, sysfs: Path | None | Literal["aut
     ``sysfs``: the sysfs root to read ("auto": ``/sys`` when ``runner`` is this machine's, see
     :func:`sysfs_root`; None: no sysfs).
     """
-    root = sysfs_root(runner) if sysfs == "auto" else sysfs
-    tools = {t: runner.which(t) for t in TOOLS}
-    raw: dict[str, dict[str, Any]] = {}
-    notes: list[str] = []
-    dev = drive.path
-    if drive.transport == "nvme" or re.fullmatch(r"/dev/nvme\d+n\d+", dev):
-        if not tools["nvme"]:
-            return Capabilities("nvme", True, tools, raw=raw, notes=("nvme-cli is not installed",))
-        ctrl_dev = nvme_sysfs_controller(dev, root) if root is not None else None
-        source = "sysfs"
-        if ctrl_dev is None:
-            ctrl_dev, source = nvme_controller_of(dev), "name"
-            notes.append(f"controller {ctrl_dev} guessed from the namespace name (sysfs gave nothing)")
-        ctrl = ns = None
-        slog = None
-        r = _run(runner, raw, ["nvme", "id-ctrl", ctrl_dev, "-o", "json"])
-        if r is not None and r.ok:
-            ctrl = parse_nvme_id_ctrl(r.stdout)
-        r = _run(runner, raw, ["nvme", "id-ns", dev, "-o", "json"])
-        if r is not None and r.ok:
-            ns = parse_nvme_id_ns(r.stdout)
-        r = _run(runner, raw, ["nvme", "sanitize-log", ctrl_dev, "-o", "json"])
-        if r is not None and r.ok:
-            slog = parse_nvme_sanitize_log(r.stdout)
-        elif r is not None:
-            notes.append(f"sanitize log not readable: {r.stderr.strip()[:200]}")
-        count = nvme_sysfs_namespaces(ctrl_dev, root) if root is not None else None
-        if count is None and ctrl is not None and ctrl.serial:
-            r = _run(runner, raw, ["nvme", "list", "-o", "json"])
-            if r is not None and r.ok:
-                count = nvme_list_namespaces(r.stdout, ctrl.serial)
+    asked = _Asked(runner, {t: runner.which(t) for t in TOOLS})
+    if drive.transport == "nvme" or re.fullmatch(r"/dev/nvme\d+n\d+", drive.path):
+        caps = _probe_nvme(drive, asked, sysfs_root(runner) if sysfs == "auto" else sysfs)
+    elif drive.transport in ("sata", "ata", "usb"):
+        caps = _probe_ata(drive, asked)
+    elif drive.transport in ("scsi", "sas"):
+        caps = _probe_scsi(drive, asked)
+    elif drive.transport == "mmc" or re.fullmatch(r"/dev/mmcblk\d+", drive.path):
+        return _probe_mmc(drive, asked)
+    else:
         return Capabilities(
-            "nvme",
-            True,
-            tools,
-            nvme_ctrl=ctrl,
-            nvme_ns=ns,
-            nvme_sanitize=slog,
-            nvme_ctrl_dev=ctrl_dev,
-            nvme_ctrl_source=source,
-            nvme_namespaces=count,
-            raw=raw,
-            notes=tuple(notes),
+            "none",
+            is_flash(drive),
+            asked.tools,
+            raw=asked.raw,
+            notes=(f"no firmware commands for {drive.transport}",),
         )
-    if drive.transport in ("sata", "ata", "usb"):
-        ata = hpa = None
-        dco = None
-        sstat = None
-        if tools["hdparm"]:
-            r = _run(runner, raw, ["hdparm", "-I", dev])
-            if r is not None and r.ok:
-                ata = parse_hdparm_identify(r.stdout)
-            if ata is not None and ata.valid:
-                r = _run(runner, raw, ["hdparm", "-N", dev])
-                hpa = parse_hdparm_n(r.stdout) if r is not None and r.ok else None
-                r = _run(runner, raw, ["hdparm", "--dco-identify", dev])
-                dco = parse_dco_identify(r.stdout) if r is not None and r.ok else None
-                if ata.sanitize:
-                    r = _run(runner, raw, ["hdparm", "--sanitize-status", dev])
-                    sstat = parse_hdparm_sanitize_status(r.stdout) if r is not None and r.ok else None
+    tcg = _probe_tcg(drive, asked)
+    return replace(caps, tcg=tcg, unknown=dict(asked.unknown), raw=asked.raw, notes=tuple(asked.notes))
+
+
+def _probe_tcg(drive: DriveInfo, asked: _Asked) -> TcgStatus | None:
+    """TCG Level 0 discovery through sedutil-cli: the query (locking state), and the scan's SSC
+    column when the query shows no SSC.  None when it cannot be told (the reason in the notes)."""
+    if not asked.tools["sedutil-cli"]:
+        asked.notes.append("TCG Opal/Pyrite not checked: sedutil-cli is not installed")
+        return None
+    r = _run(asked.runner, asked.raw, ["sedutil-cli", "--query", drive.path])
+    query = parse_sedutil_query(r.stdout) if r is not None else None
+    scan = None
+    if query is None or not query.families:
+        r = asked.ok(["sedutil-cli", "--scan"])
+        scan = parse_sedutil_scan(r.stdout, drive.path) if r is not None else None
+    found = merged(query, scan)
+    if found is None:
+        asked.notes.append("TCG Opal/Pyrite: sedutil-cli could not tell (no Level 0 discovery, no scan line)")
+    else:
+        asked.notes.append(f"TCG (sedutil-cli --{found.source.split('+')[0]}): {found.describe}")
+    return found
+
+
+def _probe_mmc(drive: DriveInfo, asked: _Asked) -> Capabilities:
+    """eMMC: the Extended CSD through mmc-utils."""
+    emmc = None
+    if not asked.tools["mmc"]:
+        asked.unknown["emmc"] = "mmc-utils is not installed (apt-get install mmc-utils)"
+    else:
+        r = _run(asked.runner, asked.raw, ["mmc", "extcsd", "read", drive.path])
+        if r is None or not r.ok:
+            asked.unknown["emmc"] = "mmc extcsd read failed" + (f": {r.stderr.strip()[:200]}" if r else "")
         else:
-            notes.append("hdparm is not installed: ATA capabilities unknown")
-        if drive.transport == "usb":
-            sat = ata is not None and ata.valid
-            if not sat:
-                notes.append("USB bridge does not pass ATA IDENTIFY through (all-zero identify)")
-            return Capabilities(
-                "usb",
-                is_flash(drive, ata),
-                tools,
-                ata=ata,
-                hpa=hpa,
-                dco_real_max=dco,
-                ata_sanitize=sstat,
-                usb_bridge_sat=sat,
-                raw=raw,
-                notes=tuple(notes),
-            )
-        return Capabilities(
-            "ata",
-            is_flash(drive, ata),
-            tools,
-            ata=ata,
-            hpa=hpa,
-            dco_real_max=dco,
-            ata_sanitize=sstat,
-            raw=raw,
-            notes=tuple(notes),
-        )
-    if drive.transport in ("scsi", "sas"):
-        scsi = None
-        if tools["sg_opcodes"]:
-            r = _run(runner, raw, ["sg_opcodes", dev])
-            scsi = parse_sg_opcodes(r) if r is not None else None
-            if scsi is not None and not scsi.reported:
-                notes.append("the device does not report its supported commands: SANITIZE support unknown")
-        return Capabilities("scsi", is_flash(drive), tools, scsi=scsi, raw=raw, notes=tuple(notes))
+            emmc = asked.parsed(parse_mmc_extcsd, r, "emmc")
+    if "emmc" in asked.unknown:
+        asked.notes.append(f"cannot tell: {asked.unknown['emmc']}")
     return Capabilities(
-        "none", is_flash(drive), tools, raw=raw, notes=(f"no firmware commands for {drive.transport}",)
+        "mmc",
+        True,
+        asked.tools,
+        emmc=emmc,
+        unknown=dict(asked.unknown),
+        raw=asked.raw,
+        notes=tuple(asked.notes),
     )
+
+
+@dataclass
+class _Asked:
+    """One probe's commands: the runner, the tools found, every raw answer and the notes."""
+
+    runner: Runner
+    tools: dict[str, bool]
+    raw: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    unknown: dict[str, str] = field(default_factory=dict)
+
+    def ok(self, argv: list[str]) -> CommandResult | None:
+        """The command's result when it succeeded (it is kept in ``raw`` either way)."""
+        r = _run(self.runner, self.raw, argv)
+        return r if r is not None and r.ok else None
+
+    def parsed(self, parse: Callable[[str], _T], result: CommandResult | None, key: str) -> _T | None:
+        """``parse`` of a result's output, or None; when it cannot be read, why is kept in the notes
+        and under ``key`` in ``unknown`` (what the drive supports is then unknown, not absent)."""
+        if result is None:
+            return None
+        try:
+            return parse(result.stdout)
+        except UnrecognisedOutput as exc:
+            self.notes.append(f"cannot tell: {exc.message}")
+            self.unknown[key] = exc.message
+            return None
+
+    def failed(self, argv: list[str], key: str) -> None:
+        """Keep why ``argv`` gave nothing (it failed, or could not run) as the reason ``key`` is unknown."""
+        entry = self.raw.get(" ".join(argv), {})
+        why = (
+            entry.get("error")
+            or (entry.get("stderr") or "").strip()[:200]
+            or f"exit {entry.get('returncode')}"
+        )
+        self.unknown.setdefault(key, f"{' '.join(argv[:2])} failed: {why}")
+
+
+def _probe_nvme(drive: DriveInfo, asked: _Asked, root: Path | None) -> Capabilities:
+    dev = drive.path
+    if not asked.tools["nvme"]:
+        asked.notes.append("nvme-cli is not installed")
+        asked.unknown["nvme_ctrl"] = "nvme-cli is not installed (apt-get install nvme-cli)"
+        return Capabilities("nvme", True, asked.tools)
+    ctrl_dev = nvme_sysfs_controller(dev, root) if root is not None else None
+    source = "sysfs"
+    if ctrl_dev is None:
+        ctrl_dev, source = nvme_controller_of(dev), "name"
+        asked.notes.append(f"controller {ctrl_dev} guessed from the namespace name (sysfs gave nothing)")
+    argv = ["nvme", "id-ctrl", ctrl_dev, "-o", "json"]
+    r = asked.ok(argv)
+    if r is None:
+        asked.failed(argv, "nvme_ctrl")
+    ctrl = asked.parsed(parse_nvme_id_ctrl, r, "nvme_ctrl")
+    argv = ["nvme", "id-ns", dev, "-o", "json"]
+    r = asked.ok(argv)
+    if r is None:
+        asked.failed(argv, "nvme_ns")
+    ns = asked.parsed(parse_nvme_id_ns, r, "nvme_ns")
+    slog = None
+    r = _run(asked.runner, asked.raw, ["nvme", "sanitize-log", ctrl_dev, "-o", "json"])
+    if r is not None and r.ok:
+        slog = asked.parsed(parse_nvme_sanitize_log, r, "nvme_sanitize")
+    elif r is not None:
+        asked.notes.append(f"sanitize log not readable: {r.stderr.strip()[:200]}")
+    count = nvme_sysfs_namespaces(ctrl_dev, root) if root is not None else None
+    if count is None and ctrl is not None and ctrl.serial:
+        r = asked.ok(["nvme", "list", "-o", "json"])
+        count = nvme_list_namespaces(r.stdout, ctrl.serial) if r is not None else None
+    return Capabilities(
+        "nvme",
+        True,
+        asked.tools,
+        nvme_ctrl=ctrl,
+        nvme_ns=ns,
+        nvme_sanitize=slog,
+        nvme_ctrl_dev=ctrl_dev,
+        nvme_ctrl_source=source,
+        nvme_namespaces=count,
+    )
+
+
+def _probe_ata(drive: DriveInfo, asked: _Asked) -> Capabilities:
+    """SATA/PATA drives and USB bridges: identify, hidden areas, sanitize status (through hdparm)."""
+    ata = _ata_identify(drive.path, asked)
+    hpa = sstat = dco = None
+    if ata is not None and ata.valid:
+        hpa, dco, sstat = _ata_details(drive.path, ata, asked)
+    usb = drive.transport == "usb"
+    sat = usb and ata is not None and ata.valid
+    if usb and not sat:
+        asked.notes.append("USB bridge does not pass ATA IDENTIFY through (all-zero identify)")
+    if ata is not None and ata.valid and not media_known(ata):
+        asked.notes.append("the drive does not report its rotation rate: counted as flash (levels of flash)")
+    if ata is not None and ata.valid and ata.security_feature and not ata.security.reported:
+        asked.unknown["ata_security"] = (
+            "hdparm -I lists the Security feature set but prints no Security section"
+        )
+    return Capabilities(
+        "usb" if usb else "ata",
+        is_flash(drive, ata),
+        asked.tools,
+        ata=ata,
+        hpa=hpa,
+        dco_real_max=dco,
+        ata_sanitize=sstat,
+        usb_bridge_sat=sat,
+        media_known=media_known(ata),
+    )
+
+
+def _ata_identify(dev: str, asked: _Asked) -> AtaIdentify | None:
+    if not asked.tools["hdparm"]:
+        asked.notes.append("hdparm is not installed: ATA capabilities unknown")
+        asked.unknown["ata"] = "hdparm is not installed (apt-get install hdparm)"
+        return None
+    r = asked.ok(["hdparm", "-I", dev])
+    if r is None:
+        asked.failed(["hdparm", "-I", dev], "ata")
+        return None
+    return parse_hdparm_identify(r.stdout)
+
+
+def _ata_details(
+    dev: str, ata: AtaIdentify, asked: _Asked
+) -> tuple[HpaState | None, int | None, AtaSanitizeStatus | None]:
+    """Hidden areas (HPA, DCO) and the sanitize state of a drive whose IDENTIFY was read."""
+    r = asked.ok(["hdparm", "-N", dev])
+    hpa = parse_hdparm_n(r.stdout) if r is not None else None
+    r = asked.ok(["hdparm", "--dco-identify", dev])
+    dco = parse_dco_identify(r.stdout) if r is not None else None
+    sstat = None
+    if ata.sanitize:
+        r = asked.ok(["hdparm", "--sanitize-status", dev])
+        sstat = parse_hdparm_sanitize_status(r.stdout) if r is not None else None
+    return hpa, dco, sstat
+
+
+def _probe_scsi(drive: DriveInfo, asked: _Asked) -> Capabilities:
+    scsi = None
+    if asked.tools["sg_opcodes"]:
+        r = _run(asked.runner, asked.raw, ["sg_opcodes", drive.path])
+        scsi = parse_sg_opcodes(r) if r is not None else None
+        if scsi is not None and not scsi.reported:
+            asked.notes.append("the device does not report its supported commands: SANITIZE support unknown")
+    return Capabilities("scsi", is_flash(drive), asked.tools, scsi=scsi)

@@ -19,10 +19,12 @@ from typing import Any
 
 from erase.errors import EraseError
 from erase.journal import utcnow
+from erase.purge.errors import UnrecognisedOutput
 from erase.purge.evidence import DataCheck, check_changed, check_pattern, hash_samples
 from erase.purge.machine import Machine
 from erase.purge.planner import PASSWORD, PSID, PlannedStep
 from erase.purge.probe import (
+    AtaSecurity,
     aborted_command,
     nvme_serial_mismatch,
     parse_hdparm_identify,
@@ -33,7 +35,7 @@ from erase.purge.probe import (
     parse_nvme_sanitize_log,
 )
 from erase.record import FirmwareStepRecord
-from host.errors import CommandError
+from host.errors import CommandError, CommandTimeout
 from host.identity import DriveInfo
 from host.runner import CommandResult
 
@@ -132,6 +134,8 @@ def run_step(step: PlannedStep, index: int, ctx: StepContext) -> FirmwareStepRec
         completed, status_ok, note = handler(step, run)
     except CommandError as exc:
         return run.finish(completed=False, status_ok=False, data=None, note=f"command failed: {exc.message}")
+    except UnrecognisedOutput as exc:
+        return run.finish(completed=False, status_ok=False, data=None, note=f"cannot tell: {exc.message}")
     data: DataCheck | None = None
     if step.level != "none" and completed and status_ok:
         if step.evidence == "changed":
@@ -216,42 +220,97 @@ def _ata_secure_erase(step: PlannedStep, run: _StepRun) -> Outcome3:
     dev = _dev(step)
     password = run.ctx.machine.temp_password()  # fixed and documented (planner.TEMP_PASSWORD): not redacted
     argv = [password if a == PASSWORD else a for a in step.argv]
-    password_set = False
+    armed = {"password_set": False}
     try:
-        sec = parse_hdparm_identify(run.run(["hdparm", "-I", dev], mutating=False).stdout).security
-        if sec.enabled or sec.locked:
-            # A resumed job whose erase was cut short: the drive still has Tabula's password (locked
-            # after a power cycle).  ERASE UNIT is accepted in that state with the same password.
-            password_set = True
-            run.status("security already enabled (an interrupted erase): erasing with Tabula's password")
-        else:
-            r = run.run(["hdparm", "--user-master", "u", "--security-set-pass", password, dev], mutating=True)
-            sec = parse_hdparm_identify(run.run(["hdparm", "-I", dev], mutating=False).stdout).security
-            password_set = sec.enabled
-            if r.returncode != 0 or not sec.enabled:
-                why = "aborted the command" if aborted_command(r.stderr) else "did not enable security"
-                run.status(f"SECURITY SET PASSWORD: the drive {why} (hdparm exit {r.returncode})")
-                return False, False, "the drive did not accept the temporary password: nothing was erased"
-            run.status("temporary password set (security enabled)")
-        timeout = float(step.params.get("timeout", 7200.0))
-        r = run.run(argv, mutating=True, timeout=timeout)
-        sec = parse_hdparm_identify(run.run(["hdparm", "-I", dev], mutating=False).stdout).security
-        password_set = sec.enabled
-        if r.returncode != 0 or aborted_command(r.stderr):
-            run.status(
-                f"SECURITY ERASE UNIT failed (exit {r.returncode}, aborted={aborted_command(r.stderr)})"
-            )
-            return False, False, "the drive refused or aborted SECURITY ERASE UNIT"
-        if sec.enabled or sec.locked:
-            run.status("security still enabled after the erase")
-            return True, False, "the drive still has the password after the erase: it did not complete"
-        run.status("SECURITY ERASE UNIT completed; security disabled, password cleared by the drive")
-        return True, True, ""
+        refused = _arm_temp_password(run, dev, password, armed)
+        if refused is not None:
+            return refused
+        return _erase_and_check(run, dev, argv, float(step.params.get("timeout", 7200.0)), armed)
     finally:
-        if password_set:
+        if armed["password_set"]:
             # Any failure after the password was set: clear it, so the drive is never left locked.
             run.run(["hdparm", "--user-master", "u", "--security-disable", password, dev], mutating=True)
             run.status("temporary password cleared (security disable)")
+
+
+def _arm_temp_password(run: _StepRun, dev: str, password: str, armed: dict[str, bool]) -> Outcome3 | None:
+    """Set Tabula's temporary password (SECURITY ERASE UNIT needs one); an outcome when refused."""
+    sec = parse_hdparm_identify(run.run(["hdparm", "-I", dev], mutating=False).stdout).security
+    if sec.enabled or sec.locked:
+        # A resumed job whose erase was cut short: the drive still has Tabula's password (locked
+        # after a power cycle).  ERASE UNIT is accepted in that state with the same password.
+        armed["password_set"] = True
+        run.status("security already enabled (an interrupted erase): erasing with Tabula's password")
+        return None
+    r = run.run(["hdparm", "--user-master", "u", "--security-set-pass", password, dev], mutating=True)
+    sec = parse_hdparm_identify(run.run(["hdparm", "-I", dev], mutating=False).stdout).security
+    armed["password_set"] = sec.enabled
+    if r.returncode != 0 or not sec.enabled:
+        why = "aborted the command" if aborted_command(r.stderr) else "did not enable security"
+        run.status(f"SECURITY SET PASSWORD: the drive {why} (hdparm exit {r.returncode})")
+        return False, False, "the drive did not accept the temporary password: nothing was erased"
+    run.status("temporary password set (security enabled)")
+    return None
+
+
+def _erase_and_check(
+    run: _StepRun, dev: str, argv: list[str], timeout: float, armed: dict[str, bool]
+) -> Outcome3:
+    """SECURITY ERASE UNIT, then the drive's own word: it clears the password when it completes."""
+    r = _erase_unit(run, argv, timeout)
+    if r is None:  # the erase outlived its timeout: wait for the drive to say it finished
+        sec = _wait_security_cleared(run, dev, timeout)
+        armed["password_set"] = sec.enabled or sec.locked
+        if armed["password_set"]:
+            return False, False, _STILL_ERASING
+        run.status("SECURITY ERASE UNIT finished after its timeout; security disabled by the drive")
+        return True, True, ""
+    sec = parse_hdparm_identify(run.run(["hdparm", "-I", dev], mutating=False).stdout).security
+    armed["password_set"] = sec.enabled
+    if r.returncode != 0 or aborted_command(r.stderr):
+        run.status(f"SECURITY ERASE UNIT failed (exit {r.returncode}, aborted={aborted_command(r.stderr)})")
+        return False, False, "the drive refused or aborted SECURITY ERASE UNIT"
+    if sec.enabled or sec.locked:
+        run.status("security still enabled after the erase")
+        return True, False, "the drive still has the password after the erase: it did not complete"
+    run.status("SECURITY ERASE UNIT completed; security disabled, password cleared by the drive")
+    return True, True, ""
+
+
+_STILL_ERASING = (
+    "SECURITY ERASE UNIT did not finish in time: the drive may still be erasing, and keeps Tabula's "
+    "documented temporary password until it does. Leave it powered; later, clear it with "
+    "'hdparm --user-master u --security-disable tabula DEV' (after --security-unlock if it is locked)"
+)
+
+
+def _erase_unit(run: _StepRun, argv: list[str], timeout: float) -> CommandResult | None:
+    """Run SECURITY ERASE UNIT; None when hdparm outlived ``timeout`` (the drive may still erase)."""
+    try:
+        return run.run(argv, mutating=True, timeout=timeout)
+    except CommandTimeout:
+        run.status(f"SECURITY ERASE UNIT still running after {timeout / 60:.0f} min: polling the drive")
+        return None
+
+
+def _wait_security_cleared(run: _StepRun, dev: str, grace: float) -> AtaSecurity:
+    """Poll ``hdparm -I`` until the drive reports security disabled (it clears the password when the
+    erase completes) or ``grace`` seconds pass; a drive busy erasing may not answer at all."""
+    last = AtaSecurity(enabled=True)
+
+    def check() -> tuple[bool, str]:
+        nonlocal last
+        try:
+            out = run.run(["hdparm", "-I", dev], mutating=False)
+        except CommandError as exc:
+            return False, f"the drive does not answer ({exc.message})"
+        last = parse_hdparm_identify(out.stdout).security
+        done = not (last.enabled or last.locked)
+        return done, "security disabled" if done else "security still enabled"
+
+    _, desc = _poll(run, grace, check)
+    run.status(f"after the timeout: {desc}")
+    return last
 
 
 def _poll(run: _StepRun, timeout: float, check: Callable[[], tuple[bool, str]]) -> tuple[bool, str]:
@@ -442,6 +501,29 @@ def _opal(step: PlannedStep, run: _StepRun) -> Outcome3:
     return ok, ok, "" if ok else "sedutil-cli did not report a successful PSID revert"
 
 
+def _emmc_sanitize(step: PlannedStep, run: _StepRun) -> Outcome3:
+    """Discard every block, then SANITIZE (the device erases every unmapped block)."""
+    unmap = [str(a) for a in step.params.get("unmap_argv") or []]
+    if unmap:
+        r = run.run(unmap, mutating=True, timeout=3600)
+        if r.returncode != 0:
+            return False, False, f"{unmap[0]} exited {r.returncode}: {r.stderr.strip()[:200]}"
+        run.status("every block discarded")
+    r = run.run(list(step.argv), mutating=True, timeout=float(step.params.get("timeout", 1800.0)))
+    if r.returncode != 0:
+        return False, False, f"mmc sanitize exited {r.returncode}: {r.stderr.strip()[:200]}"
+    run.status("SANITIZE completed (mmc exit 0); the data read back must show erased blocks")
+    run.ctx.machine.rescan(run.ctx.drive)
+    return True, True, ""
+
+
+def _emmc_secure(step: PlannedStep, run: _StepRun) -> Outcome3:
+    r = run.run(list(step.argv), mutating=True, timeout=3600)
+    if r.returncode != 0:
+        return False, False, f"blkdiscard exited {r.returncode}: {r.stderr.strip()[:200]}"
+    return True, True, ""
+
+
 _HANDLERS: dict[str, Callable[[PlannedStep, _StepRun], Outcome3]] = {
     "remove-hpa": _hidden,
     "restore-dco": _hidden,
@@ -453,6 +535,8 @@ _HANDLERS: dict[str, Callable[[PlannedStep, _StepRun], Outcome3]] = {
     "nvme-format": _nvme_format,
     "scsi-sanitize": _scsi,
     "opal-psid": _opal,
+    "emmc-sanitize": _emmc_sanitize,
+    "emmc-secure": _emmc_secure,
 }
 
 

@@ -3,13 +3,19 @@
 * :func:`enqueue_certificate` / :func:`enqueue_report`: queue a document the moment it is written
   (local, durable, never waits for the network);
 * :func:`drain`: upload now; :class:`SyncDaemon` / :func:`start_background`: keep uploading;
-* :func:`status`: pending / sent / rejected counts, last error and last success (TUI, CLI).
+* :func:`status`: pending / sent / rejected / retrying counts, the hub's reasons, last error and last
+  success (TUI, CLI).
+
+Modules: :mod:`.outbox` (SQLite queue), :mod:`.client` (HTTP, the only one importing httpx),
+:mod:`.drain` (passes, backoff, daemon), :mod:`.state` (status), :mod:`.config`, :mod:`.cli`.
 """
 
-from station.sync.client import SyncDaemon, SyncStatus, drain, start_background, status
+from station.sync.drain import DrainResult, SyncDaemon, drain, start_background
 from station.sync.outbox import enqueue_certificate, enqueue_report
+from station.sync.state import SyncStatus, status
 
 __all__ = [
+    "DrainResult",
     "SyncDaemon",
     "SyncStatus",
     "drain",

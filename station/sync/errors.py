@@ -25,3 +25,9 @@ class SyncConfigError(SyncError):
     """The sync settings are missing or invalid (URL, token file, CA bundle)."""
 
     hint = "set url and token_file in $TABULA_HOME/sync.toml, or pass --url and --token-file"
+
+
+class UnknownDocument(SyncError):
+    """``station sync --requeue ID`` names a document the outbox does not hold."""
+
+    hint = "station sync --status lists the refused and retrying documents with their ids"

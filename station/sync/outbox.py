@@ -6,10 +6,17 @@ cut or a reboot (on the live image ``$TABULA_HOME`` is the persistence partition
 local only and never waits for the network.
 
 Each row is one document to upload, keyed by its id (the certificate id; for an unsigned diagnostics
-report the SHA-256 of its bytes), with the exact bytes to send.  The sync client marks rows *sent*
-(the hub acknowledged them) or *rejected* (the hub refused them for good, e.g. a 409 conflict);
-rows stay in the table as a record of what was delivered.  Because uploads are idempotent (the hub
-answers 200 to a byte-identical re-upload), a row may be sent twice after a crash but is stored once.
+report the SHA-256 of its bytes), with the exact bytes to send.  The sync client records the outcome
+of every upload in its own durable transaction, the moment it knows it: *sent* (the hub acknowledged
+it), *rejected* (the hub refused it for good, with its reason; ``station sync --requeue`` sends it
+again after a fix), or a transient failure, which gives that row alone its own exponential backoff
+(``failures``, ``next_attempt_at``) while the others keep flowing.  Rows stay in the table as a record
+of what was delivered, with the hub's inclusion proof of each certificate (its transparency log; also
+written next to the certificate as ``<id>.log.json``, :mod:`station.sync.logsync`).  Because uploads are idempotent (the hub answers 200 to a byte-identical
+re-upload), a row may be sent twice after a crash but is stored once.
+
+The schema is versioned (``PRAGMA user_version``); an outbox written by an older station is migrated
+in place, in one transaction, the first time a newer one opens it.
 
 If a station crashes between writing ``<id>.json`` and queuing it, :func:`reconcile` (run before each
 drain) queues every certificate file of the certificate directory the outbox does not know yet.
@@ -29,8 +36,10 @@ from pathlib import Path
 from typing import Literal
 
 from certs.canonical import parse_json
+from certs.chainhead import is_chain_head_file
 from certs.errors import CertError
 from certs.jws import TYP_CERTIFICATE, parse_envelope
+from certs.tlog import is_sidecar
 from host import paths
 from station.sync.errors import OutboxConflict, OutboxError
 
@@ -41,27 +50,58 @@ OUTBOX_DIR = "outbox"
 DB_NAME = "outbox.sqlite3"
 MAX_DOCUMENT_BYTES = 1024 * 1024  # the hub refuses larger uploads; refuse them here, loudly
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS items (
-    doc_id      TEXT NOT NULL,
-    kind        TEXT NOT NULL CHECK (kind IN ('certificate', 'report')),
-    body        BLOB NOT NULL,
-    sha256      TEXT NOT NULL,
-    source      TEXT NOT NULL,
-    created_at  REAL NOT NULL,
-    state       TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'rejected')),
-    attempts    INTEGER NOT NULL DEFAULT 0,
-    last_error  TEXT,
-    sent_at     REAL,
-    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+#: Version 1 is the unversioned schema of the first station releases (``user_version`` 0, no backoff
+#: columns); version 2 gives every row its own backoff and the hub's error code; version 3 keeps the
+#: hub's inclusion proof of every certificate it holds (its transparency log).
+SCHEMA_VERSION = 3
+
+_CREATE = (
+    """CREATE TABLE items (
+    doc_id          TEXT NOT NULL,
+    kind            TEXT NOT NULL CHECK (kind IN ('certificate', 'report')),
+    body            BLOB NOT NULL,
+    sha256          TEXT NOT NULL,
+    source          TEXT NOT NULL,
+    created_at      REAL NOT NULL,
+    state           TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'rejected')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    sent_at         REAL,
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    failures        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    last_attempt_at REAL,
+    error_code      TEXT,
+    log_proof       BLOB,
+    log_proof_at    REAL,
     UNIQUE (kind, doc_id)
-);
-CREATE INDEX IF NOT EXISTS items_pending ON items (state, seq);
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
+)""",
+    "CREATE INDEX items_pending ON items (state, seq)",
+    "CREATE INDEX items_due ON items (state, next_attempt_at)",
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+
+# What turns version N into version N + 1 (run inside one BEGIN IMMEDIATE transaction).
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "ALTER TABLE items ADD COLUMN failures INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE items ADD COLUMN next_attempt_at REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE items ADD COLUMN last_attempt_at REAL",
+        "ALTER TABLE items ADD COLUMN error_code TEXT",
+        "CREATE INDEX IF NOT EXISTS items_due ON items (state, next_attempt_at)",
+        # Version 1 marked "rejected" a certificate the hub answered 409 naming that very certificate
+        # (two identical uploads racing on the hub): it is stored, so send it again to learn so.
+        "UPDATE items SET state = 'pending', last_error = NULL"
+        " WHERE state = 'rejected' AND last_error LIKE 'HTTP 409 %' AND instr(last_error, doc_id) > 0",
+    ),
+    # Certificates sent before: their proofs are fetched by later passes (station.sync.logsync).
+    2: (
+        "ALTER TABLE items ADD COLUMN log_proof BLOB",
+        "ALTER TABLE items ADD COLUMN log_proof_at REAL",
+    ),
+}
+
+_ITEM_COLUMNS = "seq, doc_id, kind, body, sha256, attempts, failures, source"
 
 
 def outbox_dir(home: Path | None = None) -> Path:
@@ -80,6 +120,41 @@ class Item:
     body: bytes
     sha256: str
     attempts: int
+    failures: int = 0  # transient failures in a row (its backoff); 0 after a requeue
+    source: str = ""  # the file it was queued from
+
+
+@dataclass(frozen=True)
+class Trouble:
+    """A document the hub refused for good, or one waiting out its own backoff (status, CLI, TUI)."""
+
+    kind: Kind
+    doc_id: str
+    error: str
+    code: str | None
+    failures: int
+    at: float | None  # when the hub last answered (rejected) or the next attempt (retrying)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "id": self.doc_id,
+            "error": self.error,
+            "code": self.code,
+            "failures": self.failures,
+            "at": self.at,
+        }
+
+
+def _upsert_meta(c: sqlite3.Connection, meta: Mapping[str, str | None]) -> None:
+    for key, value in meta.items():
+        if value is None:
+            c.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
 
 
 class Outbox:
@@ -95,10 +170,43 @@ class Outbox:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.execute("PRAGMA foreign_keys=ON")
-            if create:
-                self.conn.executescript(_SCHEMA)
         except sqlite3.Error as e:
             raise OutboxError(f"cannot open the outbox {self.path}: {e}") from e
+        try:
+            self._upgrade()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _version(self) -> int:
+        version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        if version == 0:
+            has_items = self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'items'"
+            ).fetchone()
+            return 1 if has_items else 0
+        return version
+
+    def _upgrade(self) -> None:
+        """Create the schema, or migrate an older outbox in place (one transaction; idempotent)."""
+        try:
+            if self._version() == SCHEMA_VERSION:
+                return
+            with self.transaction() as c:
+                version = self._version()  # again, under the write lock: another process may have won
+                if version > SCHEMA_VERSION:
+                    raise OutboxError(
+                        f"the outbox {self.path} was written by a newer station (schema {version})",
+                        hint="update this station's software, or move the outbox aside",
+                    )
+                statements: tuple[str, ...] = _CREATE if version == 0 else ()
+                for v in range(version or SCHEMA_VERSION, SCHEMA_VERSION):
+                    statements += _MIGRATIONS[v]
+                for sql in statements:
+                    c.execute(sql)
+                c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.Error as e:
+            raise OutboxError(f"cannot create or upgrade the outbox {self.path}: {e}") from e
 
     def close(self) -> None:
         self.conn.close()
@@ -151,83 +259,170 @@ class Outbox:
             )
         return True
 
+    def mark_sent(self, seq: int, now: float, proof: bytes | None = None) -> None:
+        """The hub holds this document (and ``proof`` is its inclusion proof in the hub's log, if
+        known): durable, in one transaction, before the next upload starts."""
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE items SET state = 'sent', sent_at = ?, last_attempt_at = ?, attempts = attempts + 1,"
+                " failures = 0, next_attempt_at = 0, last_error = NULL, error_code = NULL WHERE seq = ?",
+                (now, now, seq),
+            )
+            if proof is not None:
+                c.execute("UPDATE items SET log_proof = ?, log_proof_at = ? WHERE seq = ?", (proof, now, seq))
+            _upsert_meta(c, {"last_success_at": repr(now)})
+
+    def mark_rejected(self, seq: int, reason: str, code: str | None, now: float) -> None:
+        """The hub refused this document for good (kept, with its reason, until requeued)."""
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE items SET state = 'rejected', last_attempt_at = ?, attempts = attempts + 1,"
+                " last_error = ?, error_code = ? WHERE seq = ?",
+                (now, reason, code, seq),
+            )
+
+    def mark_failed(self, seq: int, reason: str, code: str | None, now: float, not_before: float) -> None:
+        """A transient failure of this document: it alone waits until ``not_before``."""
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE items SET last_attempt_at = ?, attempts = attempts + 1, failures = failures + 1,"
+                " next_attempt_at = ?, last_error = ?, error_code = ? WHERE seq = ? AND state = 'pending'",
+                (now, not_before, reason, code, seq),
+            )
+
+    def keep_proof(self, seq: int, proof: bytes, now: float) -> None:
+        """The hub's inclusion proof of this (sent) certificate."""
+        with self.transaction() as c:
+            c.execute("UPDATE items SET log_proof = ?, log_proof_at = ? WHERE seq = ?", (proof, now, seq))
+
+    def without_proof(self, limit: int) -> list[Item]:
+        """Certificates the hub holds whose inclusion proof the station has not kept yet, oldest first."""
+        rows = self.conn.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM items WHERE kind = 'certificate' AND state = 'sent'"
+            " AND log_proof IS NULL ORDER BY seq LIMIT ?",
+            (limit,),
+        )
+        return [Item(*r) for r in rows]
+
+    def proven(self) -> list[tuple[str, str]]:
+        """(id, source file) of every certificate whose inclusion proof is kept."""
+        rows = self.conn.execute(
+            "SELECT doc_id, source FROM items WHERE kind = 'certificate' AND log_proof IS NOT NULL"
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def proof_of(self, doc_id: str) -> bytes | None:
+        row = self.conn.execute(
+            "SELECT log_proof FROM items WHERE kind = 'certificate' AND doc_id = ?", (doc_id,)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, meta: Mapping[str, str | None]) -> None:
+        """Record the outbox-wide state (last error of the hub, its backoff); None deletes a key."""
+        with self.transaction() as c:
+            _upsert_meta(c, meta)
+
+    def requeue(self, doc_id: str | None = None) -> int:
+        """Make rejected documents, and pending ones waiting out a backoff, due now (after a fix).
+
+        ``doc_id`` None: all of them.  Returns how many rows changed; documents already sent are left.
+        """
+        where = "(state = 'rejected' OR (state = 'pending' AND (failures > 0 OR next_attempt_at > 0)))"
+        args: tuple[str, ...] = ()
+        if doc_id is not None:
+            where += " AND doc_id = ?"
+            args = (doc_id,)
+        with self.transaction() as c:
+            n = c.execute(
+                "UPDATE items SET state = 'pending', failures = 0, next_attempt_at = 0, last_error = NULL,"
+                f" error_code = NULL WHERE {where}",  # constant fragments only
+                args,
+            ).rowcount
+            _upsert_meta(c, {"next_attempt_at": None})
+        return n
+
+    # --- reading --------------------------------------------------------------------------------
+
     def known_ids(self, kind: Kind) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT doc_id FROM items WHERE kind = ?", (kind,))}
 
-    def due(self, limit: int, after_seq: int = 0) -> list[Item]:
-        """Pending items in queue order (oldest first), after ``after_seq``."""
+    def due(self, horizon: float) -> list[int]:
+        """The pending rows whose backoff ends by ``horizon``: fresh ones in queue order, then the ones
+        that already failed (so a document the hub keeps failing never goes before healthy ones)."""
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT seq FROM items WHERE state = 'pending' AND next_attempt_at <= ?"
+                " ORDER BY failures > 0, seq",
+                (horizon,),
+            )
+        ]
+
+    def item(self, seq: int) -> Item | None:
+        """The row ``seq`` if it is still pending."""
+        r = self.conn.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM items WHERE seq = ? AND state = 'pending'",
+            (seq,),
+        ).fetchone()
+        if r is None:
+            return None
+        return Item(*r)
+
+    def next_due_at(self) -> float | None:
+        """When the earliest pending row's backoff ends (0 when one is due now); None if none pending."""
+        row = self.conn.execute("SELECT MIN(next_attempt_at) FROM items WHERE state = 'pending'").fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def backoffs(self) -> dict[int, float]:
+        """When each pending row that failed may be tried again."""
         rows = self.conn.execute(
-            "SELECT seq, doc_id, kind, body, sha256, attempts FROM items"
-            " WHERE state = 'pending' AND seq > ? ORDER BY seq LIMIT ?",
-            (after_seq, limit),
-        ).fetchall()
-        return [Item(seq=r[0], doc_id=r[1], kind=r[2], body=r[3], sha256=r[4], attempts=r[5]) for r in rows]
-
-    def settle(
-        self,
-        sent: list[int],
-        rejected: list[tuple[int, str]],
-        retry: list[tuple[int, str]],
-        meta: Mapping[str, str | None],
-    ) -> None:
-        """Record the outcome of a batch of uploads in one durable transaction."""
-        now = time.time()
-        with self.transaction() as c:
-            c.executemany(
-                "UPDATE items SET state = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL"
-                " WHERE seq = ?",
-                [(now, s) for s in sent],
-            )
-            c.executemany(
-                "UPDATE items SET state = 'rejected', attempts = attempts + 1, last_error = ? WHERE seq = ?",
-                [(err, s) for s, err in rejected],
-            )
-            c.executemany(
-                "UPDATE items SET attempts = attempts + 1, last_error = ? WHERE seq = ?",
-                [(err, s) for s, err in retry],
-            )
-            for key, value in meta.items():
-                if value is None:
-                    c.execute("DELETE FROM meta WHERE key = ?", (key,))
-                else:
-                    c.execute(
-                        "INSERT INTO meta (key, value) VALUES (?, ?)"
-                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                        (key, value),
-                    )
-
-    def requeue_rejected(self) -> int:
-        """Put rejected items back in the queue (after an administrator fixed the cause)."""
-        with self.transaction() as c:
-            return c.execute(
-                "UPDATE items SET state = 'pending', last_error = NULL WHERE state = 'rejected'"
-            ).rowcount
-
-    # --- reading --------------------------------------------------------------------------------
+            "SELECT seq, next_attempt_at FROM items WHERE state = 'pending' AND failures > 0"
+        )
+        return {seq: float(when) for seq, when in rows}
 
     def counts(self) -> dict[str, int]:
         out = {"pending": 0, "sent": 0, "rejected": 0}
         for state, n in self.conn.execute("SELECT state, COUNT(*) FROM items GROUP BY state"):
             out[state] = n
-        return out
+        retrying = self.conn.execute(
+            "SELECT COUNT(*) FROM items WHERE state = 'pending' AND failures > 0"
+        ).fetchone()[0]
+        unproven = self.conn.execute(
+            "SELECT COUNT(*) FROM items WHERE kind = 'certificate' AND state = 'sent' AND log_proof IS NULL"
+        ).fetchone()[0]
+        return out | {"retrying": retrying, "without_proof": unproven}
 
     def meta(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
 
-    def rejected(self, limit: int = 20) -> list[tuple[str, str, str]]:
-        return [
-            (r[0], r[1], r[2] or "")
-            for r in self.conn.execute(
-                "SELECT kind, doc_id, last_error FROM items WHERE state = 'rejected' ORDER BY seq LIMIT ?",
-                (limit,),
-            )
-        ]
+    def rejected(self, limit: int = 20) -> list[Trouble]:
+        """Documents the hub refused for good, oldest first, with its reason."""
+        return self._troubles("state = 'rejected'", "last_attempt_at", limit)
+
+    def retrying(self, limit: int = 20) -> list[Trouble]:
+        """Pending documents that failed and wait out their own backoff, next due first."""
+        return self._troubles("state = 'pending' AND failures > 0", "next_attempt_at", limit)
+
+    def _troubles(self, where: str, when: str, limit: int) -> list[Trouble]:
+        rows = self.conn.execute(
+            f"SELECT kind, doc_id, last_error, error_code, failures, {when} FROM items"
+            f" WHERE {where} ORDER BY {when}, seq LIMIT ?",
+            (limit,),
+        )
+        return [Trouble(r[0], r[1], r[2] or "", r[3], r[4], r[5]) for r in rows]
 
     def state_of(self, kind: Kind, doc_id: str) -> State | None:
         row = self.conn.execute(
             "SELECT state FROM items WHERE kind = ? AND doc_id = ?", (kind, doc_id)
         ).fetchone()
         return None if row is None else row[0]
+
+    def find(self, doc_id: str) -> list[tuple[Kind, State]]:
+        """Kind and state of every row with this id (a certificate id or a report's SHA-256)."""
+        return [
+            (r[0], r[1])
+            for r in self.conn.execute("SELECT kind, state FROM items WHERE doc_id = ?", (doc_id,))
+        ]
 
 
 # --- the hooks the station calls ------------------------------------------------------------------
@@ -301,7 +496,7 @@ def reconcile(home: Path | None = None, cert_dir: Path | None = None) -> int:
     with Outbox(home) as box:
         known = box.known_ids("certificate")
         for p in sorted(directory.glob("*.json")):
-            if p.stem in known or p.name.startswith("."):
+            if p.stem in known or p.name.startswith(".") or is_sidecar(p.name) or is_chain_head_file(p.name):
                 continue
             try:
                 body = p.read_bytes()

@@ -7,36 +7,50 @@ process's open files) runs in a thread, triggered by hot-plug events and by a sl
 
 from __future__ import annotations
 
-import importlib.util
 import os
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from textual import work
 from textual.app import App
-from textual.message import Message
 from textual.worker import Worker, WorkerState
 
+from diagnostics.health import drive_health
 from erase.errors import EraseError
 from erase.journal import JOURNAL
+from erase.purge.machine import current_machine
 from erase.purge.planner import PlanOptions, PurgePlan
 from erase.record import JobPlan, Outcome
 from host import paths
-from host.drives import DriveEntry
+from host.drives import DriveEntry, discover, monitor
 from host.errors import TabulaError
 from host.identity import DriveInfo
-from host.runner import Runner
+from host.runner import SubprocessRunner
+from station.certify import ensure_station_key
 from station.i18n import N_, _, choose_language, current_language, set_language
 from station.jobs import create_job, find_jobs, plan_job, plan_purge_job, spawn
+from station.options import WorkerOptions
+from station.sync import SyncDaemon, start_background, status
+from station.sync.config import load_config
+from station.sync.errors import SyncConfigError
+from station.sync.outbox import Outbox, db_path
 from station.tui import model
+from station.tui.context import DiagnoseSetup, StationContext
+from station.tui.messages import (
+    DrivesChanged,
+    DrivesScanned,
+    JobsFound,
+    QuitRequested,
+    SettingsSubmitted,
+    StartRequested,
+    StationChanged,
+    SyncChanged,
+    SyncPolled,
+)
 from station.tui.model import Bench, JobBook, StationSettings, select_jobs
-from station.worker import WorkerOptions
-
-if TYPE_CHECKING:
-    from diagnostics.diagnose import Bounds, Mode
-    from station.sync import SyncDaemon
+from station.tui.screens import BenchScreen, ConfirmScreen, DrivesScreen
 
 
 class Stoppable(Protocol):
@@ -47,39 +61,6 @@ DriveSource = Callable[[], list[DriveEntry]]
 HotplugCallback = Callable[[str, Any], None]
 MonitorFactory = Callable[[HotplugCallback], Stoppable]
 HealthProvider = Callable[[DriveInfo], str | None]
-
-
-class DrivesChanged(Message):
-    """A drive came or went (posted from the monitor thread)."""
-
-    def __init__(self, action: str, what: str) -> None:
-        super().__init__()
-        self.action = action
-        self.what = what
-
-
-class JobsFound(Message):
-    def __init__(self, job_dirs: dict[Path, float], wanted: list[Path], problems: list[str]) -> None:
-        super().__init__()
-        self.job_dirs = job_dirs
-        self.wanted = wanted
-        self.problems = problems
-
-
-class SyncPolled(Message):
-    """What the sync outbox says (read in a thread): the status, and jobs whose certificate was sent."""
-
-    def __init__(self, view: model.SyncView, sent: list[Path]) -> None:
-        super().__init__()
-        self.view = view
-        self.sent = sent
-
-
-class DrivesScanned(Message):
-    def __init__(self, entries: list[DriveEntry], health: dict[str, str | None]) -> None:
-        super().__init__()
-        self.entries = entries
-        self.health = health
 
 
 CSS = """
@@ -116,30 +97,6 @@ ConfirmScreen { align: center middle; }
 #confirm-buttons { height: 3; margin-top: 1; align: center middle; }
 #confirm-buttons Button { margin: 0 2; }
 """
-
-
-@dataclass(frozen=True)
-class DiagnoseSetup:
-    """How the diagnostics screen runs :func:`diagnostics.diagnose.diagnose` (tests replay a machine).
-
-    ``runner`` builds the command runner (default: the real one); ``devices`` None diagnoses every
-    drive of the inventory (the demo passes its own loop devices).
-    """
-
-    runner: Callable[[], Runner] | None = None
-    sys_root: Path = Path("/sys")
-    proc_root: Path = Path("/proc")
-    bounds: Bounds | None = None
-    mode: Mode = "quick"
-    read_test: bool = True
-    devices: tuple[str, ...] | None = None
-
-    def make_runner(self) -> Runner:
-        if self.runner is not None:
-            return self.runner()
-        from host.runner import SubprocessRunner
-
-        return SubprocessRunner()
 
 
 class TabulaApp(App[int]):
@@ -205,8 +162,6 @@ class TabulaApp(App[int]):
 
     # -- lifecycle ----------------------------------------------------------------------------
     def on_mount(self) -> None:
-        from station.tui.screens import DrivesScreen
-
         self.title = _("Tabula: drive erasure")
         self.push_screen(DrivesScreen())
         self.scan_drives()
@@ -240,7 +195,6 @@ class TabulaApp(App[int]):
         if not running:
             self.exit(0)
             return
-        from station.tui.screens import ConfirmScreen
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -262,13 +216,24 @@ class TabulaApp(App[int]):
     async def action_quit(self) -> None:
         self.request_quit()
 
+    def on_quit_requested(self, message: QuitRequested) -> None:
+        self.request_quit()
+
+    def on_start_requested(self, message: StartRequested) -> None:
+        """Start the confirmed plans; show their bench above the drive list."""
+        bench = self.start_jobs(message.plans)
+        if bench is None:
+            return
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.push_screen(BenchScreen(bench))
+
+    def on_settings_submitted(self, message: SettingsSubmitted) -> None:
+        self.save_settings(message.settings)
+
     # -- sync -------------------------------------------------------------------------------------
     def start_sync(self) -> None:
         """Start the background uploader when a hub is configured (its thread does all the network I/O)."""
-        from station.sync import start_background
-        from station.sync.config import load_config
-        from station.sync.errors import SyncConfigError
-
         try:
             config = load_config(self.home)
         except SyncConfigError:
@@ -294,9 +259,6 @@ class TabulaApp(App[int]):
     @work(thread=True, exclusive=True, group="sync", exit_on_error=False)
     def read_sync_status(self, candidates: list[Path]) -> None:
         """The outbox's counts and the jobs whose certificate was sent: local SQLite, no network."""
-        from station.sync import status
-        from station.sync.outbox import Outbox, db_path
-
         try:
             st = status(self.home)
         except (TabulaError, OSError) as exc:
@@ -308,6 +270,8 @@ class TabulaApp(App[int]):
             configured=bool(st.url),
             pending=st.pending,
             rejected=st.rejected,
+            retrying=st.retrying,
+            refused_reason=next((r["code"] or r["error"] for r in st.rejected_items), None),
             last_success_at=st.last_success_at,
             last_error=st.last_error,
             last_error_at=st.last_error_at,
@@ -438,8 +402,6 @@ class TabulaApp(App[int]):
         The commands go through :func:`erase.purge.machine.current_machine`'s runner: this machine,
         or a recorded one (``TABULA_REPLAY_MACHINE``), as the worker will use.
         """
-        from erase.purge.machine import current_machine
-
         runner = current_machine().runner
         return plan_purge_job(
             entry.info,
@@ -489,8 +451,6 @@ class TabulaApp(App[int]):
 
     def ensure_station_key(self, key_dir: Path) -> bool:
         """Create the station key once, before workers start side by side (they would race to create it)."""
-        from station.certify import ensure_station_key
-
         try:
             ensure_station_key(key_dir)
         except (TabulaError, OSError) as exc:
@@ -507,35 +467,33 @@ class TabulaApp(App[int]):
             self.set_timer(0.5, self.request_sync_status)
         for bench in self.benches:
             if not bench.rang and bench.settled(self.book):
-                bench.rang = True
-                self.bell()
-                jobs = [self.book.jobs[d] for d in bench.job_dirs]
-                ok = sum(1 for j in jobs if j.outcome.success)
-                self.notify(
-                    _("Bench finished: {ok} of {n} drive(s) erased and verified.").format(ok=ok, n=len(jobs)),
-                    severity="information" if ok == len(jobs) else "error",
-                    timeout=10,
-                )
+                self.ring(bench)
         if changed:
             self.refresh_screens()
         if any(j.settled for j in changed):
             self.scan_drives()  # its worker let go of the drive: re-read its protection now
 
-    def refresh_screens(self, *, sync_only: bool = False) -> None:
-        from station.tui.screens import BenchScreen, DrivesScreen
+    def ring(self, bench: Bench) -> None:
+        """A bench is over: ring once, and say how many drives were erased."""
+        bench.rang = True
+        self.bell()
+        jobs = [self.book.jobs[d] for d in bench.job_dirs]
+        ok = sum(1 for j in jobs if j.outcome.success)
+        self.notify(
+            _("Bench finished: {ok} of {n} drive(s) erased and verified.").format(ok=ok, n=len(jobs)),
+            severity="information" if ok == len(jobs) else "error",
+            timeout=10,
+        )
 
+    def refresh_screens(self, *, sync_only: bool = False) -> None:
+        """Tell every screen on the stack what changed; each redraws what it shows of it."""
         for screen in self.screen_stack:
-            if isinstance(screen, DrivesScreen) and screen.is_mounted:
-                screen.refresh_sync()
-            if sync_only:
-                continue
-            if isinstance(screen, DrivesScreen | BenchScreen) and screen.is_mounted:
-                screen.refresh_rows()
+            screen.post_message(SyncChanged())
+            if not sync_only:
+                screen.post_message(StationChanged())
 
     # -- settings -----------------------------------------------------------------------------------
     def save_settings(self, settings: StationSettings) -> None:
-        from station.tui.screens import DrivesScreen
-
         lang_now = current_language()
         new_lang = choose_language(
             self.explicit_lang, settings.language, cmdline=self.cmdline, environ=self.environ
@@ -561,21 +519,20 @@ class TabulaApp(App[int]):
         return sum(1 for j in self.book.jobs.values() if j.outcome is Outcome.RUNNING)
 
 
-def _now() -> float:
-    import time
+def _provides_the_context(app: TabulaApp) -> StationContext:
+    """Never called: mypy checks here that the app gives the screens what they read."""
+    return app
 
+
+def _now() -> float:
     return time.time()
 
 
 def _default_drive_source(include_loop: bool) -> DriveSource:
-    from host.drives import discover
-
     return lambda: discover(include_loop=include_loop)
 
 
 def _default_monitor(include_loop: bool) -> MonitorFactory:
-    from host.drives import monitor
-
     def factory(callback: HotplugCallback) -> Stoppable:
         return monitor(callback, include_loop=include_loop)
 
@@ -589,23 +546,11 @@ def smart_health(info: DriveInfo) -> str | None:
     """Health from SMART through :mod:`diagnostics.health` (None for loop devices, '?' when unreadable)."""
     if info.transport == "loop":
         return None
-    from diagnostics.health import drive_health
-    from host.runner import SubprocessRunner
-
     try:
         verdict = drive_health(info.path, SubprocessRunner()).verdict.verdict
     except (TabulaError, OSError, ValueError):
         return "?"  # no SMART through this adapter, or smartctl missing: the column says "unknown"
     return _(HEALTH_LABELS.get(verdict, "?"))
-
-
-def _diagnostics_available() -> bool:
-    return importlib.util.find_spec("diagnostics.health") is not None
-
-
-def certify_available() -> bool:
-    """Whether the worker can sign certificates here (station.certify is being written elsewhere)."""
-    return importlib.util.find_spec("station.certify") is not None
 
 
 def create_app(
@@ -617,7 +562,7 @@ def create_app(
     drive_source: DriveSource | None = None,
     monitor_factory: MonitorFactory | None | bool = True,
     settings_path: Path | None = None,
-    certificates: bool | None = None,
+    certificates: bool = True,
     health: HealthProvider | None | bool = True,
     poll_interval: float = 0.5,
     rescan_interval: float = 5.0,
@@ -630,7 +575,7 @@ def create_app(
     """Build the app.  Tests inject ``drive_source`` / ``monitor_factory`` where the kernel cannot help.
 
     ``monitor_factory=True`` uses pyudev (kernel events when udevd is absent), ``None``/``False`` only
-    rescans periodically.  ``certificates=None`` signs certificates when the signer is installed.
+    rescans periodically.  ``certificates=False`` starts jobs that sign no certificate.
     ``home`` is where reports and the sync outbox live (default ``$TABULA_HOME``); the sync line is
     read every ``sync_interval`` seconds.
     """
@@ -654,8 +599,8 @@ def create_app(
         settings_path=settings_path,
         settings=settings,
         settings_doc=doc,
-        certificates=certify_available() if certificates is None else certificates,
-        health=(smart_health if _diagnostics_available() else None) if health is True else (health or None),
+        certificates=certificates,
+        health=smart_health if health is True else (health or None),
         poll_interval=poll_interval,
         rescan_interval=rescan_interval,
         cmdline=cmdline,

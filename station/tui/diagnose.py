@@ -1,39 +1,29 @@
-"""The diagnostics screen: inventory, SMART, quick tests and the reuse / repair / recycle verdict.
+"""A diagnostic report for the technician: its words, its rendering, and saving it.
 
-:func:`diagnostics.diagnose.diagnose` runs in a Textual thread worker, never in the UI thread; its
-``on_event`` callback posts each step to the screen as it happens, and leaving the screen sets the
-``cancel`` event so the diagnosis stops between (and inside) its steps.  What was not checked is
-shown as *unknown*, never as passed.  The report can be saved as JSON to
-``$TABULA_HOME/reports/<timestamp>.json`` and queued for the hub with the certificates.
+Plain functions (no Textual): :mod:`station.tui.screens.diagnostics` shows them, and the tests
+check them directly.  What was not checked is shown as *unknown*, never as passed.  A report is
+saved as JSON to ``$TABULA_HOME/reports/<timestamp>.json`` and queued for the hub with the
+certificates.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
-import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
 from rich.text import Text
-from textual import work
-from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
-from textual.message import Message
-from textual.widgets import Footer, Static
 
-from host.errors import TabulaError
+from diagnostics.diagnose import DiagnosticReport
+from diagnostics.health import DriveHealth
+from diagnostics.hwtests import TestResult
+from diagnostics.inventory import Inventory
+from host.fsio import atomic_write
 from station.i18n import C_, N_, _
-from station.tui.model import human_size
-from station.tui.screens import TabulaScreen
-
-if TYPE_CHECKING:
-    from diagnostics.diagnose import DiagnosticReport
-    from diagnostics.health import DriveHealth
-    from diagnostics.hwtests import TestResult
+from station.sync.outbox import enqueue_report
+from station.tui.model import human_rate, human_size
+from station.tui.text import append_fields, heading
 
 REPORTS = "reports"
 
@@ -151,7 +141,7 @@ def numbers_of(t: TestResult) -> str:
             parts.append(f"{name} {per.get('status') or '?'} {_num(per.get('capacity_percent'), ' %')}")
     else:  # read test of a drive
         if n.get("mb_per_second") is not None:
-            parts.append(f"{_num(n['mb_per_second'])} MB/s")
+            parts.append(human_rate(float(n["mb_per_second"]) * 1e6))
         if n.get("bytes_read") is not None:
             parts.append(human_size(int(n["bytes_read"])))
     return ", ".join(parts)
@@ -166,6 +156,23 @@ def title_of(t: TestResult) -> str:
 
 def render_report(report: DiagnosticReport) -> Text:
     """The whole report for the screen: verdict first, then machine, drives and quick tests."""
+    text = render_verdict(report)
+    if report.inventory is not None:
+        text.append_text(render_machine(report.inventory))
+    heading(text, _("Drive health (SMART)"))
+    if not report.drives:
+        text.append("  " + _("No drive was diagnosed.") + "\n")
+    for d in report.drives:
+        text.append_text(render_drive(d))
+    heading(text, _("Quick tests"))
+    if not report.tests:
+        text.append("  " + _("No test was run.") + "\n")
+    for t in report.tests:
+        text.append_text(render_test(t))
+    return text
+
+
+def render_verdict(report: DiagnosticReport) -> Text:
     text = Text()
     overall = report.overall
     head = _("Verdict for this machine") if report.machine is not None else _("Verdict for the drives")
@@ -184,69 +191,47 @@ def render_report(report: DiagnosticReport) -> Text:
                 + "\n",
                 style="yellow",
             )
+    return text
 
-    inv = report.inventory
-    if inv is not None:
-        text.append("\n" + _("Machine") + "\n", style="bold underline")
-        s = inv.system
-        for label, value in (
-            (_("Manufacturer"), s.manufacturer),
-            (_("Model"), s.model),
-            (_("Serial"), s.serial),
-        ):
-            text.append(f"  {label}: ", style="bold")
-            text.append(f"{value or '?'}\n")
-        c = inv.cpu
-        text.append(f"  {_('CPU')}: ", style="bold")
-        text.append(
-            f"{c.model or '?'} ("
-            + _("{cores} cores, {threads} threads").format(cores=c.cores or "?", threads=c.threads or "?")
-            + ")\n"
-        )
-        m = inv.memory
-        text.append(f"  {_('RAM')}: ", style="bold")
-        ram = human_size(m.total_bytes) if m.total_bytes is not None else "?"
-        if m.modules:
-            ram += (
-                " ("
-                + ", ".join(
-                    f"{x.locator or '?'} {human_size(x.size_bytes) if x.size_bytes else '?'}"
-                    for x in m.modules
-                )
-                + ")"
-            )
-        text.append(ram + "\n")
-        text.append(f"  {_('Battery')}: ", style="bold")
-        if not inv.batteries:
-            text.append((_("none") if inv.system.portable is False else _("none found")) + "\n")
-        for b in inv.batteries:
-            wear = _("wear {w}").format(w=_num(b.wear_percent, " %"))
-            cycles = _("{n} cycles").format(n=_num(b.cycle_count))
-            text.append(f"{b.name}: {wear}, {cycles}\n")
-        text.append(f"  {_('Drives')}: ", style="bold")
-        text.append(
-            ", ".join(f"{d.path} {human_size(d.size_bytes) if d.size_bytes else '?'}" for d in inv.storage)
-            or "-"
-        )
-        text.append("\n")
 
-    text.append("\n" + _("Drive health (SMART)") + "\n", style="bold underline")
-    if not report.drives:
-        text.append("  " + _("No drive was diagnosed.") + "\n")
-    for d in report.drives:
-        text.append_text(render_drive(d))
+def render_machine(inv: Inventory) -> Text:
+    """What the machine is: maker, model, CPU, RAM (with its modules), battery wear, drives."""
+    text = Text()
+    heading(text, _("Machine"))
+    s, c, m = inv.system, inv.cpu, inv.memory
+    append_fields(
+        text,
+        ((_("Manufacturer"), s.manufacturer), (_("Model"), s.model), (_("Serial"), s.serial)),
+        missing="?",
+    )
+    cpu = _("{cores} cores, {threads} threads").format(cores=c.cores or "?", threads=c.threads or "?")
+    ram = human_size(m.total_bytes) if m.total_bytes is not None else "?"
+    if m.modules:
+        sizes = (f"{x.locator or '?'} {human_size(x.size_bytes) if x.size_bytes else '?'}" for x in m.modules)
+        ram += " (" + ", ".join(sizes) + ")"
+    append_fields(text, ((_("CPU"), f"{c.model or '?'} ({cpu})"), (_("RAM"), ram)))
+    battery = _("Battery")
+    text.append(f"  {battery}: ", style="bold")
+    if not inv.batteries:
+        text.append((_("none") if inv.system.portable is False else _("none found")) + "\n")
+    for b in inv.batteries:
+        wear = _("wear {w}").format(w=_num(b.wear_percent, " %"))
+        cycles = _("{n} cycles").format(n=_num(b.cycle_count))
+        text.append(f"{b.name}: {wear}, {cycles}\n")
+    drives = ", ".join(f"{d.path} {human_size(d.size_bytes) if d.size_bytes else '?'}" for d in inv.storage)
+    append_fields(text, ((_("Drives"), drives),))
+    return text
 
-    text.append("\n" + _("Quick tests") + "\n", style="bold underline")
-    if not report.tests:
-        text.append("  " + _("No test was run.") + "\n")
-    for t in report.tests:
-        text.append(f"  {title_of(t)[:22]:<22} ", style="bold")
-        text.append(f"{status_label(t.status):<9}", style=STATUS_STYLES.get(t.status, "yellow"))
-        numbers = numbers_of(t)
-        text.append(f" {numbers}" if numbers else "")
-        if t.status != "pass" and t.reason:
-            text.append(f" ({t.reason})", style="dim")
-        text.append("\n")
+
+def render_test(t: TestResult) -> Text:
+    text = Text()
+    text.append(f"  {title_of(t)[:22]:<22} ", style="bold")
+    text.append(f"{status_label(t.status):<9}", style=STATUS_STYLES.get(t.status, "yellow"))
+    numbers = numbers_of(t)
+    text.append(f" {numbers}" if numbers else "")
+    if t.status != "pass" and t.reason:
+        text.append(f" ({t.reason})", style="dim")
+    text.append("\n")
     return text
 
 
@@ -254,7 +239,8 @@ def render_drive(d: DriveHealth) -> Text:
     sm = d.smart
     text = Text()
     text.append(f"  {d.device}", style="bold")
-    text.append(f"  {sm.model or '?'}  {_('S/N')} {sm.serial or '?'}\n")
+    sn = _("S/N")
+    text.append(f"  {sm.model or '?'}  {sn} {sm.serial or '?'}\n")
     text.append("    SMART: ")
     text.append(status_label(sm.status), style=STATUS_STYLES.get(sm.status, "yellow"))
     text.append("  → ")
@@ -297,181 +283,10 @@ def save_report(report: DiagnosticReport, home: Path) -> Path:
         path = directory / f"{base}-{n}.json"
         n += 1
     data = (json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    atomic_write(path, data, exclusive=True)
     return path
 
 
-def queue_report(path: Path, home: Path) -> str | None:
-    """Queue a saved report for the hub when this station's sync has ``enqueue_report``; its id, or None."""
-    outbox = importlib.import_module("station.sync.outbox")
-    enqueue = getattr(outbox, "enqueue_report", None)
-    if enqueue is None:
-        return None
-    report_id: str = enqueue(path, home=home)
-    return report_id
-
-
-# --------------------------------------------------------------------------------------------------
-# The screen
-
-
-class DiagEvent(Message):
-    def __init__(self, kind: str, data: dict[str, Any]) -> None:
-        super().__init__()
-        self.kind = kind
-        self.data = data
-
-
-class DiagDone(Message):
-    def __init__(self, report: DiagnosticReport) -> None:
-        super().__init__()
-        self.report = report
-
-
-class DiagFailed(Message):
-    def __init__(self, error: str) -> None:
-        super().__init__()
-        self.error = error
-
-
-class DiagnosticsScreen(TabulaScreen):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "save", "Save report"),
-        Binding("escape", "back", "Back"),
-    ]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.cancel = threading.Event()
-        self.steps: list[str] = []
-        self.report: DiagnosticReport | None = None
-        self.error: str | None = None
-        self.saved: Path | None = None
-        self.thread: threading.Thread | None = None  # the worker thread running the diagnosis
-        self.finished = threading.Event()  # set when diagnose() has returned (or failed)
-
-    def compose(self) -> ComposeResult:
-        yield Static(id="diag-title")
-        with VerticalScroll(id="diag-scroll"):
-            yield Static(id="diag-body")
-        yield Footer(compact=True)
-
-    def on_mount(self) -> None:
-        self.show()
-        self.run_diagnosis()
-
-    def on_unmount(self) -> None:
-        self.cancel.set()  # the thread stops at its next check; its messages then go nowhere
-
-    @work(thread=True, exclusive=True, group="diagnose", exit_on_error=False)
-    def run_diagnosis(self) -> None:
-        from diagnostics.diagnose import diagnose
-
-        self.thread = threading.current_thread()
-        setup = self.tabula.diagnose_setup
-        devices = list(setup.devices) if setup.devices is not None else None
-        if devices is None and self.tabula.demo:
-            devices = [e.path for e in self.tabula.entries]  # the demo's own drives only
-
-        def on_event(kind: str, data: dict[str, Any]) -> None:
-            self.post_message(DiagEvent(kind, dict(data)))
-
-        try:
-            report = diagnose(
-                setup.make_runner(),
-                mode=setup.mode,
-                devices=devices,
-                bounds=setup.bounds,
-                read_test=setup.read_test,
-                sys_root=setup.sys_root,
-                proc_root=setup.proc_root,
-                cancel=self.cancel,
-                on_event=on_event,
-            )
-        except (TabulaError, OSError, ValueError) as exc:
-            self.post_message(DiagFailed(exc.diagnostics() if isinstance(exc, TabulaError) else str(exc)))
-            return
-        finally:
-            self.finished.set()
-        if not self.cancel.is_set():  # a cancelled diagnosis was abandoned: its report goes nowhere
-            self.post_message(DiagDone(report))
-
-    def on_diag_event(self, message: DiagEvent) -> None:
-        line = event_line(message.kind, message.data)
-        if line is not None:
-            self.steps.append(line)
-            self.show()
-
-    def on_diag_done(self, message: DiagDone) -> None:
-        if self.cancel.is_set():  # posted just before Esc: the technician has already left
-            return
-        self.report = message.report
-        self.show()
-
-    def on_diag_failed(self, message: DiagFailed) -> None:
-        self.error = message.error
-        self.show()
-
-    def show(self) -> None:
-        title = Text()
-        body = Text()
-        if self.error is not None:
-            title.append(_("Diagnosis failed"), style="bold red")
-            body.append(self.error + "\n", style="red")
-        elif self.report is None:
-            title.append(_("Diagnosing this machine… (Esc stops)"), style="bold")
-            for line in self.steps[:-1]:
-                body.append(f"  ✔ {line}\n", style="dim")
-            if self.steps:
-                body.append(f"  … {self.steps[-1]}\n", style="bold")
-        else:
-            title.append(_("Diagnosis finished. S saves the report."), style="bold")
-            if self.saved is not None:
-                title.append("  " + _("Saved: {path}").format(path=self.saved), style="green")
-            body = render_report(self.report)
-        self.query_one("#diag-title", Static).update(title)
-        self.query_one("#diag-body", Static).update(body)
-
-    def action_save(self) -> None:
-        report = self.report
-        if report is None:
-            self.notify(_("Wait for the diagnosis to finish."), severity="warning")
-            return
-        home = self.tabula.home
-        try:
-            self.saved = save_report(report, home)
-        except OSError as exc:
-            self.notify(_("Report not saved: {error}").format(error=exc), severity="error")
-            return
-        self.show()
-        try:
-            queued = queue_report(self.saved, home)
-        except TabulaError as exc:
-            self.notify(
-                _("Report saved to {path}, but not queued for sync: {error}").format(
-                    path=self.saved, error=exc.message
-                ),
-                severity="warning",
-                timeout=10,
-            )
-            return
-        if queued is not None:
-            self.tabula.wake_sync()
-            self.notify(_("Report saved to {path} and queued for sync.").format(path=self.saved))
-        else:
-            self.notify(_("Report saved to {path}.").format(path=self.saved))
-        self.tabula.request_sync_status()
-
-    def action_back(self) -> None:
-        self.cancel.set()
-        self.app.pop_screen()
+def queue_report(path: Path, home: Path) -> str:
+    """Queue a saved report for the hub (the sync outbox); its id."""
+    return enqueue_report(path, home=home)

@@ -6,7 +6,6 @@ Everything here is plain Python so it can be tested (and reused) without a termi
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import signal
@@ -18,47 +17,40 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import tomli_w
+
 from erase.errors import JournalError
 from erase.journal import JobState, boot_id, process_start, worker_alive
 from erase.methods import METHODS
 from erase.purge.planner import LEVEL_RANK, Alternative, PurgePlan
+from erase.rates import overwrite_rate
 from erase.record import JobPlan, Outcome
+from host import units
 from host.drives import DriveEntry
 from host.errors import BadInput
+from host.fsio import atomic_write
 from host.identity import DriveInfo
 from host.protection import ReasonCode
-from station.i18n import LANGUAGES, N_, _
+from station.i18n import LANGUAGES, N_, _, current_language
 from station.jobs import EraseOptions, JobWatcher
+from station.sync.errors import OutboxError
+from station.sync.outbox import certificate_id_of
 
 # --------------------------------------------------------------------------------------------------
 # Formatting
 
 
-def human_size(n: int) -> str:
-    """Decimal units, like drive labels: 500 GB, 1.0 TB, 16 MB."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    value = float(n)
-    for unit in units:
-        if value < 1000 or unit == units[-1]:
-            if unit == "B":
-                return f"{int(value)} B"
-            return f"{value:.0f} {unit}" if value >= 100 else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
+def human_size(n: float) -> str:
+    """A size in the technician's language: 500 GB, 1.0 TB (French 500 Go, 1,0 To)."""
+    return units.human_size(n, current_language())
 
 
 def human_rate(bytes_per_s: float) -> str:
-    return f"{bytes_per_s / 1e6:.0f} MB/s" if bytes_per_s >= 10e6 else f"{bytes_per_s / 1e6:.1f} MB/s"
+    """455 MB/s (French 455 Mo/s)."""
+    return units.human_rate(bytes_per_s, current_language())
 
 
-def human_duration(seconds: float) -> str:
-    """0:42, 12:05, 3h07."""
-    if seconds < 0 or math.isinf(seconds) or math.isnan(seconds):
-        return "?"
-    s = int(round(seconds))
-    if s < 3600:
-        return f"{s // 60}:{s % 60:02d}"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}"
+human_duration = units.human_duration
 
 
 MEDIA_LABELS = {
@@ -108,6 +100,10 @@ REASON_LABELS: dict[ReasonCode, str] = {
     ReasonCode.IN_USE: N_("in use"),
 }
 
+#: For a reason code this version does not know.
+PROTECTED_LABEL = N_("protected")
+PROTECTED_EXPLANATION = N_("This drive is protected.")
+
 REASON_EXPLANATIONS: dict[ReasonCode, str] = {
     ReasonCode.BOOT_MEDIUM: N_("This is the medium Tabula started from. It is never erased."),
     ReasonCode.SYSTEM_DISK: N_("The running system lives on this drive. It is never erased."),
@@ -121,15 +117,14 @@ REASON_EXPLANATIONS: dict[ReasonCode, str] = {
 
 
 def protection_label(entry: DriveEntry) -> str:
-    labels = dict.fromkeys(_(REASON_LABELS.get(r.code, N_("protected"))) for r in entry.protection.reasons)
+    labels = dict.fromkeys(_(REASON_LABELS.get(r.code, PROTECTED_LABEL)) for r in entry.protection.reasons)
     return ", ".join(labels)
 
 
 def protection_explanations(entry: DriveEntry) -> list[str]:
     return list(
         dict.fromkeys(
-            _(REASON_EXPLANATIONS.get(r.code, N_("This drive is protected.")))
-            for r in entry.protection.reasons
+            _(REASON_EXPLANATIONS.get(r.code, PROTECTED_EXPLANATION)) for r in entry.protection.reasons
         )
     )
 
@@ -199,23 +194,12 @@ def policy_title(policy: str) -> str:
 
 
 #: Rough sequential speeds used only for time estimates (bytes/s); the real rate is shown live.
-ESTIMATED_RATE = {
-    "hdd": 120e6,
-    "ssd": 350e6,
-    "nvme": 1200e6,
-    "usb": 30e6,
-    "mmc": 15e6,
-    "virtual": 400e6,
-    "unknown": 80e6,
-}
-
-
 def work_units(plan: JobPlan) -> int:
     return len(plan.passes) + len(plan.verified_passes())
 
 
 def estimate_seconds(plan: JobPlan) -> float:
-    rate = ESTIMATED_RATE.get(plan.drive.media_type, ESTIMATED_RATE["unknown"])
+    rate = overwrite_rate(plan.drive.media_type)
     return plan.drive.size_bytes * work_units(plan) / rate
 
 
@@ -365,19 +349,6 @@ def purge_reasons(pp: PurgePlan) -> str:
 
 
 def purge_view(plan: JobPlan, pp: PurgePlan) -> PurgeView:
-    steps: list[tuple[str, str, str]] = []
-    for st in pp.steps:
-        level = _("preparation") if st.level == "none" else level_name(st.level)
-        steps.append((step_label(st.label), level, human_duration(st.estimate_seconds)))
-    if pp.overwrite:
-        verify = bool(plan.verified_passes())
-        for i, p in enumerate(plan.passes):
-            what = _("random data") if p.kind == "prng" else f"0x{p.hex}"
-            text = _("overwrite {what}").format(what=what)
-            if verify and i == len(plan.passes) - 1:
-                text = _("{step} + verify").format(step=text)
-            steps.append((text, level_name("clear"), human_duration(pp.overwrite_estimate_seconds)))
-    ruled_out = [(step_label(a.label), reason_text(a.reason)) for a in ruled_out_alternatives(pp)]
     psid = any(
         a.action == "opal-psid-revert" and a.reason.startswith("needs the PSID") for a in pp.alternatives
     )
@@ -385,14 +356,32 @@ def purge_view(plan: JobPlan, pp: PurgePlan) -> PurgeView:
         s.action == "unfreeze-suspend" for s in pp.steps
     )
     return PurgeView(
-        steps=steps,
-        ruled_out=ruled_out,
+        steps=_purge_steps(plan, pp),
+        ruled_out=[(step_label(a.label), reason_text(a.reason)) for a in ruled_out_alternatives(pp)],
         level=pp.level_expected,
         lower=LEVEL_RANK[pp.level_expected] < LEVEL_RANK[pp.level_requested],
         estimate=pp.estimate_seconds,
         psid_possible=psid and pp.protocol in ("ata", "usb", "nvme", "scsi") and pp.level_expected != "purge",
         frozen=frozen,
     )
+
+
+def _purge_steps(plan: JobPlan, pp: PurgePlan) -> list[tuple[str, str, str]]:
+    """(what, level on this media, estimated time) of the firmware steps, then the overwrite passes."""
+    steps: list[tuple[str, str, str]] = []
+    for st in pp.steps:
+        level = _("preparation") if st.level == "none" else level_name(st.level)
+        steps.append((step_label(st.label), level, human_duration(st.estimate_seconds)))
+    if not pp.overwrite:
+        return steps
+    verify = bool(plan.verified_passes())
+    for i, p in enumerate(plan.passes):
+        what = _("random data") if p.kind == "prng" else f"0x{p.hex}"
+        text = _("overwrite {what}").format(what=what)
+        if verify and i == len(plan.passes) - 1:
+            text = _("{step} + verify").format(step=text)
+        steps.append((text, level_name("clear"), human_duration(pp.overwrite_estimate_seconds)))
+    return steps
 
 
 def firmware_step_name(plan: JobPlan, index: int | None) -> str:
@@ -467,9 +456,6 @@ def certificate_id(job_dir: Path) -> str | None:
     if isinstance(value, str) and value:
         return value
     # An index written after a crash ("recovered") names the files only: read the id from the file.
-    from station.sync.errors import OutboxError
-    from station.sync.outbox import certificate_id_of
-
     for p in data.get("paths", []):
         if str(p).endswith(".json"):
             try:
@@ -631,35 +617,36 @@ def status_text(job: TrackedJob, width: int = STATUS_WIDTH) -> str:
     bench screen shows both in their own columns).
     """
     outcome = job.outcome
-    state = job.state
     if outcome is Outcome.RUNNING:
-        if state.worker is None or state.phase == "planned":
-            return _("starting")
-        pct = int(state.overall_fraction * 100)
-        eta = job.eta_seconds()
-        rate = human_rate(state.rate).replace(" ", "") if state.rate else ""
-        eta_s = human_duration(eta) if eta is not None else ""
-        n = len(state.plan.passes)
-        cur = (state.current_pass or 0) + 1
-        if state.phase == "firmware":
-            head = _("firmware {i}/{n}").format(
-                i=(state.current_step or 0) + 1, n=len(state.plan.purge_steps)
-            )
-        else:
-            head = _("check") if state.phase == "verify" else f"P{cur}/{n}"
-        full = " ".join(x for x in (head, f"{pct}%", rate, eta_s) if x)
-        if len(full) <= width:
-            return full
-        return fit([head, f"{pct}%", eta_s, rate], width)
+        return _running_text(job, width)
     if outcome is Outcome.VERIFIED:
         if job.certificates:
             return _("synced") if job.synced else _("signed")
         return _("verified")
-    if outcome is Outcome.UNVERIFIED:
-        return _("erased, not verified")
-    if outcome is Outcome.FAILED:
-        return _("FAILED")
-    return _("interrupted")
+    return {
+        Outcome.UNVERIFIED: lambda: _("erased, not verified"),
+        Outcome.FAILED: lambda: _("FAILED"),
+    }.get(outcome, lambda: _("interrupted"))()
+
+
+def _running_text(job: TrackedJob, width: int) -> str:
+    state = job.state
+    if state.worker is None or state.phase == "planned":
+        return _("starting")
+    pct = int(state.overall_fraction * 100)
+    eta = job.eta_seconds()
+    rate = human_rate(state.rate).replace(" ", "") if state.rate else ""
+    eta_s = human_duration(eta) if eta is not None else ""
+    if state.phase == "firmware":
+        head = _("firmware {i}/{n}").format(i=(state.current_step or 0) + 1, n=len(state.plan.purge_steps))
+    elif state.phase == "verify":
+        head = _("check")
+    else:
+        head = f"P{(state.current_pass or 0) + 1}/{len(state.plan.passes)}"
+    full = " ".join(x for x in (head, f"{pct}%", rate, eta_s) if x)
+    if len(full) <= width:
+        return full
+    return fit([head, f"{pct}%", eta_s, rate], width)
 
 
 StopResult = Literal["signalled", "not-running", "not-ours"]
@@ -827,34 +814,11 @@ def save_settings(path: Path, settings: StationSettings, doc: Mapping[str, Any],
     station["language"] = settings.language
     station["default_policy"] = settings.default_policy
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dump_toml(out), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise BadInput(f"cannot write {type(value).__name__} values to settings.toml")
-
-
-def dump_toml(doc: Mapping[str, Any], prefix: str = "") -> str:
-    """A TOML document for scalars, lists of scalars and nested tables."""
-    lines = [f"{k} = {_toml_value(v)}" for k, v in doc.items() if not isinstance(v, dict)]
-    for k, v in doc.items():
-        if isinstance(v, dict):
-            name = f"{prefix}{k}"
-            lines.append(f"\n[{name}]")
-            body = dump_toml(v, prefix=name + ".")
-            if body:
-                lines.append(body)
-    return "\n".join(lines).strip("\n") + "\n"
+    try:
+        text = tomli_w.dumps(out)
+    except TypeError as exc:  # a value TOML cannot hold (None, an object): nothing is written
+        raise BadInput(f"cannot write these settings to {path}: {exc}") from exc
+    atomic_write(path, text.encode("utf-8"))
 
 
 @dataclass
@@ -895,26 +859,48 @@ def sync_view(
     configured: bool,
     pending: int = 0,
     rejected: int = 0,
+    retrying: int = 0,
+    refused_reason: str | None = None,
     last_success_at: float | None = None,
     last_error: str | None = None,
     last_error_at: float | None = None,
     problem: str | None = None,
     now: float | None = None,
 ) -> SyncView:
-    """The one-line summary of :func:`station.sync.status` for the drive list."""
+    """The one-line summary of :func:`station.sync.status` for the drive list.
+
+    ``retrying``: pending documents waiting out their own backoff; ``rejected``: documents the hub
+    refused for good (a warning: a person must fix the cause, then ``station sync --requeue``), with
+    the hub's reason for one of them (``refused_reason``, its error code when it sent one).
+    """
     if problem:
         return SyncView(_("Sync: {problem}").format(problem=problem), "error")
     if not configured:
         return SyncView(_("Sync off (no hub configured)"), "off")
-    parts = [_("Sync: {n} pending").format(n=pending)]
+    failing = last_error is not None and (last_success_at is None or (last_error_at or 0) >= last_success_at)
+    parts = _sync_parts(pending, retrying, last_success_at, now)
+    if failing:
+        parts.append(_("error {when}: {error}").format(when=clock(last_error_at, now), error=last_error))
     if rejected:
-        parts.append(_("{n} refused by the hub").format(n=rejected))
+        parts.append(_refused(rejected, refused_reason))
+    level = "error" if failing else ("warn" if pending or rejected else "ok")
+    return SyncView(", ".join(parts), level)
+
+
+def _sync_parts(pending: int, retrying: int, last_success_at: float | None, now: float | None) -> list[str]:
+    parts = [_("Sync: {n} pending").format(n=pending)]
+    if retrying:
+        parts.append(_("{n} retrying").format(n=retrying))
     if last_success_at is not None:
         parts.append(_("last sent {when}").format(when=clock(last_success_at, now)))
     else:
         parts.append(_("nothing sent yet"))
-    failing = last_error is not None and (last_success_at is None or (last_error_at or 0) >= last_success_at)
-    if failing:
-        parts.append(_("error {when}: {error}").format(when=clock(last_error_at, now), error=last_error))
-    level = "error" if failing or rejected else ("warn" if pending else "ok")
-    return SyncView(", ".join(parts), level)
+    return parts
+
+
+def _refused(rejected: int, reason: str | None) -> str:
+    """Documents the hub refused for good, with its reason for one of them (cut to fit the line)."""
+    if not reason:
+        return _("{n} refused by the hub").format(n=rejected)
+    reason = reason if len(reason) <= 40 else reason[:39] + "…"
+    return _("{n} refused by the hub: {reason}").format(n=rejected, reason=reason)

@@ -1,0 +1,359 @@
+"""Benchmark: the hub at scale on PostgreSQL (ingest rate, lookup latency, size, memory).
+
+    python3 bench/hub_scale.py [--stations 128] [--sizes 10000,100000,1000000] [--concurrency 16]
+                               [--http-sample 4000] [--lookups 200] [--json results.json]
+
+What it does, honestly:
+
+* a throwaway PostgreSQL 15 cluster (``hub.testing.postgres_cluster``), 2 organisations and
+  ``--stations`` enrolled station keys, each with its organisation's endorsement;
+* certificates are **real**: built once per station by the certificate builder (as
+  ``certs.issue`` does), then re-signed per certificate with a new id, sequence, previous-hash,
+  serial and asset number (Ed25519, canonical JSON, endorsement embedded): chained, verifiable;
+* the table is grown to each size of ``--sizes`` by **bulk load** (PostgreSQL COPY of the signed
+  certificates and their facts, as the hub stores them, without going through HTTP: loading a
+  million through HTTP would take most of an hour on 2 cores); they are queued for the transparency
+  log as ingest queues them, and appended by the hub's own code (``hub.log.catch_up``, timed);
+* at each size it measures, through HTTP against ``station-hub serve`` processes (rate limits off):
+  ingest of ``--http-sample`` new certificates by ``--concurrency`` stations in parallel (each a
+  thread with its own keep-alive connection (``http.client``: lighter than httpx), its chain in
+  order) with ONE hub process, then the same
+  with TWO hub processes on the same database; p50/p95 of lookups by id (public), serial, asset
+  number and station (token), and of the ``/verify/{id}`` page (every lookup verifies the
+  signature again: the ids are random, so the hub's verdict cache is cold); bytes per certificate
+  (``pg_total_relation_size``); resident memory of the hub processes.
+
+Client, hub(s) and PostgreSQL share the machine (the development VM has 2 cores and is shared with
+other jobs): compare figures of one run, and say so when quoting them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import psutil  # noqa: E402
+import psycopg  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat  # noqa: E402
+
+from certs.jws import TYP_CERTIFICATE, envelope_bytes, sign  # noqa: E402
+from hub.service import Hub  # noqa: E402
+from hub.testing import create_database, free_port, postgres_cluster, wait_port  # noqa: E402
+from tests.test_sync_support import enrolled, make_kit, make_org  # noqa: E402
+
+_COLUMNS = (
+    "certificate_id, station_pk, station_kid, station_name, sequence, previous, digest, body_sha256, "
+    "kind, success, outcome, level_achieved, serial, wwn, model, manufacturer, asset_number, issued_at, "
+    "trust, body, received_at"
+)
+
+
+@dataclass
+class Station:
+    """What a generator process needs to sign as one station, and its chain state."""
+
+    pk: int
+    station_id: str
+    kid: str
+    private_raw: bytes
+    template: dict[str, Any]
+    endorsement: dict[str, Any]
+    token: str
+    org: str
+    sequence: int = 0
+    previous: str | None = None
+    serials: list[str] = field(default_factory=list)
+
+
+def generate(args: tuple[Station, int]) -> tuple[int, list[tuple[Any, ...]], int, str | None]:
+    """Sign ``count`` chained certificates of a station: (pk, rows for COPY, last sequence, last hash)."""
+    st, count = args
+    key = Ed25519PrivateKey.from_private_bytes(st.private_raw)
+    doc = json.loads(json.dumps(st.template))
+    seq, prev = st.sequence, st.previous
+    now = datetime.now(UTC)
+    rows = []
+    media = doc["media"]
+    for _ in range(count):
+        seq += 1
+        cid = str(uuid.uuid4())
+        doc["certificate_id"] = cid
+        doc["station"]["sequence"], doc["station"]["previous"] = seq, prev
+        media["serial"] = f"{st.station_id}-SN-{seq:08d}"
+        media["asset_number"] = f"{st.station_id}-PC-{seq:08d}"
+        env = sign(doc, key, TYP_CERTIFICATE, {"endorsement": st.endorsement})
+        body = envelope_bytes(env)
+        rows.append(
+            (
+                cid, st.pk, st.kid, st.station_id, seq, prev, env.digest, hashlib.sha256(body).hexdigest(),
+                doc["kind"], True, doc["result"]["outcome"], doc["sanitization"]["level_achieved"],
+                media["serial"], media["wwn"], media["model"], media["manufacturer"], media["asset_number"],
+                doc["issued_at"], f"station key {st.kid[:16]} endorsed by {st.org}", body, now,
+            )
+        )  # fmt: skip
+        prev = env.digest
+    return st.pk, rows, seq, prev
+
+
+def setup(hub: Hub, root: Path, n: int) -> list[Station]:
+    stations = []
+    for o in range(2):
+        org = make_org(root / f"org{o}", f"Bench Org {o}")
+        hub.add_organisation(f"Bench Org {o}", org.pem)
+        for i in range(o, n, 2):
+            kit = enrolled(hub, org, make_kit(root / f"org{o}", org, f"bench-{i:03d}"))
+            info = hub.authenticate(f"Bearer {kit.token}")
+            raw = kit.key.private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+            template = kit.certificate().to_dict()
+            stations.append(
+                Station(info.pk, kit.station_id, kit.key.kid, raw, template, json.loads(kit.endorsement), kit.token, org.key.name)
+            )  # fmt: skip
+    return stations
+
+
+def bulk_load(pool: Any, url: str, stations: list[Station], count: int, chunk: int = 1000) -> float:
+    """Grow the table by ``count`` certificates spread over the stations; returns certificates/s."""
+    by_pk = {s.pk: s for s in stations}
+    per = count // len(stations)
+    t = time.perf_counter()
+    with psycopg.connect(url) as conn:
+        left = {s.pk: per for s in stations}
+        while any(left.values()):
+            tasks = [(by_pk[pk], min(chunk, n)) for pk, n in left.items() if n]
+            queued: list[tuple[str, str]] = []
+            with conn.cursor() as cur, cur.copy(f"COPY certificates ({_COLUMNS}) FROM STDIN") as cp:
+                for pk, rows, seq, prev in pool.imap_unordered(generate, tasks):
+                    for row in rows:
+                        cp.write_row(row)
+                        queued.append((row[0], row[6]))
+                    by_pk[pk].sequence, by_pk[pk].previous = seq, prev
+                    left[pk] -= len(rows)
+            # queued for the transparency log, as ingest queues them (appended by catch_up_log)
+            with conn.cursor() as cur, cur.copy("COPY log_queue (certificate_id, digest) FROM STDIN") as cp:
+                for item in queued:
+                    cp.write_row(item)
+            conn.commit()
+    return per * len(stations) / (time.perf_counter() - t)
+
+
+def catch_up_log(db: str) -> float:
+    """Append what the bulk load queued to the transparency log; returns leaves per second."""
+    hub = Hub(db)
+    t = time.perf_counter()
+    n = hub.log.catch_up()
+    dt = time.perf_counter() - t
+    hub.engine.dispose()
+    return n / dt if n else 0.0
+
+
+@contextmanager
+def hub_processes(url: str, n: int, log: Path) -> Iterator[tuple[list[str], list[int]]]:
+    procs, urls = [], []
+    with log.open("ab") as out:
+        for _ in range(n):
+            port = free_port()
+            argv = [sys.executable, "-m", "hub", "serve", "--db", url, "--port", str(port)]
+            argv += ["--public-rate", "0", "--station-rate", "0"]
+            procs.append(subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
+            urls.append(f"http://127.0.0.1:{port}")
+        try:
+            for u in urls:
+                wait_port(int(u.rsplit(":", 1)[1]), timeout=60)
+            yield urls, [p.pid for p in procs]
+        finally:
+            for p in procs:
+                p.terminate()
+                p.wait(30)
+
+
+def http_ingest(pool: Any, urls: list[str], stations: list[Station], total: int) -> float:
+    """``len(stations)`` stations upload ``total`` new certificates in parallel; returns certificates/s."""
+    per = total // len(stations)
+    work = {pk: rows for pk, rows, _, _ in pool.imap_unordered(generate, [(s, per) for s in stations])}
+    for s in stations:
+        last = work[s.pk][-1]
+        s.sequence, s.previous = last[4], last[6]
+    errors: list[str] = []
+
+    def upload(i: int, st: Station) -> None:
+        # http.client, not httpx: a lighter client leaves more of the shared cores to the hub.
+        host, port = urls[i % len(urls)].removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        headers = {"Authorization": f"Bearer {st.token}", "Content-Type": "application/json"}
+        for row in work[st.pk]:
+            conn.request("PUT", f"/api/v1/certificates/{row[0]}", body=row[19], headers=headers)
+            r = conn.getresponse()
+            text = r.read()
+            if r.status != 201:
+                errors.append(f"{r.status} {text[:200]!r}")
+        conn.close()
+
+    threads = [threading.Thread(target=upload, args=(i, s)) for i, s in enumerate(stations)]
+    t = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    dt = time.perf_counter() - t
+    if errors:
+        raise SystemExit(f"ingest errors ({len(errors)}): {errors[:3]}")
+    return per * len(stations) / dt
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    q = statistics.quantiles(samples, n=20, method="inclusive")
+    return statistics.median(samples) * 1000, q[18] * 1000
+
+
+def lookups(url: str, db: str, stations: list[Station], n: int) -> dict[str, tuple[float, float]]:
+    with psycopg.connect(db) as conn:
+        sample = conn.execute(
+            "SELECT certificate_id, serial, asset_number, station_name, station_pk FROM certificates "
+            "TABLESAMPLE SYSTEM (1) LIMIT %s",
+            (n,),
+        ).fetchall()
+        if len(sample) < n:
+            sample = conn.execute(
+                "SELECT certificate_id, serial, asset_number, station_name, station_pk FROM certificates "
+                "ORDER BY random() LIMIT %s",
+                (n,),
+            ).fetchall()
+    token = {s.pk: s.token for s in stations}
+    out: dict[str, list[float]] = {k: [] for k in ("id", "serial", "asset_number", "station", "verify_page")}
+    random.shuffle(sample)
+    with httpx.Client(base_url=url, timeout=60) as c:
+        for cid, serial, asset, station, pk in sample:
+            auth = {"Authorization": f"Bearer {token[pk]}"}
+            calls = {
+                "id": lambda cid=cid: c.get(f"/api/v1/certificates/{cid}"),
+                "serial": lambda s=serial, a=auth: c.get(
+                    "/api/v1/certificates", params={"serial": s}, headers=a
+                ),
+                "asset_number": lambda s=asset, a=auth: c.get(
+                    "/api/v1/certificates", params={"asset_number": s}, headers=a
+                ),
+                "station": lambda s=station, a=auth: c.get(
+                    "/api/v1/certificates", params={"station": s, "limit": "20"}, headers=a
+                ),
+                "verify_page": lambda cid=cid: c.get(f"/verify/{cid}"),
+            }
+            for name, call in calls.items():
+                t = time.perf_counter()
+                r = call()
+                out[name].append(time.perf_counter() - t)
+                assert r.status_code == 200, (name, r.status_code, r.text[:200])
+    return {k: percentiles(v) for k, v in out.items()}
+
+
+def measure(
+    args: argparse.Namespace, pool: Any, db: str, stations: list[Station], log: Path
+) -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    movers = stations[: args.concurrency]
+    with hub_processes(db, 1, log) as (urls, pids):
+        httpx.get(f"{urls[0]}/healthz")
+        res["ingest_1_hub"] = http_ingest(pool, urls, movers, args.http_sample)
+        res["lookups"] = lookups(urls[0], db, stations, args.lookups)
+        res["hub_rss_mb"] = [psutil.Process(p).memory_info().rss / 2**20 for p in pids]
+    with hub_processes(db, 2, log) as (urls, pids):
+        res["ingest_2_hubs"] = http_ingest(pool, urls, movers, args.http_sample)
+        res["hub_rss_mb_2"] = [psutil.Process(p).memory_info().rss / 2**20 for p in pids]
+    with psycopg.connect(db) as conn:
+        count = conn.execute("SELECT count(*) FROM certificates").fetchone()[0]  # type: ignore[index]
+        size = conn.execute("SELECT pg_total_relation_size('certificates')").fetchone()[0]  # type: ignore[index]
+        broken = conn.execute(
+            "SELECT count(*) FROM certificates c JOIN certificates p ON p.station_kid = c.station_kid "
+            "AND p.sequence = c.sequence - 1 WHERE c.previous IS DISTINCT FROM p.digest"
+        ).fetchone()[0]  # type: ignore[index]
+        log_size = conn.execute("SELECT tree_size FROM log_state").fetchone()[0]  # type: ignore[index]
+        log_bytes = conn.execute(
+            "SELECT pg_total_relation_size('log_nodes') + pg_total_relation_size('log_entries')"
+        ).fetchone()[0]  # type: ignore[index]
+    res.update(count=count, bytes_per_certificate=size / count, broken_links=broken, load=os.getloadavg())
+    res.update(log_size=log_size, log_bytes_per_leaf=log_bytes / max(1, log_size))
+    return res
+
+
+def report(size: int, res: dict[str, Any], bulk_rate: float) -> None:
+    load = ", ".join(f"{x:.1f}" for x in res["load"])
+    print(f"\n== {res['count']:,} certificates (bulk load {bulk_rate:,.0f}/s; load average {load}) ==")
+    print(f"ingest, 1 hub process : {res['ingest_1_hub']:,.0f} certificates/s")
+    print(f"ingest, 2 hub processes: {res['ingest_2_hubs']:,.0f} certificates/s")
+    for name, (p50, p95) in res["lookups"].items():
+        print(f"lookup {name:13s}: p50 {p50:6.1f} ms  p95 {p95:6.1f} ms")
+    print(f"bytes per certificate (table + indexes + TOAST): {res['bytes_per_certificate']:,.0f}")
+    print(
+        f"transparency log: {res['log_size']:,} leaves (every certificate: {res['log_size'] == res['count']}), "
+        f"{res['log_bytes_per_leaf']:,.0f} bytes per leaf; bulk append {res['log_append_rate']:,.0f} leaves/s"
+    )
+    rss1 = ", ".join(f"{x:.0f}" for x in res["hub_rss_mb"])
+    rss2 = ", ".join(f"{x:.0f}" for x in res["hub_rss_mb_2"])
+    print(f"hub RSS MiB: {rss1} (1 process), {rss2} (2 processes); broken chain links: {res['broken_links']}")
+    sys.stdout.flush()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--stations", type=int, default=128)
+    ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--http-sample", type=int, default=4000)
+    ap.add_argument("--lookups", type=int, default=200)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    sizes = [int(x) for x in args.sizes.split(",")]
+    pg = {"shared_buffers": "1GB", "max_connections": "200", "max_wal_size": "8GB"}
+    results = []
+    with tempfile.TemporaryDirectory() as tmp, postgres_cluster(pg) as admin:
+        db = create_database(admin, "bench")
+        hub = Hub(db)
+        stations = setup(hub, Path(tmp), args.stations)
+        hub.engine.dispose()
+        log = Path(tmp) / "hub.log"
+        have = 0
+        with multiprocessing.get_context("fork").Pool(args.workers) as pool:
+            for size in sizes:
+                target = size - have - 2 * args.http_sample  # each measure() adds 2 samples
+                rate = bulk_load(pool, db, stations, max(0, target)) if target > 0 else 0.0
+                log_rate = catch_up_log(db)
+                with psycopg.connect(db, autocommit=True) as conn:
+                    conn.execute("VACUUM ANALYZE certificates, log_nodes, log_entries")
+                res = measure(args, pool, db, stations, log)
+                have = res["count"]
+                res["log_append_rate"] = log_rate
+                report(size, res, rate)
+                results.append({"size": size, "bulk_rate": rate, **res})
+        if "Traceback" in log.read_text(errors="replace"):
+            print("the hub logged a traceback:\n" + log.read_text()[-3000:])
+            return 1
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Routes for certificates: upload (station token), public lookup, the signed copy (organisation
+token), and the single-drive DeviceHub snapshot.
+
+The public lookup shows non-personal facts only (erased or not, level, date, drive, asset number,
+station, organisation, verification).  The signed copy (``/raw``) names the donor, the technician
+and a contact: it goes only to a token of the certificate's organisation (see hub/README.md,
+"Personal data").
+"""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hub.errors import Forbidden, Gone, Unauthorized
+from hub.http import authed, optional_station, read_body
+from hub.service import Hub, summary
+from hub.snapshot import snapshot
+
+REDACTED = (
+    "the signed copy of this certificate was removed on request (personal data); its facts and SHA-256 remain"
+)
+
+
+def routes(hub: Hub) -> list[Route]:
+    async def put_certificate(request: Request) -> Response:
+        station = await authed(hub, request)
+        body = await read_body(request)
+        stored = await run_in_threadpool(
+            hub.ingest_certificate, station, request.path_params["cert_id"], body
+        )
+        row = stored.row
+        return JSONResponse(
+            {
+                "certificate_id": row.certificate_id,
+                "status": "stored" if stored.created else "already_stored",
+                "kind": row.kind,
+                "outcome": row.outcome,
+                "sequence": row.sequence,
+                "sha256": row.digest,
+                "verify_url": f"/verify/{row.certificate_id}",
+                "log": stored.proof,
+            },
+            status_code=201 if stored.created else 200,
+        )
+
+    async def get_certificate(request: Request) -> Response:
+        found = await run_in_threadpool(hub.find, request.path_params["cert_id"])
+        return JSONResponse(summary(found))
+
+    async def get_raw(request: Request) -> Response:
+        station = await optional_station(hub, request)
+        found = await run_in_threadpool(hub.find, request.path_params["cert_id"])
+        if station is None:
+            raise Unauthorized(
+                "the signed certificate names the donor and the technician: it is served to its "
+                "organisation only (Authorization: Bearer <token>)",
+                hint="the public facts and verification are at /api/v1/certificates/{id}",
+            )
+        if station.organisation_id != found.organisation_id:
+            raise Forbidden("this certificate belongs to another organisation", code="other_organisation")
+        if found.row.redacted_at is not None:
+            raise Gone(REDACTED, code="personal_data_removed")
+        return Response(
+            found.row.body, media_type="application/json", headers={"Cache-Control": "private, no-store"}
+        )
+
+    async def get_snapshot(request: Request) -> Response:
+        found = await run_in_threadpool(hub.find, request.path_params["cert_id"])
+        if found.row.redacted_at is not None:
+            raise Gone(REDACTED, code="personal_data_removed")
+        row = found.row
+        return JSONResponse(snapshot([row], row.asset_number or row.certificate_id))
+
+    return [
+        Route("/api/v1/certificates/{cert_id}", put_certificate, methods=["PUT"]),
+        Route("/api/v1/certificates/{cert_id}", get_certificate, methods=["GET"]),
+        Route("/api/v1/certificates/{cert_id}/raw", get_raw),
+        Route("/api/v1/certificates/{cert_id}/snapshot", get_snapshot),
+    ]

@@ -1,0 +1,1 @@
+"""Schema revisions, oldest first: 0001 is the schema hub/db.py created before migrations existed."""
