@@ -220,6 +220,9 @@ def test_console_session_skips_a_missing_startup_module_but_not_a_broken_one(
     monkeypatch.setattr(cs, "STARTUP_MODULES", ("tabula_broken_mod",))
     with pytest.raises(ModuleNotFoundError):
         cs.preimport()
+    monkeypatch.setattr(cs, "STARTUP_MODULES", ("station.no_such_module_here",))
+    with pytest.raises(ModuleNotFoundError):
+        cs.preimport(strict=True)  # the build's --check: a renamed start-up module fails the build
 
 
 def test_console_session_shows_the_persistence_verdict(

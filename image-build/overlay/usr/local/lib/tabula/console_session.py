@@ -35,9 +35,10 @@ from pathlib import Path
 PERSISTENCE = Path("/run/tabula/persistence")
 #: tabula-data.service gives up after 120 s; after that the session goes on, and says so.
 PERSISTENCE_WAIT_S = 150.0
-#: What the TUI's first screen needs, imported before waiting for the persistence partition.  A name
-#: that no longer exists is skipped (the station's own start-up reports a real import error).
-STARTUP_MODULES = ("station.autorun", "station.cli", "station.tui", "station.tui.app", "station.tui.screens")
+#: What the TUI's first screen needs, imported before waiting for the persistence partition.  At boot a
+#: name that no longer exists is skipped (the station's own start-up reports a real import error); the
+#: build's --check fails on it.
+STARTUP_MODULES = ("station.cli", "station.autorun", "station.tui.run")
 
 
 def stamp(step: str) -> None:
@@ -57,12 +58,13 @@ def use_console_fd() -> None:
         sys.__stderr__ = console  # type: ignore[misc]  # Textual draws on sys.__stderr__
 
 
-def preimport() -> None:
+def preimport(*, strict: bool = False) -> None:
+    """Import ``STARTUP_MODULES``; ``strict`` (the build's ``--check``) also fails on a renamed one."""
     for name in STARTUP_MODULES:
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name != name:
+            if strict or exc.name != name:
                 raise
 
 
@@ -102,8 +104,9 @@ def apply_boot_params(cmdline: Path = Path("/proc/cmdline")) -> None:
 def main(argv: list[str]) -> int:
     use_console_fd()
     stamp("python")
-    preimport()
-    if argv[1:] == ["--check"]:
+    check = argv[1:] == ["--check"]
+    preimport(strict=check)
+    if check:
         from station.autorun import read_boot_params  # noqa: F401  (what apply_boot_params uses)
         from station.cli import main as _station_main  # noqa: F401
 
