@@ -32,11 +32,21 @@ DATA_LABEL = "TABULA-DATA"
 #: seconds under emulation and on slow serial lines; nobody reads them there);
 #: ``tabula.boot=LABEL=TABULA`` names the boot medium so the station never offers it.  The last
 #: ``console=`` is /dev/console (the screen); ttyS0 gets a console (and an autologin) too.
+#: ``live-media=``: live-boot mounts the medium by its label at once instead of mounting every
+#: partition it finds (the persistence partition, a donor's disks) until one holds /live (it still
+#: scans when the label is not there, e.g. a stick re-labelled by hand).
+#: ``init_on_alloc=0``: Debian's kernel zeroes every page it allocates, page cache included; under
+#: QEMU's emulation ``rep stosq`` is slow and systemd spent ~30 s (2-core CI machine under load) in
+#: clear_page before its first message (sampled guest RIP).  Memory given to programs is still zeroed
+#: (anonymous pages always are); only the kernel's own allocations lose this defence in depth, on a
+#: machine with one user (root on the console) and no network service.
 BASE_PARAMS = (
     "boot=live",
+    f"live-media=/dev/disk/by-label/{VOLUME_ID}",
     "noeject",
     "noprompt",
     "quiet",
+    "init_on_alloc=0",
     f"tabula.boot=LABEL={VOLUME_ID}",
     "console=ttyS0,115200n8",
     "console=tty0",

@@ -91,6 +91,9 @@ def test_grub_menu_boots_live_with_serial_console_and_appends_only_to_the_defaul
     assert all(line.startswith("linux /live/vmlinuz boot=live") for line in linux)
     assert all("console=ttyS0,115200n8 console=tty0" in line for line in linux)
     assert all(" quiet " in line for line in linux)
+    # Boot time: the medium by its label (no probing of other disks), no zeroing of every kernel page.
+    assert all(" live-media=/dev/disk/by-label/TABULA " in line for line in linux)
+    assert all(" init_on_alloc=0 " in line for line in linux)
     assert cfg.count("initrd /live/initrd.img") == 4
     # The kernel command line the station will parse from the default entry.
     params = parse_boot_params(linux[0].removeprefix("linux /live/vmlinuz"))
