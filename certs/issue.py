@@ -14,7 +14,6 @@ from certs.fsio import atomic_write
 from certs.jws import TYP_CERTIFICATE, envelope_bytes, sign
 from certs.keys import load_installed_endorsement, load_station_key
 from certs.model import Certificate, Station, new_certificate_id
-from certs.pdf import render_pdf
 from certs.sequence import Sequencer
 from certs.settings import CertSettings
 from erase.record import JobRecord
@@ -64,6 +63,10 @@ def issue_certificate(
         )
         env = sign(cert.to_dict(), station_key.private, TYP_CERTIFICATE, endorsement=claimed)
         signed = envelope_bytes(env)
+        # Start-up time: reportlab, pypdf and PIL are a sixth of the station TUI's imports (seconds on
+        # the live image under emulation); only issuing a certificate needs them.
+        from certs.pdf import render_pdf
+
         pdf = render_pdf(cert, env, signed, url=settings.verification_url, lang=lang)
         pending = seq.begin(state, number, env.digest, [pdf_path, json_path])
         atomic_write(pdf_path, pdf, exclusive=True)

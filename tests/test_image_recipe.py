@@ -213,6 +213,19 @@ def test_console_session_imports_what_it_needs() -> None:
     assert r.returncode == 0, r.stderr
 
 
+def test_console_session_start_up_leaves_the_pdf_stack_out() -> None:
+    """reportlab, pypdf and PIL were a sixth of the TUI's start-up imports (seconds under emulation);
+    they are imported when a certificate or a PDF is handled, never before the first screen."""
+    code = (
+        "import importlib, sys\n"
+        f"for name in {cs.STARTUP_MODULES!r}: importlib.import_module(name)\n"
+        "print(' '.join(m for m in ('reportlab', 'pypdf', 'PIL') if m in sys.modules))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == ""
+
+
 def test_console_session_skips_a_missing_startup_module_but_not_a_broken_one(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
