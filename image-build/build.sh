@@ -171,7 +171,7 @@ DIRTY_FLAG=()
 if [ -n "$(git -C "$REPO" status --porcelain -- host station erase certs diagnostics pyproject.toml 2>/dev/null)" ]; then
   DIRTY_FLAG=(--dirty)
 fi
-SYSTEM_KEY=$(helper key "$HERE/overlay" "$HERE/masked-units.txt" "$HERE/tabula_image.py" "$WHEELS" "$STATION_WHEEL" \
+SYSTEM_KEY=$(helper key "$HERE/build.sh" "$HERE/overlay" "$HERE/masked-units.txt" "$HERE/tabula_image.py" "$WHEELS" "$STATION_WHEEL" \
   --extra "$ROOTFS_KEY")
 SQUASHFS=$CACHE/filesystem-$SYSTEM_KEY.squashfs
 MANIFEST_CACHE=$CACHE/manifest-$SYSTEM_KEY.json
