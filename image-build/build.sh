@@ -203,6 +203,17 @@ if [ ! -f "$SQUASHFS" ] || [ ! -f "$MANIFEST_CACHE" ] || [ ! -f "$KERNEL_CACHE/v
   in_chroot /opt/tabula/bin/python /usr/local/lib/tabula/console_session.py --check
   echo tabula > "$CHROOT/etc/hostname"
   printf '127.0.0.1\tlocalhost\n127.0.1.1\ttabula\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$CHROOT/etc/hosts"
+  # systemd-resolved orders itself before sysinit.target (for early-boot services that need DNS: this
+  # image has none), so every login waited for its start (~5 s under emulation).  The image's copy of
+  # Debian's unit only drops that ordering; it starts in parallel and is up long before a sync.
+  RESOLVED_UNIT=$CHROOT/usr/lib/systemd/system/systemd-resolved.service
+  sed -e '/^Before=/s/sysinit\.target *//' -e 's/^WantedBy=sysinit\.target$/WantedBy=multi-user.target/' \
+    "$RESOLVED_UNIT" > "$CHROOT/etc/systemd/system/systemd-resolved.service"
+  if grep -q 'sysinit\.target' "$CHROOT/etc/systemd/system/systemd-resolved.service" \
+     || cmp -s "$RESOLVED_UNIT" "$CHROOT/etc/systemd/system/systemd-resolved.service"; then
+    echo "build.sh: Debian's systemd-resolved.service changed: revisit its override" >&2; exit 1
+  fi
+  rm -f "$CHROOT/etc/systemd/system/sysinit.target.wants/systemd-resolved.service"
   in_chroot systemctl enable tabula-data.service tabula-boottrace.service systemd-networkd.service systemd-resolved.service \
     > /dev/null 2>&1
   # shellcheck disable=SC2046

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -189,6 +190,27 @@ def test_masked_units_keep_what_the_station_needs() -> None:
         assert needed not in masked
     # systemd-user-sessions removes /run/nologin: masked, the snippet that creates it is disabled too.
     assert os.readlink(OVERLAY / "etc/tmpfiles.d/systemd-nologin.conf") == "/dev/null"
+
+
+def test_resolved_no_longer_holds_the_logins(tmp_path: Path) -> None:
+    """build.sh's copy of Debian's systemd-resolved.service keeps everything but the sysinit ordering."""
+    build = (IMAGE / "build.sh").read_text()
+    sed = re.search(r"^ *sed (-e .*)\\$", build, flags=re.M)
+    assert sed is not None
+    exprs = re.findall(r"-e '([^']+)'", sed.group(1))
+    debian = (
+        "[Unit]\nDefaultDependencies=no\nAfter=systemd-sysctl.service systemd-sysusers.service\n"
+        "Before=sysinit.target network.target nss-lookup.target shutdown.target initrd-switch-root.target\n"
+        "[Service]\nExecStart=!!/lib/systemd/systemd-resolved\n[Install]\nWantedBy=sysinit.target\n"
+    )
+    unit = tmp_path / "systemd-resolved.service"
+    unit.write_text(debian)
+    argv = ["sed"] + [arg for e in exprs for arg in ("-e", e)] + [str(unit)]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    assert "Before=network.target nss-lookup.target shutdown.target initrd-switch-root.target\n" in out
+    assert "sysinit.target" not in out and "WantedBy=multi-user.target" in out
+    assert out.count("\n") == debian.count("\n") and "ExecStart=!!/lib/systemd/systemd-resolved" in out
+    assert "Debian's systemd-resolved.service changed" in build  # the build stops when the sed misses
 
 
 def test_read_units_rejects_garbage(tmp_path: Path) -> None:
