@@ -19,7 +19,6 @@ from certs.fsio import atomic_write
 from certs.jws import TYP_CERTIFICATE, TYP_DESTRUCTION, envelope_bytes, sign
 from certs.keys import load_installed_endorsement, load_station_key
 from certs.model import Certificate, Station, new_certificate_id
-from certs.pdf import render_record
 from certs.sequence import Sequencer
 from certs.settings import CertSettings
 from erase.record import JobRecord
@@ -168,6 +167,10 @@ def _sign_in_chain(
         )
         env = sign(built.to_dict(), station_key.private, typ, endorsement=claimed)
         signed = envelope_bytes(env)
+        # Start-up time: reportlab, pypdf and PIL are a sixth of the station TUI's imports (seconds on
+        # the live image under emulation); only issuing a record needs them.
+        from certs.pdf import render_record
+
         pdf = render_record(
             built, env, signed, url=built.verification_url or "", lang=lang
         )  # the signed link

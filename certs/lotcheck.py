@@ -35,10 +35,8 @@ from certs.errors import (
     LotRecordMissing,
     VerificationError,
 )
-from certs.lotpdf import LOT_ATTACHMENT, check_lot_page
 from certs.lotreport import LotDevice, LotDrive, LotVerdict, RecordCheck, is_lot_report, verify_lot_report
 from certs.model import Certificate
-from certs.pdfcheck import extract_signed
 from certs.tlog import LogKeys, LogProof, check_inclusion, is_sidecar, read_log_proof
 from certs.trust import TrustStore
 from certs.verify import Verdict, Verifier, read_capped
@@ -53,6 +51,11 @@ def read_lot_file(path: Path) -> bytes | None:
     except CertError:
         return None
     if data.startswith(b"%PDF-"):
+        # The TUI imports `station verify`'s modules at start on the live image (seconds under emulation).
+        # Start-up time: the PDF stack (pypdf, reportlab) is only loaded when a PDF is read.
+        from certs.lotpdf import LOT_ATTACHMENT
+        from certs.pdfcheck import extract_signed
+
         try:
             extract_signed(data, str(path), LOT_ATTACHMENT)
         except Exception:  # noqa: BLE001 - not a lot report's PDF: the certificate verifier says why
@@ -68,6 +71,10 @@ def verify_lot_file(path: Path, trust: TrustStore, data: bytes | None = None) ->
         data = read_capped(path) if data is None else data
         if not data.startswith(b"%PDF-"):
             return verify_lot_report(data, trust, str(path))
+        # Start-up time: as in read_lot_file, the PDF stack only when a PDF is read.
+        from certs.lotpdf import LOT_ATTACHMENT, check_lot_page
+        from certs.pdfcheck import extract_signed
+
         verdict = verify_lot_report(extract_signed(data, str(path), LOT_ATTACHMENT), trust, str(path))
         if verdict.report is not None:
             for mismatch in check_lot_page(data, verdict.report):

@@ -63,8 +63,6 @@ from certs.errors import (
 )
 from certs.jws import MAX_ENVELOPE_BYTES, TYP_CERTIFICATE, TYP_DESTRUCTION, Envelope, parse_envelope
 from certs.model import Certificate
-from certs.pdf import extract_signed
-from certs.pdfcheck import check_page
 from certs.tlog import is_sidecar
 from certs.trust import TrustStore
 
@@ -272,6 +270,11 @@ class Verifier:
             return v
         if not data.startswith(b"%PDF-"):
             return self._envelope(data, str(path))
+        # Only a PDF needs reportlab, pypdf and PIL (a sixth of the station TUI's imports, seconds on
+        # the live image under emulation): imported here for the TUI's start-up time.
+        from certs.pdf import extract_signed
+        from certs.pdfcheck import check_page
+
         try:
             signed = extract_signed(data, str(path))
         except CertError as e:

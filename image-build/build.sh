@@ -159,7 +159,9 @@ PY
 fi
 step "wheels: the station from $REPO"
 mkdir -p "$WORK/wheels"
-python3 -m pip wheel -q --no-deps -w "$WORK/wheels" "$REPO" > "$WORK/wheel.log" 2>&1 || {
+# A fixed SOURCE_DATE_EPOCH makes the wheel byte-identical for the same sources (zip timestamps), so
+# the system image below is reused when only the GRUB variant changes.
+SOURCE_DATE_EPOCH=315532800 python3 -m pip wheel -q --no-deps -w "$WORK/wheels" "$REPO" > "$WORK/wheel.log" 2>&1 || {
   tail -20 "$WORK/wheel.log" >&2; exit 1; }
 rm -rf "$REPO/build"
 STATION_WHEEL=$(ls "$WORK"/wheels/tabula_station-*.whl)
@@ -169,7 +171,8 @@ DIRTY_FLAG=()
 if [ -n "$(git -C "$REPO" status --porcelain -- host station erase certs diagnostics pyproject.toml 2>/dev/null)" ]; then
   DIRTY_FLAG=(--dirty)
 fi
-SYSTEM_KEY=$(helper key "$HERE/overlay" "$HERE/tabula_image.py" "$WHEELS" "$STATION_WHEEL" --extra "$ROOTFS_KEY")
+SYSTEM_KEY=$(helper key "$HERE/build.sh" "$HERE/overlay" "$HERE/masked-units.txt" "$HERE/tabula_image.py" "$WHEELS" "$STATION_WHEEL" \
+  --extra "$ROOTFS_KEY")
 SQUASHFS=$CACHE/filesystem-$SYSTEM_KEY.squashfs
 MANIFEST_CACHE=$CACHE/manifest-$SYSTEM_KEY.json
 KERNEL_CACHE=$CACHE/kernel-$ROOTFS_KEY
@@ -186,19 +189,35 @@ if [ ! -f "$SQUASHFS" ] || [ ! -f "$MANIFEST_CACHE" ] || [ ! -f "$KERNEL_CACHE/v
   in_chroot python3 -m venv /opt/tabula
   in_chroot /opt/tabula/bin/pip install -q --no-index --find-links /tmp/wheels --upgrade pip setuptools wheel
   in_chroot /opt/tabula/bin/pip install -q --no-index --find-links /tmp/wheels "/tmp/wheels/$(basename "$STATION_WHEEL")"
+  # Only pip's own tools need them; setuptools' distutils-precedence.pth runs at every Python start.
+  in_chroot /opt/tabula/bin/pip uninstall -q -y setuptools wheel
   in_chroot /opt/tabula/bin/python -c "import host.drives, station.cli, station.autorun, station.tui, certs.cli, erase.engine"
   rm -rf "$CHROOT/tmp/wheels"
+  # Bytecode for everything the station imports, so nothing is compiled (or written) at boot.
   in_chroot /opt/tabula/bin/python -m compileall -q /opt/tabula/lib > /dev/null
-  ln -sf /opt/tabula/bin/station "$CHROOT/usr/local/bin/station"
 
   step "system: overlay and services"
   cp -a "$HERE/overlay/." "$CHROOT/"
-  chown -R 0:0 "$CHROOT/etc/systemd" "$CHROOT/usr/local" "$CHROOT/root"
+  ( cd "$HERE/overlay" && find . -mindepth 1 -print0 ) | ( cd "$CHROOT" && xargs -0 chown -h 0:0 )
+  # The console session imports the station by module name: a renamed module fails here, not at boot.
+  in_chroot /opt/tabula/bin/python /usr/local/lib/tabula/console_session.py --check
   echo tabula > "$CHROOT/etc/hostname"
   printf '127.0.0.1\tlocalhost\n127.0.1.1\ttabula\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$CHROOT/etc/hosts"
-  in_chroot systemctl enable tabula-data.service systemd-networkd.service systemd-resolved.service > /dev/null 2>&1
-  in_chroot systemctl mask systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer \
-    > /dev/null 2>&1 || true
+  # systemd-resolved orders itself before sysinit.target (for early-boot services that need DNS: this
+  # image has none), so every login waited for its start (~5 s under emulation).  The image's copy of
+  # Debian's unit only drops that ordering; it starts in parallel and is up long before a sync.
+  RESOLVED_UNIT=$CHROOT/usr/lib/systemd/system/systemd-resolved.service
+  sed -e '/^Before=/s/sysinit\.target *//' -e 's/^WantedBy=sysinit\.target$/WantedBy=multi-user.target/' \
+    "$RESOLVED_UNIT" > "$CHROOT/etc/systemd/system/systemd-resolved.service"
+  if grep -q 'sysinit\.target' "$CHROOT/etc/systemd/system/systemd-resolved.service" \
+     || cmp -s "$RESOLVED_UNIT" "$CHROOT/etc/systemd/system/systemd-resolved.service"; then
+    echo "build.sh: Debian's systemd-resolved.service changed: revisit its override" >&2; exit 1
+  fi
+  rm -f "$CHROOT/etc/systemd/system/sysinit.target.wants/systemd-resolved.service"
+  in_chroot systemctl enable tabula-data.service tabula-boottrace.service systemd-networkd.service systemd-resolved.service \
+    > /dev/null 2>&1
+  # shellcheck disable=SC2046
+  in_chroot systemctl mask $(helper units "$HERE/masked-units.txt") > /dev/null 2>&1
   ln -sf /run/systemd/resolve/stub-resolv.conf "$CHROOT/etc/resolv.conf"
   # No password: only the autologin consoles get a shell; nothing listens on the network.
   in_chroot passwd -l root > /dev/null
@@ -217,6 +236,7 @@ if [ ! -f "$SQUASHFS" ] || [ ! -f "$MANIFEST_CACHE" ] || [ ! -f "$KERNEL_CACHE/v
   rm -rf "$KERNEL_CACHE"; mkdir -p "$KERNEL_CACHE"
   cp "$CHROOT/boot/vmlinuz-$KVER" "$KERNEL_CACHE/vmlinuz"
   cp "$CHROOT/boot/initrd.img-$KVER" "$KERNEL_CACHE/initrd.img"
+  find "$CACHE" -maxdepth 1 -name 'kernel-*' -type d ! -name "kernel-$ROOTFS_KEY" -exec rm -rf {} +
 
   step "system: mksquashfs (zstd)"
   rm -f "$SQUASHFS.tmp"

@@ -5,6 +5,7 @@ Runs with the host's python3 alone (standard library only):
 
 * ``mirror``: the Debian mirror apt already uses on this host (``TABULA_MIRROR`` overrides it);
 * ``packages FILE``: the package list, comments and blank lines dropped;
+* ``units FILE``: the systemd units to mask, the same way;
 * ``key FILE...``: a cache key (sha256) over files and directory trees (names, modes, contents);
 * ``grub-cfg [--append PARAMS] [--timeout N]``: the GRUB menu of the ISO;
 * ``manifest ...``: the build manifest (Debian packages, Python packages, source commit, ISO facts).
@@ -27,12 +28,25 @@ VOLUME_ID = "TABULA"
 #: Filesystem label of the persistence partition (mounted on /var/lib/tabula at boot).
 DATA_LABEL = "TABULA-DATA"
 #: Kernel parameters of every menu entry.  ``boot=live`` lets live-boot find /live/filesystem.squashfs;
+#: ``quiet``: the kernel's messages go to the journal only (printing them on the serial console costs
+#: seconds under emulation and on slow serial lines; nobody reads them there);
 #: ``tabula.boot=LABEL=TABULA`` names the boot medium so the station never offers it.  The last
 #: ``console=`` is /dev/console (the screen); ttyS0 gets a console (and an autologin) too.
+#: ``live-media=``: live-boot mounts the medium by its label at once instead of mounting every
+#: partition it finds (the persistence partition, a donor's disks) until one holds /live (it still
+#: scans when the label is not there, e.g. a stick re-labelled by hand).
+#: ``init_on_alloc=0``: Debian's kernel zeroes every page it allocates, page cache included; under
+#: QEMU's emulation ``rep stosq`` is slow and systemd spent ~30 s (2-core CI machine under load) in
+#: clear_page before its first message (sampled guest RIP).  Memory given to programs is still zeroed
+#: (anonymous pages always are); only the kernel's own allocations lose this defence in depth, on a
+#: machine with one user (root on the console) and no network service.
 BASE_PARAMS = (
     "boot=live",
+    f"live-media=/dev/disk/by-label/{VOLUME_ID}",
     "noeject",
     "noprompt",
+    "quiet",
+    "init_on_alloc=0",
     f"tabula.boot=LABEL={VOLUME_ID}",
     "console=ttyS0,115200n8",
     "console=tty0",
@@ -88,6 +102,21 @@ def read_packages(path: Path) -> list[str]:
         if name:
             if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]+(=[A-Za-z0-9.+:~-]+)?", name):
                 raise SystemExit(f"tabula_image: not a package name in {path}: {name!r}")
+            names.append(name)
+    return names
+
+
+UNIT_NAME = re.compile(r"[A-Za-z0-9_.@:-]+\.(service|socket|timer|mount|automount|path|target)")
+
+
+def read_units(path: Path) -> list[str]:
+    """systemd unit names, one a line ('#' comments), for ``systemctl mask``."""
+    names = []
+    for line in path.read_text().splitlines():
+        name = line.split("#", 1)[0].strip()
+        if name:
+            if not UNIT_NAME.fullmatch(name):
+                raise SystemExit(f"tabula_image: not a systemd unit name in {path}: {name!r}")
             names.append(name)
     return names
 
@@ -215,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("mirror")
     pk = sub.add_parser("packages")
     pk.add_argument("file", type=Path)
+    un = sub.add_parser("units")
+    un.add_argument("file", type=Path)
     k = sub.add_parser("key")
     k.add_argument("paths", nargs="+", type=Path)
     k.add_argument("--extra", action="append", default=[], help="strings mixed into the key")
@@ -237,6 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(debian_mirror())
     elif args.cmd == "packages":
         print(" ".join(read_packages(args.file)))
+    elif args.cmd == "units":
+        print(" ".join(read_units(args.file)))
     elif args.cmd == "key":
         h = hashlib.sha256(tree_key(args.paths).encode())
         for e in args.extra:

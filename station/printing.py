@@ -18,7 +18,6 @@ from certs.canonical import parse_json
 from certs.destruction import DestructionRecord
 from certs.errors import CertError
 from certs.jws import TYP_DESTRUCTION, parse_envelope
-from certs.label import render_label
 from certs.model import Certificate
 from host.fsio import atomic_write
 from host.runner import Runner
@@ -83,6 +82,9 @@ def make_label(signed: Path, home: Path, *, lang: str, url: str = "") -> Path:
     directory = home / LABELS
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{record.certificate_id}.pdf"
+    # Start-up time: reportlab is only loaded when a label is drawn (the TUI imports this module at start).
+    from certs.label import render_label
+
     atomic_write(path, render_label(record, digest, lang=lang, url=url))
     return path
 

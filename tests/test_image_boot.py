@@ -167,10 +167,12 @@ def qemu_argv(firmware: str, iso: Path, sata: Path, nvme: Path, data: Path, vars
 class Console:
     """The guest's serial console: everything it prints, kept in memory and in a log file."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], log: Path) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], log: Path, t0: float | None = None) -> None:
         self.proc = proc
         self.log = log
         self.text = ""
+        self.t0 = time.monotonic() if t0 is None else t0
+        self.stamps: list[tuple[int, float]] = []  # (length of text, seconds since t0) after each chunk
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._pump, daemon=True)
         self._thread.start()
@@ -186,6 +188,7 @@ class Console:
                 f.flush()
                 with self._lock:
                     self.text += chunk.decode(errors="replace")
+                    self.stamps.append((len(self.text), time.monotonic() - self.t0))
 
     def wait_for(self, needle: str, timeout: float) -> float:
         t0 = time.monotonic()
@@ -199,6 +202,16 @@ class Console:
         raise AssertionError(
             f"{needle!r} not seen on the serial console; see {self.log}\n{self.text[-4000:]}"
         )
+
+    def seen_at(self, needle: str, start: int = 0) -> tuple[int, float] | None:
+        """Where ``needle`` first is in the text from ``start`` (index after it), and when it arrived."""
+        with self._lock:
+            i = self.text.find(needle, start)
+            if i < 0:
+                return None
+            end = i + len(needle)
+            at = next(t for n, t in self.stamps if n >= end)
+        return end, at
 
     def join(self) -> None:
         self._thread.join(timeout=10)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,16 +27,18 @@ IMAGE = REPO / "image-build"
 OVERLAY = IMAGE / "overlay"
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("tabula_image", IMAGE / "tabula_image.py")
+def _load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["tabula_image"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
-ti = _load()
+ti = _load("tabula_image", IMAGE / "tabula_image.py")
+SESSION = OVERLAY / "usr/local/lib/tabula/console_session.py"
+cs = _load("tabula_console_session", SESSION)
 
 
 def test_the_station_recognises_the_image_as_its_boot_medium() -> None:
@@ -88,6 +91,10 @@ def test_grub_menu_boots_live_with_serial_console_and_appends_only_to_the_defaul
     assert len(linux) == 4
     assert all(line.startswith("linux /live/vmlinuz boot=live") for line in linux)
     assert all("console=ttyS0,115200n8 console=tty0" in line for line in linux)
+    assert all(" quiet " in line for line in linux)
+    # Boot time: the medium by its label (no probing of other disks), no zeroing of every kernel page.
+    assert all(" live-media=/dev/disk/by-label/TABULA " in line for line in linux)
+    assert all(" init_on_alloc=0 " in line for line in linux)
     assert cfg.count("initrd /live/initrd.img") == 4
     # The kernel command line the station will parse from the default entry.
     params = parse_boot_params(linux[0].removeprefix("linux /live/vmlinuz"))
@@ -147,15 +154,164 @@ def test_overlay_autologin_session_persistence_and_network() -> None:
     session = OVERLAY / "usr/local/sbin/tabula-session"
     assert os.access(session, os.X_OK)
     text = session.read_text()
-    assert "station.autorun --from-cmdline" in text and "TABULA_HOME=/var/lib/tabula" in text
-    assert 'loadkeys -q "$TABULA_KEYMAP"' in text
+    assert "TABULA_HOME=/var/lib/tabula" in text and '"$PY" "$SESSION"' in text
+    start = SESSION.read_text()
+    assert '"station.autorun", "--from-cmdline"' in start and '"loadkeys", "-q", keymap' in start
     mount = (OVERLAY / "usr/local/sbin/tabula-mount-data").read_text()
     assert "LABEL=TABULA-DATA" in mount and "TARGET=/var/lib/tabula" in mount and "tmpfs" in mount
+    # The logins do not wait for the persistence partition; the session and 'station' wait for its verdict.
     unit = (OVERLAY / "etc/systemd/system/tabula-data.service").read_text()
-    assert "Before=getty@tty1.service serial-getty@ttyS0.service" in unit
+    assert (
+        "Before=multi-user.target" in unit and "getty" not in unit.split("[Service]")[0].split("Before=")[1]
+    )
+    assert "STATUS=/run/tabula/persistence" in mount and str(cs.PERSISTENCE) == "/run/tabula/persistence"
+    wrapper = (OVERLAY / "usr/local/bin/station").read_text()
+    assert "systemctl start tabula-data.service" in wrapper and "exec /opt/tabula/bin/station" in wrapper
     net = (OVERLAY / "etc/systemd/network/20-wired.network").read_text()
     assert "Name=en* eth*" in net and "DHCP=yes" in net and "LLMNR=no" in net
     assert "LLMNR=no" in (OVERLAY / "etc/systemd/resolved.conf.d/tabula.conf").read_text()
+
+
+def test_masked_units_keep_what_the_station_needs() -> None:
+    masked = ti.read_units(IMAGE / "masked-units.txt")
+    assert len(masked) == len(set(masked))
+    assert "systemd-networkd-wait-online.service" in masked and "smartmontools.service" in masked
+    for needed in (
+        "systemd-udevd.service",
+        "systemd-journald.service",
+        "systemd-logind.service",
+        "systemd-networkd.service",
+        "systemd-resolved.service",
+        "getty@tty1.service",
+        "serial-getty@ttyS0.service",
+        "tabula-data.service",
+        "systemd-tmpfiles-setup.service",
+    ):
+        assert needed not in masked
+    # systemd-user-sessions removes /run/nologin: masked, the snippet that creates it is disabled too.
+    assert os.readlink(OVERLAY / "etc/tmpfiles.d/systemd-nologin.conf") == "/dev/null"
+
+
+def test_resolved_no_longer_holds_the_logins(tmp_path: Path) -> None:
+    """build.sh's copy of Debian's systemd-resolved.service keeps everything but the sysinit ordering."""
+    build = (IMAGE / "build.sh").read_text()
+    sed = re.search(r"^ *sed (-e .*)\\$", build, flags=re.M)
+    assert sed is not None
+    exprs = re.findall(r"-e '([^']+)'", sed.group(1))
+    debian = (
+        "[Unit]\nDefaultDependencies=no\nAfter=systemd-sysctl.service systemd-sysusers.service\n"
+        "Before=sysinit.target network.target nss-lookup.target shutdown.target initrd-switch-root.target\n"
+        "[Service]\nExecStart=!!/lib/systemd/systemd-resolved\n[Install]\nWantedBy=sysinit.target\n"
+    )
+    unit = tmp_path / "systemd-resolved.service"
+    unit.write_text(debian)
+    argv = ["sed"] + [arg for e in exprs for arg in ("-e", e)] + [str(unit)]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    assert "Before=network.target nss-lookup.target shutdown.target initrd-switch-root.target\n" in out
+    assert "sysinit.target" not in out and "WantedBy=multi-user.target" in out
+    assert out.count("\n") == debian.count("\n") and "ExecStart=!!/lib/systemd/systemd-resolved" in out
+    assert "Debian's systemd-resolved.service changed" in build  # the build stops when the sed misses
+
+
+def test_read_units_rejects_garbage(tmp_path: Path) -> None:
+    bad = tmp_path / "units.txt"
+    bad.write_text("ok.service\nrm -rf /\n")
+    with pytest.raises(SystemExit):
+        ti.read_units(bad)
+
+
+def test_the_boot_trace_parameter_is_not_the_stations() -> None:
+    """tabula-trace=boot (boot test only) is outside the tabula.* namespace: no warning on the console."""
+    assert parse_boot_params("boot=live quiet tabula-trace=boot tabula.lang=fr").warnings == ()
+    unit = (OVERLAY / "etc/systemd/system/tabula-boottrace.service").read_text()
+    assert "ConditionKernelCommandLine=tabula-trace=boot" in unit
+    assert all("tabula-trace" not in p for p in ti.BASE_PARAMS)
+    assert '*" tabula-trace=boot "*)' in (OVERLAY / "usr/local/sbin/tabula-session").read_text()
+
+
+def test_console_session_imports_what_it_needs() -> None:
+    """The image build runs the same check: a station module renamed by a refactoring fails here."""
+    r = subprocess.run([sys.executable, str(SESSION), "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_console_session_start_up_leaves_the_pdf_stack_out() -> None:
+    """reportlab, pypdf and PIL were a sixth of the TUI's start-up imports (seconds under emulation);
+    they are imported when a certificate or a PDF is handled, never before the first screen."""
+    code = (
+        "import importlib, sys\n"
+        f"for name in {cs.STARTUP_MODULES!r}: importlib.import_module(name)\n"
+        "print(' '.join(m for m in ('reportlab', 'pypdf', 'PIL') if m in sys.modules))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == ""
+
+
+def test_console_session_skips_a_missing_startup_module_but_not_a_broken_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(cs, "STARTUP_MODULES", ("station.no_such_module_here",))
+    cs.preimport()
+    (tmp_path / "tabula_broken_mod.py").write_text("import no_such_dependency_here\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(cs, "STARTUP_MODULES", ("tabula_broken_mod",))
+    with pytest.raises(ModuleNotFoundError):
+        cs.preimport()
+    monkeypatch.setattr(cs, "STARTUP_MODULES", ("station.no_such_module_here",))
+    with pytest.raises(ModuleNotFoundError):
+        cs.preimport(strict=True)  # the build's --check: a renamed start-up module fails the build
+
+
+def test_console_session_shows_the_persistence_verdict(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(cs.time, "sleep", slept.append)
+    status = tmp_path / "persistence"
+    status.write_text("Persistence: /dev/sdb1 (label TABULA-DATA) is mounted on /var/lib/tabula.\n")
+    cs.wait_for_persistence(status)
+    assert "is mounted" in capsys.readouterr().out and slept == []
+    status.write_text("WARNING: no usable TABULA-DATA partition\n")
+    cs.wait_for_persistence(status)
+    assert "WARNING" in capsys.readouterr().out and slept == [3]
+
+
+def test_console_session_applies_the_kernel_parameters(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TABULA_")}
+    monkeypatch.setattr(os, "environ", environ)  # (what the session sets must not leak into other tests)
+    cmdline = tmp_path / "cmdline"
+    cmdline.write_text("boot=live quiet tabula.lang=fr tabula.policy=zero tabula.bogus=1\n")
+    cs.apply_boot_params(cmdline)
+    assert environ["TABULA_LANG"] == "fr" and environ["TABULA_POLICY"] == "zero"
+    assert environ["TABULA_KEYMAP"] == "fr" and "TABULA_AUTO" not in environ
+    assert "WARNING: unknown boot parameter tabula.bogus ignored" in capsys.readouterr().err
+
+
+def test_initramfs_is_small_zstd_and_keeps_what_finds_the_medium() -> None:
+    conf = (IMAGE / "rootfs/etc/initramfs-tools/conf.d/tabula.conf").read_text()
+    # mkinitramfs falls back to gzip, silently in a build log, when the zstd binary is missing.
+    assert "COMPRESS=zstd" in conf and "zstd" in ti.read_packages(IMAGE / "packages.txt")
+    hook = (IMAGE / "rootfs/etc/initramfs-tools/hooks/tabula-prune").read_text()
+    removed = set(hook.split("rm -rf", 1)[1].replace("\\\n", " ").split("\ndone")[0].split())
+    assert {"drivers/net", "drivers/gpu", "fs/btrfs", "fs/xfs"} <= removed
+    kept = (
+        "drivers/usb",
+        "drivers/ata",
+        "drivers/scsi",
+        "drivers/cdrom",
+        "drivers/mmc",
+        "drivers/nvme",
+        "fs/isofs",
+        "fs/hfsplus",
+        "fs/squashfs",
+        "fs/overlayfs",
+        "fs/fat",
+        "fs/nls",
+    )
+    assert not any(k == r or k.startswith(r + "/") for k in kept for r in removed)
 
 
 @pytest.mark.parametrize(
@@ -165,6 +321,9 @@ def test_overlay_autologin_session_persistence_and_network() -> None:
         "make-persistence.sh",
         "overlay/usr/local/sbin/tabula-session",
         "overlay/usr/local/sbin/tabula-mount-data",
+        "overlay/usr/local/sbin/tabula-boottrace",
+        "overlay/usr/local/bin/station",
+        "rootfs/etc/initramfs-tools/hooks/tabula-prune",
     ],
 )
 def test_scripts_parse(script: str) -> None:

@@ -6,8 +6,6 @@ level), so the terminal shows the very code printed on the certificate: a phone 
 
 from __future__ import annotations
 
-from reportlab.graphics.barcode.qr import QrCodeWidget
-
 #: Light modules around the code: scanners need a quiet zone.
 BORDER = 2
 #: How the lines are drawn: dark ink on a light background, whatever the terminal's own colours.
@@ -18,6 +16,9 @@ _CELLS = {(False, False): " ", (True, False): "▀", (False, True): "▄", (True
 
 def matrix(value: str) -> list[list[bool]]:
     """The QR code of ``value`` as rows of modules (True = dark), as the PDF's widget encodes it."""
+    # Start-up time: reportlab loads when a result is shown, not when the TUI starts (live image).
+    from reportlab.graphics.barcode.qr import QrCodeWidget
+
     widget = QrCodeWidget(value)
     widget.qr.make()
     return [[bool(m) for m in row] for row in widget.qr.modules]
