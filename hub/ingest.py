@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -44,6 +44,19 @@ from hub.db import CertificateRow, LogQueue, ReportRow, Station, StationInfo, ut
 from hub.errors import Conflict, Forbidden, Rejected, TooLarge, Transient
 from hub.ids import is_certificate_id, is_report_id, normalise_id
 from hub.tlog import Appended, Logged, TransparencyLog
+
+
+class Linked(Protocol):
+    """A certificate's place in its chain (a stored row, or one being stored)."""
+
+    @property
+    def certificate_id(self) -> str: ...
+    @property
+    def sequence(self) -> int: ...
+    @property
+    def previous(self) -> str | None: ...
+    @property
+    def digest(self) -> str: ...
 
 
 class Hub(Protocol):
@@ -165,20 +178,29 @@ def _checked_upload(raw_id: str, body: bytes, valid: Callable[[str], bool], wron
     return upload_id
 
 
-def ingest_certificate(hub: Hub, station: StationInfo, cert_id: str, body: bytes) -> Stored:
+def prepare(hub: Hub, station: StationInfo, cert_id: str, body: bytes) -> CertificateRow:
+    """Every check of an upload that needs no database (items 1-4 above): the row to store."""
     cert_id = _checked_upload(cert_id, body, is_certificate_id, "the certificate id in the URL is not a UUID")
     env = _envelope(body, station)
     cert = verified_certificate(hub, station, cert_id, body)
-    row = new_row(station, cert, env, body)
+    return new_row(station, cert, env, body)
+
+
+def busy() -> Transient:
+    """What a constraint race that outlived every try answers (single and batch uploads)."""
+    return Transient("concurrent uploads conflicted; send it again", code="busy", retry_after=1)
+
+
+def ingest_certificate(hub: Hub, station: StationInfo, cert_id: str, body: bytes) -> Stored:
+    row = prepare(hub, station, cert_id, body)
     for attempt in range(1, _TRIES + 1):
         try:
             return _logged(hub, _store(hub, station, row))
         except IntegrityError as e:
             # Only a race the lock does not cover reaches here (the same certificate id uploaded by
             # two stations at once): the next try sees the committed row and answers for it.
-            log.info("ingest of %s hit a constraint (try %d): %s", cert_id, attempt, e.orig)
-            row = new_row(station, cert, env, body)
-    raise Transient("concurrent uploads conflicted; send it again", code="busy", retry_after=1)
+            log.info("ingest of %s hit a constraint (try %d): %s", row.certificate_id, attempt, e.orig)
+    raise busy()
 
 
 def _logged(hub: Hub, stored: Stored) -> Stored:
@@ -263,8 +285,14 @@ def _store(hub: Hub, station: StationInfo, row: CertificateRow) -> Stored:
 
 
 def _check_chain(row: CertificateRow, near: Sequence[Row[Any, Any, Any, Any, Any]]) -> None:
+    twin = next((r for r in near if row.previous is not None and r.previous == row.previous), None)
+    check_links(row, {r.sequence: r for r in near}, twin)
+
+
+def check_links(row: Linked, neighbours: Mapping[int, Linked], twin: Linked | None) -> None:
+    """``row`` fits its chain: ``neighbours`` holds the stored certificates of its key by sequence
+    (at least those next to it), ``twin`` one already following its predecessor (a fork)."""
     seq = row.sequence
-    neighbours = {r.sequence: r for r in near}
     if seq in neighbours:
         raise Conflict(
             f"sequence {seq} of this station is already taken by certificate "
@@ -276,7 +304,6 @@ def _check_chain(row: CertificateRow, near: Sequence[Row[Any, Any, Any, Any, Any
         raise Rejected(f"#{seq} does not link to the stored certificate #{seq - 1}", code="chain_break")
     if after is not None and after.previous != row.digest:
         raise Rejected(f"the stored #{seq + 1} does not link to this #{seq}", code="chain_break")
-    twin = next((r for r in near if row.previous is not None and r.previous == row.previous), None)
     if twin is not None:
         raise Rejected(
             f"#{twin.sequence} ({twin.certificate_id}) already follows the same predecessor: "
