@@ -227,9 +227,12 @@ def _batches(
         ]
 
 
-def http_ingest(pool: Any, urls: list[str], stations: list[Station], total: int, batch: int = 0) -> float:
+def http_ingest(
+    pool: Any, urls: list[str], stations: list[Station], total: int, batch: int = 0, probe: Any = None
+) -> float:
     """``len(stations)`` stations upload ``total`` new certificates in parallel, one per request or
-    (``batch``) that many per request; returns certificates/s."""
+    (``batch``) that many per request; returns certificates/s.  ``probe()`` is called when the clock
+    starts and when it stops."""
     per = total // len(stations)
     work = {pk: rows for pk, rows, _, _ in pool.imap_unordered(generate, [(s, per) for s in stations])}
     for s in stations:
@@ -249,15 +252,62 @@ def http_ingest(pool: Any, urls: list[str], stations: list[Station], total: int,
         conn.close()
 
     threads = [threading.Thread(target=upload, args=(i, s)) for i, s in enumerate(stations)]
+    if probe:
+        probe()
     t = time.perf_counter()
     for th in threads:
         th.start()
     for th in threads:
         th.join()
     dt = time.perf_counter() - t
+    if probe:
+        probe()
     if errors:
         raise SystemExit(f"ingest errors ({len(errors)}): {errors[:3]}")
     return per * len(stations) / dt
+
+
+def postgres_pids(db: str) -> list[int]:
+    """The PostgreSQL server of ``db`` (its postmaster, found by port) and its backends."""
+    port = db.rsplit(":", 1)[1].split("/", 1)[0]
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if proc.info["name"] == "postgres" and "-p" in cmd and cmd[cmd.index("-p") + 1] == port:
+            return [proc.pid]
+    return []
+
+
+def cpu_seconds(roots: list[int]) -> float:
+    """User + system CPU time of these processes and their children (alive now)."""
+    total = 0.0
+    for pid in roots:
+        try:
+            proc = psutil.Process(pid)
+            for p in [proc, *proc.children(recursive=True)]:
+                t = p.cpu_times()
+                total += t.user + t.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def timed_ingest(
+    pool: Any, urls: list[str], stations: list[Station], total: int, batch: int, pids: list[int], db: str
+) -> tuple[int, float, float, dict[str, float]]:
+    """:func:`http_ingest` with where the CPU went, per certificate (ms): hub, PostgreSQL, this client
+    (the bench's own process: HTTP and JSON; certificates are signed before the clock starts).
+    PostgreSQL backends that ended during the run are not counted (the pools keep theirs)."""
+    pg = postgres_pids(db)
+    me = psutil.Process()
+    marks: list[tuple[float, float, float]] = []
+    probe = lambda: marks.append((cpu_seconds(pids), cpu_seconds(pg), sum(me.cpu_times()[:2])))  # noqa: E731
+    rate = http_ingest(pool, urls, stations, total, batch, probe)
+    before, after = marks
+    n = total // len(stations) * len(stations)
+    cpu = {
+        k: (a - b) * 1000 / n for k, a, b in zip(("hub", "postgres", "client"), after, before, strict=True)
+    }
+    return batch, rate, os.getloadavg()[0], cpu
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -315,15 +365,15 @@ def measure(
         httpx.get(f"{urls[0]}/healthz")
         for _ in range(args.rounds):  # single and batch alternate: A/B under the same load
             for mode in modes:
-                rate = http_ingest(pool, urls, movers, args.http_sample, mode)
-                res["ingest_1_hub"].append((mode, rate, os.getloadavg()[0]))
+                res["ingest_1_hub"].append(timed_ingest(pool, urls, movers, args.http_sample, mode, pids, db))
         res["lookups"] = lookups(urls[0], db, stations, args.lookups)
         res["hub_rss_mb"] = [psutil.Process(p).memory_info().rss / 2**20 for p in pids]
     with hub_processes(db, 2, log) as (urls, pids):
         for _ in range(args.rounds):
             for mode in modes:
-                rate = http_ingest(pool, urls, movers, args.http_sample, mode)
-                res["ingest_2_hubs"].append((mode, rate, os.getloadavg()[0]))
+                res["ingest_2_hubs"].append(
+                    timed_ingest(pool, urls, movers, args.http_sample, mode, pids, db)
+                )
         res["hub_rss_mb_2"] = [psutil.Process(p).memory_info().rss / 2**20 for p in pids]
     with psycopg.connect(db) as conn:
         count = conn.execute("SELECT count(*) FROM certificates").fetchone()[0]  # type: ignore[index]
@@ -345,9 +395,12 @@ def report(size: int, res: dict[str, Any], bulk_rate: float) -> None:
     load = ", ".join(f"{x:.1f}" for x in res["load"])
     print(f"\n== {res['count']:,} certificates (bulk load {bulk_rate:,.0f}/s; load average {load}) ==")
     for key, what in (("ingest_1_hub", "1 hub process "), ("ingest_2_hubs", "2 hub processes")):
-        for mode, rate, load1 in res[key]:
+        for mode, rate, load1, cpu in res[key]:
             how = f"batches of {mode}" if mode else "one per request"
-            print(f"ingest, {what}, {how:17s}: {rate:,.0f} certificates/s (load {load1:.1f})")
+            ms = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+            print(
+                f"ingest, {what}, {how:17s}: {rate:,.0f} certificates/s (load {load1:.1f}; CPU ms each: {ms})"
+            )
     for name, (p50, p95) in res["lookups"].items():
         print(f"lookup {name:13s}: p50 {p50:6.1f} ms  p95 {p95:6.1f} ms")
     print(f"bytes per certificate (table + indexes + TOAST): {res['bytes_per_certificate']:,.0f}")

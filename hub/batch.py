@@ -46,7 +46,6 @@ from hub.ingest import (
     log,
     prepare,
 )
-from hub.tlog import Logged
 
 #: Items per batch at most, and bytes per request (the base64 of the bodies and the JSON around them).
 MAX_ITEMS = 100
@@ -124,10 +123,12 @@ def ingest_batch(hub: Hub, station: StationInfo, items: list[tuple[str, bytes]])
         except HubError as e:  # the certificate itself is wrong: what a single upload answers
             results[i] = Result(cid, error=e)
     decided = _stored_with_retries(hub, station, rows)
+    stored = {i: d for i, d in decided.items() if isinstance(d, Stored)}
+    proven = _with_proofs(hub, list(stored.values()))
     for i, row in rows:
         outcome = decided[i]
         if isinstance(outcome, Stored):
-            results[i] = Result(row.certificate_id, stored=_with_proof(hub, outcome))
+            results[i] = Result(row.certificate_id, stored=proven[id(outcome)])
         else:
             results[i] = Result(row.certificate_id, error=outcome)
     return [r for r in results if r is not None]
@@ -228,16 +229,19 @@ def _near(conn: Connection, kid: str, rows: list[CertificateRow]) -> _Chain:
     return chain
 
 
-def _with_proof(hub: Hub, stored: Stored) -> Stored:
-    """The stored item with its inclusion proof.  The first item of a batch that is not logged yet
-    appends the log's queue, which holds the whole batch: the others find their leaf in memory."""
-    row = stored.row
-    appended = stored.appended or hub.log.writer.appended_here(row.certificate_id)
-    if appended is not None and row.certificate_id in appended.indexes:
-        logged = Logged(appended.indexes[row.certificate_id], appended.head, appended)
-    else:
-        logged = hub.log.ensure_logged(row.certificate_id, fresh=stored.created)
-    return Stored(stored.created, row, stored.appended, hub.log.proof(row.certificate_id, row.digest, logged))
+def _with_proofs(hub: Hub, stored: list[Stored]) -> dict[int, Stored]:
+    """Each stored item with its inclusion proof (by ``id()`` of the item): one append of the log
+    for the whole batch, and what another hub process appended read in one go."""
+    if not stored:
+        return {}
+    ids = [s.row.certificate_id for s in stored]
+    logged = hub.log.ensure_logged_many(ids, {s.row.certificate_id for s in stored if s.created})
+    proofs = hub.log.proofs(
+        [(s.row.certificate_id, s.row.digest, logged[s.row.certificate_id]) for s in stored]
+    )
+    return {
+        id(s): Stored(s.created, s.row, s.appended, proof) for s, proof in zip(stored, proofs, strict=True)
+    }
 
 
 def result_json(result: Result, stored_json: Callable[[Stored], dict[str, Any]]) -> dict[str, Any]:

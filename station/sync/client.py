@@ -2,7 +2,9 @@
 
 Each queued document is uploaded with ``PUT /api/v1/certificates/{id}`` (or ``/api/v1/reports/{id}``,
 ``/api/v1/destructions/{id}`` for a destruction record: same answers as a certificate)
-carrying the exact bytes that were queued and the station's bearer token.  The id is the
+carrying the exact bytes that were queued and the station's bearer token; certificates also go up to
+``batch`` at a time with ``POST /api/v1/certificates:batch`` (the same bytes, base64), whose answer
+holds each item's status and body, read exactly as a single upload's (:meth:`SyncClient.upload_batch`).  The id is the
 idempotency key: the hub answers 201 the first time, 200 for a byte-identical re-upload and 409 for
 different bytes under the same id.  So a response lost after the hub stored the certificate, or a
 drainer killed before it recorded the answer, only causes a harmless re-upload.

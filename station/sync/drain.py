@@ -2,9 +2,11 @@
 
 One pass takes the pending documents whose own backoff is over (all of them for ``station sync``,
 which a person runs to send *now*): fresh ones in queue order first, then those that failed before,
-so a document the hub keeps failing never delays the others.  Each upload's outcome is committed to
-the outbox (fsync'd) before the next upload starts, so a drainer killed at any moment loses at most
-the answer to the upload in flight, and that only causes a harmless re-upload.
+so a document the hub keeps failing never delays the others.  Certificates go in batches (``batch``
+of the configuration, one request each) to a hub that takes them, anything else (and everything, to
+an older hub) one per request.  Each upload's outcome (a batch's: every item's, in one transaction)
+is committed to the outbox (fsync'd) before the next request starts, so a drainer killed at any
+moment loses at most the answer to the request in flight, and that only causes a harmless re-upload.
 
 * a transient failure of one document (5xx, 503 + ``Retry-After``, a broken connection) gives that
   document alone an exponential, jittered backoff (at least the hub's ``Retry-After``); the pass goes
