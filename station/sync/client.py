@@ -266,6 +266,20 @@ def classify_item(doc: object) -> Answer | None:
     return _refusal(code, reason, hub_code, doc, retry_after, None)
 
 
+def _item_answers(body: Any, items: list[Item]) -> list[Answer] | None:
+    """Each item's answer in a batch answer, in order (None: not one result per item, by id)."""
+    results = body.get("results") if isinstance(body, dict) else None
+    if not isinstance(results, list) or len(results) != len(items):
+        return None
+    answers = []
+    for result, item in zip(results, items, strict=True):
+        answer = classify_item(result)
+        if answer is None or result.get("certificate_id") != item.doc_id:
+            return None
+        answers.append(answer)
+    return answers
+
+
 def _names_itself(answer: Answer, item: Item) -> bool:
     """A 409 that says this very certificate holds the place: it is stored (an older hub's race)."""
     return (
@@ -336,20 +350,11 @@ class SyncClient:
             return None
         if answer.verdict != "sent":
             return [answer] * len(items)
-        results = answer.body.get("results") if isinstance(answer.body, dict) else None
-        if not isinstance(results, list) or len(results) != len(items):
-            return None
-        answers = [classify_item(r) for r in results]
-        if any(
-            a is None or r.get("certificate_id") != i.doc_id
-            for a, r, i in zip(answers, results, items, strict=True)
-        ):
+        answers = _item_answers(answer.body, items)
+        if answers is None:
             return None  # an answer this client cannot match to its items: one by one instead
         # A 409 naming the item itself (a hub racing identical uploads) is checked as upload() does.
-        return [
-            self.upload(i) if a is None or _names_itself(a, i) else a
-            for a, i in zip(answers, items, strict=True)
-        ]
+        return [self.upload(i) if _names_itself(a, i) else a for a, i in zip(answers, items, strict=True)]
 
     def _put(self, item: Item) -> Answer:
         path = f"/api/v1/{ROUTES[item.kind]}/{item.doc_id}"
