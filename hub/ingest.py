@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from certs.errors import CertError
 from certs.jws import TYP_CERTIFICATE, Envelope, parse_envelope
 from certs.model import Certificate
-from certs.verify import Verifier
+from certs.verify import Verdict, Verifier
 from hub.db import CertificateRow, LogQueue, ReportRow, Station, StationInfo, utcnow
 from hub.errors import Conflict, Forbidden, Rejected, TooLarge, Transient
 from hub.ids import is_certificate_id, is_report_id, normalise_id
@@ -69,6 +69,10 @@ class Hub(Protocol):
     def write_engine(self) -> Engine: ...
 
     def verifier_for(self, station_pk: int) -> Verifier: ...
+
+    def remember_check(
+        self, row: CertificateRow, organisation: str, verdict: Verdict, verifier: Verifier
+    ) -> None: ...
 
     def session(self) -> Session: ...
 
@@ -115,8 +119,15 @@ def _envelope(body: bytes, station: StationInfo) -> Envelope:
 
 def verified_certificate(hub: Hub, station: StationInfo, cert_id: str, body: bytes) -> Certificate:
     """The certificate, checked as an auditor holding only the organisation key would check it."""
+    return _verified(hub, station, cert_id, body)[0]
+
+
+def _verified(
+    hub: Hub, station: StationInfo, cert_id: str, body: bytes
+) -> tuple[Certificate, Verdict, Verifier]:
+    verifier = hub.verifier_for(station.pk)
     try:
-        verdict = hub.verifier_for(station.pk).verify_envelope(body, cert_id)
+        verdict = verifier.verify_envelope(body, cert_id)
     except ValueError as e:  # a payload integer of over 4,300 digits; the verifier lets it through
         raise Rejected(f"the certificate does not verify: {str(e)[:120]}", code="schema_error") from None
     cert = verdict.certificate
@@ -134,7 +145,7 @@ def verified_certificate(hub: Hub, station: StationInfo, cert_id: str, body: byt
             f"issued by station {cert.station.id!r}, this token belongs to {station.station_id!r}",
             code="foreign_signature",
         )
-    return cert
+    return cert, verdict, verifier
 
 
 def _indexed(value: str | None) -> str | None:
@@ -182,8 +193,10 @@ def prepare(hub: Hub, station: StationInfo, cert_id: str, body: bytes) -> Certif
     """Every check of an upload that needs no database (items 1-4 above): the row to store."""
     cert_id = _checked_upload(cert_id, body, is_certificate_id, "the certificate id in the URL is not a UUID")
     env = _envelope(body, station)
-    cert = verified_certificate(hub, station, cert_id, body)
-    return new_row(station, cert, env, body)
+    cert, verdict, verifier = _verified(hub, station, cert_id, body)
+    row = new_row(station, cert, env, body)
+    hub.remember_check(row, station.organisation, verdict, verifier)
+    return row
 
 
 def busy() -> Transient:

@@ -1,4 +1,5 @@
-"""Batch uploads (``POST /api/v1/certificates:batch``) against a real hub process, SQLite and PostgreSQL.
+"""Batch uploads (``POST /api/v1/certificates:batch``) against a real hub process, SQLite and PostgreSQL;
+and the verdict ingest reaches serving the lookups (verification done once).
 
 Every item must get the answer the same single uploads, in the same order, would have had; the
 chain guarantees of single uploads (one certificate per place, no fork, byte-identical re-uploads
@@ -17,12 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from certs.tlog import check_inclusion, read_log_proof
 from hub.batch import MAX_ITEMS
 from hub.db import CertificateRow
-from hub.service import Hub
+from hub.service import Hub, summary
 from tests.test_hub_log import log_keys
 from tests.test_hub_support import at_once, cert_at, client_for, fake_hash, live_hub, put
 from tests.test_sync_support import (  # noqa: F401  (fixtures)
@@ -271,3 +272,33 @@ def test_two_hub_processes_take_batches_without_a_leaf_twice_or_a_broken_chain(
     assert indexes == set(range(total))
     for k in kits:
         assert_linked(hub, k.key.kid, 35)
+
+
+# --- verification done once: ingest's verdict serves the lookups ----------------------------------
+
+
+def test_the_verdict_of_ingest_is_the_lookups_and_changed_bytes_are_verified_again(
+    hub: Hub, kit: Kit
+) -> None:
+    station = hub.authenticate(f"Bearer {kit.token}")
+    cid, body, _ = cert_at(kit, 1, None)
+    failure = kit.certificate(success=False)
+    failure_body = kit.sign(failure)
+    hub.ingest_certificate(station, cid, body)
+    hub.ingest_certificate(station, failure.certificate_id, failure_body)
+    fresh = Hub(hub.engine, create=False)  # a process that never saw the uploads verifies from scratch
+    for c in (cid, failure.certificate_id):
+        assert summary(hub.find(c)) == summary(fresh.find(c))
+    assert summary(hub.find(cid))["verified"] and not summary(hub.find(failure.certificate_id))["verified"]
+    # Bytes changed in the database behind the hub's back (the stored hash column left alone):
+    # the remembered verdict does not cover them; the lookup verifies them and says so.
+    env = json.loads(body)
+    env["signature"] = env["signature"][:-4] + ("AAAA" if not env["signature"].endswith("AAAA") else "BBBB")
+    with hub.session() as s, s.begin():
+        s.execute(
+            update(CertificateRow)
+            .where(CertificateRow.certificate_id == cid)
+            .values(body=json.dumps(env).encode())
+        )
+    found = summary(hub.find(cid))
+    assert not found["verified"] and not found["authentic"]
