@@ -21,8 +21,9 @@ What it does, honestly:
   /api/v1/certificates:batch``, what ``station sync`` sends), alternating ``--rounds`` times, each
   rate with the load average when it was taken, with ONE hub process, then the same
   with TWO hub processes on the same database; p50/p95 of lookups by id (public), serial, asset
-  number and station (token), and of the ``/verify/{id}`` page (every lookup verifies the
-  signature again: the ids are random, so the hub's verdict cache is cold); bytes per certificate
+  number and station (token), and of the ``/verify/{id}`` page, on a fresh hub process (every lookup
+  verifies the signature again: no verdict is in its memory); and the lookup by station of each
+  station that just uploaded, on the process that ingested them (whose verdicts it kept); bytes per certificate
   (``pg_total_relation_size``); resident memory of the hub processes.
 
 Client, hub(s) and PostgreSQL share the machine (the development VM has 2 cores and is shared with
@@ -355,6 +356,23 @@ def lookups(url: str, db: str, stations: list[Station], n: int) -> dict[str, tup
     return {k: percentiles(v) for k, v in out.items()}
 
 
+def recent_station_lookups(url: str, movers: list[Station]) -> tuple[float, float]:
+    """Lookup by station (20 newest) of each station that just uploaded through this hub process,
+    once each: the process verified those certificates when they arrived (ingest's verdict)."""
+    samples = []
+    with httpx.Client(base_url=url, timeout=60) as c:
+        for st in movers:
+            t = time.perf_counter()
+            r = c.get(
+                "/api/v1/certificates",
+                params={"station": st.station_id, "limit": "20"},
+                headers={"Authorization": f"Bearer {st.token}"},
+            )
+            samples.append(time.perf_counter() - t)
+            assert r.status_code == 200 and len(r.json()["certificates"]) == 20, r.text[:200]
+    return percentiles(samples)
+
+
 def measure(
     args: argparse.Namespace, pool: Any, db: str, stations: list[Station], log: Path
 ) -> dict[str, Any]:
@@ -366,8 +384,10 @@ def measure(
         for _ in range(args.rounds):  # single and batch alternate: A/B under the same load
             for mode in modes:
                 res["ingest_1_hub"].append(timed_ingest(pool, urls, movers, args.http_sample, mode, pids, db))
-        res["lookups"] = lookups(urls[0], db, stations, args.lookups)
+        res["recent_station"] = recent_station_lookups(urls[0], movers)
         res["hub_rss_mb"] = [psutil.Process(p).memory_info().rss / 2**20 for p in pids]
+    with hub_processes(db, 1, log) as (urls, pids):  # a fresh process: no verdict in memory
+        res["lookups"] = lookups(urls[0], db, stations, args.lookups)
     with hub_processes(db, 2, log) as (urls, pids):
         for _ in range(args.rounds):
             for mode in modes:
@@ -403,6 +423,8 @@ def report(size: int, res: dict[str, Any], bulk_rate: float) -> None:
             )
     for name, (p50, p95) in res["lookups"].items():
         print(f"lookup {name:13s}: p50 {p50:6.1f} ms  p95 {p95:6.1f} ms")
+    p50, p95 = res["recent_station"]
+    print(f"lookup station, just uploaded through this process: p50 {p50:6.1f} ms  p95 {p95:6.1f} ms")
     print(f"bytes per certificate (table + indexes + TOAST): {res['bytes_per_certificate']:,.0f}")
     print(
         f"transparency log: {res['log_size']:,} leaves (every certificate: {res['log_size'] == res['count']}), "
