@@ -73,7 +73,9 @@ def counted(hub: Hub) -> Iterator[tuple[Counting, str]]:
         yield layer, url
 
 
-def test_certificates_go_in_batches_with_their_proofs(hub: Hub, kit: Kit, counted: tuple[Counting, str]) -> None:
+def test_certificates_go_in_batches_with_their_proofs(
+    hub: Hub, kit: Kit, counted: tuple[Counting, str]
+) -> None:
     layer, url = counted
     ids = queue(kit, 120)
     result = drain(kit.home, kit.config(url))
@@ -87,7 +89,9 @@ def test_certificates_go_in_batches_with_their_proofs(hub: Hub, kit: Kit, counte
 
 
 @sqlite_only
-def test_a_bad_certificate_in_a_batch_is_rejected_alone(hub: Hub, kit: Kit, counted: tuple[Counting, str]) -> None:
+def test_a_bad_certificate_in_a_batch_is_rejected_alone(
+    hub: Hub, kit: Kit, counted: tuple[Counting, str]
+) -> None:
     layer, url = counted
     ids = queue(kit, 10)
     layer.spoil.add(ids[4])
