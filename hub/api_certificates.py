@@ -9,6 +9,7 @@ and a contact: it goes only to a token of the certificate's organisation (see hu
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -17,7 +18,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hub import batch
-from hub.errors import Forbidden, Gone, Unauthorized
+from hub.errors import Forbidden, Gone, TooManyRequests, Unauthorized
+from hub.guard import CHARGE
 from hub.http import authed, optional_station, read_body
 from hub.ingest import Stored
 from hub.service import Hub, summary
@@ -55,6 +57,12 @@ def routes(hub: Hub) -> list[Route]:
     async def post_batch(request: Request) -> Response:
         station = await authed(hub, request)
         items = batch.parse_batch(await read_body(request, batch.MAX_BYTES))
+        charge = request.scope.get(CHARGE)
+        wait = charge(len(items) - 1) if charge is not None and len(items) > 1 else 0.0
+        if wait > 0:  # the rate limit counts certificates, not requests
+            raise TooManyRequests(
+                f"this batch of {len(items)} is over this client's rate limit", retry_after=math.ceil(wait)
+            )
         results = await run_in_threadpool(batch.ingest_batch, hub, station, items)
         return JSONResponse({"results": [batch.result_json(r, stored_json) for r in results]})
 
