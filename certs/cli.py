@@ -1,6 +1,7 @@
 """``station verify`` and ``station keys``: wired into station/cli.py through :func:`register`.
 
-* ``station verify PATH... [--trust DIR]... [--chain] [--json]``: exit 0 only if every file is a valid,
+* ``station verify PATH... [--trust DIR]... [--chain] [--certs DIR]... [--json]``: lot reports among the
+  files are verified as such (:mod:`certs.lotcli`); exit 0 only if every file is a valid,
   trusted, certified erasure or destruction record (and, with ``--chain``, every station's sequence is
   whole); 1 otherwise
   (including when no certificate was found); 2 when the verification itself could not run (bad trust
@@ -51,6 +52,8 @@ from certs.keys import (
 from certs.logcheck import FileCheck, check_heads, check_log
 from certs.logcli import load_log_keys
 from certs.logcli import register as register_log
+from certs.lotcli import claim_lot_reports, print_lot, split_lot_reports, verify_lots
+from certs.lotreport import LotVerdict
 from certs.revocation import REASONS, read_revocation_list, revoke
 from certs.textout import JsonUsageParser, escape_text, json_safe, print_json, say
 from certs.trust import TrustStore
@@ -62,10 +65,14 @@ __all__ = ["escape_text", "main", "register", "report_json", "run_keys", "run_ve
 def register(subparsers: Any) -> None:
     """Add ``verify`` and ``keys`` to an argparse sub-parsers object."""
     v = subparsers.add_parser(
-        "verify", help="verify signed erasure certificates offline (JSON, PDF, directories)"
+        "verify", help="verify signed erasure certificates and lot reports offline (JSON, PDF, directories)"
     )
     v.add_argument(
-        "paths", nargs="+", type=Path, metavar="PATH", help="certificate files (.json/.pdf) or directories"
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="certificate or lot report files (.json/.pdf), or directories",
     )
     v.add_argument(
         "--trust",
@@ -97,6 +104,13 @@ def register(subparsers: Any) -> None:
         type=Path,
         metavar="FILE",
         help="an inclusion proof (default: <id>.log.json next to each record); repeatable",
+    )
+    v.add_argument(
+        "--certs",
+        action="append",
+        type=Path,
+        metavar="DIR",
+        help="for a lot report: the folder holding the certificates and destruction records it lists; repeatable",
     )
     v.add_argument("--json", action="store_true", help="machine-readable output")
     v.set_defaults(func=run_verify)
@@ -155,15 +169,29 @@ def _time_arg(text: str) -> datetime:
 # --- output --------------------------------------------------------------------------------------
 
 
-def report_json(verdicts: list[Verdict], *, chain: bool, files: list[FileCheck] | None = None) -> str:
+def _all_ok(verdicts: list[Verdict], files: list[FileCheck], lots: list[LotVerdict]) -> bool:
+    """Something was checked, and everything holds."""
+    checked = bool(verdicts) or bool(lots)
+    return checked and all(v.valid for v in verdicts) and all(f.ok for f in files) and all(v.ok for v in lots)
+
+
+def report_json(
+    verdicts: list[Verdict],
+    *,
+    chain: bool,
+    files: list[FileCheck] | None = None,
+    lots: list[LotVerdict] | None = None,
+) -> str:
     """The ``--json`` report: always valid JSON, ASCII only.
 
     ``ok``: every file is a valid erasure certificate or a valid destruction record (and every other
-    file checked holds); ``valid`` counts the erasure certificates, ``destructions`` the valid
-    destruction records (never erasures).
+    file checked holds, every lot report too); ``valid`` counts the erasure certificates,
+    ``destructions`` the valid destruction records (never erasures); ``lot_reports`` holds the
+    verdict on each lot report (:mod:`certs.lotcli`).
     """
     files = files or []
-    ok = bool(verdicts) and all(v.valid for v in verdicts) and all(f.ok for f in files)
+    lots = lots or []
+    ok = _all_ok(verdicts, files, lots)
     doc = {
         "ok": ok,
         "checked": len(verdicts),
@@ -172,6 +200,7 @@ def report_json(verdicts: list[Verdict], *, chain: bool, files: list[FileCheck] 
         "chain": chain,
         "results": [v.to_json() for v in verdicts],
         "files": [f.to_json() for f in files],
+        "lot_reports": [v.to_json() for v in lots],
     }
     return json.dumps(json_safe(doc), indent=2, ensure_ascii=True)
 
@@ -246,19 +275,23 @@ def _warn_about(trust: TrustStore) -> None:
 
 
 def _verify_all(
-    args: argparse.Namespace, trust: TrustStore, log_keys: dict[str, Ed25519PublicKey]
+    args: argparse.Namespace, trust: TrustStore, log_keys: dict[str, Ed25519PublicKey], paths: list[Path]
 ) -> tuple[list[Verdict], list[FileCheck], bool]:
     """The verdicts on the records, the checks of the other files (proofs, chain heads), and --chain."""
     chain = bool(args.chain or args.chain_head)
     heads: list[Path] = list(args.chain_head or [])
-    verdicts = Verifier(trust).verify_paths(args.paths, chain=chain, heads=heads)
+    verdicts = Verifier(trust).verify_paths(paths, chain=chain, heads=heads) if paths else []
     files = check_log(verdicts, log_keys, args.log_proof or []) if log_keys else []
     if chain:
         files += check_heads(verdicts, heads, trust)
     return verdicts, files, chain
 
 
-def _print_human(verdicts: list[Verdict], files: list[FileCheck]) -> None:
+def _print_human(verdicts: list[Verdict], files: list[FileCheck], lots: list[LotVerdict]) -> None:
+    for lot in lots:
+        print_lot(lot)
+    if lots and not verdicts and not files:
+        return
     for v in verdicts:
         _print_verdict(v)
     for f in files:
@@ -280,13 +313,23 @@ def run_verify(args: argparse.Namespace) -> int:
     except KeyStoreError as e:
         return _setup_error(args, e, "log_key_error")
     _warn_about(trust)
-    verdicts, files, chain = _verify_all(args, trust, log_keys)
-    ok = bool(verdicts) and all(v.valid for v in verdicts) and all(f.ok for f in files)
+    lot_files, paths = split_lot_reports(args.paths)
+    verdicts, files, chain = _verify_all(args, trust, log_keys, paths)
+    verdicts, found = claim_lot_reports(verdicts)
+    if args.certs and not lot_files and not found:
+        return _setup_error(
+            args,
+            KeyStoreError("--certs DIR checks the records a lot report lists: give a lot report"),
+            "usage",
+        )
+    lots = verify_lots(lot_files + found, trust, args.certs or [], log_keys, args.log_proof or [])
+    listed = {sha for lot in lots for sha in lot.listed_hashes()}  # proofs given for a lot's records
+    files = [f for f in files if not (f.kind == "log_proof" and f.details.get("sha256") in listed)]
     if args.json:
-        sys.stdout.write(report_json(verdicts, chain=chain, files=files) + "\n")
+        sys.stdout.write(report_json(verdicts, chain=chain, files=files, lots=lots) + "\n")
     else:
-        _print_human(verdicts, files)
-    return 0 if ok else 1
+        _print_human(verdicts, files, lots)
+    return 0 if _all_ok(verdicts, files, lots) else 1
 
 
 # --- keys ----------------------------------------------------------------------------------------

@@ -291,3 +291,40 @@ class QrError(PdfError):
     """The drawn module matrix is not a valid, error-free QR code this decoder reads."""
 
     reason = "qr_error"
+
+
+# --- lot reports and their impact figures ----------------------------------------------------------
+
+
+class ImpactTableError(CertError):
+    """An impact factor table is unreadable or holds a figure without its source, year or method."""
+
+    reason = "impact_table_error"
+    hint = "fix the table (certs/README.md, 'Impact factors', gives its format) or use the default one"
+
+
+class InvalidLotReport(InvalidCertificate):
+    """A lot report could not be built because it would state something inconsistent or false."""
+
+    reason = "invalid_lot_report"
+
+
+class LotRecordMissing(VerificationError):
+    """A certificate or destruction record the lot report lists is not in the folder (nor in the log)."""
+
+    reason = "record_missing"
+    hint = "give the folder that holds every record of the lot (--certs DIR), or the hub's log proofs"
+
+
+class LotRecordMismatch(VerificationError):
+    """A record the lot report lists does not say what the report says (level, date, result, drive)."""
+
+    reason = "record_mismatch"
+    hint = "the report and the record disagree: trust the signed record, and ask the organisation why"
+
+
+class LotRecordInvalid(VerificationError):
+    """A record the lot report lists is present but does not verify (signature, trust, schema...)."""
+
+    reason = "record_invalid"
+    hint = "verify the record itself (station verify FILE) to see why it fails"

@@ -48,7 +48,16 @@ TYP_CHAIN_HEAD = "tabula-chain-head+json"  # a station's signed chain heads (cer
 TYP_DESTRUCTION = (
     "tabula-destruction+json"  # a drive destroyed because its erasure failed (certs/destruction.py)
 )
-TYPES = (TYP_CERTIFICATE, TYP_ENDORSEMENT, TYP_REVOCATION, TYP_TREE_HEAD, TYP_CHAIN_HEAD, TYP_DESTRUCTION)
+TYP_LOT_REPORT = "tabula-lot-report+json"  # an organisation's signed lot report (certs/lotreport.py)
+TYPES = (
+    TYP_CERTIFICATE,
+    TYP_ENDORSEMENT,
+    TYP_REVOCATION,
+    TYP_TREE_HEAD,
+    TYP_CHAIN_HEAD,
+    TYP_DESTRUCTION,
+    TYP_LOT_REPORT,
+)
 #: Signed records a station numbers in its chain.
 CHAINED_TYPES = (TYP_CERTIFICATE, TYP_DESTRUCTION)
 #: Types whose protected header may carry the station key's endorsement.

@@ -1,7 +1,8 @@
 """Station and organisation keys, and endorsements binding a station id to a station key.
 
 Two kinds of keys, never interchangeable: a **station key** signs certificates as one station id; an
-**organisation key** endorses station keys (and signs revocation lists, :mod:`certs.revocation`).
+**organisation key** endorses station keys (and signs revocation lists, :mod:`certs.revocation`, and lot
+reports, :mod:`certs.lotreport`).
 
 Files in the key directory (``$TABULA_HOME/keys``, mode 0700):
 

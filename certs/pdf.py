@@ -138,8 +138,9 @@ _qr = qr_drawing
 
 
 def _head_table(b: Head, st: _Styles) -> RLTable:
+    qr: Any = qr_drawing(b.qr) if b.qr else ""  # a lot report without a donor page has no QR code
     head = RLTable(
-        [[[_p(b.organisation, st.h2), _p(b.title, st.h1), _p(b.id_line, st.body)], qr_drawing(b.qr)]],
+        [[[_p(b.organisation, st.h2), _p(b.title, st.h1), _p(b.id_line, st.body)], qr]],
         colWidths=[145 * mm, 35 * mm],
     )
     head.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
@@ -167,6 +168,12 @@ def _flowable(b: Block, st: _Styles) -> Flowable:
     if isinstance(b, Keep):
         return KeepTogether([_flowable(x, st) for x in b.blocks])
     return Spacer(1, b.mm * mm)
+
+
+def flowables(blocks: list[Block]) -> list[Flowable]:
+    """The reportlab flowables of a page's blocks (:mod:`certs.page`), as the certificate draws them."""
+    st = _Styles()
+    return [_flowable(b, st) for b in blocks]
 
 
 def render_pdf(

@@ -24,7 +24,7 @@ for another, a white box can hide text): the signed record stays authoritative.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from statistics import median
@@ -58,11 +58,14 @@ def _open(data: bytes, source: str) -> PdfReader:
         raise PdfError(f"{source} is not a readable PDF ({type(e).__name__}: {str(e)[:200]})") from e
 
 
-def extract_signed(data: bytes, source: str = "PDF") -> bytes:
-    """The signed record embedded in a Tabula PDF certificate, if it is the file's only embedded file."""
+def extract_signed(data: bytes, source: str = "PDF", name: str = ATTACHMENT) -> bytes:
+    """The signed record embedded in a Tabula PDF certificate, if it is the file's only embedded file.
+
+    ``name`` is the attachment's name: ``tabula-certificate.json``, or a lot report's
+    ``tabula-lot-report.json`` (:mod:`certs.lotpdf`)."""
     reader = _open(data, source)
     try:
-        return _extract(reader, source)
+        return _extract(reader, source, name)
     except CertError:
         raise
     except Exception as e:  # pypdf resolves objects lazily: damage surfaces here (DependencyError...)
@@ -73,14 +76,14 @@ def _resolve(obj: Any) -> Any:
     return obj.get_object() if isinstance(obj, IndirectObject) else obj
 
 
-def _extract(reader: PdfReader, source: str) -> bytes:
+def _extract(reader: PdfReader, source: str, attachment: str) -> bytes:
     root = _resolve(reader.trailer.get("/Root"))
     if not isinstance(root, DictionaryObject):
         raise PdfError(f"{source} has no document catalog")
     names = _resolve(root.get("/Names"))
     tree = _resolve(names.get("/EmbeddedFiles")) if isinstance(names, DictionaryObject) else None
     if not isinstance(tree, DictionaryObject):
-        raise PdfError(f"{source} carries no signed record (no '{ATTACHMENT}' attachment)")
+        raise PdfError(f"{source} carries no signed record (no '{attachment}' attachment)")
     if "/Kids" in tree:
         raise PdfStructure(
             f"{source}: the embedded-file name tree is nested (/Kids); a Tabula PDF has one flat list"
@@ -90,9 +93,9 @@ def _extract(reader: PdfReader, source: str) -> bytes:
         count = len(entries) // 2 if isinstance(entries, ArrayObject) else 0
         raise PdfStructure(f"{source} names {count} embedded files; a Tabula PDF embeds exactly one")
     name, spec = _resolve(entries[0]), _resolve(entries[1])
-    if str(name) != ATTACHMENT or not isinstance(spec, DictionaryObject):
-        raise PdfStructure(f"{source} embeds {str(name)[:80]!r}, not {ATTACHMENT!r}")
-    stream, distinct = _embedded_stream(spec, source)
+    if str(name) != attachment or not isinstance(spec, DictionaryObject):
+        raise PdfStructure(f"{source} embeds {str(name)[:80]!r}, not {attachment!r}")
+    stream, distinct = _embedded_stream(spec, source, attachment)
     _scan(reader, source, distinct)
     content = stream.get_data()
     if len(content) > MAX_ENVELOPE_BYTES:
@@ -109,10 +112,10 @@ def _check_record_stream(obj: Any, source: str) -> StreamObject:
     return obj
 
 
-def _embedded_stream(spec: DictionaryObject, source: str) -> tuple[StreamObject, int]:
+def _embedded_stream(spec: DictionaryObject, source: str, attachment: str) -> tuple[StreamObject, int]:
     """The record's stream (and how many distinct stream objects /EF names: 1, or 2 byte-identical ones)."""
     for key in ("/F", "/UF"):
-        if key in spec and str(_resolve(spec[key])) != ATTACHMENT:
+        if key in spec and str(_resolve(spec[key])) != attachment:
             raise PdfStructure(f"{source}: the file specification's {key} names another file")
     ef = _resolve(spec.get("/EF"))
     if not isinstance(ef, DictionaryObject) or "/F" not in ef or not set(ef) <= {"/F", "/UF"}:
@@ -184,11 +187,10 @@ def check_page(data: bytes, cert: SignedRecord, digest: str) -> PageCheck:
     try:
         reader = _open(data, "PDF")
         first = _parsed_first_page(reader)  # parsed once, for the QR code and for the text
-        texts = [p.extract_text() or "" for p in reader.pages]
-        page_text = "".join(_strip(t) for t in texts)
+        text = page_text(reader)
         best: tuple[list[PageMismatch], Edition] | None = None
         for edition in editions():
-            found = _compare_text(page_text, cert, digest, edition)
+            found = _compare_text(text, cert, digest, edition)
             if best is None or len(found) < len(best[0]):
                 best = (found, edition)
             if not found:
@@ -233,13 +235,22 @@ def _as_drawn(text: str) -> str:
 
 
 def _compare_text(page_text: str, cert: SignedRecord, digest: str, edition: Edition) -> list[PageMismatch]:
+    return compare_segments(page_text, segments(blocks_of(cert, digest, "", edition)))
+
+
+def page_text(reader: PdfReader) -> str:
+    """The text of every page, read back with pypdf, without whitespace (what the segments match)."""
+    return "".join(_strip(p.extract_text() or "") for p in reader.pages)
+
+
+def compare_segments(page_text: str, segs: Iterable[Segment]) -> list[PageMismatch]:
     """Each segment in order; the text between two matches may only be a repeated table header."""
     mismatches: list[PageMismatch] = []
     cursor = 0
     headers: list[str] = []
     last_ok = True
     last_field = "page"
-    for seg in segments(blocks_of(cert, digest, "", edition)):
+    for seg in segs:
         want = _as_drawn(seg.text)
         at = page_text.find(want, cursor)
         if at < 0:
@@ -298,6 +309,21 @@ def _compare_metadata(
     if isinstance(root, DictionaryObject) and "/Metadata" in root:
         out.append(PageMismatch("metadata.xmp", "an XMP metadata stream was added (Tabula writes none)"))
     return out
+
+
+def open_pdf(data: bytes, source: str = "PDF") -> PdfReader:
+    """A PDF reader, or :class:`~certs.errors.PdfError` for a file pypdf cannot open."""
+    return _open(data, source)
+
+
+def first_page_qr(reader: PdfReader) -> str:
+    """The text of the one QR code the first page draws (:class:`~certs.errors.QrError` otherwise).
+
+    The parsed page is kept in the reader, so reading the page's text afterwards reuses the parse."""
+    content = _parsed_first_page(reader)
+    if content is None:
+        raise QrError("the first page draws nothing")
+    return decode(qr_matrix(content))
 
 
 def _parsed_first_page(reader: PdfReader) -> ContentStream | None:

@@ -45,6 +45,30 @@ def stored_json(stored: Stored) -> dict[str, Any]:
     }
 
 
+def destruction_routes(hub: Hub) -> list[Route]:
+    async def put_destruction(request: Request) -> Response:
+        station = await authed(hub, request)
+        body = await read_body(request)
+        stored = await run_in_threadpool(
+            hub.ingest_destruction, station, request.path_params["record_id"], body
+        )
+        row = stored.row
+        return JSONResponse(
+            {
+                "record_id": row.certificate_id,
+                "status": "stored" if stored.created else "already_stored",
+                "kind": row.kind,
+                "sequence": row.sequence,
+                "sha256": row.digest,
+                "verify_url": f"/verify/{row.certificate_id}",
+                "log": stored.proof,
+            },
+            status_code=201 if stored.created else 200,
+        )
+
+    return [Route("/api/v1/destructions/{record_id}", put_destruction, methods=["PUT"])]
+
+
 def routes(hub: Hub) -> list[Route]:
     async def put_certificate(request: Request) -> Response:
         station = await authed(hub, request)
@@ -100,4 +124,5 @@ def routes(hub: Hub) -> list[Route]:
         Route("/api/v1/certificates/{cert_id}", get_certificate, methods=["GET"]),
         Route("/api/v1/certificates/{cert_id}/raw", get_raw),
         Route("/api/v1/certificates/{cert_id}/snapshot", get_snapshot),
+        *destruction_routes(hub),
     ]

@@ -10,6 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from hub import lots
+from hub.devicehub import device_snapshot
 from hub.errors import HubError, NotFound
 from hub.http import authed
 from hub.service import Hub, summary
@@ -60,9 +62,15 @@ def routes(hub: Hub) -> list[Route]:
         asset = request.path_params["asset_number"]
         found = await run_in_threadpool(hub.search, station.organisation_id, asset_number=asset)
         rows = [f.row for f in found if f.row.redacted_at is None]
-        if not rows:
-            raise NotFound(f"no certificate for asset number {asset[:200]!r} in your organisation")
-        return JSONResponse(await run_in_threadpool(snapshot, rows, asset))
+        try:  # a registered device of a lot: its type, identity and events too (hub.devicehub)
+            _, state = await run_in_threadpool(lots.device_view, hub, station.organisation_id, asset)
+        except NotFound:
+            if not rows:
+                raise NotFound(
+                    f"no certificate for asset number {asset[:200]!r} in your organisation"
+                ) from None
+            return JSONResponse(await run_in_threadpool(snapshot, rows, asset))
+        return JSONResponse(await run_in_threadpool(device_snapshot, state, rows))
 
     return [
         Route("/api/v1/certificates", search),

@@ -15,7 +15,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hub import api_certificates, api_keys, api_log, api_lookups, api_reports, pages
+from hub import (
+    api_certificates,
+    api_keys,
+    api_log,
+    api_lookups,
+    api_lots,
+    api_reports,
+    api_stats,
+    pages,
+    pages_lots,
+)
 from hub.guard import Guard, Limits
 from hub.http import exception_handlers
 from hub.openapi import openapi_spec
@@ -36,11 +46,14 @@ def create_app(hub: Hub, limits: Limits | None = None) -> Starlette:
     routes = [
         *_service_routes(),
         *pages.routes(hub),
+        *pages_lots.routes(hub),
         *api_lookups.routes(hub),  # before /api/v1/certificates/{cert_id}: "/api/v1/certificates" search
         *api_certificates.routes(hub),
         *api_reports.routes(hub),
         *api_keys.routes(hub),
         *api_log.routes(hub),
+        *api_lots.routes(hub),
+        *api_stats.routes(hub),
     ]
     app = Starlette(
         routes=routes,

@@ -14,6 +14,12 @@
     station-hub revoke --db URL KID [--reason TEXT]
     station-hub stations --db URL [--json]
     station-hub forget --db URL CERTIFICATE_ID         # remove the personal data of one certificate
+    station-hub staff add --db URL --name "Camille (accueil)" --role staff|coordinator [--org KID]
+                          [--expires 365d] [--token-out F]
+    station-hub staff list --db URL | staff revoke --db URL ID
+    station-hub retention --db URL [--days 365]        # erase donor contacts of lots closed long ago
+    station-hub lot-report --db URL REF --org-keys DIR [--lang fr|en] --out DIR
+                           [--donor-url URL | --new-donor-link https://HUB] [--impact-factors F]
 
 ``--db`` defaults to ``$TABULA_HUB_DB`` or ``sqlite:///tabula-hub.sqlite3``; PostgreSQL URLs look
 like ``postgresql://user@host/dbname``.  Stations are named by key fingerprint (or a unique prefix
@@ -33,16 +39,21 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from certs.keys import load_org_key
 from host.errors import TabulaError
+from hub import lotreports, lots, staff
 from hub import revocations as revocation_lists
 from hub.db import make_engine
 from hub.errors import AdminError, HubError
 from hub.guard import Limits
+from hub.lotfacts import ROLES
 from hub.migrate import upgrade
 from hub.server import ServerLimits
 from hub.service import Hub
 
 _DURATION = re.compile(r"^(\d+)([dhm])$")
+#: Default retention of a donor's contact after the lot is closed (hub/README.md, "Donation lots").
+RETENTION_DAYS = 365
 
 
 def _default_db() -> str:
@@ -103,6 +114,11 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     s.add_argument("--read-timeout", type=float, default=sd.read_timeout, help="seconds to receive a request")
     s.add_argument("--keep-alive", type=int, default=sd.keep_alive)
     s.add_argument(
+        "--impact-factors",
+        type=Path,
+        help="the network's impact factor table (TOML, as certs/data/impact_factors.toml); default ADEME's",
+    )
+    s.add_argument(
         "--forwarded-allow-ips",
         help="addresses of the reverse proxies whose X-Forwarded-For is trusted (rate limits per client)",
     )
@@ -158,7 +174,64 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("forget", help="remove a certificate's personal data (donor's request)")
     _db(f)
     f.add_argument("certificate_id")
+    _staff_parser(sub)
+    _lot_report_parser(sub)
+    rt = sub.add_parser("retention", help="erase the donor contact of lots closed --days ago or more")
+    _db(rt)
+    rt.add_argument("--days", type=int, default=RETENTION_DAYS, help=f"default {RETENTION_DAYS}")
     return p
+
+
+def _lot_report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    lr = sub.add_parser(
+        "lot-report", help="sign and render a lot's report (JSON + PDF) with the organisation key"
+    )
+    _db(lr)
+    lr.add_argument("reference", help="the lot reference")
+    lr.add_argument("--org-keys", type=Path, required=True, help="the organisation's key directory")
+    lr.add_argument("--lang", choices=("fr", "en"), default="fr")
+    lr.add_argument("--out", type=Path, required=True, help="directory for the .json and .pdf")
+    link = lr.add_mutually_exclusive_group()
+    link.add_argument("--donor-url", help="the lot's current donor page link (the report's QR code)")
+    link.add_argument(
+        "--new-donor-link", metavar="HUB_URL", help="mint a new donor link (replaces the old one)"
+    )
+    lr.add_argument("--impact-factors", type=Path, help="the network's impact factor table")
+
+
+def _lot_report(args: argparse.Namespace) -> None:
+    hub = Hub(args.db, impact_factors=args.impact_factors)
+    try:
+        report, json_path, pdf_path = lotreports.generate(
+            hub,
+            load_org_key(args.org_keys),
+            args.reference,
+            lang=args.lang,
+            out=args.out,
+            donor_url=args.donor_url,
+            new_link_base=args.new_donor_link,
+        )
+    finally:
+        hub.engine.dispose()
+    print(f"lot report {report.report_id}: {len(report.devices)} device(s): {json_path} {pdf_path}")
+    if args.new_donor_link:
+        print(f"donor page: {report.donor_page}")
+
+
+def _staff_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    st = sub.add_parser("staff", help="tokens of people: staff (lots) and coordinators (statistics)")
+    ssub = st.add_subparsers(dest="staff_command", required=True)
+    sa = ssub.add_parser("add", help="issue a staff token (printed once)")
+    _db(sa)
+    sa.add_argument("--name", required=True, help="who holds it (a person or a desk)")
+    sa.add_argument("--role", required=True, choices=ROLES)
+    sa.add_argument("--org", help="the organisation's key fingerprint (a coordinator without one: network)")
+    sa.add_argument("--expires", help="token lifetime (365d) or expiry date")
+    sa.add_argument("--token-out", type=Path)
+    _db(ssub.add_parser("list", help="list staff tokens"))
+    sr = ssub.add_parser("revoke", help="revoke a staff token")
+    _db(sr)
+    sr.add_argument("id", type=int)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,7 +261,7 @@ def _serve(args: argparse.Namespace) -> int:
         else {}
     )
     uvicorn.run(
-        create_app(Hub(args.db), limits),
+        create_app(Hub(args.db, impact_factors=args.impact_factors), limits),
         host=args.host,
         port=args.port,
         ssl_certfile=args.ssl_certfile,
@@ -232,8 +305,35 @@ def _log_key(args: argparse.Namespace, hub: Hub) -> None:
     print(f"transparency log key {kid} (GET /api/v1/log/key.pem serves it too)", file=sys.stderr)
 
 
+def _staff(args: argparse.Namespace, hub: Hub) -> None:
+    if args.staff_command == "add":
+        row, token = staff.add_staff(
+            hub.session(), args.name, args.role, args.org, expires=expiry(args.expires)
+        )
+        print(f"staff token #{row.id} ({row.role}) for {row.name!r}", file=sys.stderr)
+        _write_token(token, args.token_out)
+    elif args.staff_command == "revoke":
+        row = staff.revoke_staff(hub.session(), args.id)
+        print(f"staff token #{row.id} of {row.name!r} revoked")
+    else:
+        for r in staff.list_staff(hub.session()):
+            flag = f" REVOKED {r['revoked_at']}" if r["revoked_at"] else ""
+            print(f"#{r['id']}\t{r['role']}\t{r['organisation']}\t{r['name']}{flag}")
+
+
+def _retention(args: argparse.Namespace, hub: Hub) -> None:
+    erased = lots.erase_contacts(hub, args.days)
+    for lot in erased:
+        print(f"lot {lot.reference!r}: donor contact erased")
+    print(f"{len(erased)} lot(s) closed {args.days} day(s) ago or more had their donor contact erased")
+
+
 def _admin(args: argparse.Namespace, hub: Hub) -> None:
-    if args.command == "org":
+    if args.command == "staff":
+        _staff(args, hub)
+    elif args.command == "retention":
+        _retention(args, hub)
+    elif args.command == "org":
         _org(args, hub)
     elif args.command == "log-key":
         _log_key(args, hub)
@@ -267,6 +367,9 @@ def _run(args: argparse.Namespace) -> int:
         return _serve(args)
     if args.command == "migrate":
         return _migrate(args)
+    if args.command == "lot-report":
+        _lot_report(args)
+        return 0
     hub = Hub(args.db)
     try:
         _admin(args, hub)

@@ -15,7 +15,14 @@ Tables (the schema is created and upgraded by Alembic: :mod:`hub.migrate`, ``hub
   row: the tree size, root and latest signed tree head), ``log_entries`` (leaf index -> certificate),
   ``log_nodes`` (the hash of every complete subtree, ``(level, idx)``; level 0 are the leaf hashes) and
   ``log_queue`` (certificates stored but not yet appended);
-* ``chain_heads``: every signed chain head a station published (append-only).
+* ``chain_heads``: every signed chain head a station published (append-only);
+* donation lots (:mod:`hub.lots`): ``lots`` (per organisation, a unique reference, the donor, the
+  contact as personal data erased by the retention rule, the hash of the donor page's capability
+  token), ``devices`` (an asset number unique per organisation, in one lot) and ``device_events``
+  (received, repaired, outcome; "diagnosed", "drive erased" and "drive destroyed" are read from the
+  reports and signed records that carry the device's asset number);
+* ``staff_tokens``: tokens of people (roles ``staff`` and ``coordinator``), stored as SHA-256 like
+  the stations' tokens.
 
 Organisations also hold the latest revocation list they signed (the exact bytes).
 
@@ -72,6 +79,18 @@ class StationInfo:
     kid: str
     organisation_id: int
     organisation: str  # the registered name
+
+
+@dataclass(frozen=True)
+class StaffInfo:
+    """An authenticated person (staff token), detached from the session.  ``organisation_id`` is None
+    for a network coordinator (every organisation's statistics, no lot management)."""
+
+    pk: int
+    name: str
+    role: str
+    organisation_id: int | None
+    organisation: str | None
 
 
 class Organisation(Base):
@@ -148,6 +167,8 @@ class CertificateRow(Base):
     model: Mapped[str | None] = mapped_column(Text, nullable=True)
     manufacturer: Mapped[str | None] = mapped_column(Text, nullable=True)
     asset_number: Mapped[str] = mapped_column(Text)
+    # The lot reference the signed record carries (absent from records made before lots).
+    lot: Mapped[str | None] = mapped_column(Text, nullable=True)
     issued_at: Mapped[str] = mapped_column(String(32))
     trust: Mapped[str] = mapped_column(Text)
     # The signed bytes as uploaded; empty once the personal data was removed on request (the facts
@@ -160,10 +181,15 @@ class CertificateRow(Base):
 class ReportRow(Base):
     __tablename__ = "reports"
 
+    __table_args__ = (Index("ix_reports_asset_number", "asset_number"),)
+
     report_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the body
     station_pk: Mapped[int] = mapped_column(ForeignKey("stations.id"), index=True)
     body: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Read from the report when it carries them (hub.lotfacts.report_keys): how it links to a device.
+    asset_number: Mapped[str | None] = mapped_column(Text, nullable=True)
+    lot: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 # SQLite gives an autoincrementing rowid only to an INTEGER PRIMARY KEY; PostgreSQL gets 64 bits.
@@ -301,3 +327,74 @@ def make_engine(url: str, *, pool_size: int = 20, sqlite_busy_timeout: float = 3
 
 def session_factory(engine: Engine) -> sessionmaker[Any]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+class StaffToken(Base):
+    """A person's token: ``staff`` (an organisation's lots) or ``coordinator`` (its statistics; with
+    no organisation, the whole network's).  Only the SHA-256 of the token is stored."""
+
+    __tablename__ = "staff_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), nullable=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Lot(Base):
+    """A donation lot.  ``contact`` is personal data: erased (``contact_erased_at``) by the retention
+    rule (``station-hub retention``) once the lot has been closed long enough."""
+
+    __tablename__ = "lots"
+    __table_args__ = (UniqueConstraint("organisation_id", "reference", name="uq_lots_reference"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    reference: Mapped[str] = mapped_column(String(64))
+    donor_name: Mapped[str] = mapped_column(Text)
+    donor_kind: Mapped[str] = mapped_column(String(16))
+    received_on: Mapped[str] = mapped_column(String(10))  # ISO date
+    contact: Mapped[str | None] = mapped_column(Text, nullable=True)
+    contact_erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    donor_token_sha256: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "asset_number", name="uq_devices_asset"),
+        Index("ix_devices_lot", "lot_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lots.id"))
+    asset_number: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    manufacturer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    model: Mapped[str | None] = mapped_column(Text, nullable=True)
+    serial: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DeviceEvent(Base):
+    """What people and stations record of a device: received, repaired, outcome (append-only; the
+    newest outcome is the device's outcome)."""
+
+    __tablename__ = "device_events"
+    __table_args__ = (Index("ix_device_events_device", "device_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -36,13 +36,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from certs.destruction import DestructionRecord
 from certs.errors import CertError
-from certs.jws import TYP_CERTIFICATE, Envelope, parse_envelope
+from certs.jws import TYP_CERTIFICATE, TYP_DESTRUCTION, Envelope, parse_envelope
 from certs.model import Certificate
 from certs.verify import Verdict, Verifier
 from hub.db import CertificateRow, LogQueue, ReportRow, Station, StationInfo, utcnow
 from hub.errors import Conflict, Forbidden, Rejected, TooLarge, Transient
 from hub.ids import is_certificate_id, is_report_id, normalise_id
+from hub.lotfacts import report_keys
 from hub.tlog import Appended, Logged, TransparencyLog
 
 
@@ -96,13 +98,14 @@ class Stored:
     proof: dict[str, Any] | None = None  # its inclusion proof in the transparency log (hub.tlog)
 
 
-def _envelope(body: bytes, station: StationInfo) -> Envelope:
+def _envelope(body: bytes, station: StationInfo, typ: str = TYP_CERTIFICATE) -> Envelope:
+    what = "certificate" if typ == TYP_CERTIFICATE else "destruction record"
     try:
-        env = parse_envelope(body, expect=TYP_CERTIFICATE)
+        env = parse_envelope(body, expect=typ)
     except CertError as e:
-        raise Rejected(f"not a signed certificate: {e.message}", code=e.reason) from e
+        raise Rejected(f"not a signed {what}: {e.message}", code=e.reason) from e
     except ValueError as e:  # an integer of over 4,300 digits (int() refuses to convert it)
-        raise Rejected(f"not a signed certificate: {str(e)[:120]}", code="malformed") from None
+        raise Rejected(f"not a signed {what}: {str(e)[:120]}", code="malformed") from None
     unknown = sorted(set(env.unprotected) - UNPROTECTED_MEMBERS)
     if unknown:
         raise Rejected(
@@ -173,10 +176,17 @@ def new_row(station: StationInfo, cert: Certificate, env: Envelope, body: bytes)
         model=_indexed(m.model),
         manufacturer=_indexed(m.manufacturer),
         asset_number=m.asset_number,
+        lot=signed_lot(m),
         issued_at=cert.issued_at,
         trust=f"station key {env.kid[:16]} endorsed by {station.organisation} (organisation #{station.organisation_id})",
         body=body,
     )
+
+
+def signed_lot(media: object) -> str | None:
+    """The lot reference a signed record carries next to its asset number (``media.lot``), if any."""
+    lot = getattr(media, "lot", None)
+    return lot if isinstance(lot, str) and lot else None
 
 
 def _checked_upload(raw_id: str, body: bytes, valid: Callable[[str], bool], wrong: str) -> str:
@@ -206,13 +216,87 @@ def busy() -> Transient:
 
 def ingest_certificate(hub: Hub, station: StationInfo, cert_id: str, body: bytes) -> Stored:
     row = prepare(hub, station, cert_id, body)
+    return _chained(hub, station, lambda: row)  # the row is not bound to a session: reusable
+
+
+def verified_destruction(hub: Hub, station: StationInfo, record_id: str, body: bytes) -> DestructionRecord:
+    """The destruction record, checked as an auditor holding only the organisation key would."""
+    try:
+        verdict = hub.verifier_for(station.pk).verify_envelope(body, record_id)
+    except ValueError as e:
+        raise Rejected(
+            f"the destruction record does not verify: {str(e)[:120]}", code="schema_error"
+        ) from None
+    record = verdict.destruction
+    if record is None or verdict.problems:
+        reason, message = (
+            verdict.problems[0] if verdict.problems else ("malformed", "not a destruction record")
+        )
+        hint = _OFFLINE_HINT if reason in ("unknown_key", "unendorsed_key") else None
+        raise Rejected(f"the destruction record does not verify: {message}", code=reason, hint=hint)
+    if record.record_id != record_id:
+        raise Rejected(
+            f"uploaded as {record_id} but the signed record id is {record.record_id}", code="id_mismatch"
+        )
+    if record.station.id != station.station_id:
+        raise Forbidden(
+            f"issued by station {record.station.id!r}, this token belongs to {station.station_id!r}",
+            code="foreign_signature",
+        )
+    return record
+
+
+def destruction_row(
+    station: StationInfo, rec: DestructionRecord, env: Envelope, body: bytes
+) -> CertificateRow:
+    """A destruction record takes its place in the station's chain like a certificate: same table,
+    same chain constraints, same transparency log; ``kind`` says what it is, never an erasure."""
+    m = rec.media
+    return CertificateRow(
+        certificate_id=rec.record_id,
+        station_pk=station.pk,
+        station_kid=env.kid,
+        station_name=rec.station.id,
+        sequence=rec.station.sequence,
+        previous=rec.station.previous,
+        digest=env.digest,
+        body_sha256=hashlib.sha256(body).hexdigest(),
+        kind="destruction",
+        success=False,
+        outcome="destroyed",
+        level_achieved="destroy",
+        serial=_indexed(m.serial),
+        wwn=_indexed(m.wwn),
+        model=_indexed(m.model),
+        manufacturer=_indexed(m.manufacturer),
+        asset_number=m.asset_number,
+        lot=signed_lot(m),
+        issued_at=rec.issued_at,
+        trust=f"station key {env.kid[:16]} endorsed by {station.organisation} (organisation #{station.organisation_id})",
+        body=body,
+    )
+
+
+def ingest_destruction(hub: Hub, station: StationInfo, record_id: str, body: bytes) -> Stored:
+    """Verify and store a destruction record (``PUT /api/v1/destructions/{id}``): the same checks,
+    answers and chain as a certificate."""
+    record_id = _checked_upload(record_id, body, is_certificate_id, "the record id in the URL is not a UUID")
+    env = _envelope(body, station, TYP_DESTRUCTION)
+    record = verified_destruction(hub, station, record_id, body)
+    return _chained(hub, station, lambda: destruction_row(station, record, env, body))
+
+
+def _chained(hub: Hub, station: StationInfo, make_row: Callable[[], CertificateRow]) -> Stored:
+    row = make_row()
+    cert_id = row.certificate_id
     for attempt in range(1, _TRIES + 1):
         try:
             return _logged(hub, _store(hub, station, row))
         except IntegrityError as e:
             # Only a race the lock does not cover reaches here (the same certificate id uploaded by
             # two stations at once): the next try sees the committed row and answers for it.
-            log.info("ingest of %s hit a constraint (try %d): %s", row.certificate_id, attempt, e.orig)
+            log.info("ingest of %s hit a constraint (try %d): %s", cert_id, attempt, e.orig)
+            row = make_row()
     raise busy()
 
 
@@ -346,11 +430,14 @@ def ingest_report(hub: Hub, station: StationInfo, report_id: str, body: bytes) -
     if hashlib.sha256(body).hexdigest() != report_id:
         raise Rejected("the report's SHA-256 does not match its id", code="id_mismatch")
     parse_report(body)
+    asset, lot = report_keys(body)
     try:
         with hub.session() as s, s.begin():
             if s.get(ReportRow, report_id) is not None:
                 return False
-            s.add(ReportRow(report_id=report_id, station_pk=station.pk, body=body))
+            s.add(
+                ReportRow(report_id=report_id, station_pk=station.pk, body=body, asset_number=asset, lot=lot)
+            )
     except IntegrityError:
         return False  # the same bytes stored concurrently: same id, same content
     return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub.openapi_lots import destruction_paths, lot_paths, stats_paths
 from hub.snapshot import VERSION
 
 
@@ -158,7 +159,14 @@ _UPLOAD_ERRORS: dict[str, Any] = {
 # Long on purpose: the OpenAPI schemas are data, one literal read top to bottom.
 def _components() -> dict[str, Any]:
     return {
-        "securitySchemes": {"station_token": {"type": "http", "scheme": "bearer"}},
+        "securitySchemes": {
+            "station_token": {"type": "http", "scheme": "bearer"},
+            "staff_token": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "or HTTP Basic, token as password",
+            },
+        },
         "schemas": {
             "Error": {
                 "type": "object",
@@ -436,5 +444,8 @@ def openapi_spec() -> dict[str, Any]:
             **_certificate_paths(),
             **_lookup_paths(),
             **_report_and_page_paths(),
+            **destruction_paths(),
+            **lot_paths(),
+            **stats_paths(),
         },
     }

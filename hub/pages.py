@@ -26,9 +26,9 @@ FORM = """<form method="get" action="/verify">
 </form>"""
 
 
-def page(title: str, body: str) -> str:
+def page(title: str, body: str, lang: str = "en") -> str:
     return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<!DOCTYPE html>\n<html lang="{html.escape(lang)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)} - Tabula</title><style>{STYLE}</style>"
         f"</head><body><h1>{html.escape(title)}</h1>{body}</body></html>\n"
@@ -37,6 +37,11 @@ def page(title: str, body: str) -> str:
 
 def _headline(found: Found) -> str:
     e, check = html.escape, found.check
+    if found.row.kind == "destruction" and check.authentic and not check.problems:
+        return (
+            '<p class="ok"><strong>Physically destroyed (NIST SP 800-88 Destroy), never erased.</strong> '
+            "This signed destruction record is authentic.</p>"
+        )
     if check.ok:
         return '<p class="ok"><strong>Erased and verified.</strong> This signed certificate is authentic.</p>'
     if check.authentic:

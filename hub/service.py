@@ -13,6 +13,7 @@ and when a station was revoked, whether a certificate was signed after that.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -22,6 +23,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
@@ -32,11 +34,21 @@ from certs.trust import TrustStore
 from certs.verify import Verdict, Verifier
 from hub import admin
 from hub.admin import token_hash
-from hub.db import IMMEDIATE, CertificateRow, Organisation, Station, StationInfo, make_engine, session_factory
+from hub.db import (
+    IMMEDIATE,
+    CertificateRow,
+    Organisation,
+    StaffInfo,
+    Station,
+    StationInfo,
+    make_engine,
+    session_factory,
+)
 from hub.errors import Forbidden, NotFound, Unauthorized
 from hub.ids import is_certificate_id, normalise_id
-from hub.ingest import MAX_UPLOAD_BYTES, Stored, ingest_certificate, ingest_report
+from hub.ingest import MAX_UPLOAD_BYTES, Stored, ingest_certificate, ingest_destruction, ingest_report
 from hub.migrate import ensure
+from hub.staff import authenticate_staff
 from hub.tlog import TransparencyLog
 
 __all__ = ["MAX_UPLOAD_BYTES", "Check", "Found", "Hub", "StationInfo", "Stored", "summary", "token_hash"]
@@ -84,7 +96,9 @@ def _check_of(row: CertificateRow, organisation: str, verdict: Verdict) -> Check
         if verdict.authentic
         else verdict.reason
     )
-    return Check(verdict.ok, verdict.authentic, verdict.reason, tuple(verdict.problems), trust)
+    # A destruction record with no problem is valid, and still no erasure (``ok`` False).
+    reason = "destruction" if verdict.destruction is not None and verdict.valid else verdict.reason
+    return Check(verdict.ok, verdict.authentic, reason, tuple(verdict.problems), trust)
 
 
 def _aware(ts: datetime) -> datetime:
@@ -110,8 +124,9 @@ _AUTH = (
 
 
 class Hub:
-    def __init__(self, db: str | Engine, *, create: bool = True) -> None:
+    def __init__(self, db: str | Engine, *, create: bool = True, impact_factors: Path | None = None) -> None:
         self.engine = make_engine(db) if isinstance(db, str) else db
+        self.impact_factors = impact_factors  # a network's impact factor table (hub.impact)
         if create:
             ensure(self.engine)
         self.sessions = session_factory(self.engine)
@@ -164,6 +179,9 @@ class Hub:
     def ingest_certificate(self, station: StationInfo, cert_id: str, body: bytes) -> Stored:
         return ingest_certificate(self, station, cert_id, body)
 
+    def ingest_destruction(self, station: StationInfo, record_id: str, body: bytes) -> Stored:
+        return ingest_destruction(self, station, record_id, body)
+
     def ingest_report(self, station: StationInfo, report_id: str, body: bytes) -> bool:
         return ingest_report(self, station, report_id, body)
 
@@ -176,10 +194,16 @@ class Hub:
         if not authorization or not authorization.startswith("Bearer "):
             raise Unauthorized("a station token is required (Authorization: Bearer <token>)")
         digest = token_hash(authorization[len("Bearer ") :].strip())
+        station = self._station(digest)
+        if station is None:
+            raise Unauthorized("unknown station token")
+        return station
+
+    def _station(self, digest: str) -> StationInfo | None:
         with self.read_engine.connect() as conn:
             st = conn.execute(_AUTH, {"digest": digest}).first()
         if st is None or not hmac.compare_digest(st.token_sha256, digest):
-            raise Unauthorized("unknown station token")
+            return None
         if st.revoked_at is not None:
             raise Forbidden("this station has been revoked", code="station_revoked")
         if st.token_expires_at is not None and _aware(st.token_expires_at) <= datetime.now(UTC):
@@ -187,6 +211,21 @@ class Hub:
                 "this station token has expired", code="token_expired", hint="ask for a new one"
             )
         return StationInfo(st.id, st.station_id, st.kid, st.organisation_id, st.name)
+
+    def actor(self, authorization: str | None) -> StationInfo | StaffInfo:
+        """A station or a person (staff token): ``Bearer <token>``, or HTTP Basic with the token as
+        the password (what a browser sends for the staff pages, without any script)."""
+        token = bearer_or_basic(authorization)
+        if token is None:
+            raise Unauthorized("a station or staff token is required (Authorization: Bearer <token>)")
+        digest = token_hash(token)
+        station = self._station(digest)
+        if station is not None:
+            return station
+        staff = authenticate_staff(self.read_engine, digest)
+        if staff is None:
+            raise Unauthorized("unknown token")
+        return staff
 
     # --- verification --------------------------------------------------------------------------
 
@@ -256,7 +295,9 @@ class Hub:
             check = Check(
                 ok=row.success,
                 authentic=True,
-                reason="ok" if row.success else "failure_report",
+                reason="ok"
+                if row.success
+                else ("destruction" if row.kind == "destruction" else "failure_report"),
                 problems=(),
                 trust=f"verified when received ({row.received_at:%Y-%m-%d}); the signed copy was "
                 "removed on request (personal data); its SHA-256 is kept",
@@ -369,6 +410,22 @@ class Hub:
     def count(self) -> int:
         with self.read_session() as s:
             return int(s.scalar(select(func.count()).select_from(CertificateRow)) or 0)
+
+
+def bearer_or_basic(authorization: str | None) -> str | None:
+    """The token of ``Bearer <token>`` or of HTTP Basic (any user name, the token as password)."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[2] or None
 
 
 def _term(value: str) -> str:

@@ -17,7 +17,13 @@ Mapping (documented in hub/README.md):
   pattern (random or a fixed non-zero byte: DeviceHub has no step type for fixed patterns, the pass's
   pattern is kept in Tabula's certificate); firmware steps (sanitize, secure erase) have no DeviceHub
   step type and are left out of ``steps`` (the action's ``description`` names them);
+* each destruction record becomes an ``ErasePhysical`` action on its drive (``method`` ``Shred``
+  when the drive was shredded: DeviceHub knows only Shred and Disintegration; other methods are named
+  in ``description``), never an erasure;
 * ``tabula`` on each action links back to the signed record: certificate id, SHA-256 and station.
+
+:func:`snapshot` takes the device itself when the hub knows it (a registered device of a lot:
+:mod:`hub.devicehub` gives its type, identity and actions).
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from certs.destruction import DestructionRecord
 from certs.jws import parse_envelope
-from certs.model import Certificate
+from certs.model import Certificate, Media
 from hub.db import CertificateRow
 from hub.service import deterministic_uuid
 
@@ -38,6 +45,57 @@ VERSION = "0.1.0"
 def certificate_of(row: CertificateRow) -> Certificate:
     env = parse_envelope(row.body)
     return Certificate.from_dict(json.loads(env.payload_bytes))
+
+
+def record_of(row: CertificateRow) -> Certificate | DestructionRecord:
+    """The signed record a stored row holds (certificate, failure report or destruction record)."""
+    env = parse_envelope(row.body)
+    payload = json.loads(env.payload_bytes)
+    return (
+        DestructionRecord.from_dict(payload) if row.kind == "destruction" else Certificate.from_dict(payload)
+    )
+
+
+def physical_action(row: CertificateRow, rec: DestructionRecord) -> dict[str, Any]:
+    x = rec.destruction
+    action: dict[str, Any] = {
+        "type": "ErasePhysical",
+        "severity": "Info",
+        "startTime": x.destroyed_at,
+        "endTime": x.destroyed_at,
+        "description": f"physically destroyed ({x.method}) after the failed erasure job {rec.failed_job.job_id}; "
+        "never erased",
+        "tabula": {
+            "certificate_id": row.certificate_id,
+            "sha256": row.digest,
+            "kind": "destruction",
+            "outcome": "destroyed",
+            "station": rec.station.id,
+            "sequence": rec.station.sequence,
+        },
+    }
+    if x.method == "shred":
+        action["method"] = "Shred"
+    return action
+
+
+def _component(records: list[tuple[CertificateRow, Certificate | DestructionRecord]]) -> dict[str, Any]:
+    records.sort(key=lambda rc: rc[1].issued_at)
+    certs = [c for _, c in records if isinstance(c, Certificate)]
+    media = certs[-1].media if certs else records[-1][1].media
+    rotational = media.rotational if isinstance(media, Media) else media.media_type == "hdd"
+    size = media.accessible_bytes if isinstance(media, Media) else media.size_bytes
+    return {
+        "type": "HardDrive" if rotational else "SolidStateDrive",
+        "serialNumber": media.serial,
+        "model": media.model,
+        "manufacturer": media.manufacturer,
+        "size": size // 1_000_000,
+        "interface": media.interface,
+        "actions": [
+            erase_action(r, c) if isinstance(c, Certificate) else physical_action(r, c) for r, c in records
+        ],
+    }
 
 
 def _step(step: Any) -> dict[str, Any] | None:
@@ -78,28 +136,16 @@ def erase_action(row: CertificateRow, cert: Certificate) -> dict[str, Any]:
     }
 
 
-def snapshot(rows: list[CertificateRow], asset_number: str) -> dict[str, Any]:
-    """One Snapshot for the machine ``asset_number`` from its certificates (any order)."""
-    by_drive: dict[str, list[tuple[CertificateRow, Certificate]]] = {}
+def snapshot(
+    rows: list[CertificateRow], asset_number: str, device: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One Snapshot for the machine ``asset_number`` from its signed records (any order); ``device``
+    replaces the bare ``Computer`` when the hub knows the device (type, identity, its actions)."""
+    by_drive: dict[str, list[tuple[CertificateRow, Certificate | DestructionRecord]]] = {}
     for row in rows:
-        cert = certificate_of(row)
-        key = cert.media.serial or cert.media.wwn or row.certificate_id
-        by_drive.setdefault(key, []).append((row, cert))
-    components = []
-    for certs in by_drive.values():
-        certs.sort(key=lambda rc: rc[1].issued_at)
-        newest = certs[-1][1].media
-        components.append(
-            {
-                "type": "HardDrive" if newest.rotational else "SolidStateDrive",
-                "serialNumber": newest.serial,
-                "model": newest.model,
-                "manufacturer": newest.manufacturer,
-                "size": newest.accessible_bytes // 1_000_000,
-                "interface": newest.interface,
-                "actions": [erase_action(r, c) for r, c in certs],
-            }
-        )
+        rec = record_of(row)
+        key = rec.media.serial or rec.media.wwn or row.certificate_id
+        by_drive.setdefault(key, []).append((row, rec))
     ids = sorted(r.certificate_id for r in rows)
     return {
         "type": "Snapshot",
@@ -107,11 +153,6 @@ def snapshot(rows: list[CertificateRow], asset_number: str) -> dict[str, Any]:
         "software": SOFTWARE,
         "version": VERSION,
         "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "device": {
-            "type": "Computer",
-            "serialNumber": None,
-            "tag": asset_number,
-            "actions": [],
-        },
-        "components": components,
+        "device": device or {"type": "Computer", "serialNumber": None, "tag": asset_number, "actions": []},
+        "components": [_component(records) for records in by_drive.values()],
     }

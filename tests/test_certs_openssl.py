@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,12 @@ from typing import Any
 import pytest
 
 from certs.canonical import b64url_decode, b64url_encode
-from certs.jws import envelope_bytes
-from certs.keys import SigningKey, endorse, export_public, load_org_key, load_station_key
+from certs.jws import TYP_LOT_REPORT, envelope_bytes, sign
+from certs.keys import SigningKey, endorse, export_public, init_org_key, load_org_key, load_station_key
+from certs.lotreport import LotReport, Organisation, sign_lot_report
 from certs.revocation import revoke
 from certs.trust import TrustStore
-from tests.fixtures.certs import records
+from tests.fixtures.certs import lots, records
 from tests.fixtures.certs.helpers import Station, legacy_form, load_json, make_station, payload_of, resign
 
 README = Path(__file__).resolve().parent.parent / "certs" / "README.md"
@@ -261,3 +263,76 @@ def test_openssl_generated_key_can_be_trusted(tmp_path: Path) -> None:
         timeout=30,
     ).stdout
     assert kid == hashlib.sha256(der).hexdigest()
+
+
+# --- the lot report's recipe -----------------------------------------------------------------------------
+
+
+def lot_blocks() -> list[str]:
+    """The lot report recipe's shell blocks: 1 (the report and its signer), 2 (its records)."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("### Verify a lot report with openssl and jq", 1)[1].split("\n## ", 1)[0]
+    found = re.findall(r"```sh\n(.*?)```", section, re.S)
+    assert len(found) == 2, "the README's lot report recipe lost a block"
+    return found
+
+
+def run_lot(workdir: Path, report: bytes) -> subprocess.CompletedProcess[str]:
+    (workdir / "report.json").write_bytes(report)
+    return subprocess.run(
+        ["bash", "-c", "".join(lot_blocks())], cwd=workdir, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture
+def lot_audit(station: Station, audit: Path) -> tuple[Path, SigningKey, LotReport]:
+    """An auditor's folder: org.pem, certs/ with two certificates and a failure report, and the report."""
+    org = load_org_key(station.root / "org")
+    issued = [station.issue(records.verified()), station.issue(records.failed_verification())]
+    shutil.copytree(station.cert_dir, audit / "certs")
+    devices = (
+        lots.device(1, drives=(lots.drive_of(issued[0]),)),
+        lots.device(2, outcome="recycled", drives=(lots.drive_of(issued[1]),)),
+    )
+    return audit, org, lots.today_report(devices, org.kid)
+
+
+def test_lot_recipe_verifies_a_report_and_its_records(lot_audit: tuple[Path, SigningKey, LotReport]) -> None:
+    work, org, report = lot_audit
+    r = run_lot(work, sign_lot_report(report, org))
+    assert r.returncode == 0, r.stderr
+    assert verdict_line(r) == (
+        f"lot 2026-03/MAIRIE-VLB of Mairie de Villeurbanne: 2 device(s), 1 data cleared, 1 reused; "
+        f"27000 g CO2e and 314 g of waste avoided (ADEME 2022); report {report.report_id}"
+    )
+
+
+def test_lot_recipe_refuses_what_station_verify_refuses(
+    lot_audit: tuple[Path, SigningKey, LotReport], tmp_path: Path
+) -> None:
+    work, org, report = lot_audit
+    good = json.loads(sign_lot_report(report, org))
+    tampered = dict(good, payload=good["payload"][:-4] + "AAAA")
+    stranger = init_org_key(tmp_path / "stranger", "Somebody")
+    other = sign_lot_report(replace(report, organisation=Organisation("X", stranger.kid)), stranger)
+    as_certificate = sign(report.to_json(), org.private, "tabula-certificate+json")
+    for bad in (
+        json.dumps(tampered).encode(),
+        other,  # signed by another organisation key
+        json.dumps(as_certificate.to_json()).encode(),  # another type
+        json.dumps({**good, "header": {"endorsement": good}}).encode(),  # unprotected member
+    ):
+        assert run_lot(work, bad).returncode != 0
+    assert TYP_LOT_REPORT in b64url_decode(good["protected"]).decode()
+    # a listed record missing, or another record under its name
+    signed = sign_lot_report(report, org)
+    first = report.devices[0].drives[0].certificate_id
+    moved = work / "certs" / f"{first}.json"
+    kept = moved.read_bytes()
+    moved.unlink()
+    assert run_lot(work, signed).returncode != 0
+    second = report.devices[1].drives[0].certificate_id
+    moved.write_bytes((work / "certs" / f"{second}.json").read_bytes())
+    assert run_lot(work, signed).returncode != 0
+    moved.write_bytes(kept)
+    assert run_lot(work, signed).returncode == 0

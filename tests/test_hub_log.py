@@ -217,9 +217,33 @@ def test_two_hub_processes_never_assign_a_leaf_twice_nor_fork_the_log(
 
 
 def _keep_uploading(
+    url: str,
+    k: Kit,
+    chain: list[tuple[str, bytes, str]],
+    acks: list[Any],
+    retries: list[int],
+    failures: list[BaseException],
+) -> None:
+    """Upload a chain in order as station sync would: a failure (the database is down) is retried.
+    Anything else ends the thread with its exception in ``failures`` (a dead thread must fail the test,
+    not leave it waiting for acknowledgements that will never come)."""
+    try:
+        _retry_chain(url, k, chain, acks, retries)
+    except BaseException as e:  # noqa: BLE001 - handed to the test's thread, which raises it
+        failures.append(e)
+
+
+def _wait_for(acks: list[Any], count: int, failures: list[BaseException], deadline: float) -> None:
+    while len(acks) < count:
+        if failures:
+            raise failures[0]
+        assert time.monotonic() < deadline, f"only {len(acks)} of {count} certificates acknowledged"
+        time.sleep(0.01)
+
+
+def _retry_chain(
     url: str, k: Kit, chain: list[tuple[str, bytes, str]], acks: list[Any], retries: list[int]
 ) -> None:
-    """Upload a chain in order as station sync would: a failure (the database is down) is retried."""
     with client_for(url, k.token) as c:
         for cid, body, digest in chain:
             while True:
@@ -252,19 +276,21 @@ def test_a_database_crash_loses_no_acknowledged_certificate_and_forks_nothing(tm
         chains = [[cert_at(k, n, k.previous if n > 1 else None) for n in range(1, 41)] for k in kits]
         acks: list[Any] = []
         retries: list[int] = []
+        failures: list[BaseException] = []
+        deadline = time.monotonic() + 600
         with live_hub(db) as url:
             threads = [
-                threading.Thread(target=_keep_uploading, args=(url, k, ch, acks, retries))
+                threading.Thread(target=_keep_uploading, args=(url, k, ch, acks, retries, failures))
                 for k, ch in zip(kits, chains, strict=True)
             ]
             for t in threads:
                 t.start()
             for threshold in (50, 110):
-                while len(acks) < threshold:
-                    time.sleep(0.01)
+                _wait_for(acks, threshold, failures, deadline)
                 crash_and_restart(admin)
+            _wait_for(acks, 160, failures, deadline)
             for t in threads:
-                t.join(300)
+                t.join(60)
             keys = log_keys(url)
             final = read_tree_head(httpx.get(f"{url}/api/v1/log/tree-head").json(), keys)
             heads = {}

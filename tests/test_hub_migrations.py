@@ -314,7 +314,7 @@ def test_0003_backfills_the_log_in_received_order(db_url: str, tmp_path: Path) -
             digests.append(digest)
             previous = digest
     assert current(engine) == "0002"
-    assert upgrade(engine) == ("0002", "0003_transparency_log")
+    assert upgrade(engine) == ("0002", "0004_lots")
     engine.dispose()
     hub = Hub(db_url)
     kid, _, pem = hub.log.key()
@@ -339,3 +339,49 @@ def test_0003_on_an_empty_database_signs_the_empty_tree(db_url: str) -> None:
     kid, _, pem = hub.log.key()
     assert read_tree_head(head.signed(), {kid: read_log_key(pem.encode(), "k")[1]}).tree_size == 0
     hub.engine.dispose()
+
+
+def test_0004_links_reports_already_stored_to_their_asset_number(db_url: str, tmp_path: Path) -> None:
+    """Reports received before lots existed are read again: the ones that carry an asset number and a
+    lot link to devices; the others (and hostile ones) are left as they were."""
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        command.upgrade(_config(conn), "0003_transparency_log")
+    org = make_org(tmp_path / "o", "Org")
+    kit = make_kit(tmp_path / "o", org, "bench-1")
+    bodies = {
+        "linked": b'{"schema": 1, "asset_number": "PC-7", "lot": "2026/A"}',
+        "plain": b'{"schema": 1}',
+        "hostile": b"[" * 5000,
+    }
+    with Session(engine) as s, s.begin():
+        s.execute(
+            text(
+                "INSERT INTO organisations (id, name, kid, public_pem, created_at) VALUES (1, 'Org', :k, :p, :t)"
+            ),
+            {"k": org.key.kid, "p": org.pem.decode(), "t": _now()},
+        )
+        s.execute(
+            text(
+                "INSERT INTO stations (id, station_id, kid, organisation_id, endorsement, token_sha256, created_at)"
+                " VALUES (1, 'bench-1', :k, 1, :e, :h, :t)"
+            ),
+            {"k": kit.key.kid, "e": kit.endorsement.decode(), "h": "00" * 32, "t": _now()},
+        )
+        for body in bodies.values():
+            s.execute(
+                text("INSERT INTO reports (report_id, station_pk, body, received_at) VALUES (:i, 1, :b, :t)"),
+                {"i": hashlib.sha256(body).hexdigest(), "b": body, "t": _now()},
+            )
+    assert upgrade(engine) == ("0003_transparency_log", "0004_lots")
+    with engine.connect() as conn:
+        rows = dict(
+            conn.execute(text("SELECT report_id, asset_number || '|' || lot FROM reports")).all()  # type: ignore[arg-type]
+        )
+    assert rows[hashlib.sha256(bodies["linked"]).hexdigest()] == "PC-7|2026/A"
+    assert rows[hashlib.sha256(bodies["plain"]).hexdigest()] is None
+    assert rows[hashlib.sha256(bodies["hostile"]).hexdigest()] is None
+    insp = inspect(engine)
+    assert {"lots", "devices", "device_events", "staff_tokens"} <= set(insp.get_table_names())
+    assert "lot" in {c["name"] for c in insp.get_columns("certificates")}
+    engine.dispose()
