@@ -82,8 +82,9 @@ def routes(hub: Hub) -> list[Route]:
         station = await authed(hub, request)
         items = batch.parse_batch(await read_body(request, batch.MAX_BYTES))
         charge = request.scope.get(CHARGE)
-        wait = charge(len(items) - 1) if charge is not None and len(items) > 1 else 0.0
-        if wait > 0:  # the rate limit counts certificates, not requests
+        extra = math.ceil(len(items) / batch.ITEMS_PER_REQUEST) - 1
+        wait = charge(extra) if charge is not None and extra > 0 else 0.0
+        if wait > 0:  # the rate limit counts what the hub does, not requests
             raise TooManyRequests(
                 f"this batch of {len(items)} is over this client's rate limit", retry_after=math.ceil(wait)
             )

@@ -4,8 +4,8 @@ requests in progress.
 * **Security headers** on every answer: a Content-Security-Policy allowing nothing but the page's
   own stylesheet (no script at all) and no framing, ``X-Content-Type-Options: nosniff``,
   ``X-Frame-Options: DENY``, ``Referrer-Policy: no-referrer`` (verification URLs carry ids).
-* **Rate limits** (token buckets, :class:`Limits`; a batch upload counts one per certificate in it,
-  at most a burst's worth): requests with a bearer token are counted per
+* **Rate limits** (token buckets, :class:`Limits`; a batch upload counts more than one request,
+  :data:`hub.batch.ITEMS_PER_REQUEST`, at most a burst's worth): requests with a bearer token are counted per
   token (a workshop's stations often share one address), the others per client address (behind a
   reverse proxy, run ``serve --forwarded-allow-ips`` so the address is the client's).  Over the
   limit: 429 with ``Retry-After``.  The public lookups verify a signature, so they get the smaller

@@ -306,13 +306,14 @@ def test_the_verdict_of_ingest_is_the_lookups_and_changed_bytes_are_verified_aga
 
 
 def test_the_rate_limit_counts_the_certificates_of_a_batch(db_url: str, hub: Hub, kit: Kit) -> None:
-    chain = chain_of(kit, 45)
+    """A batch is charged one request per ITEMS_PER_REQUEST certificates, at most a burst's worth."""
+    chain = chain_of(kit, 145)
     limits = ("--public-rate", "0", "--station-rate", "5", "--station-burst", "20")
     with live_hub(db_url, *limits) as url, client_for(url, kit.token) as c:
-        assert statuses(send(c, chain[:15])) == [(201, "stored")] * 15  # 15 of the 20 tokens
-        r = send(c, chain[15:30])  # 15 more at once: over the budget, as 15 single uploads would be
+        assert statuses(send(c, chain[:45])) == [(201, "stored")] * 45  # 15 of the 20 requests' worth
+        r = send(c, chain[45:75])  # 10 more at once: over the budget
         assert r.status_code == 429 and r.json()["error"] == "rate_limited"
         assert int(r.headers["retry-after"]) >= 1
-        time.sleep(4.2)  # the bucket is full again (20 tokens)
-        assert statuses(send(c, chain[15:])) == [(201, "stored")] * 30  # over a burst: it takes a burst
-    assert_linked(hub, kit.key.kid, 45)
+        time.sleep(4.2)  # the bucket is full again (20)
+        assert statuses(send(c, chain[45:145])) == [(201, "stored")] * 100  # 34 > a burst: takes 20
+    assert_linked(hub, kit.key.kid, 145)
