@@ -417,6 +417,7 @@ def _media(record: JobRecord, settings: CertSettings) -> tuple[Media, str]:
         physical_sector_size=drive.physical_sector_size,
         hidden_before=hidden_before,
         hidden_after=hidden_after,
+        lot=_opt(op, "lot") or None,
     )
     return media, hidden_note
 

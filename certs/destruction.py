@@ -4,7 +4,7 @@ NIST SP 800-88's answer to media that cannot be cleared or purged is *Destroy*. 
 fails (a drive with dead sectors, a drive that stops answering, a firmware that refuses), the
 technician destroys the drive (shred, drill, crush, degauss, incinerate) and records it.  The station
 signs that record like every other: an Ed25519 JWS of its own type (``tabula-destruction+json``,
-payload ``tabula.destruction/1``), numbered in the station's chain with the certificates, with an A4
+payload ``tabula.destruction/2``: ``/1`` without the lot, still read), numbered in the station's chain with the certificates, with an A4
 PDF that carries it.
 
 It is linked to the failed erasure: the job id and, when the job has one, the signed failure report's
@@ -24,9 +24,12 @@ from typing import Any, Literal, cast
 
 from certs import limits
 from certs.errors import InvalidCertificate, SchemaError
-from certs.model import Person, Station, Tool, _reader, _to_json, _ts, check_url
+from certs.model import Person, Station, Tool, _reader, _to_json, _ts, as_v1, check_url, from_v1
 
-SCHEMA = "tabula.destruction/1"
+SCHEMA = "tabula.destruction/2"
+#: The first format: no ``media.lot``.  Records issued in it keep verifying.
+SCHEMA_V1 = "tabula.destruction/1"
+SCHEMAS = (SCHEMA, SCHEMA_V1)
 
 DestructionMethod = Literal["shred", "drill", "crush", "degauss", "incinerate"]
 METHODS: tuple[DestructionMethod, ...] = ("shred", "drill", "crush", "degauss", "incinerate")
@@ -50,9 +53,11 @@ class DestroyedMedia:
     size_bytes: int
     asset_number: str
     source: str
+    lot: str | None = None  # the donation lot's reference (schema /2; None: not given); host/refs.py
 
     def __post_init__(self) -> None:
         limits.check_text("asset number", self.asset_number, limits.ASSET_NUMBER_MAX)
+        limits.check_lot(self.lot)
         limits.check_text("donor", self.source, limits.DONOR_MAX)
         for key in ("manufacturer", "model", "serial", "wwn"):
             limits.check_text(f"drive {key}", getattr(self, key), limits.DRIVE_FIELD_MAX, nul=False)
@@ -129,8 +134,10 @@ class DestructionRecord:
     schema: str = SCHEMA
 
     def __post_init__(self) -> None:
-        if self.schema != SCHEMA:
+        if self.schema not in SCHEMAS:
             raise InvalidCertificate(f"unknown destruction record schema {self.schema!r}")
+        if self.schema == SCHEMA_V1 and self.media.lot is not None:
+            raise InvalidCertificate(f"a {SCHEMA_V1} record has no lot (it came with {SCHEMA})")
         try:
             parsed = uuid.UUID(self.record_id)
         except ValueError as e:
@@ -157,7 +164,7 @@ class DestructionRecord:
     def to_dict(self) -> dict[str, Any]:
         out = _to_json(self)
         assert isinstance(out, dict)
-        return out
+        return as_v1(out) if self.schema == SCHEMA_V1 else out
 
     @classmethod
     def from_dict(cls, data: Any) -> DestructionRecord:
@@ -165,8 +172,12 @@ class DestructionRecord:
         if not isinstance(data, dict):
             raise SchemaError("the payload is not a JSON object")
         schema = data.get("schema")
-        if schema != SCHEMA:
-            raise SchemaError(f"unknown destruction record schema {schema!r} (this verifier reads {SCHEMA})")
+        if schema not in SCHEMAS:
+            raise SchemaError(
+                f"unknown destruction record schema {schema!r} (this verifier reads {SCHEMA} and {SCHEMA_V1})"
+            )
+        if schema == SCHEMA_V1:
+            data = from_v1(data)
         result = _reader(cast(Any, cls))(data, None)
         assert isinstance(result, DestructionRecord)
         return result
@@ -187,8 +198,13 @@ def build_destruction(
     report_sha256: str | None = None,
     record_id: str,
     issued_at: str,
+    lot: str | None = None,
+    asset_number: str | None = None,
 ) -> DestructionRecord:
     """The destruction record of the failed job ``record`` (an :class:`erase.record.JobRecord`).
+
+    ``lot`` and ``asset_number``, when given, replace those the job was planned with (the drive's
+    machine identified at the bench after the erasure failed).
 
     A job that ended verified was erased: there is nothing to destroy instead, and no record is built.
     """
@@ -204,7 +220,7 @@ def build_destruction(
         issued_at=issued_at,
         station=station,
         person=_person(plan.operator, settings),
-        media=_media(plan.drive, plan.operator, settings),
+        media=_media(plan.drive, _machine(plan.operator, lot, asset_number), settings),
         destruction=Destruction(
             method=cast(DestructionMethod, method),
             performed_by=performed_by,
@@ -235,6 +251,12 @@ def _person(op: dict[str, str], settings: Any) -> Person:
     )
 
 
+def _machine(op: dict[str, str], lot: str | None, asset_number: str | None) -> dict[str, str]:
+    """The job's operator fields, with the lot and asset number given now in place of the planned ones."""
+    given = {"lot": lot, "asset_number": asset_number}
+    return dict(op) | {k: v for k, v in given.items() if v}
+
+
 def _media(drive: Any, op: dict[str, str], settings: Any) -> DestroyedMedia:
     return DestroyedMedia(
         manufacturer=drive.vendor,
@@ -246,4 +268,5 @@ def _media(drive: Any, op: dict[str, str], settings: Any) -> DestroyedMedia:
         size_bytes=drive.size_bytes,
         asset_number=str(op.get("asset_number", "")) or settings.asset_number,
         source=str(op.get("donor", "")) or settings.donor,
+        lot=str(op.get("lot", "")) or None,
     )

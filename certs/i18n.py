@@ -30,6 +30,7 @@ LABELS_V1: dict[str, dict[str, str]] = {
         "media_type": "Media type",
         "interface": "Interface",
         "asset": "Media property number (asset)",
+        "lot": "Donation lot",
         "source": "Source (donor)",
         "classification": "Classification",
         "backed_up": "Data backed up",
@@ -111,6 +112,7 @@ LABELS_V1: dict[str, dict[str, str]] = {
         "media_type": "Type de support",
         "interface": "Interface",
         "asset": "Numéro d'inventaire (machine donnée)",
+        "lot": "Lot de don",
         "source": "Provenance (donateur)",
         "classification": "Classification",
         "backed_up": "Données sauvegardées",
@@ -215,6 +217,7 @@ CHANGES_V2: dict[str, dict[str, str]] = {
         "destruction_note": "This PDF carries its signed record (attachment tabula-certificate.json). "
         "Verify it offline with: station verify FILE.pdf --trust DIR",
         "label_asset": "Asset",
+        "label_lot": "Lot",
         "label_drive": "Drive",
         "label_erased": "ERASED AND VERIFIED",
         "label_failed": "NOT ERASED",
@@ -261,6 +264,7 @@ CHANGES_V2: dict[str, dict[str, str]] = {
         "destruction_note": "Ce PDF contient son enregistrement signé (pièce jointe tabula-certificate.json). "
         "Vérification hors ligne : station verify FICHIER.pdf --trust DOSSIER",
         "label_asset": "Inventaire",
+        "label_lot": "Lot",
         "label_drive": "Disque",
         "label_erased": "EFFACÉ ET VÉRIFIÉ",
         "label_failed": "NON EFFACÉ",

@@ -108,10 +108,13 @@ def issue_destruction(
     report: tuple[str, str] | None = None,
     settings: CertSettings | None = None,
     lang: str = "en",
+    lot: str | None = None,
+    asset_number: str | None = None,
 ) -> IssuedDestruction:
     """Sign, number and write ``<id>.json`` and ``<id>.pdf``: the destruction of the drive of ``record``.
 
-    ``report`` is the failed job's signed failure report (its id and SHA-256), when it has one.
+    ``report`` is the failed job's signed failure report (its id and SHA-256), when it has one;
+    ``lot`` / ``asset_number`` replace the job's own when given.
     """
     settings = settings or CertSettings()
     record_id = new_certificate_id()
@@ -131,6 +134,8 @@ def issue_destruction(
             report_sha256=report[1] if report else None,
             record_id=record_id,
             issued_at=now_utc(),
+            lot=lot,
+            asset_number=asset_number,
         )
 
     json_path, pdf_path, number, digest, built = _sign_in_chain(

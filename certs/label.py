@@ -40,8 +40,9 @@ def label_lines(record: Certificate | DestructionRecord, lang: str) -> tuple[str
         key = "label_erased" if record.success else "label_failed"
         cm = record.media
         asset, model, serial, when = cm.asset_number, cm.model, cm.serial, record.issued_at
+    lot = record.media.lot
     lines = [
-        f"{L['label_asset']}: {asset or '-'}",
+        f"{L['label_asset']}: {asset or '-'}" + (f"  {L['label_lot']}: {lot}" if lot else ""),
         f"{L['label_drive']}: {model or '-'} {serial or ''}".rstrip(),
         f"{L['date']}: {(E.when(when) or '')[:10]}",
         f"Tabula {record.certificate_id[:8]}",

@@ -20,8 +20,10 @@ from collections.abc import Mapping
 
 from certs.canonical import MAX_SAFE_INT
 from certs.errors import InvalidCertificate
+from host import refs
 
-ASSET_NUMBER_MAX = 200  # property number of the donated machine
+ASSET_NUMBER_MAX = refs.ASSET_NUMBER_MAX  # property number of the donated machine (host/refs.py)
+LOT_MAX = refs.LOT_MAX  # a donation lot's reference: 1..64 of [A-Za-z0-9._/-] (host/refs.py)
 DONOR_MAX = 200  # media.source: who donated the machine
 PERSON_FIELD_MAX = 200  # technician's name, title, organisation, location, contact
 DRIVE_FIELD_MAX = 512  # manufacturer, model, serial, WWN, firmware (SCSI VPD strings reach 255);
@@ -65,6 +67,15 @@ def check_text(label: str, value: str | None, limit: int, *, nul: bool = True) -
         raise InvalidCertificate(f"the {label} contains a NUL character")
 
 
+def check_lot(value: str | None) -> None:
+    """Refuse a lot reference outside the shared rule (:func:`host.refs.lot_problem`); None is 'no lot'."""
+    if value is None:
+        return
+    problem = refs.lot_problem(value)
+    if problem is not None:
+        raise InvalidCertificate(problem, hint="e.g. LOT-2026-03: letters, digits and . _ / -, at most 64")
+
+
 def check_sequence(sequence: int) -> None:
     if not SEQUENCE_MIN <= sequence <= SEQUENCE_MAX:
         raise InvalidCertificate(f"sequence number {sequence} is outside {SEQUENCE_MIN}..{SEQUENCE_MAX}")
@@ -76,6 +87,8 @@ def check_operator(operator: Mapping[str, str]) -> None:
         if key in OPERATOR_FIELDS:
             label, limit = OPERATOR_FIELDS[key]
             check_text(label, value, limit)
+        elif key == "lot":
+            check_lot(value)
 
 
 def check_drive(fields: Mapping[str, str | None]) -> None:

@@ -57,6 +57,7 @@ from certs.jws import MAX_ENVELOPE_BYTES, TYP_LOT_REPORT, Envelope, envelope_byt
 from certs.keys import ROLE_ORGANISATION, SigningKey, parse_time
 from certs.model import _reader, _to_json, _ts
 from certs.trust import TrustStore
+from host import refs
 
 SCHEMA = "tabula.lot-report/1"
 
@@ -73,7 +74,6 @@ VERDICTS = ("reuse", "repair", "recycle")
 #: Who a reused device is handed on to: a category, never a person's name.
 BENEFICIARIES = ("household", "student", "association", "job_seeker", "other")
 
-LOT_REFERENCE = re.compile(r"^[A-Za-z0-9._/-]{1,64}$")
 #: A lot of 2,000 devices with two drives each signs to about 2.5 MiB; sign_lot_report refuses any report
 #: whose signed file would pass the verifier's 4 MiB (too many drives): split such a lot.
 MAX_DEVICES = 2000
@@ -144,7 +144,7 @@ class Lot:
     closed: str | None  # YYYY-MM-DD, None while the lot is open
 
     def __post_init__(self) -> None:
-        if not LOT_REFERENCE.match(self.reference):
+        if refs.lot_problem(self.reference) is not None:  # the one rule (host/refs.py)
             raise InvalidLotReport(
                 f"a lot reference is 1 to 64 letters, digits, '.', '_', '/' or '-', got {shown(self.reference)}"
             )

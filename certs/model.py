@@ -32,7 +32,10 @@ from typing import Any, Literal, Union, cast, get_args, get_origin, get_type_hin
 from certs import limits
 from certs.errors import InvalidCertificate, SchemaError
 
-SCHEMA = "tabula.certificate/1"
+SCHEMA = "tabula.certificate/2"
+#: The first format: no ``media.lot``.  Certificates issued in it keep verifying (tests/fixtures/certs/golden).
+SCHEMA_V1 = "tabula.certificate/1"
+SCHEMAS = (SCHEMA, SCHEMA_V1)
 
 Kind = Literal["certificate", "failure_report"]
 Level = Literal["none", "clear", "purge"]
@@ -153,9 +156,11 @@ class Media:
     physical_sector_size: int
     hidden_before: HiddenArea
     hidden_after: HiddenArea
+    lot: str | None = None  # the donation lot's reference (schema /2; None: not given); host/refs.py
 
     def __post_init__(self) -> None:
         limits.check_text("asset number", self.asset_number, limits.ASSET_NUMBER_MAX)
+        limits.check_lot(self.lot)
         limits.check_text("donor", self.source, limits.DONOR_MAX)
         for key in limits.DRIVE_FIELDS:
             limits.check_text(f"drive {key}", getattr(self, key), limits.DRIVE_FIELD_MAX, nul=False)
@@ -451,8 +456,10 @@ class Certificate:
     schema: str = SCHEMA
 
     def __post_init__(self) -> None:
-        if self.schema != SCHEMA:
+        if self.schema not in SCHEMAS:
             raise InvalidCertificate(f"unknown certificate schema {self.schema!r}")
+        if self.schema == SCHEMA_V1 and self.media.lot is not None:
+            raise InvalidCertificate(f"a {SCHEMA_V1} certificate has no lot (it came with {SCHEMA})")
         try:
             parsed = uuid.UUID(self.certificate_id)
         except ValueError as e:
@@ -508,22 +515,65 @@ class Certificate:
     def to_dict(self) -> dict[str, Any]:
         out = _to_json(self)
         assert isinstance(out, dict)
-        return out
+        return as_v1(out) if self.schema == SCHEMA_V1 else out
 
     @classmethod
     def from_dict(cls, data: Any) -> Certificate:
-        """Strictly read a payload; any deviation from the schema raises :class:`SchemaError`."""
+        """Strictly read a payload; any deviation from the schema raises :class:`SchemaError`.
+
+        A ``tabula.certificate/1`` payload is read as it was written (:func:`from_v1`): without
+        ``media.lot`` (refused with one, as the first verifier did), with or without
+        ``verification_url``.
+        """
         if not isinstance(data, dict):
             raise SchemaError("the payload is not a JSON object")
         schema = data.get("schema")
-        if schema != SCHEMA:
-            raise SchemaError(f"unknown certificate schema {schema!r} (this verifier reads {SCHEMA})")
+        if schema not in SCHEMAS:
+            raise SchemaError(
+                f"unknown certificate schema {schema!r} (this verifier reads {SCHEMA} and {SCHEMA_V1})"
+            )
+        if schema == SCHEMA_V1:
+            data = from_v1(data)
         result = _reader(cast(Any, cls))(data, None)
         assert isinstance(result, Certificate)
         return result
 
 
 # --- generic, strict (de)serialization driven by the dataclass type hints ----------------------------
+
+
+def from_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """A payload of the first format (certificate or destruction record ``/1``), readable by the strict
+    reader of the current one.
+
+    It has no ``media.lot`` (one that does is refused: an unknown field, as the first verifier said).
+    Its ``verification_url`` is absent when it was signed before the QR code's link was (read as
+    None), or present (the link signed, still in ``/1``, just before lots came).
+    """
+    data = before_field(data, "media", "lot")
+    return data if "verification_url" in data else {**data, "verification_url": None}
+
+
+def as_v1(out: dict[str, Any]) -> dict[str, Any]:
+    """``to_dict`` of a ``/1`` record: without the lot, and without a link it did not sign."""
+    del out["media"]["lot"]
+    if out.get("verification_url") is None:
+        out.pop("verification_url", None)
+    return out
+
+
+def before_field(data: dict[str, Any], section: str, key: str) -> dict[str, Any]:
+    """A payload of a format that had no ``section.key``, made readable by the newer strict reader.
+
+    The field must be absent (the older format did not know it: present, it is an unknown field, as the
+    older verifier said); it is read as None, and ``to_dict`` drops it again for that format.
+    """
+    inner = data.get(section)
+    if not isinstance(inner, dict):
+        return data  # the strict reader says what is wrong with it
+    if key in inner:
+        raise _fail((None, section), f"unknown field(s) {key}")
+    return {**data, section: {**inner, key: None}}
 
 
 def _to_json(obj: Any) -> Any:

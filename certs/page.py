@@ -232,6 +232,7 @@ def _media(cert: Certificate, E: Edition) -> list[Block]:
                 ("media_type", L["media_type"], E.say(m.media_type)),
                 ("interface", L["interface"], E.say(m.interface)),
                 ("asset_number", L["asset"], m.asset_number),
+                *_lot_row(m.lot, E),
                 ("source", L["source"], m.source),
                 ("classification", L["classification"], E.say(m.classification)),
                 ("data_backed_up", L["backed_up"], L.get(m.data_backed_up, m.data_backed_up)),
@@ -532,6 +533,12 @@ def _destruction_head(d: DestructionRecord, digest: str, url: str, E: Edition) -
     ]
 
 
+def _lot_row(lot: str | None, E: Edition) -> list[tuple[str, str, Any]]:
+    """The donation lot, on the pages of records that carry one (no row at all for the others: pages
+    drawn before lots existed stay as they were)."""
+    return [("lot", E.L["lot"], lot)] if lot is not None else []
+
+
 def _destroyed_media(d: DestructionRecord, E: Edition) -> list[Block]:
     m = d.media
     L = E.L
@@ -547,6 +554,7 @@ def _destroyed_media(d: DestructionRecord, E: Edition) -> list[Block]:
                 ("interface", L["interface"], E.say(m.interface)),
                 ("capacity", L["capacity"].split(" (")[0], E.size(m.size_bytes)),
                 ("asset_number", L["asset"], m.asset_number),
+                *_lot_row(m.lot, E),
                 ("source", L["source"], m.source),
             ]
         ),

@@ -448,6 +448,29 @@ FR: tuple[tuple[str, str], ...] = (
         "is read-only (the kernel reports ro=1): it cannot be overwritten",
         "est en lecture seule (le noyau l'indique) : impossible de le réécrire",
     ),
+    # -- the lot reference and the asset number (host/refs.py): what the technician typed or scanned
+    ("the lot reference is empty", "la référence du lot est vide"),
+    (
+        "the lot reference is {n} characters long; at most 64",
+        "la référence du lot fait {n} caractères ; 64 au plus",
+    ),
+    (
+        "the lot reference may hold only letters, digits and . _ / - (not {chars})",
+        "la référence du lot ne peut contenir que des lettres, des chiffres et . _ / - (pas {chars})",
+    ),
+    (
+        "e.g. LOT-2026-03: letters, digits and . _ / -, at most 64",
+        "par exemple LOT-2026-03 : lettres, chiffres et . _ / -, 64 au plus",
+    ),
+    (
+        "the asset number is {n} characters long; at most 200",
+        "le numéro d'inventaire fait {n} caractères ; 200 au plus",
+    ),
+    ("the asset number contains a NUL character", "le numéro d'inventaire contient un caractère NUL"),
+    (
+        "the asset number printed on the machine, at most 200",
+        "le numéro d'inventaire inscrit sur la machine, 200 caractères au plus",
+    ),
     # -- values of certificate fields
     ("unclassified", "non classifié"),
     ("Clear", "Clear"),

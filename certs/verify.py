@@ -13,7 +13,7 @@ For each certificate, in this order (the first failure is the verdict's reason):
 2. the signature matches the header's key (``bad_signature``);
 3. the key is trusted for the station id it signs as, at the time it signed (``unknown_key``,
    ``unendorsed_key``, ``key_role``, ``station_mismatch``, ``revoked_key``);
-4. the payload is canonical JSON and a valid ``tabula.certificate/1`` record signed by the key it
+4. the payload is canonical JSON and a valid ``tabula.certificate/2`` (or ``/1``) record signed by the key it
    names (``schema_error``);
 5. the record is a certified erasure, not a failure report (``failure_report``);
    a destruction record (``tabula-destruction+json``, :mod:`certs.destruction`) is checked the same way
@@ -162,6 +162,8 @@ class Verdict:
             "sequence": c.station.sequence if c else None,
             "serial": c.media.serial if c else None,
             "model": c.media.model if c else None,
+            "asset_number": c.media.asset_number if c else None,
+            "lot": c.media.lot if c else None,
             "log": self.log,
         }
 
@@ -188,6 +190,8 @@ class Verdict:
             "sequence": d.station.sequence,
             "serial": d.media.serial,
             "model": d.media.model,
+            "asset_number": d.media.asset_number,
+            "lot": d.media.lot,
         }
 
 

@@ -27,6 +27,7 @@ from diagnostics.grading import load_rules
 from diagnostics.health import DriveHealth
 from diagnostics.inventory import Inventory
 from host.errors import TabulaError
+from host.refs import check_asset, check_lot, clean
 from host.runner import Runner, SubprocessRunner
 from host.units import human_size
 
@@ -70,6 +71,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         choices=["none", "short", "long"],
         help="SMART self-test to run (default: short with --full)",
     )
+    p.add_argument("--lot", metavar="REF", help="the donation lot of this machine (e.g. LOT-2026-03)")
+    p.add_argument("--asset", metavar="NUMBER", help="the machine's property / asset number")
     p.set_defaults(func=run)
 
 
@@ -88,6 +91,8 @@ def _fmt_bytes(n: int | None) -> str:
 
 
 def print_human(report: DiagnosticReport, out: TextIO) -> None:
+    if report.lot or report.asset_number:
+        out.write(f"Lot {report.lot or '-'}, asset number {report.asset_number or '-'}\n")
     if report.inventory is not None:
         out.write("Machine\n")
         out.writelines(_machine_lines(report.inventory))
@@ -177,6 +182,15 @@ def _cancel_on_sigint(cancel: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def _machine(args: argparse.Namespace) -> tuple[str | None, str]:
+    """``--lot`` and ``--asset`` as the report holds them, checked before anything runs."""
+    lot = clean(getattr(args, "lot", None)) or None
+    asset = clean(getattr(args, "asset", None))
+    if lot is not None:
+        check_lot(lot)
+    return lot, check_asset(asset)
+
+
 def exit_code(report: DiagnosticReport) -> int:
     if report.cancelled:
         return EXIT_CANCELLED
@@ -204,6 +218,7 @@ def run(
     try:
         rules = load_rules(args.rules)
         devices = _devices(args, check_devices)
+        lot, asset = _machine(args)
     except TabulaError as exc:
         err.write(f"error: {exc.diagnostics()}\n")
         return EXIT_BAD_INPUT
@@ -227,6 +242,8 @@ def run(
                 proc_root=proc_root,
                 cancel=cancel,
                 on_event=progress,
+                lot=lot,
+                asset_number=asset,
             )
     except DiagnosticsError as exc:
         err.write(f"error: {exc.diagnostics()}\n")

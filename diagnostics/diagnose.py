@@ -19,10 +19,12 @@ from diagnostics.health import DriveHealth, assess_drive
 from diagnostics.hwtests import TestResult, battery_test, cpu_test, drive_read_test, ram_test
 from diagnostics.inventory import Inventory, collect_inventory, list_storage
 from diagnostics.smart import SelfTestKind, SelfTestOutcome, read_smart, run_self_test
+from host.refs import check_asset, check_lot
 from host.runner import Runner
 
 Mode = Literal["quick", "full"]
-REPORT_SCHEMA = 1
+#: 2 added ``lot`` (the donation lot's reference, or null) and ``asset_number`` ('' when not given).
+REPORT_SCHEMA = 2
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,13 @@ class DiagnosticReport:
     tests: list[TestResult] = field(default_factory=list)
     machine: Verdict | None = None
     cancelled: bool = False
+    lot: str | None = None  # the donation lot of the machine diagnosed (host/refs.py)
+    asset_number: str = ""  # the machine's property number, as certificates name it
+
+    def __post_init__(self) -> None:
+        if self.lot is not None:
+            check_lot(self.lot)
+        check_asset(self.asset_number)
 
     @property
     def overall(self) -> VerdictName:
@@ -71,6 +80,8 @@ class DiagnosticReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": REPORT_SCHEMA,
+            "lot": self.lot,
+            "asset_number": self.asset_number,
             "mode": self.mode,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
@@ -197,13 +208,17 @@ def diagnose(
     proc_root: Path = Path("/proc"),
     cancel: threading.Event | None = None,
     on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    lot: str | None = None,
+    asset_number: str = "",
 ) -> DiagnosticReport:
-    """Run the whole diagnosis.  Nothing here writes to a drive."""
+    """Run the whole diagnosis of the machine ``asset_number`` of ``lot``.  Nothing here writes to a drive."""
     rules = rules or load_rules()
     run = _Run(
         runner, rules, bounds or Bounds.for_mode(mode), cancel or threading.Event(), sys_root, on_event
     )
-    report = DiagnosticReport(mode=mode, started_at=_now(), rules_source=rules.source)
+    report = DiagnosticReport(
+        mode=mode, started_at=_now(), rules_source=rules.source, lot=lot, asset_number=asset_number
+    )
     if not drives_only:
         run.event("step", name="inventory")
         report.inventory = collect_inventory(runner, sys_root=sys_root, proc_root=proc_root)

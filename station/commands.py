@@ -26,7 +26,7 @@ from erase.methods import method_names
 from erase.purge.machine import Machine, MachineDrive, current_machine
 from erase.purge.planner import PlanOptions
 from erase.record import JobPlan, Outcome
-from host import paths
+from host import paths, refs
 from host.drives import discover
 from host.errors import BadInput, TabulaError
 from host.units import human_size
@@ -38,7 +38,8 @@ from station.errors import Refused
 from station.i18n import _, current_language, tr
 from station.jobs import EraseOptions, create_job, find_job, find_jobs, plan_job, plan_purge_job, spawn
 from station.options import EXIT_OK, EXIT_REFUSED, WorkerOptions, exit_code_for
-from station.words import local_time, media_words, method_line, outcome_word
+from station.sync import lots
+from station.words import local_time, lot_check_words, media_words, method_line, outcome_word
 
 # -- drives ------------------------------------------------------------------------------------
 
@@ -176,6 +177,7 @@ def cmd_erase(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Tex
         return EXIT_OK
     shown = sys.stderr if args.json else stdout  # --json keeps stdout for JSON lines
     show_plan(entries, plans, shown)
+    warn_about_lot(plans[0].operator.get("lot", ""), shown)
     if args.plan:
         return EXIT_OK
     if not args.yes and not _confirm(entries, plans, stdin, shown, from_stdin=args.confirm_from_stdin):
@@ -254,7 +256,7 @@ def _plan(
     people: operator.Who,
 ) -> list[JobPlan]:
     """Every drive's plan, in memory.  Anything refused happens before a byte is written: bad input."""
-    op = people.operator() | {k: v for k, v in (("asset_number", args.asset), ("donor", args.donor)) if v}
+    op = people.operator() | machine_refs(args) | ({"donor": args.donor} if args.donor else {})
     try:
         if not args.no_cert:  # the certificate's settings must hold now, not after the erasure
             settings_for(_worker_options(args))
@@ -274,6 +276,37 @@ def _plan(
     except TabulaError as exc:
         raise BadInput(tr(exc.message), hint=tr(exc.hint) or None) from exc
     return plans
+
+
+def warn_about_lot(lot: str, out: TextIO) -> None:
+    """Ask the hub about the lot (when one is configured; at most a few seconds) and say what is wrong.
+
+    Never refuses: an unknown or closed lot, or a hub that cannot be asked, is a warning, and the check
+    is recorded (a pending one is asked again by the next sync).
+    """
+    if not lot:
+        return
+    check = lots.check_lot(lot, paths.home())
+    words = lot_check_words(check.reference, check.state, check.detail) if check is not None else None
+    if words:
+        out.write(_("Warning: {what}").format(what=words) + "\n")
+
+
+def machine_refs(args: argparse.Namespace) -> dict[str, str]:
+    """``--lot`` and ``--asset`` as a plan's operator fields, refused with the reason when they are not
+    a lot reference / an asset number (nothing written: exit 2)."""
+    lot = refs.clean(getattr(args, "lot", None))
+    asset = refs.clean(getattr(args, "asset", None))
+    for option, value, problem in (
+        ("--lot", lot, refs.lot_problem(lot) if lot else None),
+        ("--asset", asset, refs.asset_problem(asset)),
+    ):
+        if problem is not None:
+            raise BadInput(
+                _("{option} {value!r}: {why}").format(option=option, value=value[:80], why=tr(problem)),
+                hint=_("e.g. --lot LOT-2026-03 --asset PC-0173"),
+            )
+    return {k: v for k, v in (("lot", lot), ("asset_number", asset)) if v}
 
 
 def _resume(args: argparse.Namespace, jobs_root: Path, stdout: TextIO) -> int:
@@ -425,12 +458,21 @@ def _add_erase_parser(sub: Any) -> None:
         default=os.environ.get("TABULA_LANG") or None,
         help="certificate language (default: the settings file's, else English)",
     )
-    p.add_argument(
-        "--asset", metavar="NUMBER", help="property / asset number of the donated machine (certificate)"
-    )
+    _add_machine_args(p)
     p.add_argument("--donor", metavar="NAME", help="who donated the machine (certificate 'source')")
     _add_people_args(p)
     p.set_defaults(func=cmd_erase)
+
+
+def _add_machine_args(p: Any) -> None:
+    p.add_argument(
+        "--lot",
+        metavar="REF",
+        help="the donation lot of the machine (e.g. LOT-2026-03; signed in the record)",
+    )
+    p.add_argument(
+        "--asset", metavar="NUMBER", help="property / asset number of the donated machine (certificate)"
+    )
 
 
 def _add_people_args(p: Any) -> None:
@@ -485,6 +527,7 @@ def _add_destroy_parser(sub: Any) -> None:
     )
     p.add_argument("--at", metavar="TIME", help="when (ISO 8601, e.g. 2026-11-29T14:05:00Z; default now)")
     p.add_argument("--notes", default="", help="anything worth keeping with the record")
+    _add_machine_args(p)
     p.add_argument("--job-dir", help="where job journals live (default $TABULA_HOME/jobs)")
     p.add_argument("--lang", choices=("en", "fr"), default=os.environ.get("TABULA_LANG") or None)
     p.add_argument("--json", action="store_true", help="print the record's id and files as JSON")
@@ -495,6 +538,8 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     """Sign the destruction record of a failed job's drive (NIST SP 800-88 Destroy)."""
     jobs_root = Path(args.job_dir) if args.job_dir else paths.jobs_dir()
     job_dir = find_job(jobs_root, args.job)
+    machine = machine_refs(args)
+    warn_about_lot(machine.get("lot", ""), sys.stderr if args.json else sys.stdout)
     done = destroy_job(
         job_dir,
         method=args.method,
@@ -504,6 +549,8 @@ def cmd_destroy(args: argparse.Namespace) -> int:
         destroyed_at=_utc_time(args.at) if args.at else None,
         notes=args.notes,
         lang=args.lang,
+        lot=machine.get("lot"),
+        asset_number=machine.get("asset_number"),
     )
     if args.json:
         print(

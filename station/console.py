@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -114,6 +114,16 @@ def show_purge_plan(plan: Any, out: TextIO) -> None:
     out.write("  " + _("estimated time: {t}").format(t=human_duration(pp.estimate_seconds)) + "\n")
 
 
+def machine_line(operator: Mapping[str, str]) -> str:
+    """'lot LOT-2026-03  asset number PC-7' from a plan's operator fields ('' when it has neither)."""
+    parts = []
+    if operator.get("lot"):
+        parts.append(_("lot {lot}").format(lot=operator["lot"]))
+    if operator.get("asset_number"):
+        parts.append(_("asset number {asset}").format(asset=operator["asset_number"]))
+    return "  ".join(parts)
+
+
 def show_plan(entries: Sequence[Any], plans: Sequence[Any], out: TextIO) -> None:
     for entry, plan in zip(entries, plans, strict=True):
         i = entry.info
@@ -130,6 +140,9 @@ def show_plan(entries: Sequence[Any], plans: Sequence[Any], out: TextIO) -> None
             )
             + "\n"
         )
+        machine = machine_line(plan.operator)
+        if machine:
+            out.write("  " + machine + "\n")
         if plan.purge is not None:
             show_purge_plan(plan, out)
             expected = plan.purge["level_expected"]

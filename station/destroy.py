@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from certs.destruction import METHODS
-from certs.issue import issue_destruction
+from certs.issue import IssuedDestruction, issue_destruction
 from erase.journal import derive
 from erase.record import Outcome
-from host import paths
+from host import paths, refs
 from host.errors import BadInput
 from host.fsio import atomic_write
 from station.certify import CERTIFICATE_INDEX, ensure_station_key, settings_for
@@ -58,6 +58,27 @@ def _failure_report(job_dir: Path) -> tuple[str, str] | None:
     return None
 
 
+def _indexed(job_dir: Path, issued: IssuedDestruction) -> Destroyed:
+    """Write ``destruction.json`` (the record's id, number and files) in the job directory."""
+    files = [issued.json_path, issued.pdf_path]
+    index = {
+        "record_id": issued.record_id,
+        "sequence": issued.sequence,
+        "digest": issued.digest,
+        "paths": [str(p) for p in files],
+    }
+    atomic_write(job_dir / DESTRUCTION_INDEX, json.dumps(index, indent=2).encode())
+    return Destroyed(issued.record_id, files, issued.sequence)
+
+
+def _check_machine(lot: str | None, asset_number: str | None) -> None:
+    """The lot and asset number given to replace the job's, checked before anything is signed."""
+    if lot:
+        refs.check_lot(lot)
+    if asset_number:
+        refs.check_asset(asset_number)
+
+
 def destroy_job(
     job_dir: Path,
     *,
@@ -68,8 +89,14 @@ def destroy_job(
     destroyed_at: str | None = None,
     notes: str = "",
     lang: str | None = None,
+    lot: str | None = None,
+    asset_number: str | None = None,
 ) -> Destroyed:
-    """Sign the destruction record of the drive of ``job_dir``; see the module documentation."""
+    """Sign the destruction record of the drive of ``job_dir``; see the module documentation.
+
+    ``lot`` / ``asset_number`` (``--lot`` / ``--asset``) replace the ones the job was planned with.
+    """
+    _check_machine(lot, asset_number)
     if method not in METHODS:
         raise BadInput(f"unknown destruction method {method!r}", hint="one of: " + ", ".join(METHODS))
     if not performed_by.strip():
@@ -103,19 +130,8 @@ def destroy_job(
         report=_failure_report(job_dir),
         settings=settings,
         lang=lang if lang in ("en", "fr") else settings.language,
+        lot=lot or None,
+        asset_number=asset_number or None,
     )
     enqueue_destruction(issued.json_path, home=paths.home())
-    files = [issued.json_path, issued.pdf_path]
-    atomic_write(
-        job_dir / DESTRUCTION_INDEX,
-        json.dumps(
-            {
-                "record_id": issued.record_id,
-                "sequence": issued.sequence,
-                "digest": issued.digest,
-                "paths": [str(p) for p in files],
-            },
-            indent=2,
-        ).encode(),
-    )
-    return Destroyed(issued.record_id, files, issued.sequence)
+    return _indexed(job_dir, issued)

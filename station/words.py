@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from station.i18n import N_, _, current_language
+from station.i18n import N_, _, current_language, tr
 
 #: Each overwrite method and NIST policy: a short plain name.
 METHOD_TITLES: dict[str, str] = {
@@ -143,3 +143,25 @@ def local_time(iso: str | None, *, seconds: bool = False) -> str:
         return iso
     date = "%d/%m/%Y" if current_language() == "fr" else "%Y-%m-%d"
     return t.strftime(f"{date} %H:%M:%S" if seconds else f"{date} %H:%M")
+
+
+def lot_check_words(reference: str, state: str, detail: str) -> str | None:
+    """What a person is told after the hub was asked about a lot reference (None: nothing to say).
+
+    A warning only: the records are signed with the lot whatever the hub says (station.sync.lots).
+    """
+    if state == "unknown":
+        return _(
+            "Lot {lot} is unknown to the hub. Check the reference; the records are signed with it anyway "
+            "and linked once the lot exists on the hub."
+        ).format(lot=reference)
+    if state == "closed":
+        return _("Lot {lot} was closed on the hub on {date}. The records are signed with it anyway.").format(
+            lot=reference, date=local_time(detail) if detail else "?"
+        )
+    if state == "pending":
+        return _(
+            "Lot {lot} could not be checked with the hub ({why}): it will be at the next sync. "
+            "Nothing is lost."
+        ).format(lot=reference, why=tr(detail))
+    return None

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from station.i18n import DEFAULT_LANGUAGE, set_language
 from tests.loopdev import have_root, loop_device
 
 
@@ -23,6 +24,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 LoopFactory = Callable[..., str]
+
+
+@pytest.fixture(autouse=True)
+def _language_back_to_english() -> Iterator[None]:
+    """``station ... --lang fr`` sets the process's language (as it should for one command): the next
+    test starts in the default language again, whatever the previous one asked for."""
+    yield
+    set_language(DEFAULT_LANGUAGE)
 
 
 @pytest.fixture(autouse=True)

@@ -225,7 +225,7 @@ def _doc() -> dict[str, Any]:
         (lambda d: d["media"].update(serial=5), "expected a string"),
         (lambda d: d.update(kind="success"), "expected one of"),
         (lambda d: d["sanitization"].update(steps={}), "expected a list"),
-        (lambda d: d.update(schema="tabula.certificate/2"), "unknown certificate schema"),
+        (lambda d: d.update(schema="tabula.certificate/3"), "unknown certificate schema"),
         (lambda d: d.update(certificate_id="not-a-uuid"), "UUID"),
         (lambda d: d.update(issued_at="2025-03-01 10:00:00"), "UTC timestamp"),
         (lambda d: d["verification"]["checks"][0].update(coverage_ppm=999), "coverage_ppm"),

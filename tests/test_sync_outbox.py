@@ -229,7 +229,7 @@ def test_an_outbox_of_the_first_release_is_migrated_in_place(tmp_path: Path) -> 
         t.join()
     assert errors == []
     conn = sqlite3.connect(db_path(kit.home))
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     (table,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'items'").fetchone()
     assert "'destruction'" in table  # version 3 takes destruction records

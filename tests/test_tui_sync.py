@@ -45,8 +45,19 @@ def sync_line(app: TabulaApp) -> str:
     return str(app.screen_stack[1].query_one("#sync", Static).render())
 
 
+_BEFORE: set[threading.Thread] = set()
+
+
+@pytest.fixture(autouse=True)
+def _sync_threads_of_other_tests() -> None:
+    """Threads left by earlier tests (an app unmounts without waiting for an upload in flight) are not
+    this test's: only the ones started during it count."""
+    _BEFORE.clear()
+    _BEFORE.update(t for t in threading.enumerate() if t.name == "tabula-sync")
+
+
 def sync_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "tabula-sync" and t.is_alive()]
+    return [t for t in threading.enumerate() if t.name == "tabula-sync" and t.is_alive() and t not in _BEFORE]
 
 
 async def erase_one(pilot: object, app: TabulaApp, dev: str) -> None:

@@ -7,7 +7,8 @@
   success (TUI, CLI).
 
 Modules: :mod:`.outbox` (SQLite queue), :mod:`.client` (HTTP, the only one importing httpx),
-:mod:`.drain` (passes, backoff, daemon), :mod:`.state` (status), :mod:`.config`, :mod:`.cli`.
+:mod:`.drain` (passes, backoff, daemon), :mod:`.state` (status), :mod:`.config`, :mod:`.cli`,
+:mod:`.lots` (is the technician's lot reference known to the hub, and open?).
 """
 
 from station.sync.drain import DrainResult, SyncDaemon, drain, start_background

@@ -116,6 +116,23 @@ def print_status(st: SyncStatus, out: TextIO) -> None:
     listed = len(st.rejected_items) + len(st.retrying_items)
     if st.rejected + st.retrying > listed:
         out.write(f"  ... and {st.rejected + st.retrying - listed} more (station sync --status --json)\n")
+    _print_lots(st, out)
+
+
+_LOT_WORDS = {
+    "unknown": "unknown to the hub (create it there; the records link to it once it exists)",
+    "closed": "closed on the hub",
+    "pending": "not checked yet (the hub could not be asked; every sync asks again)",
+}
+
+
+def _print_lots(st: SyncStatus, out: TextIO) -> None:
+    """Lot references the technician gave that the hub does not know, has closed, or was not asked about."""
+    if st.lots:
+        out.write("lots to look at:\n")
+    for lot in st.lots:
+        detail = f": {lot['detail']}" if lot["detail"] else ""
+        out.write(f"  {lot['reference']} {_LOT_WORDS.get(lot['state'], lot['state'])}{detail}\n")
 
 
 def _print_log_status(st: SyncStatus, out: TextIO) -> None:
@@ -150,6 +167,8 @@ def _print_result(result: DrainResult, as_json: bool, out: TextIO, refused: int)
         out.write(f"log problem: {result.log_error}\n")
     if result.log_alarm:
         out.write(f"LOG ALARM: {result.log_alarm}\n")
+    if result.lots_checked:
+        out.write(f"the hub answered about {result.lots_checked} lot reference(s) (station sync --status)\n")
     if result.error:
         out.write(f"error: {result.error}\n")
 

@@ -146,6 +146,9 @@ BATCH_PATH = "/api/v1/certificates:batch"
 #: Bytes of certificates per batch at most (the hub takes 8 MiB of base64 and JSON); certificates per
 #: batch: the configuration's ``batch``.
 BATCH_BYTES = 4 * 1024 * 1024
+#: Added to a 404's message: for an upload it most often means a wrong URL (station.sync.lots drops it
+#: when the 404 is the hub's answer to a lot lookup: the lot is unknown).
+WRONG_URL_HINT = " (is the hub URL right?)"
 
 #: The hub's route for each kind of queued document.
 ROUTES = {"certificate": "certificates", "report": "reports", "destruction": "destructions"}
@@ -234,7 +237,7 @@ def _refusal(
             "halt", reason + " (is the station token right, and still valid?)", code=hub_code, status=code
         )
     if code == 404:
-        return Answer("halt", reason + " (is the hub URL right?)", code=hub_code, status=code)
+        return Answer("halt", reason + WRONG_URL_HINT, code=hub_code, status=code)
     if 300 <= code < 400:
         return Answer(
             "halt", f"HTTP {code}: the hub redirects to {location or '?'} (set the URL to it)", status=code
@@ -366,6 +369,11 @@ class SyncClient:
 
     def log_key(self) -> Answer:
         return self.request("GET", "/api/v1/log/key.pem", raw=True)
+
+    def lot(self, reference: str) -> Answer:
+        """The hub's lot ``reference`` in this station's organisation (404 ``unknown_lot``: none);
+        :mod:`station.sync.lots` reads the answer.  A query parameter: references may hold '/'."""
+        return self.request("GET", "/api/v1/lots", params={"reference": reference})
 
     def publish_chain_head(self, body: bytes) -> Answer:
         return self.request("POST", "/api/v1/chain-heads", content=body)

@@ -19,7 +19,8 @@ moment loses at most the answer to the request in flight, and that only causes a
 * a document refused for good is kept as *rejected* with the hub's reason until requeued;
 * when the pass was not halted, the hub's transparency log: each certificate's inclusion proof is
   checked and kept, missing ones fetched, the station's chain head published, and the log's
-  consistency with what it showed before checked (:mod:`station.sync.logsync`).
+  consistency with what it showed before checked (:mod:`station.sync.logsync`); then the lot
+  references whose check waited for the hub are asked again (:mod:`station.sync.lots`).
 
 One drainer at a time per outbox (``flock``, released by the kernel if the process dies).
 """
@@ -43,6 +44,7 @@ from station.sync.client import BATCH_BYTES, Answer, SyncClient
 from station.sync.config import SyncConfig, load_config
 from station.sync.errors import SyncConfigError
 from station.sync.logsync import LogKeeper
+from station.sync.lots import recheck_pending
 from station.sync.outbox import Item, Outbox, outbox_dir, reconcile
 from station.sync.state import status
 
@@ -78,6 +80,7 @@ class DrainResult:
     chain_head: int | None = None  # the number the chain head published in this pass names
     log_error: str | None = None  # a proof or chain head that could not be kept (retried next pass)
     log_alarm: str | None = None  # the hub's log is not consistent with what it showed before
+    lots_checked: int = 0  # lot references whose pending check the hub answered (station.sync.lots)
 
     @property
     def complete(self) -> bool:
@@ -173,6 +176,7 @@ def _drain_outbox(box: Outbox, config: SyncConfig, result: DrainResult, p: _Pass
         halt = _sweeps(box, keeper, result, p)
         if halt is None and not p.stopped():
             _log_work(box, keeper, result)
+            result.lots_checked = recheck_pending(box, client)
     if halt is not None:
         _halted(box, result, halt, failures, p.backoff)
     elif not p.stopped() or result.sent:

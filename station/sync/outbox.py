@@ -53,8 +53,9 @@ MAX_DOCUMENT_BYTES = 1024 * 1024  # the hub refuses larger uploads; refuse them 
 #: Version 1 is the unversioned schema of the first station releases (``user_version`` 0, no backoff
 #: columns); version 2 gives every row its own backoff and the hub's error code; version 3 accepts
 #: destruction records (``kind = 'destruction'``) and keeps the hub's inclusion proof of every
-#: certificate it holds (its transparency log).
-SCHEMA_VERSION = 3
+#: certificate it holds (its transparency log); version 4 keeps what the hub said of each lot reference
+#: the technician gave (``lot_checks``: open, closed, unknown, or pending while the hub is unreachable).
+SCHEMA_VERSION = 4
 
 _ITEMS = """CREATE TABLE {name} (
     doc_id          TEXT NOT NULL,
@@ -80,10 +81,17 @@ _INDEXES = (
     "CREATE INDEX items_pending ON items (state, seq)",
     "CREATE INDEX items_due ON items (state, next_attempt_at)",
 )
+_LOT_CHECKS = """CREATE TABLE lot_checks (
+    reference   TEXT PRIMARY KEY,
+    state       TEXT NOT NULL CHECK (state IN ('open', 'closed', 'unknown', 'pending')),
+    detail      TEXT NOT NULL DEFAULT '',
+    checked_at  REAL NOT NULL
+)"""
 _CREATE = (
     _ITEMS.format(name="items"),
     *_INDEXES,
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    _LOT_CHECKS,
 )
 
 _V2_COLUMNS = (
@@ -114,6 +122,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE items_v3 RENAME TO items",
         *_INDEXES,
     ),
+    3: (_LOT_CHECKS,),
 }
 
 _ITEM_COLUMNS = "seq, doc_id, kind, body, sha256, attempts, failures, source"
@@ -317,6 +326,23 @@ class Outbox:
                 " next_attempt_at = ?, last_error = ?, error_code = ? WHERE seq = ? AND state = 'pending'",
                 (now, not_before, reason, code, seq),
             )
+
+    def record_lot(self, reference: str, state: str, detail: str, now: float) -> None:
+        """What the hub said of a lot reference (or ``pending``: it could not be asked)."""
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO lot_checks (reference, state, detail, checked_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (reference) DO UPDATE SET state = excluded.state, detail = excluded.detail,"
+                " checked_at = excluded.checked_at",
+                (reference, state, detail, now),
+            )
+
+    def lot_checks(self) -> list[tuple[str, str, str, float]]:
+        """Every lot reference checked or waiting: (reference, state, detail, checked_at), newest first."""
+        rows = self.conn.execute(
+            "SELECT reference, state, detail, checked_at FROM lot_checks ORDER BY checked_at DESC, reference"
+        ).fetchall()
+        return [(str(r[0]), str(r[1]), str(r[2]), float(r[3])) for r in rows]
 
     def keep_proof(self, seq: int, proof: bytes, now: float) -> None:
         """The hub's inclusion proof of this (sent) certificate."""

@@ -39,6 +39,7 @@ class SyncStatus:
     log_alarm: str | None = None  # the hub's log failed the consistency check: needs a person
     chain_head_sequence: int | None = None  # the number the last chain head published names
     chain_head_at: float | None = None
+    lots: list[dict[str, Any]] = field(default_factory=list)  # lot checks to tell: unknown, closed, pending
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,6 +63,11 @@ def status(home: Path | None = None) -> SyncStatus:
         rejected = [t.to_json() for t in box.rejected(LISTED)]
         retrying = [t.to_json() for t in box.retrying(LISTED)]
         next_due = box.next_due_at()
+        lots = [
+            {"reference": ref, "state": state, "detail": detail, "checked_at": at}
+            for ref, state, detail, at in box.lot_checks()
+            if state != "open"
+        ][:LISTED]
 
     def num(key: str) -> float | None:
         return float(meta[key]) if key in meta else None
@@ -86,4 +92,5 @@ def status(home: Path | None = None) -> SyncStatus:
         log_alarm=meta.get("log_alarm"),
         chain_head_sequence=int(meta["chain_head_sequence"]) if "chain_head_sequence" in meta else None,
         chain_head_at=num("chain_head_at"),
+        lots=lots,
     )

@@ -34,12 +34,13 @@ from station.destroy import destroy_job
 from station.i18n import N_, _, choose_language, current_language, set_language, tr
 from station.jobs import create_job, find_jobs, plan_job, plan_purge_job, spawn
 from station.options import WorkerOptions
-from station.sync import SyncDaemon, start_background, status
+from station.sync import SyncDaemon, lots, start_background, status
 from station.sync.config import load_config
 from station.sync.errors import SyncConfigError
 from station.sync.outbox import Outbox, db_path
 from station.tui import model
 from station.tui.context import DiagnoseSetup, StationContext
+from station.tui.machine import Machine
 from station.tui.messages import (
     Destroyed,
     DestroyRequested,
@@ -47,6 +48,8 @@ from station.tui.messages import (
     DrivesScanned,
     FollowRequested,
     JobsFound,
+    LotChecked,
+    MachineSubmitted,
     Printed,
     PrintRequested,
     QuitRequested,
@@ -58,7 +61,15 @@ from station.tui.messages import (
 )
 from station.tui.model import Bench, JobBook, StationSettings, select_jobs
 from station.tui.outcome import result_of
-from station.tui.screens import BenchScreen, ConfirmScreen, DrivesScreen, ResultScreen, SettingsScreen
+from station.tui.screens import (
+    BenchScreen,
+    ConfirmScreen,
+    DrivesScreen,
+    MachineScreen,
+    ResultScreen,
+    SettingsScreen,
+)
+from station.words import lot_check_words
 
 
 class Stoppable(Protocol):
@@ -97,6 +108,7 @@ CSS = """
 #settings { padding: 0 1; }
 #settings Input, #settings Select { width: 60; }
 #sync { height: 1; padding: 0 1; }
+#machine-problem { height: auto; margin-top: 1; }
 #sync.off { color: $text-muted; }
 #sync.warn { color: $warning; }
 #sync.error { color: $error; }
@@ -113,6 +125,8 @@ ConfirmScreen { align: center middle; }
 class TabulaApp(App[int]):
     CSS = CSS
     ENABLE_COMMAND_PALETTE = False
+    #: The machine at the bench: its lot and asset number (``l`` changes them; frozen, so shared safely).
+    machine: Machine = Machine()
 
     def __init__(
         self,
@@ -181,6 +195,9 @@ class TabulaApp(App[int]):
     def on_mount(self) -> None:
         self.title = _("Tabula: drive erasure")
         self.push_screen(DrivesScreen())
+        if self.settings.ask_machine:
+            # Each machine's lot and asset number first (a scanner's burst), once who erases is known.
+            self.push_screen(MachineScreen())
         if not self.settings.technician:
             # First start (or a live image without tabula.technician=): who erases, before anything.
             self.push_screen(SettingsScreen(first_start=True))
@@ -275,6 +292,30 @@ class TabulaApp(App[int]):
 
     def on_settings_submitted(self, message: SettingsSubmitted) -> None:
         self.save_settings(message.settings)
+
+    # -- the machine at the bench: lot and asset number ---------------------------------------------
+    def on_machine_submitted(self, message: MachineSubmitted) -> None:
+        """Keep the machine for every job planned from now on; ask the hub about its lot (a thread)."""
+        self.machine = message.machine
+        if isinstance(self.screen, MachineScreen):
+            self.pop_screen()
+        label = self.machine.label()
+        self.notify(_("Machine: {what}.").format(what=label) if label else _("No lot or asset number."))
+        self.refresh_screens()
+        if self.machine.lot:
+            self.check_lot(self.machine.lot)
+
+    @work(thread=True, group="lot", exit_on_error=False)
+    def check_lot(self, lot: str) -> None:
+        """Ask the hub about the lot (at most a few seconds; pending and recorded when it cannot answer)."""
+        self.post_message(LotChecked(lots.check_lot(lot, self.home)))
+
+    def on_lot_checked(self, message: LotChecked) -> None:
+        check = message.check
+        words = lot_check_words(check.reference, check.state, check.detail) if check is not None else None
+        if words:
+            pending = check is not None and check.state == "pending"
+            self.notify(words, severity="information" if pending else "warning", timeout=15)
 
     def on_follow_requested(self, message: FollowRequested) -> None:
         """``p``: the newest bench; after a restart, the erasures found running (reattached)."""
@@ -477,6 +518,7 @@ class TabulaApp(App[int]):
                 "scan": N_("Could not read the drives: {error}"),
                 "jobs": N_("Could not read the job journals: {error}"),
                 "sync": N_("Could not read the sync status: {error}"),
+                "lot": N_("Could not check the lot with the hub: {error}"),
             }.get(event.worker.group, N_("Internal error: {error}"))
             self.notify(_(what).format(error=text), severity="error", timeout=10)
 
@@ -529,8 +571,12 @@ class TabulaApp(App[int]):
         ended = model.job_ended_at(job.state)
         return ended is not None and _now() - ended < model.RECENT_SECONDS
 
+    def operator(self) -> dict[str, str]:
+        """The plan's operator fields: who erases (the settings) and the machine (lot, asset number)."""
+        return self.settings.operator() | self.machine.operator()
+
     def make_plan(self, entry: DriveEntry, policy: str) -> JobPlan:
-        return plan_job(entry.info, model.options_for(policy, entry.info), operator=self.settings.operator())
+        return plan_job(entry.info, model.options_for(policy, entry.info), operator=self.operator())
 
     def plan_purge(
         self, entry: DriveEntry, policy: str, plan_options: PlanOptions
@@ -547,7 +593,7 @@ class TabulaApp(App[int]):
             policy,
             runner,
             plan_options,
-            operator=self.settings.operator(),
+            operator=self.operator(),
         )
 
     def worker_options(self) -> WorkerOptions:

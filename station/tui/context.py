@@ -18,6 +18,7 @@ from erase.record import JobPlan
 from host.drives import DriveEntry
 from host.identity import DriveInfo
 from host.runner import Runner, SubprocessRunner
+from station.tui.machine import Machine
 from station.tui.model import Bench, JobBook, StationSettings, SyncView, TrackedJob
 
 
@@ -44,7 +45,7 @@ class DiagnoseSetup:
 
 
 class StationContext(Protocol):
-    """The station as the screens see it: drives, jobs, settings, sync status, planning."""
+    """The station as the screens see it: drives, jobs, settings, the machine, sync status, planning."""
 
     entries: list[DriveEntry]
     selected: set[str]
@@ -58,6 +59,7 @@ class StationContext(Protocol):
     home: Path
     sync: SyncView
     diagnose_setup: DiagnoseSetup
+    machine: Machine  # the machine at the bench: its lot and asset number (station.tui.machine)
 
     def health_of(self, info: DriveInfo) -> str | None: ...
 

@@ -7,9 +7,9 @@ to redraw it: each side posts a message and the other handles it (``on_<message_
   :class:`SyncChanged` (the sync status line), posted to every screen on the stack; a screen that
   does not show them ignores them.
 * screens -> app: :class:`StartRequested`, :class:`QuitRequested`, :class:`SettingsSubmitted`,
-  :class:`FollowRequested`, :class:`PrintRequested`, :class:`DestroyRequested`.
+  :class:`MachineSubmitted`, :class:`FollowRequested`, :class:`PrintRequested`, :class:`DestroyRequested`.
 * threads -> app: :class:`DrivesChanged`, :class:`DrivesScanned`, :class:`JobsFound`, :class:`SyncPolled`,
-  :class:`Printed`, :class:`Destroyed`.
+  :class:`Printed`, :class:`Destroyed`, :class:`LotChecked`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from textual.message import Message
 
 from erase.record import JobPlan
 from host.drives import DriveEntry
+from station.sync.lots import LotCheck
+from station.tui.machine import Machine
 from station.tui.model import StationSettings, SyncView
 
 # -- app -> screens ------------------------------------------------------------------------------
@@ -54,6 +56,14 @@ class SettingsSubmitted(Message):
     def __init__(self, settings: StationSettings) -> None:
         super().__init__()
         self.settings = settings
+
+
+class MachineSubmitted(Message):
+    """The machine at the bench: its lot and asset number (every job started next carries them)."""
+
+    def __init__(self, machine: Machine) -> None:
+        super().__init__()
+        self.machine = machine
 
 
 class FollowRequested(Message):
@@ -129,6 +139,14 @@ class Destroyed(Message):
         self.job_dir = job_dir
         self.paths = paths
         self.error = error
+
+
+class LotChecked(Message):
+    """What the hub said of the machine's lot (station.sync.lots); None: no hub is configured."""
+
+    def __init__(self, check: LotCheck | None) -> None:
+        super().__init__()
+        self.check = check
 
 
 class DrivesScanned(Message):

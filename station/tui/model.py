@@ -792,6 +792,7 @@ class StationSettings:
     default_policy: str = NIST_CLEAR
     printer: str = ""  # CUPS destination for certificates and reports ("" = CUPS's default)
     label_printer: str = ""  # CUPS destination for labels ("" = the printer above)
+    ask_machine: bool = False  # ask each machine's lot and asset number at start (l asks any time)
 
     def operator(self) -> dict[str, str]:
         """The job plan's operator fields: the certificate's person when the settings file has none."""
@@ -825,6 +826,7 @@ def load_settings(path: Path) -> tuple[StationSettings, dict[str, Any]]:
         default_policy=policy if policy in policy_keys() else NIST_CLEAR,
         printer=str(station.get("printer", "")),
         label_printer=str(station.get("label_printer", "")),
+        ask_machine=station.get("ask_machine", False) is True,
     )
     return settings, doc
 
@@ -841,6 +843,7 @@ def save_settings(path: Path, settings: StationSettings, doc: Mapping[str, Any],
     station["default_policy"] = settings.default_policy
     station["printer"] = settings.printer
     station["label_printer"] = settings.label_printer
+    station["ask_machine"] = settings.ask_machine
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         text = tomli_w.dumps(out)

@@ -100,7 +100,10 @@ def _certified(c: Certificate) -> list[tuple[str, str]]:
     m = c.media
     return [
         (_("Drive"), _drive(m.model, m.serial, m.media_type, m.interface)),
-        (_("Asset number"), m.asset_number or "-"),
+        (
+            _("Asset number"),
+            (m.asset_number or "-") + ("  " + _("lot {lot}").format(lot=m.lot) if m.lot else ""),
+        ),
         (_("Method"), method_title(c.sanitization.method)),
         (_("Level reached"), f"NIST SP 800-88 {c.sanitization.level_achieved.capitalize()}"),
         (_("Erased by"), " / ".join(x for x in (c.person.name, c.person.organisation) if x) or "-"),

@@ -3,7 +3,7 @@
 ``drives`` (the main screen) leads to ``policy`` -> ``plan`` or ``purge_plan`` (confirmation) ->
 ``bench`` (progress and results) -> ``result`` (a finished drive: its certificate and QR code, print,
 label; or its failure report and what next: erase again, another method, ``destroy``), and to
-``details``, ``diagnostics`` and ``settings``; ``confirm`` is the yes/no dialog.  ``base`` and ``widgets`` hold what they share.  Screens read the station
+``details``, ``diagnostics``, ``machine`` (lot and asset number) and ``settings``; ``confirm`` is the yes/no dialog.  ``base`` and ``widgets`` hold what they share.  Screens read the station
 through :class:`station.tui.context.StationContext` and post messages
 (:mod:`station.tui.messages`) to change it: no screen imports the app.
 """
@@ -15,6 +15,7 @@ from station.tui.screens.destroy import DestroyScreen
 from station.tui.screens.details import DetailsScreen, certificate_check
 from station.tui.screens.diagnostics import DiagnosticsScreen
 from station.tui.screens.drives import DrivesScreen
+from station.tui.screens.machine import MachineScreen
 from station.tui.screens.plan import PlanScreen
 from station.tui.screens.policy import PolicyScreen
 from station.tui.screens.purge_plan import PurgePlanScreen
@@ -28,6 +29,7 @@ __all__ = [
     "DetailsScreen",
     "DiagnosticsScreen",
     "DrivesScreen",
+    "MachineScreen",
     "PlanScreen",
     "PolicyScreen",
     "PurgePlanScreen",

@@ -81,6 +81,7 @@ class DiagnosticsScreen(TabulaScreen):
     def run_diagnosis(self) -> None:
         self.thread = threading.current_thread()
         setup = self.tabula.diagnose_setup
+        machine = self.tabula.machine  # the report names the machine (lot, asset number)
         devices = list(setup.devices) if setup.devices is not None else None
         if devices is None and self.tabula.demo:
             devices = [e.path for e in self.tabula.entries]  # the demo's own drives only
@@ -99,6 +100,8 @@ class DiagnosticsScreen(TabulaScreen):
                 proc_root=setup.proc_root,
                 cancel=self.cancel,
                 on_event=on_event,
+                lot=machine.lot or None,
+                asset_number=machine.asset_number,
             )
         except (TabulaError, OSError, ValueError) as exc:
             self.post_message(DiagFailed(exc.diagnostics() if isinstance(exc, TabulaError) else str(exc)))
@@ -141,6 +144,9 @@ class DiagnosticsScreen(TabulaScreen):
             if self.saved is not None:
                 title.append("  " + _("Saved: {path}").format(path=self.saved), style="green")
             body = render_report(self.report)
+        machine = self.tabula.machine.label()
+        if machine:
+            title.append("\n" + machine, style="dim")
         self.query_one("#diag-title", Static).update(title)
         self.query_one("#diag-body", Static).update(body)
 

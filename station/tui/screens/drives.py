@@ -35,6 +35,7 @@ from station.tui.model import (
 from station.tui.screens.base import TabulaScreen
 from station.tui.screens.details import DetailsScreen
 from station.tui.screens.diagnostics import DiagnosticsScreen
+from station.tui.screens.machine import MachineScreen
 from station.tui.screens.policy import PolicyScreen
 from station.tui.screens.result import ResultScreen
 from station.tui.screens.settings import SettingsScreen
@@ -94,8 +95,9 @@ class DrivesScreen(TabulaScreen):
         Binding("a", "select_all", "All"),
         Binding("e", "erase", "Erase"),
         Binding("p", "bench", "Follow"),
-        Binding("d", "details", "Details"),
+        Binding("d", "details", "Info"),
         Binding("g", "diagnose", "Diagnostics"),
+        Binding("l", "machine", "Lot"),
         Binding("s", "settings", "Settings"),
         Binding("q", "quit_app", "Quit"),
     ]
@@ -246,6 +248,9 @@ class DrivesScreen(TabulaScreen):
         title = _("Drives: {n}").format(n=len(self.tabula.entries))
         if n_sel:
             title += "  " + _("selected: {n}").format(n=n_sel)
+        machine = self.tabula.machine.label()
+        if machine:
+            title += "  " + machine
         if self.tabula.demo:
             title += "  " + _("(demonstration)")
         self.query_one("#title", Static).update(Text(title, style="bold"))
@@ -391,6 +396,9 @@ class DrivesScreen(TabulaScreen):
 
     def action_diagnose(self) -> None:
         self.app.push_screen(DiagnosticsScreen())
+
+    def action_machine(self) -> None:
+        self.app.push_screen(MachineScreen())
 
     def action_quit_app(self) -> None:
         self.app.post_message(QuitRequested())

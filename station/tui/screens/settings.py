@@ -1,4 +1,5 @@
-"""The station settings: technician, organisation, location, language, default policy, printers.
+"""The station settings: technician, organisation, location, language, default policy, printers, and
+whether each machine's lot and asset number are asked at start.
 
 At first start (no technician's name yet: every certificate names the person who erased) the screen
 opens by itself, says why, and cannot be left without a name.
@@ -13,6 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import (
+    Checkbox,
     Footer,
     Input,
     Label,
@@ -77,6 +79,11 @@ class SettingsScreen(TabulaScreen):
             yield Input(s.printer, id="printer")
             yield Label(_("Printer for labels (empty: the printer above)"))
             yield Input(s.label_printer, id="label_printer")
+            yield Checkbox(
+                _("Ask each machine's lot and asset number at start (l asks them any time)"),
+                s.ask_machine,
+                id="ask_machine",
+            )
             yield Static(Text(str(self.tabula.settings_path), style="dim"))
         yield Footer(compact=True)
 
@@ -101,6 +108,7 @@ class SettingsScreen(TabulaScreen):
             default_policy=policy if isinstance(policy, str) else model.NIST_CLEAR,
             printer=self.query_one("#printer", Input).value.strip(),
             label_printer=self.query_one("#label_printer", Input).value.strip(),
+            ask_machine=self.query_one("#ask_machine", Checkbox).value,
         )
         if not settings.technician:
             self.notify(_("Type the technician's name: certificates name who erased."), severity="error")
