@@ -17,10 +17,14 @@ What it does, honestly:
 * at each size it measures, through HTTP against ``station-hub serve`` processes (rate limits off):
   ingest of ``--http-sample`` new certificates by ``--concurrency`` stations in parallel (each a
   thread with its own keep-alive connection (``http.client``: lighter than httpx), its chain in
-  order) with ONE hub process, then the same
+  order), one certificate per request (``PUT``) and then ``--batch`` per request (``POST
+  /api/v1/certificates:batch``, what ``station sync`` sends), alternating ``--rounds`` times, each
+  rate with the load average when it was taken, with ONE hub process, then the same
   with TWO hub processes on the same database; p50/p95 of lookups by id (public), serial, asset
-  number and station (token), and of the ``/verify/{id}`` page (every lookup verifies the
-  signature again: the ids are random, so the hub's verdict cache is cold); bytes per certificate
+  number and station (token), and of the ``/verify/{id}`` page, on a fresh hub process (every lookup
+  verifies the signature again: no verdict is in its memory); and the lookup by station of each
+  station that just uploaded, on the process that ingested them (whose verdicts it kept) and on a
+  fresh one; bytes per certificate
   (``pg_total_relation_size``); resident memory of the hub processes.
 
 Client, hub(s) and PostgreSQL share the machine (the development VM has 2 cores and is shared with
@@ -30,6 +34,7 @@ other jobs): compare figures of one run, and say so when quoting them.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import http.client
 import json
@@ -189,8 +194,47 @@ def hub_processes(url: str, n: int, log: Path) -> Iterator[tuple[list[str], list
                 p.wait(30)
 
 
-def http_ingest(pool: Any, urls: list[str], stations: list[Station], total: int) -> float:
-    """``len(stations)`` stations upload ``total`` new certificates in parallel; returns certificates/s."""
+def _single(
+    conn: http.client.HTTPConnection, headers: dict[str, str], rows: list[Any], errors: list[str]
+) -> None:
+    for row in rows:
+        conn.request("PUT", f"/api/v1/certificates/{row[0]}", body=row[19], headers=headers)
+        r = conn.getresponse()
+        text = r.read()
+        if r.status != 201:
+            errors.append(f"{r.status} {text[:200]!r}")
+
+
+def _batches(
+    conn: http.client.HTTPConnection, headers: dict[str, str], rows: list[Any], errors: list[str], size: int
+) -> None:
+    """``POST /api/v1/certificates:batch``, ``size`` certificates a request, as ``station sync`` sends."""
+    for start in range(0, len(rows), size):
+        items = [
+            {"certificate_id": row[0], "body": base64.b64encode(row[19]).decode()}
+            for row in rows[start : start + size]
+        ]
+        conn.request(
+            "POST", "/api/v1/certificates:batch", body=json.dumps({"certificates": items}), headers=headers
+        )
+        r = conn.getresponse()
+        text = r.read()
+        if r.status != 200:
+            errors.append(f"{r.status} {text[:200]!r}")
+            continue
+        errors += [
+            f"item {x['http_status']} {x.get('error')}"
+            for x in json.loads(text)["results"]
+            if x["http_status"] != 201
+        ]
+
+
+def http_ingest(
+    pool: Any, urls: list[str], stations: list[Station], total: int, batch: int = 0, probe: Any = None
+) -> float:
+    """``len(stations)`` stations upload ``total`` new certificates in parallel, one per request or
+    (``batch``) that many per request; returns certificates/s.  ``probe()`` is called when the clock
+    starts and when it stops."""
     per = total // len(stations)
     work = {pk: rows for pk, rows, _, _ in pool.imap_unordered(generate, [(s, per) for s in stations])}
     for s in stations:
@@ -203,24 +247,69 @@ def http_ingest(pool: Any, urls: list[str], stations: list[Station], total: int)
         host, port = urls[i % len(urls)].removeprefix("http://").split(":")
         conn = http.client.HTTPConnection(host, int(port), timeout=60)
         headers = {"Authorization": f"Bearer {st.token}", "Content-Type": "application/json"}
-        for row in work[st.pk]:
-            conn.request("PUT", f"/api/v1/certificates/{row[0]}", body=row[19], headers=headers)
-            r = conn.getresponse()
-            text = r.read()
-            if r.status != 201:
-                errors.append(f"{r.status} {text[:200]!r}")
+        if batch:
+            _batches(conn, headers, work[st.pk], errors, batch)
+        else:
+            _single(conn, headers, work[st.pk], errors)
         conn.close()
 
     threads = [threading.Thread(target=upload, args=(i, s)) for i, s in enumerate(stations)]
+    if probe:
+        probe()
     t = time.perf_counter()
     for th in threads:
         th.start()
     for th in threads:
         th.join()
     dt = time.perf_counter() - t
+    if probe:
+        probe()
     if errors:
         raise SystemExit(f"ingest errors ({len(errors)}): {errors[:3]}")
     return per * len(stations) / dt
+
+
+def postgres_pids(db: str) -> list[int]:
+    """The PostgreSQL server of ``db`` (its postmaster, found by port) and its backends."""
+    port = db.rsplit(":", 1)[1].split("/", 1)[0]
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if proc.info["name"] == "postgres" and "-p" in cmd and cmd[cmd.index("-p") + 1] == port:
+            return [proc.pid]
+    return []
+
+
+def cpu_seconds(roots: list[int]) -> float:
+    """User + system CPU time of these processes and their children (alive now)."""
+    total = 0.0
+    for pid in roots:
+        try:
+            proc = psutil.Process(pid)
+            for p in [proc, *proc.children(recursive=True)]:
+                t = p.cpu_times()
+                total += t.user + t.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def timed_ingest(
+    pool: Any, urls: list[str], stations: list[Station], total: int, batch: int, pids: list[int], db: str
+) -> tuple[int, float, float, dict[str, float]]:
+    """:func:`http_ingest` with where the CPU went, per certificate (ms): hub, PostgreSQL, this client
+    (the bench's own process: HTTP and JSON; certificates are signed before the clock starts).
+    PostgreSQL backends that ended during the run are not counted (the pools keep theirs)."""
+    pg = postgres_pids(db)
+    me = psutil.Process()
+    marks: list[tuple[float, float, float]] = []
+    probe = lambda: marks.append((cpu_seconds(pids), cpu_seconds(pg), sum(me.cpu_times()[:2])))  # noqa: E731
+    rate = http_ingest(pool, urls, stations, total, batch, probe)
+    before, after = marks
+    n = total // len(stations) * len(stations)
+    cpu = {
+        k: (a - b) * 1000 / n for k, a, b in zip(("hub", "postgres", "client"), after, before, strict=True)
+    }
+    return batch, rate, os.getloadavg()[0], cpu
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -268,18 +357,50 @@ def lookups(url: str, db: str, stations: list[Station], n: int) -> dict[str, tup
     return {k: percentiles(v) for k, v in out.items()}
 
 
+def recent_station_lookups(
+    ingested: str, fresh: str, movers: list[Station]
+) -> dict[str, tuple[float, float]]:
+    """Lookup by station (its 20 newest) of each station that just uploaded, on the hub process that
+    ingested them (it kept the verdicts it reached then) and on a fresh process (it verifies them),
+    once each, which one goes first alternating (the first read of fresh rows costs PostgreSQL more)."""
+    samples: dict[str, list[float]] = {"ingesting process": [], "fresh process": []}
+    with httpx.Client(base_url=ingested, timeout=60) as a, httpx.Client(base_url=fresh, timeout=60) as b:
+        for i, st in enumerate(movers):
+            order = [("ingesting process", a), ("fresh process", b)]
+            for name, c in order if i % 2 else order[::-1]:
+                t = time.perf_counter()
+                r = c.get(
+                    "/api/v1/certificates",
+                    params={"station": st.station_id, "limit": "20"},
+                    headers={"Authorization": f"Bearer {st.token}"},
+                )
+                samples[name].append(time.perf_counter() - t)
+                assert r.status_code == 200 and len(r.json()["certificates"]) == 20, r.text[:200]
+    return {k: percentiles(v) for k, v in samples.items()}
+
+
 def measure(
     args: argparse.Namespace, pool: Any, db: str, stations: list[Station], log: Path
 ) -> dict[str, Any]:
-    res: dict[str, Any] = {}
+    res: dict[str, Any] = {"ingest_1_hub": [], "ingest_2_hubs": []}
     movers = stations[: args.concurrency]
+    modes = [0, args.batch] if args.batch else [0]
     with hub_processes(db, 1, log) as (urls, pids):
         httpx.get(f"{urls[0]}/healthz")
-        res["ingest_1_hub"] = http_ingest(pool, urls, movers, args.http_sample)
-        res["lookups"] = lookups(urls[0], db, stations, args.lookups)
+        for _ in range(args.rounds):  # single and batch alternate: A/B under the same load
+            for mode in modes:
+                res["ingest_1_hub"].append(timed_ingest(pool, urls, movers, args.http_sample, mode, pids, db))
         res["hub_rss_mb"] = [psutil.Process(p).memory_info().rss / 2**20 for p in pids]
+        with hub_processes(db, 1, log) as (fresh, _):
+            res["recent_station"] = recent_station_lookups(urls[0], fresh[0], movers)
+    with hub_processes(db, 1, log) as (urls, pids):  # a fresh process: no verdict in memory
+        res["lookups"] = lookups(urls[0], db, stations, args.lookups)
     with hub_processes(db, 2, log) as (urls, pids):
-        res["ingest_2_hubs"] = http_ingest(pool, urls, movers, args.http_sample)
+        for _ in range(args.rounds):
+            for mode in modes:
+                res["ingest_2_hubs"].append(
+                    timed_ingest(pool, urls, movers, args.http_sample, mode, pids, db)
+                )
         res["hub_rss_mb_2"] = [psutil.Process(p).memory_info().rss / 2**20 for p in pids]
     with psycopg.connect(db) as conn:
         count = conn.execute("SELECT count(*) FROM certificates").fetchone()[0]  # type: ignore[index]
@@ -300,10 +421,17 @@ def measure(
 def report(size: int, res: dict[str, Any], bulk_rate: float) -> None:
     load = ", ".join(f"{x:.1f}" for x in res["load"])
     print(f"\n== {res['count']:,} certificates (bulk load {bulk_rate:,.0f}/s; load average {load}) ==")
-    print(f"ingest, 1 hub process : {res['ingest_1_hub']:,.0f} certificates/s")
-    print(f"ingest, 2 hub processes: {res['ingest_2_hubs']:,.0f} certificates/s")
+    for key, what in (("ingest_1_hub", "1 hub process "), ("ingest_2_hubs", "2 hub processes")):
+        for mode, rate, load1, cpu in res[key]:
+            how = f"batches of {mode}" if mode else "one per request"
+            ms = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+            print(
+                f"ingest, {what}, {how:17s}: {rate:,.0f} certificates/s (load {load1:.1f}; CPU ms each: {ms})"
+            )
     for name, (p50, p95) in res["lookups"].items():
         print(f"lookup {name:13s}: p50 {p50:6.1f} ms  p95 {p95:6.1f} ms")
+    for name, (p50, p95) in res["recent_station"].items():
+        print(f"lookup station just uploaded, {name:17s}: p50 {p50:6.1f} ms  p95 {p95:6.1f} ms")
     print(f"bytes per certificate (table + indexes + TOAST): {res['bytes_per_certificate']:,.0f}")
     print(
         f"transparency log: {res['log_size']:,} leaves (every certificate: {res['log_size'] == res['count']}), "
@@ -322,6 +450,10 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--http-sample", type=int, default=4000)
     ap.add_argument("--lookups", type=int, default=200)
+    ap.add_argument(
+        "--batch", type=int, default=50, help="certificates per batch upload (0: single uploads only)"
+    )
+    ap.add_argument("--rounds", type=int, default=1, help="single / batch ingest alternations per hub setup")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -337,7 +469,8 @@ def main() -> int:
         have = 0
         with multiprocessing.get_context("fork").Pool(args.workers) as pool:
             for size in sizes:
-                target = size - have - 2 * args.http_sample  # each measure() adds 2 samples
+                runs = 2 * args.rounds * (2 if args.batch else 1)  # each measure() adds that many samples
+                target = size - have - runs * args.http_sample
                 rate = bulk_load(pool, db, stations, max(0, target)) if target > 0 else 0.0
                 log_rate = catch_up_log(db)
                 with psycopg.connect(db, autocommit=True) as conn:

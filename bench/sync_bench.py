@@ -3,7 +3,8 @@
 * enqueue: certificates queued in the durable outbox (one fsync'd SQLite transaction each, as the
   station does when it issues them);
 * ingest: the hub verifying and storing uploads (HTTP PUT over loopback, one connection, keep-alive);
-* drain: the station's ``station sync`` emptying an outbox of N certificates into the hub end to end.
+* drain: the station's ``station sync`` emptying an outbox of N certificates into the hub end to end,
+  in batches (its default, 50 a request) and one per request (``batch = 1``, as to an older hub).
 
     python3 bench/sync_bench.py [--count 1000] [--db sqlite|postgresql]
 
@@ -55,6 +56,7 @@ def main() -> int:
         hub.add_organisation(org.key.name, org.pem)
         direct = enrolled(hub, org, make_kit(root, org, "bench-direct"))
         station = enrolled(hub, org, make_kit(root, org, "bench-sync"))
+        single = enrolled(hub, org, make_kit(root, org, "bench-sync-1"))
 
         t = time.perf_counter()
         paths = station.mint(n)
@@ -63,6 +65,8 @@ def main() -> int:
         for p in paths:
             enqueue_certificate(p, home=station.home)
         print(f"enqueue (fsync'd outbox)         : {n / (time.perf_counter() - t):,.0f}/s")
+        for p in single.mint(n):
+            enqueue_certificate(p, home=single.home)
 
         bodies = [(p.stem, p.read_bytes()) for p in direct.mint(n)]
         with serve_in_thread(create_app(hub, Limits(public_rate=0, station_rate=0))) as base:
@@ -79,12 +83,15 @@ def main() -> int:
                     assert client.put(f"/api/v1/certificates/{cid}", content=body).status_code == 200
                 dt = time.perf_counter() - t
                 print(f"hub re-upload (already stored)   : {n / dt:,.0f}/s")
-            t = time.perf_counter()
-            result = drain(station.home, station.config(base))
-            dt = time.perf_counter() - t
-            assert result.complete and result.sent == n, result
-            assert status(station.home).pending == 0 and hub.count() == 2 * n
-            print(f"station sync drain ({args.db:10s}) : {n / dt:,.0f}/s  ({n} certificates in {dt:.2f} s)")
+            for kit, batch in ((single, 1), (station, 50)):
+                t = time.perf_counter()
+                result = drain(kit.home, kit.config(base, batch=batch))
+                dt = time.perf_counter() - t
+                assert result.complete and result.sent == n, result
+                assert status(kit.home).pending == 0
+                how = "one per request" if batch == 1 else f"batches of {batch}"
+                print(f"station sync drain, {how:15s}: {n / dt:,.0f}/s  ({n} certificates in {dt:.2f} s)")
+            assert hub.count() == 3 * n
         hub.engine.dispose()
     return 0
 

@@ -1,4 +1,4 @@
-"""Routes for certificates: upload (station token), public lookup, the signed copy (organisation
+"""Routes for certificates: upload (station token; one, or a batch: :mod:`hub.batch`), public lookup, the signed copy (organisation
 token), and the single-drive DeviceHub snapshot.
 
 The public lookup shows non-personal facts only (erased or not, level, date, drive, asset number,
@@ -9,19 +9,40 @@ and a contact: it goes only to a token of the certificate's organisation (see hu
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hub.errors import Forbidden, Gone, Unauthorized
+from hub import batch
+from hub.errors import Forbidden, Gone, TooManyRequests, Unauthorized
+from hub.guard import CHARGE
 from hub.http import authed, optional_station, read_body
+from hub.ingest import Stored
 from hub.service import Hub, summary
 from hub.snapshot import snapshot
 
 REDACTED = (
     "the signed copy of this certificate was removed on request (personal data); its facts and SHA-256 remain"
 )
+
+
+def stored_json(stored: Stored) -> dict[str, Any]:
+    """The answer to an upload that is stored (201) or was already (200)."""
+    row = stored.row
+    return {
+        "certificate_id": row.certificate_id,
+        "status": "stored" if stored.created else "already_stored",
+        "kind": row.kind,
+        "outcome": row.outcome,
+        "sequence": row.sequence,
+        "sha256": row.digest,
+        "verify_url": f"/verify/{row.certificate_id}",
+        "log": stored.proof,
+    }
 
 
 def destruction_routes(hub: Hub) -> list[Route]:
@@ -55,20 +76,20 @@ def routes(hub: Hub) -> list[Route]:
         stored = await run_in_threadpool(
             hub.ingest_certificate, station, request.path_params["cert_id"], body
         )
-        row = stored.row
-        return JSONResponse(
-            {
-                "certificate_id": row.certificate_id,
-                "status": "stored" if stored.created else "already_stored",
-                "kind": row.kind,
-                "outcome": row.outcome,
-                "sequence": row.sequence,
-                "sha256": row.digest,
-                "verify_url": f"/verify/{row.certificate_id}",
-                "log": stored.proof,
-            },
-            status_code=201 if stored.created else 200,
-        )
+        return JSONResponse(stored_json(stored), status_code=201 if stored.created else 200)
+
+    async def post_batch(request: Request) -> Response:
+        station = await authed(hub, request)
+        items = batch.parse_batch(await read_body(request, batch.MAX_BYTES))
+        charge = request.scope.get(CHARGE)
+        extra = math.ceil(len(items) / batch.ITEMS_PER_REQUEST) - 1
+        wait = charge(extra) if charge is not None and extra > 0 else 0.0
+        if wait > 0:  # the rate limit counts what the hub does, not requests
+            raise TooManyRequests(
+                f"this batch of {len(items)} is over this client's rate limit", retry_after=math.ceil(wait)
+            )
+        results = await run_in_threadpool(batch.ingest_batch, hub, station, items)
+        return JSONResponse({"results": [batch.result_json(r, stored_json) for r in results]})
 
     async def get_certificate(request: Request) -> Response:
         found = await run_in_threadpool(hub.find, request.path_params["cert_id"])
@@ -99,6 +120,7 @@ def routes(hub: Hub) -> list[Route]:
         return JSONResponse(snapshot([row], row.asset_number or row.certificate_id))
 
     return [
+        Route("/api/v1/certificates:batch", post_batch, methods=["POST"]),
         Route("/api/v1/certificates/{cert_id}", put_certificate, methods=["PUT"]),
         Route("/api/v1/certificates/{cert_id}", get_certificate, methods=["GET"]),
         Route("/api/v1/certificates/{cert_id}/raw", get_raw),

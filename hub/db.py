@@ -307,7 +307,7 @@ def _sqlite_events(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_engine(url: str, *, pool_size: int = 10, sqlite_busy_timeout: float = 30.0) -> Engine:
+def make_engine(url: str, *, pool_size: int = 20, sqlite_busy_timeout: float = 30.0) -> Engine:
     url = normalise_url(url)
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
@@ -315,7 +315,10 @@ def make_engine(url: str, *, pool_size: int = 10, sqlite_busy_timeout: float = 3
     else:
         # No pre-ping (a round trip per request): a connection lost to a database restart fails
         # one request with 503 (the client retries) and SQLAlchemy then replaces the pool.
-        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=10, pool_recycle=1800)
+        # pool_size: what 16 parallel uploads hold at once (a write connection each, plus the log's
+        # and the token lookups'); a smaller pool closed and reopened connections under that load
+        # (a PostgreSQL backend start each: measured by bench/hub_scale.py).
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size // 2, pool_timeout=10, pool_recycle=1800)
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         _sqlite_events(engine)

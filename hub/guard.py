@@ -4,7 +4,8 @@ requests in progress.
 * **Security headers** on every answer: a Content-Security-Policy allowing nothing but the page's
   own stylesheet (no script at all) and no framing, ``X-Content-Type-Options: nosniff``,
   ``X-Frame-Options: DENY``, ``Referrer-Policy: no-referrer`` (verification URLs carry ids).
-* **Rate limits** (token buckets, :class:`Limits`): requests with a bearer token are counted per
+* **Rate limits** (token buckets, :class:`Limits`; a batch upload counts more than one request,
+  :data:`hub.batch.ITEMS_PER_REQUEST`, at most a burst's worth): requests with a bearer token are counted per
   token (a workshop's stations often share one address), the others per client address (behind a
   reverse proxy, run ``serve --forwarded-allow-ips`` so the address is the client's).  Over the
   limit: 429 with ``Retry-After``.  The public lookups verify a signature, so they get the smaller
@@ -56,6 +57,8 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ("Cross-Origin-Resource-Policy", "same-origin"),
 )
 _RAW_HEADERS = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS]
+#: Scope key of ``charge(extra) -> seconds to wait`` (0: taken): more of this client's budget.
+CHARGE = "tabula.rate_charge"
 
 
 @dataclass(frozen=True)
@@ -78,21 +81,22 @@ class Buckets:
         self._state: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def take(self, key: str, rate: float, burst: int, now: float | None = None) -> float:
-        """0 when allowed; else the seconds to wait for the next token."""
+    def take(self, key: str, rate: float, burst: int, now: float | None = None, cost: float = 1.0) -> float:
+        """0 when allowed (``cost`` tokens taken, at most a burst's worth); else the seconds to wait."""
         if rate <= 0:
             return 0.0
+        cost = min(cost, float(burst))
         now = time.monotonic() if now is None else now
         with self._lock:
             tokens, last = self._state.get(key, (float(burst), now))
             tokens = min(float(burst), tokens + (now - last) * rate)
-            if tokens >= 1.0:
-                self._state[key] = (tokens - 1.0, now)
+            if tokens >= cost:
+                self._state[key] = (tokens - cost, now)
                 return 0.0
             self._state[key] = (tokens, now)
             if len(self._state) > self.MAX_KEYS:
                 self._forget(now, rate, burst)
-            return (1.0 - tokens) / rate
+            return (cost - tokens) / rate
 
     def _forget(self, now: float, rate: float, burst: int) -> None:
         full = [k for k, (t, last) in self._state.items() if t + (now - last) * rate >= burst]
@@ -129,10 +133,15 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        wait = self.buckets.take(*self._budget(scope))
+        budget = self._budget(scope)
+        wait = self.buckets.take(*budget)
         if wait > 0:
             await _refuse(send, 429, "rate_limited", "too many requests from this client", wait)
             return
+        # A request carrying several uploads (a batch) takes the rest of its cost from the same budget.
+        # (At most what the bucket can hold besides this request's own token: a batch always passes
+        # once the bucket is full again.)
+        scope[CHARGE] = lambda extra: self.buckets.take(*budget, cost=min(extra, budget[2] - 1))
         if self.limits.max_in_flight and self.in_flight >= self.limits.max_in_flight:
             await _refuse(send, 503, "overloaded", "the hub is busy", 1.0)
             return

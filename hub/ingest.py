@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -40,12 +40,25 @@ from certs.destruction import DestructionRecord
 from certs.errors import CertError
 from certs.jws import TYP_CERTIFICATE, TYP_DESTRUCTION, Envelope, parse_envelope
 from certs.model import Certificate
-from certs.verify import Verifier
+from certs.verify import Verdict, Verifier
 from hub.db import CertificateRow, LogQueue, ReportRow, Station, StationInfo, utcnow
 from hub.errors import Conflict, Forbidden, Rejected, TooLarge, Transient
 from hub.ids import is_certificate_id, is_report_id, normalise_id
 from hub.lotfacts import report_keys
 from hub.tlog import Appended, Logged, TransparencyLog
+
+
+class Linked(Protocol):
+    """A certificate's place in its chain (a stored row, or one being stored)."""
+
+    @property
+    def certificate_id(self) -> str: ...
+    @property
+    def sequence(self) -> int: ...
+    @property
+    def previous(self) -> str | None: ...
+    @property
+    def digest(self) -> str: ...
 
 
 class Hub(Protocol):
@@ -58,6 +71,10 @@ class Hub(Protocol):
     def write_engine(self) -> Engine: ...
 
     def verifier_for(self, station_pk: int) -> Verifier: ...
+
+    def remember_check(
+        self, row: CertificateRow, organisation: str, verdict: Verdict, verifier: Verifier
+    ) -> None: ...
 
     def session(self) -> Session: ...
 
@@ -105,8 +122,15 @@ def _envelope(body: bytes, station: StationInfo, typ: str = TYP_CERTIFICATE) -> 
 
 def verified_certificate(hub: Hub, station: StationInfo, cert_id: str, body: bytes) -> Certificate:
     """The certificate, checked as an auditor holding only the organisation key would check it."""
+    return _verified(hub, station, cert_id, body)[0]
+
+
+def _verified(
+    hub: Hub, station: StationInfo, cert_id: str, body: bytes
+) -> tuple[Certificate, Verdict, Verifier]:
+    verifier = hub.verifier_for(station.pk)
     try:
-        verdict = hub.verifier_for(station.pk).verify_envelope(body, cert_id)
+        verdict = verifier.verify_envelope(body, cert_id)
     except ValueError as e:  # a payload integer of over 4,300 digits; the verifier lets it through
         raise Rejected(f"the certificate does not verify: {str(e)[:120]}", code="schema_error") from None
     cert = verdict.certificate
@@ -124,7 +148,7 @@ def verified_certificate(hub: Hub, station: StationInfo, cert_id: str, body: byt
             f"issued by station {cert.station.id!r}, this token belongs to {station.station_id!r}",
             code="foreign_signature",
         )
-    return cert
+    return cert, verdict, verifier
 
 
 def _indexed(value: str | None) -> str | None:
@@ -175,11 +199,24 @@ def _checked_upload(raw_id: str, body: bytes, valid: Callable[[str], bool], wron
     return upload_id
 
 
-def ingest_certificate(hub: Hub, station: StationInfo, cert_id: str, body: bytes) -> Stored:
+def prepare(hub: Hub, station: StationInfo, cert_id: str, body: bytes) -> CertificateRow:
+    """Every check of an upload that needs no database (items 1-4 above): the row to store."""
     cert_id = _checked_upload(cert_id, body, is_certificate_id, "the certificate id in the URL is not a UUID")
     env = _envelope(body, station)
-    cert = verified_certificate(hub, station, cert_id, body)
-    return _chained(hub, station, lambda: new_row(station, cert, env, body))
+    cert, verdict, verifier = _verified(hub, station, cert_id, body)
+    row = new_row(station, cert, env, body)
+    hub.remember_check(row, station.organisation, verdict, verifier)
+    return row
+
+
+def busy() -> Transient:
+    """What a constraint race that outlived every try answers (single and batch uploads)."""
+    return Transient("concurrent uploads conflicted; send it again", code="busy", retry_after=1)
+
+
+def ingest_certificate(hub: Hub, station: StationInfo, cert_id: str, body: bytes) -> Stored:
+    row = prepare(hub, station, cert_id, body)
+    return _chained(hub, station, lambda: row)  # the row is not bound to a session: reusable
 
 
 def verified_destruction(hub: Hub, station: StationInfo, record_id: str, body: bytes) -> DestructionRecord:
@@ -260,7 +297,7 @@ def _chained(hub: Hub, station: StationInfo, make_row: Callable[[], CertificateR
             # two stations at once): the next try sees the committed row and answers for it.
             log.info("ingest of %s hit a constraint (try %d): %s", cert_id, attempt, e.orig)
             row = make_row()
-    raise Transient("concurrent uploads conflicted; send it again", code="busy", retry_after=1)
+    raise busy()
 
 
 def _logged(hub: Hub, stored: Stored) -> Stored:
@@ -345,8 +382,14 @@ def _store(hub: Hub, station: StationInfo, row: CertificateRow) -> Stored:
 
 
 def _check_chain(row: CertificateRow, near: Sequence[Row[Any, Any, Any, Any, Any]]) -> None:
+    twin = next((r for r in near if row.previous is not None and r.previous == row.previous), None)
+    check_links(row, {r.sequence: r for r in near}, twin)
+
+
+def check_links(row: Linked, neighbours: Mapping[int, Linked], twin: Linked | None) -> None:
+    """``row`` fits its chain: ``neighbours`` holds the stored certificates of its key by sequence
+    (at least those next to it), ``twin`` one already following its predecessor (a fork)."""
     seq = row.sequence
-    neighbours = {r.sequence: r for r in near}
     if seq in neighbours:
         raise Conflict(
             f"sequence {seq} of this station is already taken by certificate "
@@ -358,7 +401,6 @@ def _check_chain(row: CertificateRow, near: Sequence[Row[Any, Any, Any, Any, Any
         raise Rejected(f"#{seq} does not link to the stored certificate #{seq - 1}", code="chain_break")
     if after is not None and after.previous != row.digest:
         raise Rejected(f"the stored #{seq + 1} does not link to this #{seq}", code="chain_break")
-    twin = next((r for r in near if row.previous is not None and r.previous == row.previous), None)
     if twin is not None:
         raise Rejected(
             f"#{twin.sequence} ({twin.certificate_id}) already follows the same predecessor: "

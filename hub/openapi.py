@@ -241,8 +241,49 @@ def _upload_schema() -> dict[str, Any]:
     }
 
 
+def _batch_path() -> dict[str, Any]:
+    item = {
+        "type": "object",
+        "required": ["certificate_id", "body"],
+        "properties": {
+            "certificate_id": {"type": "string", "format": "uuid"},
+            "body": {"type": "string", "description": "the signed certificate's exact bytes, base64"},
+        },
+    }
+    result = {
+        "type": "object",
+        "description": "what a single upload of the item would have answered: http_status, then the "
+        "Upload answer (2xx) or the error (error, message, hint; retry_after for 503)",
+        "required": ["certificate_id", "http_status"],
+        "properties": {"certificate_id": {"type": "string"}, "http_status": {"type": "integer"}},
+    }
+    request = {
+        "type": "object",
+        "required": ["certificates"],
+        "properties": {"certificates": {"type": "array", "minItems": 1, "maxItems": 100, "items": item}},
+    }
+    answer = {"type": "object", "properties": {"results": {"type": "array", "items": result}}}
+    return {
+        "post": {
+            "summary": "Upload up to 100 signed certificates of this station in one transaction (hub/batch.py)",
+            "security": _AUTH,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
+            "responses": {
+                "200": {
+                    "description": "one result per item, in order",
+                    "content": {"application/json": {"schema": answer}},
+                },
+                "400": _error("not a batch (malformed_batch)"),
+                "413": _error("over 100 items or 8 MiB (batch_too_large)"),
+                **{k: v for k, v in _UPLOAD_ERRORS.items() if k in ("401", "403", "415", "429", "503")},
+            },
+        }
+    }
+
+
 def _certificate_paths() -> dict[str, Any]:
     return {
+        "/api/v1/certificates:batch": _batch_path(),
         "/api/v1/certificates/{cert_id}": {
             "put": {
                 "summary": "Upload a signed certificate (idempotent: the id is the key)",

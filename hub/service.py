@@ -14,6 +14,7 @@ and when a station was revoked, whether a certificate was signed after that.
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import json
 import threading
@@ -30,7 +31,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from certs.trust import TrustStore
-from certs.verify import Verifier
+from certs.verify import Verdict, Verifier
 from hub import admin
 from hub.admin import token_hash
 from hub.db import (
@@ -87,6 +88,17 @@ class Found:
             return False
         issued = datetime.fromisoformat(self.row.issued_at.replace("Z", "+00:00"))
         return issued > _aware(self.revoked_at)
+
+
+def _check_of(row: CertificateRow, organisation: str, verdict: Verdict) -> Check:
+    trust = (
+        f"signed by station key {row.station_kid[:16]}, endorsed by {organisation}"
+        if verdict.authentic
+        else verdict.reason
+    )
+    # A destruction record with no problem is valid, and still no erasure (``ok`` False).
+    reason = "destruction" if verdict.destruction is not None and verdict.valid else verdict.reason
+    return Check(verdict.ok, verdict.authentic, reason, tuple(verdict.problems), trust)
 
 
 def _aware(ts: datetime) -> datetime:
@@ -265,9 +277,15 @@ class Hub:
 
     def check_stored(self, row: CertificateRow, organisation: str) -> Check:
         """Verify a stored certificate again (cached per stored bytes: they never change, and per
-        revocation lists: a new one drops the cache)."""
+        revocation lists: a new one drops the cache).  The key is the hash of the bytes read now,
+        not the stored column: bytes changed behind the hub's back are verified again."""
         self._refresh_revocations()
-        key = (row.certificate_id, row.body_sha256, row.redacted_at is None)
+        intact = row.redacted_at is None
+        key = (
+            row.certificate_id,
+            hashlib.sha256(row.body).hexdigest() if intact else row.body_sha256,
+            intact,
+        )
         with self._lock:
             hit = self._checks.get(key)
             if hit is not None:
@@ -286,19 +304,26 @@ class Hub:
             )
         else:
             verdict = self.verifier_for(row.station_pk).verify_envelope(row.body, row.certificate_id)
-            trust = (
-                f"signed by station key {row.station_kid[:16]}, endorsed by {organisation}"
-                if verdict.authentic
-                else verdict.reason
-            )
-            # A destruction record with no problem is valid, and still no erasure (``ok`` False).
-            reason = "destruction" if verdict.destruction is not None and verdict.valid else verdict.reason
-            check = Check(verdict.ok, verdict.authentic, reason, tuple(verdict.problems), trust)
+            check = _check_of(row, organisation, verdict)
         with self._lock:
-            self._checks[key] = check
-            while len(self._checks) > _VERDICT_CACHE:
-                self._checks.popitem(last=False)
+            self._keep(key, check)
         return check
+
+    def remember_check(
+        self, row: CertificateRow, organisation: str, verdict: Verdict, verifier: Verifier
+    ) -> None:
+        """Ingest verified these bytes a moment ago with the verifier a lookup would use: keep that
+        verdict as a lookup's (the newest certificates are the ones looked up most; verification
+        done once), unless the verifier was dropped meanwhile (a new revocation list)."""
+        with self._lock:
+            if self._verifiers.get(row.station_pk) is verifier:
+                self._keep((row.certificate_id, row.body_sha256, True), _check_of(row, organisation, verdict))
+
+    def _keep(self, key: tuple[str, str, bool], check: Check) -> None:
+        """(Under ``self._lock``.)"""
+        self._checks[key] = check
+        while len(self._checks) > _VERDICT_CACHE:
+            self._checks.popitem(last=False)
 
     # --- lookups -------------------------------------------------------------------------------
 

@@ -43,6 +43,9 @@ class Logged:
 
 
 _BY_LEAF = select(LogNode.idx).where(LogNode.level == 0, LogNode.hash == bindparam("leaf"))
+_INDEXES = select(LogEntry.certificate_id, LogEntry.leaf_index).where(
+    LogEntry.certificate_id.in_(bindparam("cids", expanding=True))
+)
 _ENTRY = select(LogEntry.certificate_id, CertificateRow.digest).join(
     CertificateRow, CertificateRow.certificate_id == LogEntry.certificate_id
 )
@@ -106,6 +109,64 @@ class TransparencyLog:
                     raise NotFound(f"no certificate {certificate_id} on this hub")
                 requeued = True
         return found
+
+    def ensure_logged_many(self, certificate_ids: list[str], fresh: set[str]) -> dict[str, Logged]:
+        """:meth:`ensure_logged` for the certificates of a batch, appending or reading once for all:
+        the first one not appended by this process takes its turn (the append takes the whole
+        queue), then those another process appended are read in one statement."""
+        out: dict[str, Logged] = {}
+        turned = False
+        for cid in certificate_ids:
+            if cid in out:
+                continue
+            here = self._here(cid)
+            if here is not None:
+                out[cid] = here
+                continue
+            out[cid] = self.ensure_logged(cid, fresh=cid in fresh and not turned)
+            if not turned:
+                turned = True
+                out |= self._lookup_many(
+                    [c for c in certificate_ids if c not in out and self._here(c) is None]
+                )
+        return out
+
+    def _here(self, certificate_id: str) -> Logged | None:
+        appended = self.writer.appended_here(certificate_id)
+        if appended is None or certificate_id not in appended.indexes:
+            return None
+        return Logged(appended.indexes[certificate_id], appended.head, appended)
+
+    def _lookup_many(self, certificate_ids: list[str]) -> dict[str, Logged]:
+        if not certificate_ids:
+            return {}
+        with self.read_engine.connect() as conn:
+            found = conn.execute(_INDEXES, {"cids": certificate_ids}).all()
+            if not found:
+                return {}
+            head = _head(conn.execute(STATE).one())
+        return {r.certificate_id: Logged(int(r.leaf_index), head) for r in found}
+
+    def proofs(self, items: list[tuple[str, str, Logged]]) -> list[dict[str, Any]]:
+        """:meth:`proof` of several certificates; the hashes that are not in memory, in one read."""
+        wanted = [
+            (i, inclusion_ranges(lg.index, lg.head.tree_size))
+            for i, (_, _, lg) in enumerate(items)
+            if lg.appended is None
+        ]
+        nodes: dict[Any, bytes] = {}
+        if wanted:
+            with self.read_engine.connect() as conn:
+                nodes = read_nodes(conn, {n for _, ranges in wanted for n in proof_nodes(ranges)})
+        stored = dict(wanted)
+        out = []
+        for i, (cid, digest, logged) in enumerate(items):
+            if logged.appended is not None:
+                inclusion = logged.appended.inclusion(logged.index)
+            else:
+                inclusion = [range_hash(a, b, nodes).hex() for a, b in stored[i]]
+            out.append(self.document(cid, digest, logged.index, logged.head, inclusion))
+        return out
 
     def _append_sqlite(self, certificate_id: str) -> Logged:
         with self.write_engine.begin() as conn:  # BEGIN IMMEDIATE: the one writer

@@ -37,6 +37,8 @@ def test_the_scale_benchmark_runs_end_to_end(tmp_path: Path) -> None:
         "20",
         "--workers",
         "2",
+        "--batch",
+        "10",
         "--json",
         str(out),
     ]
@@ -46,6 +48,10 @@ def test_the_scale_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     results = json.loads(out.read_text())
     assert [x["count"] >= x["size"] for x in results] == [True, True]
     for x in results:
-        assert x["broken_links"] == 0 and x["ingest_1_hub"] > 0 and x["ingest_2_hubs"] > 0
+        assert x["broken_links"] == 0
+        for key in ("ingest_1_hub", "ingest_2_hubs"):  # (per request, rate, load, CPU), A/B
+            assert [run[0] for run in x[key]] == [0, 10] and all(run[1] > 0 for run in x[key])
+            assert all(run[3]["hub"] > 0 for run in x[key])  # CPU per certificate, where it went
         assert set(x["lookups"]) == {"id", "serial", "asset_number", "station", "verify_page"}
+        assert set(x["recent_station"]) == {"ingesting process", "fresh process"}
         assert 1000 < x["bytes_per_certificate"] < 100_000

@@ -60,7 +60,10 @@ def first(n: int, rule: Rule) -> Rule:
 
 
 class Rules:
-    """ASGI layer in front of the hub: canned answers per certificate id, and a log of every PUT."""
+    """ASGI layer in front of the hub: canned answers per certificate id, and a log of every PUT.
+
+    It shows the hub as an older one, without the batch route (404), so the drain sends one document
+    per request, as these tests follow (tests/test_sync_batch.py follows batches)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -68,6 +71,12 @@ class Rules:
         self.log: list[tuple[str, int]] = []  # (document id, status) in arrival order
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].endswith(":batch"):
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send(
+                {"type": "http.response.body", "body": b'{"error": "not_found", "message": "no route"}'}
+            )
+            return
         if scope["type"] != "http" or scope["method"] != "PUT":
             await self.app(scope, receive, send)
             return

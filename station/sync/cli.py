@@ -61,6 +61,7 @@ def register(subparsers: Any) -> None:
         help="allow a plain http:// hub URL that is not loopback (the token travels in clear)",
     )
     p.add_argument("--deadline", type=float, help="seconds one upload may take in all (default 60)")
+    p.add_argument("--batch", type=int, help="certificates per request (default 50; 1: one by one)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--daemon", action="store_true", help="keep draining periodically until interrupted")
     p.add_argument("--interval", type=float, help="seconds between drains with --daemon")
@@ -193,7 +194,7 @@ def requeue(ids: list[str], every: bool, home: Path, out: TextIO) -> None:
 def run(args: argparse.Namespace, out: TextIO = sys.stdout, home: Path | None = None) -> int:
     home = home if home is not None else paths.home()
     config = load_config(home).with_overrides(
-        args.url, args.token_file, args.ca_bundle, args.insecure_http, args.deadline
+        args.url, args.token_file, args.ca_bundle, args.insecure_http, args.deadline, args.batch
     )
     if args.save:
         where = save_config(config, home)

@@ -2,7 +2,9 @@
 
 Each queued document is uploaded with ``PUT /api/v1/certificates/{id}`` (or ``/api/v1/reports/{id}``,
 ``/api/v1/destructions/{id}`` for a destruction record: same answers as a certificate)
-carrying the exact bytes that were queued and the station's bearer token.  The id is the
+carrying the exact bytes that were queued and the station's bearer token; certificates also go up to
+``batch`` at a time with ``POST /api/v1/certificates:batch`` (the same bytes, base64), whose answer
+holds each item's status and body, read exactly as a single upload's (:meth:`SyncClient.upload_batch`).  The id is the
 idempotency key: the hub answers 201 the first time, 200 for a byte-identical re-upload and 409 for
 different bytes under the same id.  So a response lost after the hub stored the certificate, or a
 drainer killed before it recorded the answer, only causes a harmless re-upload.
@@ -29,7 +31,9 @@ This module is the only one that imports httpx (import-linter contract).
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 import math
 import ssl
 import time
@@ -137,6 +141,11 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
+#: Certificates are sent in batches (an older hub without this route gets them one by one).
+BATCH_PATH = "/api/v1/certificates:batch"
+#: Bytes of certificates per batch at most (the hub takes 8 MiB of base64 and JSON); certificates per
+#: batch: the configuration's ``batch``.
+BATCH_BYTES = 4 * 1024 * 1024
 #: Added to a 404's message: for an upload it most often means a wrong URL (station.sync.lots drops it
 #: when the 404 is the hub's answer to a lot lookup: the lot is unknown).
 WRONG_URL_HINT = " (is the hub URL right?)"
@@ -209,6 +218,18 @@ def classify(response: httpx.Response) -> Answer:
     if 200 <= code < 300:
         return Answer("sent", f"HTTP {code}", status=code, body=_json_body(response))
     reason, hub_code, body = _hub_error(response)
+    return _refusal(code, reason, hub_code, body, _retry_after(response), response.headers.get("location"))
+
+
+def _refusal(
+    code: int,
+    reason: str,
+    hub_code: str | None,
+    body: object,
+    retry_after: float | None,
+    location: str | None,
+) -> Answer:
+    """What a non-2xx answer to one upload means (a whole answer's, or one item's of a batch)."""
     if isinstance(body, dict) and body.get("status") == "already_stored":
         return Answer("sent", reason, status=code)
     if code == 401 or hub_code in _HALT_CODES:
@@ -218,15 +239,48 @@ def classify(response: httpx.Response) -> Answer:
     if code == 404:
         return Answer("halt", reason + WRONG_URL_HINT, code=hub_code, status=code)
     if 300 <= code < 400:
-        where = response.headers.get("location", "?")
-        return Answer("halt", f"HTTP {code}: the hub redirects to {where} (set the URL to it)", status=code)
+        return Answer(
+            "halt", f"HTTP {code}: the hub redirects to {location or '?'} (set the URL to it)", status=code
+        )
     if code == 429:
-        return Answer("halt", reason, _retry_after(response), hub_code, code)
+        return Answer("halt", reason, retry_after, hub_code, code)
     if code in (408, 425) or code >= 500:
-        return Answer("retry", reason, _retry_after(response), hub_code, code)
+        return Answer("retry", reason, retry_after, hub_code, code)
     if 400 <= code < 500:
         return Answer("rejected", reason, code=hub_code, status=code)
     return Answer("retry", f"unexpected answer: HTTP {code}", status=code)
+
+
+def classify_item(doc: object) -> Answer | None:
+    """The meaning of one item's result in a batch answer (None: not a result this client reads)."""
+    if not isinstance(doc, dict):
+        return None
+    code = doc.get("http_status")
+    if not isinstance(code, int) or isinstance(code, bool):
+        return None
+    if 200 <= code < 300:
+        return Answer("sent", f"HTTP {code}", status=code, body=doc)
+    hub_code = str(doc["error"]) if "error" in doc else None
+    reason = f"HTTP {code} {hub_code}: {doc.get('message', '')}" if hub_code else f"HTTP {code}"
+    wait = doc.get("retry_after")
+    retry_after = (
+        float(min(3600, max(0, wait))) if isinstance(wait, int | float) and math.isfinite(wait) else None
+    )
+    return _refusal(code, reason, hub_code, doc, retry_after, None)
+
+
+def _item_answers(body: Any, items: list[Item]) -> list[Answer] | None:
+    """Each item's answer in a batch answer, in order (None: not one result per item, by id)."""
+    results = body.get("results") if isinstance(body, dict) else None
+    if not isinstance(results, list) or len(results) != len(items):
+        return None
+    answers = []
+    for result, item in zip(results, items, strict=True):
+        answer = classify_item(result)
+        if answer is None or result.get("certificate_id") != item.doc_id:
+            return None
+        answers.append(answer)
+    return answers
 
 
 def _names_itself(answer: Answer, item: Item) -> bool:
@@ -246,6 +300,8 @@ class SyncClient:
         config.check_transport()  # before the token is even read
         token = config.token()
         self.deadline = config.deadline
+        self.batch_items = config.batch
+        self.batch_supported = config.batch > 1  # and until the hub shows it has no batch route
         self._deadline = _Deadline()
         self._http = httpx.Client(
             base_url=config.base_url(),
@@ -275,6 +331,33 @@ class SyncClient:
                 )
             return again
         return answer
+
+    def upload_batch(self, items: list[Item]) -> list[Answer] | None:
+        """Certificates of this station in one request (``POST /api/v1/certificates:batch``): one
+        answer per item, each meaning what it would for a single upload.  A whole-request failure
+        (network, 429, 503, 401, a deadline) is every item's answer.  None: the hub cannot take this
+        batch (an older hub without the route, from then on not asked again; a batch it refused as
+        a whole): send the items one by one."""
+        if not self.batch_supported:
+            return None
+        doc = {
+            "certificates": [
+                {"certificate_id": i.doc_id, "body": base64.b64encode(i.body).decode()} for i in items
+            ]
+        }
+        answer = self.request("POST", BATCH_PATH, content=json.dumps(doc).encode())
+        if answer.status in (404, 405):
+            self.batch_supported = False
+            return None
+        if answer.verdict == "rejected":
+            return None
+        if answer.verdict != "sent":
+            return [answer] * len(items)
+        answers = _item_answers(answer.body, items)
+        if answers is None:
+            return None  # an answer this client cannot match to its items: one by one instead
+        # A 409 naming the item itself (a hub racing identical uploads) is checked as upload() does.
+        return [self.upload(i) if _names_itself(a, i) else a for a, i in zip(answers, items, strict=True)]
 
     def _put(self, item: Item) -> Answer:
         path = f"/api/v1/{ROUTES[item.kind]}/{item.doc_id}"

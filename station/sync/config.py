@@ -8,6 +8,7 @@
     interval = 60                           # seconds between background drains
     timeout = 20                            # seconds a connect, a send or a read may wait
     deadline = 60                           # seconds one whole upload may take, answer included
+    batch = 50                              # certificates per request (1: one by one; hub maximum 100)
     insecure_http = false                   # true: allow plain http:// to a host other than loopback
 
 The token comes from ``station-hub enroll`` on the hub.  It is read from its file when needed and
@@ -39,7 +40,9 @@ def default_token_file(home: Path | None = None) -> Path:
     return (home if home is not None else paths.home()) / "sync" / "token"
 
 
-_KEYS = ("url", "token_file", "ca_bundle", "interval", "timeout", "deadline", "insecure_http")
+_KEYS = ("url", "token_file", "ca_bundle", "interval", "timeout", "deadline", "insecure_http", "batch")
+#: Certificates per request by default, and at most (what the hub takes: hub.batch.MAX_ITEMS).
+BATCH_DEFAULT, BATCH_MAX = 50, 100
 
 
 def is_loopback(host: str) -> bool:
@@ -77,10 +80,17 @@ class SyncConfig:
     timeout: float = 20.0
     deadline: float = 60.0
     insecure_http: bool = False
+    batch: int = BATCH_DEFAULT
 
     def __post_init__(self) -> None:
         if self.url:
             _check_url(self.url)
+        if (
+            isinstance(self.batch, bool)
+            or not isinstance(self.batch, int)
+            or not 1 <= self.batch <= BATCH_MAX
+        ):
+            raise SyncConfigError(f"batch must be a whole number from 1 to {BATCH_MAX}, got {self.batch!r}")
         if not all(math.isfinite(v) and v > 0 for v in (self.interval, self.timeout, self.deadline)):
             raise SyncConfigError("interval, timeout and deadline must be positive numbers of seconds")
 
@@ -132,6 +142,7 @@ class SyncConfig:
         ca_bundle: Path | None = None,
         insecure_http: bool | None = None,
         deadline: float | None = None,
+        batch: int | None = None,
     ) -> SyncConfig:
         changes: dict[str, Any] = {}
         if url:
@@ -144,6 +155,8 @@ class SyncConfig:
             changes["insecure_http"] = True
         if deadline is not None:
             changes["deadline"] = deadline
+        if batch is not None:
+            changes["batch"] = batch
         return replace(self, **changes)
 
     def to_toml(self) -> str:
@@ -155,6 +168,8 @@ class SyncConfig:
         data |= {"interval": self.interval, "timeout": self.timeout, "deadline": self.deadline}
         if self.insecure_http:
             data["insecure_http"] = True
+        if self.batch != BATCH_DEFAULT:
+            data["batch"] = self.batch
         return tomli_w.dumps(data)
 
 
@@ -191,6 +206,7 @@ def _from_toml(data: dict[str, Any], home: Path | None) -> SyncConfig:
         timeout=float(data.get("timeout", 20.0)),
         deadline=float(data.get("deadline", 60.0)),
         insecure_http=insecure,
+        batch=data.get("batch", BATCH_DEFAULT),
     )
 
 

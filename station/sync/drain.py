@@ -2,9 +2,11 @@
 
 One pass takes the pending documents whose own backoff is over (all of them for ``station sync``,
 which a person runs to send *now*): fresh ones in queue order first, then those that failed before,
-so a document the hub keeps failing never delays the others.  Each upload's outcome is committed to
-the outbox (fsync'd) before the next upload starts, so a drainer killed at any moment loses at most
-the answer to the upload in flight, and that only causes a harmless re-upload.
+so a document the hub keeps failing never delays the others.  Certificates go in batches (``batch``
+of the configuration, one request each) to a hub that takes them, anything else (and everything, to
+an older hub) one per request.  Each upload's outcome (a batch's: every item's, in one transaction)
+is committed to the outbox (fsync'd) before the next request starts, so a drainer killed at any
+moment loses at most the answer to the request in flight, and that only causes a harmless re-upload.
 
 * a transient failure of one document (5xx, 503 + ``Retry-After``, a broken connection) gives that
   document alone an exponential, jittered backoff (at least the hub's ``Retry-After``); the pass goes
@@ -32,13 +34,13 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from host.errors import TabulaError
-from station.sync.client import Answer, SyncClient
+from station.sync.client import BATCH_BYTES, Answer, SyncClient
 from station.sync.config import SyncConfig, load_config
 from station.sync.errors import SyncConfigError
 from station.sync.logsync import LogKeeper
@@ -253,27 +255,83 @@ def _retry_round(box: Outbox, tries: dict[int, int], p: _Pass) -> tuple[list[int
 def _sweep(
     box: Outbox, keeper: LogKeeper, seqs: list[int], tries: dict[int, int], result: DrainResult, p: _Pass
 ) -> Answer | None:
-    in_a_row = 0
-    for seq in seqs:
+    streak = [0]  # documents failing in a row
+    for group in _groups(box, seqs, keeper.client):
         if p.stopped():
             return None
+        answers = _upload_batch(keeper.client, group, p) if len(group) > 1 else None
+        if answers is None:  # one by one: each answer recorded before the next upload starts
+            for item in group:
+                halt = _settle(box, keeper, item, _upload(keeper.client, item, p), tries, result, p, streak)
+                if halt is not None:
+                    return halt
+            continue
+        with box.transaction():  # a batch's outcomes: durable together, one disk flush
+            for item, answer in zip(group, answers, strict=True):
+                halt = _settle(box, keeper, item, answer, tries, result, p, streak, sidecar=False)
+                if halt is not None:
+                    break
+        for item, answer in zip(group, answers, strict=True):  # after the commit, as one by one
+            if answer.verdict == "sent" and item.seq in keeper.pending_sidecars:
+                keeper.write_sidecar(item, keeper.pending_sidecars.pop(item.seq))
+        if halt is not None:
+            return halt
+    return None
+
+
+def _groups(box: Outbox, seqs: list[int], client: SyncClient) -> Iterator[list[Item]]:
+    """The due documents in order: runs of certificates in batches (while the hub takes batches),
+    anything else alone.  Each is read when its turn comes (it may have been settled meanwhile)."""
+    group: list[Item] = []
+    size = 0
+    for seq in seqs:
         item = box.item(seq)
         if item is None:
             continue  # no longer pending (requeued or settled by someone else meanwhile)
-        answer = _upload(keeper.client, item, p)
-        proof = keeper.proof_in(item, answer.body) if answer.verdict == "sent" else None
-        _record(box, item, answer, p.backoff, result, proof)
-        if proof is not None:
+        batchable = item.kind == "certificate" and client.batch_supported
+        if group and (
+            not batchable or len(group) >= client.batch_items or size + len(item.body) > BATCH_BYTES
+        ):
+            yield group
+            group, size = [], 0
+        if not batchable:
+            yield [item]
+            continue
+        group.append(item)
+        size += len(item.body)
+    if group:
+        yield group
+
+
+def _settle(
+    box: Outbox,
+    keeper: LogKeeper,
+    item: Item,
+    answer: Answer,
+    tries: dict[int, int],
+    result: DrainResult,
+    p: _Pass,
+    streak: list[int],
+    *,
+    sidecar: bool = True,
+) -> Answer | None:
+    """Record one document's answer (with its log proof); the answer that halts the pass, if any."""
+    proof = keeper.proof_in(item, answer.body) if answer.verdict == "sent" else None
+    _record(box, item, answer, p.backoff, result, proof)
+    if proof is not None:
+        if sidecar:
             keeper.write_sidecar(item, proof)
-        if answer.verdict == "retry":
-            tries[seq] = tries.get(seq, 0) + 1
-            in_a_row += 1
-        elif answer.verdict != "halt":
-            in_a_row = 0
-        if answer.halt:
-            return dataclasses.replace(answer, message=f"{item.kind} {item.doc_id}: {answer.message}")
-        if in_a_row >= p.halt_after:
-            return Answer("halt", f"{in_a_row} documents in a row failed; the last: {answer.message}")
+        else:
+            keeper.pending_sidecars[item.seq] = proof
+    if answer.verdict == "retry":
+        tries[item.seq] = tries.get(item.seq, 0) + 1
+        streak[0] += 1
+    elif answer.verdict != "halt":
+        streak[0] = 0
+    if answer.halt:
+        return dataclasses.replace(answer, message=f"{item.kind} {item.doc_id}: {answer.message}")
+    if streak[0] >= p.halt_after:
+        return Answer("halt", f"{streak[0]} documents in a row failed; the last: {answer.message}")
     return None
 
 
@@ -281,13 +339,24 @@ def _upload(client: SyncClient, item: Item, p: _Pass) -> Answer:
     """One upload.  A foreground drain (``retries``) waits out a 429's short ``Retry-After`` once and
     sends again, so a person's `station sync` keeps going against a rate-limited hub."""
     answer = client.upload(item)
+    return client.upload(item) if _waited_out(answer, p) else answer
+
+
+def _upload_batch(client: SyncClient, group: list[Item], p: _Pass) -> list[Answer] | None:
+    """One batch (None: send these one by one); a 429 for the whole request as :func:`_upload`."""
+    answers = client.upload_batch(group)
+    return client.upload_batch(group) if answers and _waited_out(answers[0], p) else answers
+
+
+def _waited_out(answer: Answer, p: _Pass) -> bool:
+    """A 429 whose short ``Retry-After`` a foreground drain waited out (then it sends again)."""
     if answer.status != 429 or p.retries == 0 or p.stopped():
-        return answer
+        return False
     wait = answer.retry_after if answer.retry_after is not None else p.backoff.delay(1)
     if wait > p.backoff.cap:
-        return answer
+        return False
     p.sleep(wait)
-    return client.upload(item)
+    return True
 
 
 def _record(

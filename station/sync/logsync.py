@@ -75,6 +75,7 @@ class LogKeeper:
         self._keys: LogKeys | None = None
         self._no_log = False
         self._newest: TreeHead | None = None
+        self.pending_sidecars: dict[int, bytes] = {}  # proofs of a batch, written once it is recorded
 
     @property
     def sync_dir(self) -> Path:

@@ -186,6 +186,7 @@ class Outbox:
 
     def __init__(self, home: Path | None = None, *, create: bool = True) -> None:
         self.path = db_path(home)
+        self._depth = 0  # transactions open (nested ones join the outermost)
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(self.path.parent, 0o700)
@@ -243,15 +244,27 @@ class Outbox:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One durable transaction; one opened inside another joins it (the outcomes of a batch
+        upload are committed together, in one disk flush)."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self.conn
+            finally:
+                self._depth -= 1
+            return
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as e:
             raise OutboxError(f"outbox {self.path} is busy or broken: {e}") from e
+        self._depth = 1
         try:
             yield self.conn
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
+        finally:
+            self._depth = 0
         try:
             self.conn.execute("COMMIT")  # fsync'd: synchronous=FULL
         except sqlite3.Error as e:
