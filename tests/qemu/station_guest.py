@@ -97,6 +97,9 @@ def chroot_command(argv: Sequence[str], env: dict[str, str] | None = None) -> li
         "PYTHONPATH": str(REPO),
         "PYTHONDONTWRITEBYTECODE": "1",
         "TABULA_HOME": GUEST_HOME,
+        # Who erases, as the live image's tabula.technician= / tabula.org= give it (tests/conftest.py)
+        "TABULA_TECHNICIAN": "QEMU Test Technician",
+        "TABULA_ORG": "Test Workshop",
     }
     base.update(env or {})
     return ["chroot", HOST_MOUNT, "/usr/bin/env", "-i", *(f"{k}={v}" for k, v in base.items()), *argv]
