@@ -28,7 +28,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "image-build" / "build.sh"
-AUTO_PARAMS = "tabula.auto=zero tabula.countdown=3 tabula.after=poweroff"
+# loglevel=7 after the image's "quiet": the kernel's own "secureboot: Secure boot enabled/disabled"
+# line (an info message) is how the test knows which way the firmware started the kernel.
+AUTO_PARAMS = "tabula.auto=zero tabula.countdown=3 tabula.after=poweroff loglevel=7"
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 # Secure Boot: the SMM build of OVMF with Microsoft's keys enrolled, as on a PC sold with Windows.
