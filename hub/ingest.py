@@ -156,30 +156,48 @@ def _indexed(value: str | None) -> str | None:
     return None if value is None else value.replace("\x00", "\ufffd")
 
 
-def new_row(station: StationInfo, cert: Certificate, env: Envelope, body: bytes) -> CertificateRow:
-    m = cert.media
+def _chain_row(
+    station: StationInfo,
+    record: Certificate | DestructionRecord,
+    env: Envelope,
+    body: bytes,
+    **what: Any,
+) -> CertificateRow:
+    """The columns every signed record of a station's chain fills the same way; ``what`` says what it
+    is (kind, success, outcome, level)."""
+    m = record.media
     return CertificateRow(
-        certificate_id=cert.certificate_id,
+        certificate_id=record.certificate_id,
         station_pk=station.pk,
         station_kid=env.kid,
-        station_name=cert.station.id,
-        sequence=cert.station.sequence,
-        previous=cert.station.previous,
+        station_name=record.station.id,
+        sequence=record.station.sequence,
+        previous=record.station.previous,
         digest=env.digest,
         body_sha256=hashlib.sha256(body).hexdigest(),
-        kind=cert.kind,
-        success=cert.success,
-        outcome=cert.result.outcome,
-        level_achieved=cert.sanitization.level_achieved,
         serial=_indexed(m.serial),
         wwn=_indexed(m.wwn),
         model=_indexed(m.model),
         manufacturer=_indexed(m.manufacturer),
         asset_number=m.asset_number,
         lot=signed_lot(m),
-        issued_at=cert.issued_at,
+        issued_at=record.issued_at,
         trust=f"station key {env.kid[:16]} endorsed by {station.organisation} (organisation #{station.organisation_id})",
         body=body,
+        **what,
+    )
+
+
+def new_row(station: StationInfo, cert: Certificate, env: Envelope, body: bytes) -> CertificateRow:
+    return _chain_row(
+        station,
+        cert,
+        env,
+        body,
+        kind=cert.kind,
+        success=cert.success,
+        outcome=cert.result.outcome,
+        level_achieved=cert.sanitization.level_achieved,
     )
 
 
@@ -251,29 +269,15 @@ def destruction_row(
 ) -> CertificateRow:
     """A destruction record takes its place in the station's chain like a certificate: same table,
     same chain constraints, same transparency log; ``kind`` says what it is, never an erasure."""
-    m = rec.media
-    return CertificateRow(
-        certificate_id=rec.record_id,
-        station_pk=station.pk,
-        station_kid=env.kid,
-        station_name=rec.station.id,
-        sequence=rec.station.sequence,
-        previous=rec.station.previous,
-        digest=env.digest,
-        body_sha256=hashlib.sha256(body).hexdigest(),
+    return _chain_row(
+        station,
+        rec,
+        env,
+        body,
         kind="destruction",
         success=False,
         outcome="destroyed",
         level_achieved="destroy",
-        serial=_indexed(m.serial),
-        wwn=_indexed(m.wwn),
-        model=_indexed(m.model),
-        manufacturer=_indexed(m.manufacturer),
-        asset_number=m.asset_number,
-        lot=signed_lot(m),
-        issued_at=rec.issued_at,
-        trust=f"station key {env.kid[:16]} endorsed by {station.organisation} (organisation #{station.organisation_id})",
-        body=body,
     )
 
 
