@@ -30,7 +30,8 @@ from hub.app import create_app
 from hub.guard import Limits
 from hub.service import Hub
 from hub.testing import create_database, postgres_cluster, serve_in_thread
-from station.sync import drain, enqueue_certificate, status
+from station.sync import enqueue_certificate, status
+from station.sync.drain import drain
 from tests.test_sync_support import enrolled, make_kit, make_org
 
 

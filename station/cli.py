@@ -12,19 +12,22 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from certs import cli as certs_cli
 from certs.textout import JsonUsageParser
-from diagnostics import cli as diagnostics_cli
 from host import paths
 from host.errors import BadInput, TabulaError
-from station import __version__, autorun, commands, demo, probekit
+from station import __version__
 from station.errors import Refused, StationError
 from station.i18n import _, choose_language, set_language, settings_language, tr
 from station.options import EXIT_INTERNAL, EXIT_REFUSED
-from station.sync import cli as sync_cli
+
+#: The options of ``station`` itself (the TUI's); any other word on the command line is (or should be)
+#: a subcommand, and only then are the subcommands' modules imported.
+_TUI_FLAGS = frozenset({"--include-loop"})
+_TUI_OPTIONS = frozenset({"--lang"})
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
+    """``station``'s parser; ``commands=False`` leaves the subcommands out (the TUI's start-up)."""
     parser = JsonUsageParser(
         prog="station", description="Tabula: verified drive erasure, diagnostics and signed certificates"
     )
@@ -36,6 +39,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--lang", choices=("en", "fr"), default=None, help="TUI language (default: settings, locale)"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    if commands:
+        _register_commands(sub)
+    return parser
+
+
+def _register_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    # Start-up time: the subcommands' modules (certificates, lot reports, diagnostics, sync, the demo,
+    # the bench mode) cost the live image's boot-to-TUI seconds under emulation; the TUI needs none.
+    from certs import cli as certs_cli
+    from diagnostics import cli as diagnostics_cli
+    from station import autorun, commands, demo, probekit
+    from station.sync import cli as sync_cli
+
     commands.register(sub)
     certs_cli.register(sub)
     diagnostics_cli.register(sub)
@@ -43,7 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
     sync_cli.register(sub)
     autorun.register(sub)
     probekit.register(sub)
-    return parser
+
+
+def starts_tui(argv: Sequence[str]) -> bool:
+    """True when the command line holds only ``station``'s own options: no subcommand, no ``--help``."""
+    words = iter(argv)
+    for word in words:
+        if word in _TUI_FLAGS:
+            continue
+        if word in _TUI_OPTIONS:
+            next(words, None)
+            continue
+        if word.partition("=")[0] in _TUI_OPTIONS and "=" in word:
+            continue
+        return False
+    return True
 
 
 def explain(exc: TabulaError) -> str:
@@ -53,7 +83,8 @@ def explain(exc: TabulaError) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(commands=not starts_tui(words))
     JsonUsageParser.expect_json(argv)
     args = parser.parse_args(argv)
     # Human output speaks the technician's language: --lang, the settings, tabula.lang=, the locale.

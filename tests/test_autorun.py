@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from station.autorun import BootParams, parse_boot_params, select_drives
+from station.autorun import select_drives
+from station.bootparams import BootParams, parse_boot_params
 
 REPO = Path(__file__).resolve().parent.parent
 PATTERN = b"\xa5"

@@ -20,7 +20,7 @@ from types import ModuleType
 import pytest
 
 from host.protection import BOOT_CMDLINE_KEYS, BOOT_LABELS, BOOT_MARKER
-from station.autorun import parse_boot_params
+from station.bootparams import parse_boot_params
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGE = REPO / "image-build"
@@ -101,7 +101,7 @@ def test_grub_menu_boots_live_with_serial_console_and_appends_only_to_the_defaul
     assert (params.auto, params.countdown, params.after, params.warnings) == ("zero", 3, "poweroff", ())
     assert "tabula.lang=fr" in linux[2] and "tabula.bench=1" in linux[3]
     plain = ti.render_grub_cfg()
-    assert "tabula.auto" not in plain and "set timeout=5" in plain
+    assert "tabula.auto" not in plain and "set timeout=2\n" in plain
 
 
 @pytest.mark.parametrize("bad", ["a;b", "x'y", "$(reboot)", "a\\b", '"q"'])
@@ -235,13 +235,33 @@ def test_console_session_imports_what_it_needs() -> None:
     assert r.returncode == 0, r.stderr
 
 
-def test_console_session_start_up_leaves_the_pdf_stack_out() -> None:
-    """reportlab, pypdf and PIL were a sixth of the TUI's start-up imports (seconds under emulation);
-    they are imported when a certificate or a PDF is handled, never before the first screen."""
+#: Imported when a certificate, a PDF, a subcommand or the hub is used, never before the TUI's first screen.
+LATE_MODULES = (
+    "reportlab",  # the PDF stack was a sixth of the start-up imports (seconds under emulation)
+    "pypdf",
+    "PIL",
+    "httpx",  # the HTTP stack: when a hub is configured, after the first screen
+    "httpcore",
+    "station.sync.drain",
+    "certs.cli",  # the subcommands: when the command line names one
+    "certs.lotcli",
+    "diagnostics.cli",
+    "station.autorun",
+    "station.demo",
+    "station.probekit",
+)
+
+
+def test_console_session_start_up_leaves_late_modules_out() -> None:
+    """What the console session imports, then the parser ``station`` builds for the TUI: none of the
+    modules only a certificate, a PDF, a subcommand or the hub needs (seconds under emulation)."""
     code = (
         "import importlib, sys\n"
         f"for name in {cs.STARTUP_MODULES!r}: importlib.import_module(name)\n"
-        "print(' '.join(m for m in ('reportlab', 'pypdf', 'PIL') if m in sys.modules))\n"
+        "from station import cli\n"
+        "assert cli.starts_tui([])\n"
+        "cli.build_parser(commands=False).parse_args([])\n"
+        f"print(' '.join(m for m in {LATE_MODULES!r} if m in sys.modules))\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stderr

@@ -39,7 +39,8 @@ from hub.service import Hub
 from hub.staff import add_staff
 from hub.testing import serve_in_thread
 from station.cli import main as station_main
-from station.sync import drain, status
+from station.sync import status
+from station.sync.drain import drain
 from station.sync.outbox import enqueue_report, reconcile
 from tests.faultfs import fault_disk, have_fuse
 from tests.loopdev import attach, detach, loop_device

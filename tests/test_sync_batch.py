@@ -17,7 +17,8 @@ import pytest
 from hub.app import create_app
 from hub.service import Hub
 from hub.testing import serve_in_thread
-from station.sync import drain, status
+from station.sync import status
+from station.sync.drain import drain
 from station.sync.outbox import Outbox
 from tests.test_sync_client import DropProxy, Faults, assert_exactly_once, drain_until_done, queue
 from tests.test_sync_support import Kit, db_url, hub, kit, org, pg_admin_url  # noqa: F401

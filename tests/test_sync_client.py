@@ -32,10 +32,10 @@ from cryptography.x509.oid import NameOID
 from hub.app import create_app
 from hub.service import Hub
 from hub.testing import free_port, serve_in_thread, wait_port
-from station.sync import SyncDaemon, drain, enqueue_certificate, status
+from station.sync import enqueue_certificate, status
 from station.sync.cli import register
 from station.sync.config import SyncConfig
-from station.sync.drain import Backoff
+from station.sync.drain import Backoff, SyncDaemon, drain
 from tests.test_sync_support import Kit, db_url, hub, kit, org, pg_admin_url  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,10 +12,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from station.sync import drain, enqueue_certificate, status
+from station.sync import enqueue_certificate, status
 from station.sync.cli import main as sync_main
 from station.sync.cli import register
 from station.sync.config import SyncConfig, is_loopback, load_config, save_config, write_token
+from station.sync.drain import drain
 from station.sync.errors import SyncConfigError
 from tests.test_sync_support import make_kit, make_org
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from station.sync import SyncDaemon, drain, enqueue_certificate, status
+from station.sync import enqueue_certificate, status
+from station.sync.drain import SyncDaemon, drain
 from station.sync.outbox import Outbox
 from tests.test_sync_support import Kit, make_kit, make_org
 

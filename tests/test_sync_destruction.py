@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from certs.issue import issue_destruction
-from station.sync import drain, status
+from station.sync import status
 from station.sync.config import SyncConfig, write_token
-from station.sync.drain import Backoff
+from station.sync.drain import Backoff, drain
 from station.sync.outbox import Outbox, enqueue_destruction, reconcile
 from tests.fixtures.certs import records
 from tests.fixtures.certs.helpers import SETTINGS, Station, make_station

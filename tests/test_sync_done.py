@@ -14,8 +14,8 @@ import httpx
 from hub.app import create_app
 from hub.service import Hub
 from hub.testing import free_port, serve_in_thread
-from station.sync import drain, enqueue_certificate, status
-from station.sync.drain import Backoff
+from station.sync import enqueue_certificate, status
+from station.sync.drain import Backoff, drain
 from tests.test_sync_support import (  # noqa: F401
     Kit,
     Org,

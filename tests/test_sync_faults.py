@@ -21,9 +21,9 @@ import pytest
 from hub.app import create_app
 from hub.service import Hub
 from hub.testing import serve_in_thread
-from station.sync import SyncDaemon, drain, status
+from station.sync import status
 from station.sync.cli import register
-from station.sync.drain import Backoff
+from station.sync.drain import Backoff, SyncDaemon, drain
 from station.sync.errors import UnknownDocument
 from tests.test_sync_client import assert_exactly_once, queue
 from tests.test_sync_support import Kit, db_url, hub, kit, org, pg_admin_url  # noqa: F401

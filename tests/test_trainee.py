@@ -21,7 +21,7 @@ from certs.trust import TrustStore
 from certs.verify import Verifier
 from erase.journal import Journal, boot_id, derive, process_start
 from erase.purge.planner import PurgePlan
-from station.autorun import parse_boot_params
+from station.bootparams import parse_boot_params
 from station.cli import main
 from station.console import opal_known_absent, shown_alternatives
 from station.demo import newest_jobs

@@ -2,7 +2,9 @@
 
 * :func:`enqueue_certificate` / :func:`enqueue_report`: queue a document the moment it is written
   (local, durable, never waits for the network);
-* :func:`drain`: upload now; :class:`SyncDaemon` / :func:`start_background`: keep uploading;
+* :func:`station.sync.drain.drain`: upload now; :class:`~station.sync.drain.SyncDaemon` /
+  :func:`~station.sync.drain.start_background`: keep uploading (not imported with the package: the
+  TUI's start-up does without the HTTP stack until a hub is used);
 * :func:`status`: pending / sent / rejected / retrying counts, the hub's reasons, last error and last
   success (TUI, CLI).
 
@@ -11,17 +13,12 @@ Modules: :mod:`.outbox` (SQLite queue), :mod:`.client` (HTTP, the only one impor
 :mod:`.lots` (is the technician's lot reference known to the hub, and open?).
 """
 
-from station.sync.drain import DrainResult, SyncDaemon, drain, start_background
 from station.sync.outbox import enqueue_certificate, enqueue_report
 from station.sync.state import SyncStatus, status
 
 __all__ = [
-    "DrainResult",
-    "SyncDaemon",
     "SyncStatus",
-    "drain",
     "enqueue_certificate",
     "enqueue_report",
-    "start_background",
     "status",
 ]

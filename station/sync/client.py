@@ -38,38 +38,20 @@ import math
 import ssl
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Any
 
 import httpcore
 import httpx
 
+from station.sync.answer import WRONG_URL_HINT, Answer
 from station.sync.config import SyncConfig
 from station.sync.errors import SyncConfigError
 from station.sync.outbox import Item
 
 USER_AGENT = "tabula-station-sync/2"
-Verdict = Literal["sent", "rejected", "retry", "halt"]
 _HALT_CODES = {"station_revoked", "token_expired", "unauthorized"}
 _WRITE_CHUNK = 16 * 1024  # each send of the body waits at most what is left of the deadline
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What one upload taught us.  ``halt``: end the pass (the hub or the network is in trouble)."""
-
-    verdict: Verdict
-    message: str
-    retry_after: float | None = None
-    code: str | None = None  # the hub's error code, when it sent one
-    status: int | None = None  # the HTTP status, when there was an answer
-    ends_pass: bool = False  # a "retry" that also ends the pass (a timeout: the hub is too slow)
-    body: Any = None  # the decoded JSON of a 2xx answer (an upload's carries its inclusion proof)
-
-    @property
-    def halt(self) -> bool:
-        return self.verdict == "halt" or self.ends_pass
 
 
 # --- the deadline, on the sockets ------------------------------------------------------------------
@@ -148,7 +130,6 @@ BATCH_PATH = "/api/v1/certificates:batch"
 BATCH_BYTES = 4 * 1024 * 1024
 #: Added to a 404's message: for an upload it most often means a wrong URL (station.sync.lots drops it
 #: when the 404 is the hub's answer to a lot lookup: the lot is unknown).
-WRONG_URL_HINT = " (is the hub URL right?)"
 
 #: The hub's route for each kind of queued document.
 ROUTES = {"certificate": "certificates", "report": "reports", "destruction": "destructions"}

@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from host.errors import TabulaError
-from station.sync.client import BATCH_BYTES, Answer, SyncClient
+from station.sync.answer import Answer
+from station.sync.client import BATCH_BYTES, SyncClient
 from station.sync.config import SyncConfig, load_config
 from station.sync.errors import SyncConfigError
 from station.sync.logsync import LogKeeper

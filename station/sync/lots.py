@@ -23,12 +23,15 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from host.errors import TabulaError
-from station.sync.client import WRONG_URL_HINT, Answer, SyncClient
+from station.sync.answer import WRONG_URL_HINT, Answer
 from station.sync.config import SyncConfig, load_config
 from station.sync.outbox import Outbox
+
+if TYPE_CHECKING:
+    from station.sync.client import SyncClient
 
 LotState = Literal["open", "closed", "unknown", "pending"]
 CHECK_DEADLINE = 5.0  # seconds: a technician waits this long at most before a check becomes pending
@@ -89,6 +92,9 @@ def check_lot(reference: str, home: Path | None = None, config: SyncConfig | Non
     config = dataclasses.replace(
         config, deadline=min(config.deadline, CHECK_DEADLINE), timeout=min(config.timeout, CHECK_DEADLINE)
     )
+    # Start-up time: the HTTP stack (httpx) is imported when a lot is checked, not with the TUI.
+    from station.sync.client import SyncClient
+
     try:
         with SyncClient(config) as client:
             check = ask(client, reference)

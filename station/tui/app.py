@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from textual import work
 from textual.app import App
@@ -34,7 +34,7 @@ from station.destroy import destroy_job
 from station.i18n import N_, _, choose_language, current_language, set_language, tr
 from station.jobs import create_job, find_jobs, plan_job, plan_purge_job, spawn
 from station.options import WorkerOptions
-from station.sync import SyncDaemon, lots, start_background, status
+from station.sync import lots, status
 from station.sync.config import load_config
 from station.sync.errors import SyncConfigError
 from station.sync.outbox import Outbox, db_path
@@ -70,6 +70,9 @@ from station.tui.screens import (
     SettingsScreen,
 )
 from station.words import lot_check_words
+
+if TYPE_CHECKING:
+    from station.sync.drain import SyncDaemon
 
 
 class Stoppable(Protocol):
@@ -215,7 +218,7 @@ class TabulaApp(App[int]):
                 )
         self.set_interval(self.poll_interval, self.tick)
         self.set_interval(self.rescan_interval, self.periodic)
-        self.start_sync()
+        self.call_after_refresh(self.start_sync)  # after the first screen: it imports the HTTP stack
         self.request_sync_status()
         self.set_interval(self.sync_interval, self.request_sync_status)
 
@@ -418,6 +421,9 @@ class TabulaApp(App[int]):
         except SyncConfigError:
             return  # the status line shows the problem (status() reads the same file)
         if config.configured:
+            # Start-up time: the uploader (and the HTTP stack) is imported when a hub is configured.
+            from station.sync.drain import start_background
+
             self.sync_daemon = start_background(self.home, config)
 
     def stop_sync(self, timeout: float | None = 5.0) -> None:

@@ -38,7 +38,7 @@ PERSISTENCE_WAIT_S = 150.0
 #: What the TUI's first screen needs, imported before waiting for the persistence partition.  At boot a
 #: name that no longer exists is skipped (the station's own start-up reports a real import error); the
 #: build's --check fails on it.
-STARTUP_MODULES = ("station.cli", "station.autorun", "station.tui.run")
+STARTUP_MODULES = ("station.bootparams", "station.cli", "station.tui.run")
 
 
 def stamp(step: str) -> None:
@@ -86,7 +86,7 @@ def wait_for_persistence(status_file: Path = PERSISTENCE) -> None:
 
 
 def apply_boot_params(cmdline: Path = Path("/proc/cmdline")) -> None:
-    from station.autorun import read_boot_params  # (imported above by preimport: free here)
+    from station.bootparams import read_boot_params  # (imported above by preimport: free here)
 
     params = read_boot_params(cmdline)
     for warning in params.warnings:
@@ -107,7 +107,8 @@ def main(argv: list[str]) -> int:
     check = argv[1:] == ["--check"]
     preimport(strict=check)
     if check:
-        from station.autorun import read_boot_params  # noqa: F401  (what apply_boot_params uses)
+        import station.autorun  # noqa: F401  (run with -m for tabula.auto=)
+        from station.bootparams import read_boot_params  # noqa: F401  (what apply_boot_params uses)
         from station.cli import main as _station_main  # noqa: F401
 
         return 0
