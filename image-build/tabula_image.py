@@ -51,7 +51,10 @@ BASE_PARAMS = (
     "console=ttyS0,115200n8",
     "console=tty0",
 )
-DEFAULT_TIMEOUT = 5
+#: Seconds GRUB's menu waits.  Every machine of a workshop waits it at every boot; a key stops the
+#: countdown and the entries have hotkeys (t, e, f, b, p).  A network that wants longer builds with
+#: ``build.sh --timeout N``.
+DEFAULT_TIMEOUT = 2
 SAFE_PARAM = re.compile(r"^[A-Za-z0-9_.:/=,@+-]+$")
 
 
