@@ -25,7 +25,7 @@ CACHE=${TABULA_IMAGE_CACHE:-$HERE/cache}
 SUITE=bookworm
 VARIANT=""
 APPEND=""
-TIMEOUT=5
+TIMEOUT=()  # GRUB menu seconds: tabula_image.py DEFAULT_TIMEOUT unless --timeout N
 REBUILD_ROOTFS=0
 MAX_ISO_BYTES=$((300 * 1000 * 1000))
 
@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
     --cache) CACHE=$2; shift 2 ;;
     --variant) VARIANT=$2; shift 2 ;;
     --append) APPEND=$2; shift 2 ;;
-    --timeout) TIMEOUT=$2; shift 2 ;;
+    --timeout) TIMEOUT=(--timeout "$2"); shift 2 ;;
     --rebuild-rootfs) REBUILD_ROOTFS=1; shift ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "build.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -263,7 +263,7 @@ mkdir -p "$ISO_DIR/live" "$ISO_DIR/boot/grub"
 ln "$SQUASHFS" "$ISO_DIR/live/filesystem.squashfs" 2>/dev/null || cp "$SQUASHFS" "$ISO_DIR/live/filesystem.squashfs"
 cp "$KERNEL_CACHE/vmlinuz" "$ISO_DIR/live/vmlinuz"
 cp "$KERNEL_CACHE/initrd.img" "$ISO_DIR/live/initrd.img"
-helper grub-cfg --append "$APPEND" --timeout "$TIMEOUT" > "$ISO_DIR/boot/grub/grub.cfg"
+helper grub-cfg --append "$APPEND" "${TIMEOUT[@]}" > "$ISO_DIR/boot/grub/grub.cfg"
 cp "$MANIFEST_CACHE" "$ISO_DIR/tabula-manifest.json"
 printf 'Tabula boot medium: the station never offers a disk carrying this file for erasure.\n' > "$ISO_DIR/.tabula-boot"
 mkdir -p "$ISO_DIR/.disk"
