@@ -41,7 +41,7 @@ from typing import Any, Literal, TextIO, cast
 from erase.journal import JobState
 from erase.methods import method_names
 from erase.record import JobPlan, VerifyPolicy
-from host import paths
+from host import paths, refs
 from host.drives import DriveEntry, discover
 from host.errors import BadInput, TabulaError
 from host.runner import SubprocessRunner
@@ -56,6 +56,7 @@ from station.bootparams import (
     read_boot_params,
 )
 from station.certify import ensure_station_key
+from station.commands import warn_about_lot
 from station.console import ProgressPrinter, follow, show_plan, summary
 from station.errors import StationError
 from station.i18n import _, set_language, tr
@@ -245,6 +246,7 @@ class AutorunConfig:
     key_dir: Path
     lang: str
     warnings: tuple[str, ...]
+    lot: str = ""  # the donation lot signed in every certificate ("" when none is given)
 
 
 def _config(args: argparse.Namespace) -> AutorunConfig:
@@ -264,7 +266,22 @@ def _config(args: argparse.Namespace) -> AutorunConfig:
         key_dir=Path(args.key_dir) if args.key_dir else paths.keys_dir(),
         lang=args.lang or params.lang or os.environ.get("TABULA_LANG", "en"),
         warnings=params.warnings,
+        lot=_lot(args, params),
     )
+
+
+def _lot(args: argparse.Namespace, params: BootParams) -> str:
+    """``--lot`` (refused with the reason when it is not a lot reference), else ``tabula.lot=``."""
+    lot = refs.clean(args.lot)
+    if not lot:
+        return params.lot or ""
+    problem = refs.lot_problem(lot)
+    if problem is not None:
+        raise BadInput(
+            _("{option} {value!r}: {why}").format(option="--lot", value=lot[:80], why=tr(problem)),
+            hint=_("e.g. --lot LOT-2026-03"),
+        )
+    return lot
 
 
 def _method(args: argparse.Namespace, params: BootParams) -> str:
@@ -336,10 +353,12 @@ def _leader(cfg: AutorunConfig, state: StateFiles, out: TextIO) -> int:
         return EXIT_REFUSED
     options = EraseOptions(method=cfg.method, verify=cfg.verify)
     try:
-        plans = [plan_job(e.info, options, operator=person.operator()) for e in allowed]
+        operator = {**person.operator(), **({"lot": cfg.lot} if cfg.lot else {})}
+        plans = [plan_job(e.info, options, operator=operator) for e in allowed]
     except TabulaError as exc:
         raise BadInput(exc.message, hint=exc.hint or None) from exc
     show_plan(allowed, plans, out)
+    warn_about_lot(cfg.lot, out)
     total = sum(e.info.size_bytes for e in allowed)
     out.write(
         "\n"
@@ -596,6 +615,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--key-dir", help="station key directory (default $TABULA_HOME/keys)")
     p.add_argument("--no-cert", action="store_true", help="do not sign certificates")
     p.add_argument("--lang", choices=LANGS, help="certificate language (default tabula.lang or en)")
+    p.add_argument(
+        "--lot",
+        metavar="REF",
+        help="the donation lot of the drives (e.g. LOT-2026-03; signed in every certificate; or tabula.lot=)",
+    )
     p.set_defaults(func=run)
 
 

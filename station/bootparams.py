@@ -16,6 +16,8 @@ Kernel parameters (``tabula.*``) read by :func:`parse_boot_params`:
 ``tabula.auto=METHOD``           headless mode: erase every unprotected drive with METHOD
 ``tabula.verify=none|last|all``  verification of the headless mode (default ``last``)
 ``tabula.countdown=N``           seconds of the cancellable countdown (default 10, at least 3)
+``tabula.lot=REF``               the donation lot of the drives the headless mode erases (signed in
+                                 their certificates, e.g. ``tabula.lot=LOT-2026-03``)
 ``tabula.after=poweroff|wait``   after a successful headless run (default ``wait``)
 ``tabula.boot=SPEC``             the boot medium (read by :mod:`host.protection`, not here)
 
@@ -37,6 +39,7 @@ from typing import Any, Literal
 from certs.limits import PERSON_FIELD_MAX
 from erase.methods import method_names
 from erase.record import VerifyPolicy
+from host import refs
 from station import operator as people
 
 DEFAULT_COUNTDOWN = 10
@@ -66,6 +69,7 @@ class BootParams:
     verify: VerifyPolicy = "last"
     countdown: int = DEFAULT_COUNTDOWN
     after: Literal["poweroff", "wait"] = "wait"
+    lot: str | None = None
     warnings: tuple[str, ...] = field(default=())
 
     def environment(self) -> dict[str, str]:
@@ -208,6 +212,14 @@ def _read_after(value: str, has_value: bool) -> _Read:
     return {}, f"tabula.after={value} ignored: use poweroff or wait (default wait)"
 
 
+def _read_lot(value: str, has_value: bool) -> _Read:
+    lot = refs.clean(value)
+    problem = refs.lot_problem(lot)
+    if problem is None:
+        return {"lot": lot}, None
+    return {}, f"tabula.lot={value} ignored: {problem}"
+
+
 #: One reader per known key; ``tabula.boot`` is read by host.protection, not here.
 _READERS: dict[str, Callable[[str, bool], _Read]] = {
     "lang": _read_lang,
@@ -221,6 +233,7 @@ _READERS: dict[str, Callable[[str, bool], _Read]] = {
     "verify": _read_verify,
     "countdown": _read_countdown,
     "after": _read_after,
+    "lot": _read_lot,
     "boot": lambda value, has_value: ({}, None),
 }
 

@@ -22,6 +22,7 @@ import pytest
 
 from station.autorun import select_drives
 from station.bootparams import BootParams, parse_boot_params
+from tests.fixtures.certs.helpers import payload_of
 
 REPO = Path(__file__).resolve().parent.parent
 PATTERN = b"\xa5"
@@ -82,6 +83,9 @@ def test_bad_auto_method_never_starts_a_headless_erase() -> None:
         ("tabula.after=reboot", "after", "wait", "poweroff or wait"),
         ("tabula.bench=maybe", "bench", False, "tabula.bench=1"),
         ("tabula.colour=blue", "lang", None, "unknown boot parameter tabula.colour"),
+        ("tabula.lot=LOT-2026-03", "lot", "LOT-2026-03", None),
+        ('tabula.lot="LOT 2026"', "lot", None, "may hold only letters"),
+        ("tabula.lot=", "lot", None, "the lot reference is empty"),
         ("tabula.keymap=fr;reboot", "keymap", None, "a keymap name"),
         ("tabula.keymap=../../etc/x", "keymap", None, "a keymap name"),
     ],
@@ -230,6 +234,35 @@ def test_autorun_erases_every_named_unprotected_loop_and_signs_certificates(
     assert verified.returncode == 0, verified.stdout + verified.stderr
     status = json.loads((tmp_path / "run" / "autorun.status.json").read_text())
     assert status["exit_code"] == 0 and status["cancelled"] is False
+
+
+@pytest.mark.root
+def test_the_lot_is_signed_in_every_certificate_and_a_bad_one_erases_nothing(
+    make_loop, tmp_path: Path
+) -> None:
+    """A bench erasing a donation's drives names the lot once (``--lot`` or ``tabula.lot=``)."""
+    size = 1 << 20
+    a = make_loop(size, fill=PATTERN)
+    home = tmp_path / "home"
+    run = {"capture_output": True, "text": True, "cwd": REPO, "env": _env(home), "timeout": 180}
+    argv = _argv(tmp_path / "run", [a], "--method", "zero", "--yes-all-unprotected", "--countdown", "0")
+    bad = subprocess.run([*argv, "--lot", "LOT 2026"], stdin=subprocess.DEVNULL, **run)
+    assert bad.returncode == 2, bad.stdout + bad.stderr
+    assert "--lot 'LOT 2026'" in bad.stderr and "only letters" in bad.stderr
+    assert _content(a, size) == PATTERN * size and not (home / "jobs").exists()
+    cmdline = tmp_path / "cmdline"
+    cmdline.write_text("boot=live tabula.auto=zero tabula.countdown=3 tabula.lot=LOT-2026-11\n")
+    boot = _argv(tmp_path / "boot", [a], "--from-cmdline", "--cmdline", str(cmdline), "--countdown", "0")
+    booted = subprocess.run(boot, stdin=subprocess.DEVNULL, **run)
+    assert booted.returncode == 0, booted.stdout + booted.stderr
+    assert "lot LOT-2026-11" in booted.stdout
+    b = make_loop(size, fill=PATTERN)
+    argv = _argv(tmp_path / "run2", [b], "--method", "zero", "--yes-all-unprotected", "--countdown", "0")
+    named = subprocess.run([*argv, "--lot", " LOT-2026-12 "], stdin=subprocess.DEVNULL, **run)
+    assert named.returncode == 0, named.stdout + named.stderr
+    lots = sorted(payload_of(c)["media"]["lot"] for c in (home / "certs").rglob("*.json"))
+    assert lots == ["LOT-2026-11", "LOT-2026-12"]
+    assert _verify(home).returncode == 0
 
 
 @pytest.mark.root
