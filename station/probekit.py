@@ -33,7 +33,7 @@ from typing import Any, TextIO
 from erase.purge.errors import PurgeError
 from erase.purge.machine import Machine, ReplayMachine, current_machine
 from erase.purge.planner import POLICIES, PlanOptions, PurgePlan, plan_purge
-from erase.purge.probe import Capabilities, probe
+from erase.purge.probe import ATA16_TRUSTED_RECEIVE, SPIN_CDB, Capabilities, probe
 from host.drives import discover
 from host.errors import CommandError
 from host.fsio import atomic_write
@@ -47,7 +47,13 @@ from station.errors import Refused
 MANIFEST = "probe.json"
 FORMAT = 1
 LSBLK = ["lsblk", "-J", "-b", "-O"]
-VERSIONS = (["hdparm", "-V"], ["nvme", "version"], ["smartctl", "--version"], ["sedutil-cli", "--version"])
+VERSIONS = (
+    ["hdparm", "-V"],
+    ["nvme", "version"],
+    ["smartctl", "--version"],
+    ["sedutil-cli", "--version"],
+    ["sg_raw", "-V"],
+)
 
 # The only commands a probe may run, whole: "DEV" stands for a /dev path, "*" for any lsblk options.
 # Anything else is refused, however harmless it looks (an allow-list, never a deny-list).
@@ -64,6 +70,11 @@ _READ_ONLY: tuple[tuple[str, ...], ...] = (
     ("nvme", "list", "-o", "json"),
     ("nvme", "version"),
     ("sg_opcodes", "DEV"),
+    # TCG Level 0 discovery: only these two CDBs (SECURITY PROTOCOL IN, ATA TRUSTED RECEIVE), read-only.
+    ("sg_raw", "-R", "-r", "2048", "DEV", *SPIN_CDB),
+    ("sg_raw", "-R", "-r", "512", "DEV", *ATA16_TRUSTED_RECEIVE),
+    ("sg_raw", "-V"),
+    ("nvme", "security-recv", "DEV", "--secp=1", "--spsp=1", "--size=2048", "--al=2048"),
     ("sedutil-cli", "--query", "DEV"),
     ("sedutil-cli", "--scan"),
     ("sedutil-cli", "--version"),

@@ -115,6 +115,24 @@ def identifiers(result: CommandResult) -> list[Identifier]:
     return found
 
 
+# sedutil's DtaHexDump: "0040 0002100c 0b000000 00000000 00000000  ....;..........." (4-byte groups).
+_SEDUTIL_ROW = re.compile(r"^([0-9a-f]{4}) ((?:[0-9a-f]{2,8} )*[0-9a-f]{2,8})(?:  .*)?$")
+
+
+def sedutil_dump_bytes(text: str) -> bytes:
+    """The bytes of a D0 response as ``sedutil-cli -vvvvv`` printed it (rows of an offset and 4-byte
+    groups, then the ASCII column): the converter the corpus uses for sedutil debug logs."""
+    out = bytearray()
+    for line in text.splitlines():
+        m = _SEDUTIL_ROW.match(line.rstrip())
+        if m is None:
+            continue
+        if int(m.group(1), 16) != len(out):
+            raise ValueError(f"sedutil dump jumps to offset {m.group(1)} after {len(out)} bytes")
+        out += bytes.fromhex(m.group(2).replace(" ", ""))
+    return bytes(out)
+
+
 def _replace(text: str, ident: Identifier, case: str) -> str:
     new = ident.faked(case)
     if isinstance(ident.value, int):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,12 @@ from erase.purge.errors import PurgeError
 from erase.purge.plan import PlanOptions, PurgePlan
 from erase.purge.planner import plan_purge
 from erase.purge.probe import TOOLS, Capabilities, parse_nvme_id_ctrl, probe
+from erase.purge.tcg import parse_level0
 from host.errors import CommandError
 from host.identity import DriveInfo
 from host.runner import CommandResult, ReplayRunner, fixture_name, read_fixture
 from host.units import human_duration, human_size
-from tests.real_corpus import provenance, recordings
+from tests.real_corpus import provenance, recordings, sedutil_dump_bytes
 
 _TRANSPORT = {"sata": "sata", "pata": "sata", "usb": "usb", "nvme": "nvme", "sas": "sas", "emmc": "mmc"}
 _PATH = {
@@ -46,6 +48,8 @@ class CorpusRunner:
         self.case_dir = case_dir
 
     def which(self, tool: str) -> bool:
+        if tool == "sedutil-cli" and _raw_level0_only(self.case_dir):
+            return False  # a raw Level 0 case: the probe takes the path it takes without sedutil
         return self.inner.which(tool)
 
     def run(self, argv: Sequence[str], *, timeout: float = 60.0, mutating: bool = False) -> CommandResult:
@@ -62,6 +66,27 @@ def _aliases(argv: list[str]) -> list[list[str]]:
     if argv[:1] != ["nvme"] or argv[-2:] != ["-o", "json"]:
         return [argv]
     return [argv, argv[:-2], [*argv[:-2], "-H"]]
+
+
+_SEDUTIL_DUMP = "sedutil-cli_-vvvvv_"
+
+
+def _raw_level0_only(case_dir: Path) -> bool:
+    """A case whose TCG recording is a raw discovery (no sedutil --query or --scan)."""
+    names = [p.name for p in recordings(case_dir)]
+    raw = any(n.startswith(("nvme_security-recv_", "sg_raw_", _SEDUTIL_DUMP)) for n in names)
+    return raw and not any(n.startswith(("sedutil-cli_--query", "sedutil-cli_--scan")) for n in names)
+
+
+def _with_dumped_level0(case_dir: Path, caps: Capabilities) -> Capabilities:
+    """A case recorded as sedutil's debug dump of the D0 response: the station reads the same bytes
+    through sg_raw, which the case has no recording of; plan from the dump's bytes, and say so."""
+    dumps = [p for p in recordings(case_dir) if p.name.startswith(_SEDUTIL_DUMP)]
+    if caps.tcg is not None or not dumps:
+        return caps
+    tcg = parse_level0(sedutil_dump_bytes(read_fixture(dumps[0]).stdout))
+    note = f"TCG read from sedutil's dump of the D0 response (the bytes sg_raw reads): {tcg.describe}"
+    return replace(caps, tcg=tcg, notes=(*caps.notes, note))
 
 
 def _text(case_dir: Path, prefix: str) -> str | None:
@@ -153,7 +178,7 @@ def case_section(case_dir: Path, expected: dict[str, Any], why: str) -> list[str
     """One case of plans.md: the drive, the reason, a line per option set, what was not used."""
     prov = provenance(case_dir)
     drive = case_drive(case_dir, expected)
-    caps = probe(drive, CorpusRunner(case_dir), sysfs=None)
+    caps = _with_dumped_level0(case_dir, probe(drive, CorpusRunner(case_dir), sysfs=None))
     known = _size(case_dir, expected) is not None
     size = human_size(drive.size_bytes) if known else "size not in the recordings: 500 GB assumed"
     lines = [

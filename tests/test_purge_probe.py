@@ -205,8 +205,9 @@ def test_hidden_area_behind_an_unknown_bridge_is_refused() -> None:
 
 def test_psid_revert_only_on_an_opal_or_pyrite_drive_and_when_typed() -> None:
     drive, caps = _caps(MACHINES / "qemu-nvme", "/dev/nvme0n1")
-    # QEMU's drive is no TCG drive (and this recording has no sedutil-cli): no PSID revert at all.
-    assert caps.tcg is None and any("sedutil-cli is not installed" in n for n in caps.notes)
+    # QEMU's drive is no TCG drive (no sedutil-cli here; its OACS has no Security Send/Receive): no
+    # PSID revert at all.
+    assert caps.tcg is not None and caps.tcg.families == () and caps.tcg.source == "nvme-oacs"
     plan = plan_purge(drive, caps, "nist-purge", PlanOptions(psid="ABCDEF0123456789"))
     assert not any(a.action == "opal-psid-revert" for a in plan.alternatives)
     assert all(s.action != "opal-psid-revert" for s in plan.steps)

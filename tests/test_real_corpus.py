@@ -32,8 +32,17 @@ from erase.purge.probe import (
     parse_nvme_sanitize_log,
     probe,
 )
+from erase.purge.tcg import nvme_hexdump_bytes, parse_level0, sg_raw_hexdump_bytes
 from host.runner import CommandResult, ReplayRunner, fixture_name, read_fixture
-from tests.real_corpus import CORPUS, cases, identifiers, index_text, provenance, recordings
+from tests.real_corpus import (
+    CORPUS,
+    cases,
+    identifiers,
+    index_text,
+    provenance,
+    recordings,
+    sedutil_dump_bytes,
+)
 from tests.real_corpus_plans import CorpusRunner, case_drive, plans_markdown
 
 EXPECTED: dict[str, dict[str, dict[str, Any]]] = tomllib.loads((CORPUS / "expected.toml").read_text())
@@ -43,6 +52,9 @@ NOT_REPORTED = "not reported"
 KINDS = {"hdd", "ssd", "nvme", "scsi", "usb", "emmc", "opal"}
 # Which table of expected.toml checks a recording, by the start of its file name.
 TABLE_OF = {
+    "sedutil-cli_-vvvvv_": "level0",  # a D0 response sedutil printed in hex (before "sedutil-cli_")
+    "nvme_security-recv_": "level0",
+    "sg_raw_": "level0",
     "hdparm_-I_": "hdparm",
     "hdparm_--dco-identify_": "dco",
     "nvme_id-ctrl_": "id_ctrl",
@@ -252,6 +264,32 @@ def test_tcg_level0_discovery(case: str, want: dict[str, Any]) -> None:
     for flag in ("locked", "locking_enabled"):
         if flag in want:
             assert getattr(caps.tcg, flag) == want[flag]
+
+
+LEVEL0 = _expected("level0")
+
+
+def level0_bytes(result: CommandResult) -> bytes:
+    """The discovery buffer of a recording, by the tool that printed it."""
+    if result.argv[0] == "nvme":
+        return nvme_hexdump_bytes(result.stdout)
+    if result.argv[0] == "sg_raw":
+        return sg_raw_hexdump_bytes(result.stderr)
+    return sedutil_dump_bytes(result.stdout)
+
+
+@pytest.mark.parametrize(("case", "want"), LEVEL0, ids=_ids(LEVEL0))
+def test_tcg_raw_level0_discovery(case: str, want: dict[str, Any]) -> None:
+    """The raw discovery bytes through parse_level0: the families, the Locking byte's bits and the
+    feature codes, as read by hand in the dump."""
+    data = level0_bytes(_recording(case, "level0"))
+    assert len(data) == want["bytes"]
+    status = parse_level0(data)
+    assert list(status.families) == want["families"]
+    assert [f"0x{c:04x}" for c in status.features] == want["features"]
+    assert status.missing_bytes == want["missing_bytes"]
+    flags = ("locking_supported", "locking_enabled", "locked", "media_encrypt", "mbr_enabled", "mbr_done")
+    assert sorted(f for f in flags if getattr(status, f)) == sorted(want["locking"])
 
 
 EXTCSD = _expected("extcsd")

@@ -137,6 +137,18 @@ def _level_note(expected: str, requested: str, alternatives: list[Alternative], 
     return f"Purge is not possible on this drive ({why}); overwrite ({media} media) reaches Clear only"
 
 
+def _psid_route(caps: Capabilities) -> str:
+    """How a PSID revert can be had here: with --psid, or only once sedutil-cli is installed (Tabula
+    runs the revert through it; Debian 12, hence the live image, does not package it)."""
+    if caps.tools.get("sedutil-cli", False):
+        return "type the PSID printed on its label with --psid and --policy nist-purge"
+    return (
+        "a PSID revert needs sedutil-cli, which this station does not have (Debian 12 does not package "
+        "it): revert it with the PSID printed on its label on a machine that has sedutil-cli or the "
+        "vendor's tool"
+    )
+
+
 def _refuse_locked(drive: DriveInfo, caps: Capabilities, chosen: _Choice) -> None:
     """A TCG drive whose locking range is locked cannot be written: only a PSID revert erases it."""
     tcg = caps.tcg
@@ -145,8 +157,8 @@ def _refuse_locked(drive: DriveInfo, caps: Capabilities, chosen: _Choice) -> Non
     raise PurgeRefused(
         f"{drive.path}: the drive is LOCKED ({tcg.describe}): it cannot be read or written until it is "
         "unlocked or reverted",
-        hint="type the PSID printed on its label with --psid and --policy nist-purge (a PSID revert erases "
-        "everything: crypto erase, Purge), or unlock it with its owner's password (sedutil-cli) first",
+        hint=f"{_psid_route(caps)} (a PSID revert erases everything: crypto erase, Purge), or unlock it "
+        "with its owner's password first",
     )
 
 
@@ -179,9 +191,12 @@ def _warnings(caps: Capabilities, steps: list[PlannedStep]) -> tuple[str, ...]:
     tcg = caps.tcg
     reverted = any(s.action == "opal-psid-revert" for s in steps)
     if tcg is not None and tcg.locking_enabled and not tcg.locked and not reverted:
+        route = (
+            "--psid, with --policy nist-purge" if caps.tools.get("sedutil-cli", False) else "with sedutil-cli"
+        )
         out.append(
-            "TCG locking is enabled: the drive locks itself at its next power-on; a PSID revert (--psid, "
-            "with --policy nist-purge) erases it and returns it to factory state"
+            f"TCG locking is enabled: the drive locks itself at its next power-on; a PSID revert ({route}) "
+            "erases it and returns it to factory state"
         )
     return tuple(out)
 

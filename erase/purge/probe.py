@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from erase.purge.emmc import EmmcExtCsd, parse_mmc_extcsd
 from erase.purge.errors import UnrecognisedOutput
-from erase.purge.tcg import TcgStatus, merged, parse_sedutil_query, parse_sedutil_scan
+from erase.purge.tcg import (
+    TcgStatus,
+    describe_features,
+    merged,
+    nvme_hexdump_bytes,
+    parse_level0,
+    parse_sedutil_query,
+    parse_sedutil_scan,
+    sg_raw_hexdump_bytes,
+)
 from host.errors import CommandError
 from host.identity import DriveInfo
 from host.runner import CommandResult, Runner, SubprocessRunner
@@ -29,6 +38,7 @@ TOOLS = {
     "sg_opcodes": "sg3-utils",
     "sg_sanitize": "sg3-utils",
     "sg_requests": "sg3-utils",
+    "sg_raw": "sg3-utils",  # TCG Level 0 discovery when sedutil-cli is missing (the live image)
     "rtcwake": "util-linux",
     "sedutil-cli": "sedutil",  # not packaged by Debian 12: without it TCG Opal/Pyrite is not checked
     "mmc": "mmc-utils",
@@ -682,18 +692,26 @@ def probe(drive: DriveInfo, runner: Runner, *, sysfs: Path | None | Literal["aut
             is_flash(drive),
             asked.tools,
             raw=asked.raw,
-            notes=(f"no firmware commands for {drive.transport}",),
+            notes=(
+                f"no firmware commands for {drive.transport}",
+                f"TCG Level 0 discovery: not applicable ({drive.transport} device: no drive firmware)",
+            ),
         )
-    tcg = _probe_tcg(drive, asked)
+    tcg = _probe_tcg(drive, asked, caps)
     return replace(caps, tcg=tcg, unknown=dict(asked.unknown), raw=asked.raw, notes=tuple(asked.notes))
 
 
-def _probe_tcg(drive: DriveInfo, asked: _Asked) -> TcgStatus | None:
-    """TCG Level 0 discovery through sedutil-cli: the query (locking state), and the scan's SSC
-    column when the query shows no SSC.  None when it cannot be told (the reason in the notes)."""
-    if not asked.tools["sedutil-cli"]:
-        asked.notes.append("TCG Opal/Pyrite not checked: sedutil-cli is not installed")
-        return None
+def _probe_tcg(drive: DriveInfo, asked: _Asked, caps: Capabilities) -> TcgStatus | None:
+    """TCG Level 0 discovery: through sedutil-cli when it is installed, else the raw discovery
+    through nvme-cli or sg_raw (:func:`_probe_level0`).  None when it cannot be told (the reason in
+    the notes and under ``unknown["tcg"]``)."""
+    if asked.tools["sedutil-cli"]:
+        return _probe_sedutil(drive, asked)
+    return _probe_level0(drive, asked, caps)
+
+
+def _probe_sedutil(drive: DriveInfo, asked: _Asked) -> TcgStatus | None:
+    """The query (locking state), and the scan's SSC column when the query shows no SSC."""
     r = _run(asked.runner, asked.raw, ["sedutil-cli", "--query", drive.path])
     query = parse_sedutil_query(r.stdout) if r is not None else None
     scan = None
@@ -706,6 +724,109 @@ def _probe_tcg(drive: DriveInfo, asked: _Asked) -> TcgStatus | None:
     else:
         asked.notes.append(f"TCG (sedutil-cli --{found.source.split('+')[0]}): {found.describe}")
     return found
+
+
+# Level 0 discovery (security protocol 1, ComID 0x0001) without sedutil-cli, as argv tails after the
+# device.  SCSI SECURITY PROTOCOL IN (SPC-4 6.40): protocol 01h, protocol specific 0001h, allocation
+# length 2048 (Linux's libata translates it into ATA TRUSTED RECEIVE for a SATA drive that reports
+# the Trusted Computing feature set).  ATA PASS-THROUGH(16) (SAT-4 12.2.2) of TRUSTED RECEIVE 5Ch
+# (ACS-4 7.53): PIO data-in (protocol 4: byte 1 = 08h), T_DIR=1 BYT_BLOK=1 T_LENGTH=10b (count
+# field, in 512-byte blocks: byte 2 = 0Eh), FEATURE = protocol 01h, COUNT = 1 block, LBA(7:0) = 0
+# (length bits 15:8), LBA mid/high = ComID 0001h; what USB bridges pass through.  libata refuses it
+# unless the kernel runs with libata.allow_tpm=1 ("Invalid field in cdb", byte 14).
+SPIN_CDB = ("a2", "01", "00", "01", "00", "00", "00", "00", "08", "00", "00", "00")
+ATA16_TRUSTED_RECEIVE = (
+    "85",
+    "08",
+    "0e",
+    "00",
+    "01",
+    "00",
+    "01",
+    "00",
+    "00",
+    "00",
+    "01",
+    "00",
+    "00",
+    "00",
+    "5c",
+    "00",
+)
+
+
+def level0_argvs(protocol: str, dev: str) -> list[list[str]]:
+    """The raw Level 0 discovery commands for a drive of ``protocol``, in the order they are tried."""
+    spin = ["sg_raw", "-R", "-r", "2048", dev, *SPIN_CDB]
+    ata = ["sg_raw", "-R", "-r", "512", dev, *ATA16_TRUSTED_RECEIVE]
+    if protocol == "nvme":
+        return [["nvme", "security-recv", dev, "--secp=1", "--spsp=1", "--size=2048", "--al=2048"]]
+    return {"ata": [spin, ata], "usb": [ata, spin], "scsi": [spin]}.get(protocol, [])
+
+
+def _rejected_why(r: CommandResult) -> str:
+    """What a tool said when the drive refused the command: the sense or status line."""
+    lines = [line.strip() for line in (r.stderr + "\n" + r.stdout).splitlines() if line.strip()]
+    for key in ("Additional sense:", "NVMe status:", "Sense key:"):
+        for line in lines:
+            if key in line:
+                return line
+    return lines[0][:200] if lines else f"exit {r.returncode}"
+
+
+def _cannot_tell_tcg(asked: _Asked, why: str) -> None:
+    asked.unknown["tcg"] = why
+    asked.notes.append(f"TCG Opal/Pyrite: cannot tell: {why}")
+
+
+def _probe_level0(drive: DriveInfo, asked: _Asked, caps: Capabilities) -> TcgStatus | None:
+    """The raw Level 0 discovery (no sedutil-cli): each command of :func:`level0_argvs` in turn
+    until the drive answers one; a drive that refuses them all is not known to be a TCG drive."""
+    tool = "nvme" if caps.protocol == "nvme" else "sg_raw"
+    if caps.protocol == "nvme" and caps.nvme_ctrl is not None and not caps.nvme_ctrl.oacs & 0x1:
+        asked.notes.append("TCG: not a TCG drive (the controller has no Security Send/Receive: OACS bit 0)")
+        return TcgStatus(families=(), source="nvme-oacs")
+    dev = caps.nvme_ctrl_dev or drive.path if caps.protocol == "nvme" else drive.path
+    argvs = level0_argvs(caps.protocol, dev)
+    if not argvs:
+        asked.notes.append(f"TCG Level 0 discovery: not applicable to {caps.protocol} drives")
+        return None
+    if not asked.tools[tool]:
+        _cannot_tell_tcg(asked, f"not checked: sedutil-cli is not installed, nor {tool} ({TOOLS[tool]})")
+        return None
+    refused: list[str] = []
+    for argv in argvs:
+        r = _run(asked.runner, asked.raw, argv)
+        if r is None:
+            _cannot_tell_tcg(asked, f"{' '.join(argv[:2])} failed: {asked.raw[' '.join(argv)]['error']}")
+            return None
+        if not r.ok:
+            refused.append(f"{_level0_name(argv)}: {_rejected_why(r)}")
+            continue
+        try:
+            found = parse_level0(
+                nvme_hexdump_bytes(r.stdout) if tool == "nvme" else sg_raw_hexdump_bytes(r.stderr)
+            )
+        except UnrecognisedOutput as exc:
+            _cannot_tell_tcg(asked, f"{_level0_name(argv)}: {exc.message}")
+            return None
+        cut = f"; the last {found.missing_bytes} byte(s) not received" if found.missing_bytes else ""
+        asked.notes.append(
+            f"TCG ({_level0_name(argv)}): {found.describe} (features {describe_features(found)}{cut})"
+        )
+        return found
+    _cannot_tell_tcg(
+        asked,
+        "the drive refused Level 0 discovery (" + "; ".join(refused) + "): not a TCG "
+        "drive, or one this path cannot reach",
+    )
+    return None
+
+
+def _level0_name(argv: Sequence[str]) -> str:
+    if argv[0] == "nvme":
+        return "nvme security-recv"
+    return "sg_raw ATA TRUSTED RECEIVE" if "5c" in argv else "sg_raw SECURITY PROTOCOL IN"
 
 
 def _probe_mmc(drive: DriveInfo, asked: _Asked) -> Capabilities:

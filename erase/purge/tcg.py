@@ -1,11 +1,27 @@
-"""TCG storage (Opal, Pyrite, Enterprise) from Level 0 discovery, as sedutil-cli prints it.  Pure.
+"""TCG storage (Opal, Pyrite, Enterprise) from Level 0 discovery.  Pure.
 
-* ``sedutil-cli --query DEV`` prints the drive's Level 0 discovery: one ``<Name> function (0xCODE)``
-  header per feature descriptor (``OPAL 2.0 function (0x0203)``, ``Pyrite ...``, ``Enterprise ...``)
-  and, under ``Locking function (0x0002)``, ``Locked = Y/N, LockingEnabled = Y/N, ... MediaEncrypt = Y/N``;
-* ``sedutil-cli --scan`` prints one line per drive: the device, the SSC column (``No``, or letters:
-  ``1`` Opal 1, ``2`` Opal 2, ``E`` Enterprise, ``L`` Opalite, ``p`` Pyrite 1, ``P`` Pyrite 2, ``r``
-  Ruby), the model and firmware.
+Level 0 discovery is the drive's answer to a security-protocol-1, ComID-0x0001 receive (TCG Storage
+Architecture Core Spec 3.3.6): a 48-byte header (4-byte length of what follows it, 4-byte revision,
+reserved and vendor bytes), then feature descriptors (2-byte code, version in the high nibble of byte
+2, length of the rest in byte 3).  The Security Subsystem Class a drive implements is named by its
+descriptor code (Opal 1 0x0200, Opal 2 0x0203, Enterprise 0x0100, Opalite 0x0301, Pyrite 1 0x0302,
+Pyrite 2 0x0303, Ruby 0x0304), and the Locking descriptor (0x0002) carries LockingSupported,
+LockingEnabled, Locked, MediaEncryption, MBREnabled and MBRDone in its first byte.
+
+Three ways to read it, tried by :mod:`erase.purge.probe` in this order:
+
+* ``sedutil-cli --query DEV`` prints the discovery decoded: one ``<Name> function (0xCODE)`` header
+  per feature descriptor and, under ``Locking function (0x0002)``, ``Locked = Y/N, LockingEnabled =
+  Y/N, ... MediaEncrypt = Y/N``; ``sedutil-cli --scan`` prints one line per drive, the SSC column
+  (``No``, or letters: ``1`` Opal 1, ``2`` Opal 2, ``E`` Enterprise, ``L`` Opalite, ``p`` Pyrite 1,
+  ``P`` Pyrite 2, ``r`` Ruby).  Debian 12 does not package sedutil, so the live image has neither;
+* without sedutil, the raw discovery through tools the live image has: ``nvme security-recv`` (NVMe
+  Security Receive; nvme-cli prints the buffer as a hex dump, :func:`nvme_hexdump_bytes`) and
+  ``sg_raw`` (SCSI SECURITY PROTOCOL IN, or ATA TRUSTED RECEIVE inside ATA PASS-THROUGH(16) for
+  SATA behind USB bridges; sg_raw prints the buffer on stderr, :func:`sg_raw_hexdump_bytes`), read
+  by :func:`parse_level0`.  A buffer that does not hold a well-formed discovery (empty, zeros, a
+  length or revision that does not fit, a descriptor crossing the end, the Locking descriptor cut)
+  raises :class:`UnrecognisedOutput`: "cannot tell", never a guessed capability.
 
 A PSID revert (TCG Opal/Pyrite ``Revert`` with the PSID authority) is what this station offers on
 such a drive: it is only planned when one of these says Opal, Opalite or Pyrite.
@@ -15,6 +31,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from erase.purge.errors import UnrecognisedOutput
 
 _SCAN_LETTERS = {
     "1": "Opal 1",
@@ -42,10 +60,15 @@ class TcgStatus:
     """What Level 0 discovery says: the security subsystem classes and the locking state."""
 
     families: tuple[str, ...]  # e.g. ("Opal 2",); () for a drive that is not a TCG drive
-    source: str  # "query" or "scan"
+    source: str  # "query", "scan", "query+scan" (sedutil-cli) or "level0" (the raw discovery)
     locked: bool | None = None
     locking_enabled: bool | None = None
     media_encrypt: bool | None = None
+    locking_supported: bool | None = None  # the Locking descriptor's bits (raw discovery only)
+    mbr_enabled: bool | None = None
+    mbr_done: bool | None = None
+    features: tuple[int, ...] = ()  # every feature code of the raw discovery, in its order
+    missing_bytes: int = 0  # bytes of the last descriptor's payload the buffer did not hold
 
     @property
     def opal_or_pyrite(self) -> bool:
@@ -110,3 +133,156 @@ def parse_sedutil_scan(text: str, device: str) -> TcgStatus | None:
             flags += token
         return TcgStatus(families=tuple(_SCAN_LETTERS[c] for c in dict.fromkeys(flags)), source="scan")
     return None
+
+
+# -- the raw Level 0 discovery ---------------------------------------------------------------------
+
+LEVEL0_HEADER = 48
+_TPER = 0x0001
+_LOCKING = 0x0002
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One feature descriptor: its code, version and payload (``cut``: the buffer ended inside it)."""
+
+    code: int
+    version: int
+    payload: bytes
+    cut: bool = False
+
+
+def _be(data: bytes, start: int, size: int) -> int:
+    return int.from_bytes(data[start : start + size], "big")
+
+
+def _header_total(data: bytes) -> int:
+    """The discovery's whole size by its header (length field + 4); UnrecognisedOutput when the
+    buffer holds no discovery Tabula can read."""
+    if len(data) < 8 or not any(data):
+        raise UnrecognisedOutput(
+            f"the Level 0 discovery is empty or all zeros ({len(data)} bytes): not a TCG answer"
+        )
+    length = _be(data, 0, 4)
+    if length + 4 < LEVEL0_HEADER:
+        raise UnrecognisedOutput(
+            f"the Level 0 discovery says it is {length} bytes long, shorter than its header"
+        )
+    if len(data) < LEVEL0_HEADER:
+        raise UnrecognisedOutput(f"the Level 0 discovery is cut inside its header ({len(data)} of 48 bytes)")
+    revision = _be(data, 4, 4)
+    if revision != 1:
+        raise UnrecognisedOutput(
+            f"Level 0 discovery data structure revision {revision}; Tabula reads revision 1"
+        )
+    return length + 4
+
+
+def level0_features(data: bytes) -> tuple[list[Feature], int]:
+    """The feature descriptors of a discovery buffer and its size by the header.
+
+    A buffer shorter than the header says is read only when it ends inside the payload of the last
+    descriptor (every feature code is then known; :func:`parse_level0` refuses a cut Locking
+    descriptor).  Anything else that does not fit raises :class:`UnrecognisedOutput`.
+    """
+    total = _header_total(data)
+    features: list[Feature] = []
+    offset = LEVEL0_HEADER
+    while offset < total:
+        if offset + 4 > len(data):
+            raise UnrecognisedOutput(
+                f"the Level 0 discovery is cut at byte {len(data)} of {total}, before a feature "
+                "descriptor: the features after it are unknown"
+            )
+        end = offset + 4 + data[offset + 3]
+        code = _be(data, offset, 2)
+        if end > total:
+            raise UnrecognisedOutput(
+                f"feature 0x{code:04x} at byte {offset} runs to byte {end}, past the end the header "
+                f"gives ({total}): inconsistent lengths"
+            )
+        features.append(Feature(code, data[offset + 2] >> 4, data[offset + 4 : end], end > len(data)))
+        offset = end
+    return features, total
+
+
+def _locking_bits(features: list[Feature]) -> dict[str, bool | None]:
+    names = ("locking_supported", "locking_enabled", "locked", "media_encrypt", "mbr_enabled", "mbr_done")
+    locking = [f for f in features if f.code == _LOCKING]
+    if not locking:
+        return dict.fromkeys(names)
+    if locking[0].cut or not locking[0].payload:
+        raise UnrecognisedOutput("the Level 0 discovery's Locking descriptor is cut short: cannot tell")
+    byte = locking[0].payload[0]
+    return {name: bool(byte >> bit & 1) for bit, name in enumerate(names)}
+
+
+def parse_level0(data: bytes) -> TcgStatus:
+    """A Level 0 discovery buffer (raw bytes, as the drive sent them).
+
+    Raises :class:`UnrecognisedOutput` when it is not one Tabula can read: empty or zeros, a header
+    that does not fit, descriptors crossing the end, no TPer descriptor, a feature that appears twice.
+    """
+    features, total = level0_features(data)
+    codes = [f.code for f in features]
+    if _TPER not in codes:
+        raise UnrecognisedOutput("the Level 0 discovery has no TPer feature descriptor: not a TCG answer")
+    for code in (_TPER, _LOCKING, *_FEATURE_CODES):
+        if codes.count(code) > 1:
+            raise UnrecognisedOutput(f"feature 0x{code:04x} appears twice in the Level 0 discovery")
+    families = tuple(_FEATURE_CODES[c] for c in codes if c in _FEATURE_CODES)
+    return TcgStatus(
+        families=families,
+        source="level0",
+        features=tuple(codes),
+        missing_bytes=max(0, total - len(data)),
+        **_locking_bits(features),
+    )
+
+
+def describe_features(status: TcgStatus) -> str:
+    """The feature codes of a raw discovery, for the notes: ``0x0001 0x0002 0x0203``."""
+    return " ".join(f"0x{c:04x}" for c in status.features)
+
+
+# -- hex dumps of the tools that read it -----------------------------------------------------------
+
+# nvme-cli's d(): "0000: 00 00 00 b4 00 00 00 01 ... \"....\"" (the ASCII column in quotes).
+_NVME_ROW = re.compile(r"^([0-9a-fA-F]{4,8}):((?: [0-9a-fA-F]{2}){1,16})(?: +\".*\")?\s*$")
+# sg3_utils' hex2stderr: " 00     00 00 00 b4 00 00 00 01  00 00 ...    ................".
+_SG_ROW = re.compile(r"^ ?([0-9a-fA-F]{2,8})  +((?:[0-9a-fA-F]{2} {1,2}){0,15}[0-9a-fA-F]{2})(?:   .*)?$")
+
+
+def _rows_bytes(rows: list[tuple[int, str]], tool: str) -> bytes:
+    """The bytes of consecutive hex-dump rows (offset, hex text); a gap or a jump is refused."""
+    out = bytearray()
+    for offset, text in rows:
+        if offset != len(out):
+            raise UnrecognisedOutput(f"{tool}'s hex dump jumps to offset 0x{offset:x} after {len(out)} bytes")
+        out += bytes.fromhex(text)
+    if not out:
+        raise UnrecognisedOutput(f"{tool} printed no hex dump of the Level 0 discovery")
+    return bytes(out)
+
+
+def nvme_hexdump_bytes(text: str) -> bytes:
+    """The buffer ``nvme security-recv`` printed (nvme-cli 1.x and 2.x, with or without its
+    "Command Success" line); :class:`UnrecognisedOutput` when it printed no hex dump."""
+    rows = [(int(m.group(1), 16), m.group(2)) for m in map(_NVME_ROW.match, text.splitlines()) if m]
+    return _rows_bytes(rows, "nvme security-recv")
+
+
+def sg_raw_hexdump_bytes(text: str) -> bytes:
+    """The buffer ``sg_raw -r N`` printed on stderr after "Received N bytes of data:" (sg3_utils
+    1.4x); :class:`UnrecognisedOutput` when it received nothing or printed no hex dump."""
+    _, found, after = text.partition("bytes of data:")
+    if not found:
+        raise UnrecognisedOutput("sg_raw received no data (no 'Received N bytes of data' line)")
+    rows = []
+    for line in after.splitlines():
+        m = _SG_ROW.match(line)
+        if m:
+            rows.append((int(m.group(1), 16), m.group(2)))
+        elif line.strip():
+            break
+    return _rows_bytes(rows, "sg_raw")

@@ -74,6 +74,7 @@ TOOLS = [
     ("sg_sat_identify", "sg3-utils"),
     ("sg_logs", "sg3-utils"),
     ("sg_requests", "sg3-utils"),
+    ("sg_raw", "sg3-utils"),  # TCG Level 0 discovery (ATA TRUSTED RECEIVE, SECURITY PROTOCOL IN)
 ]
 
 #: Data files copied from the host when present (smartctl's drive database).

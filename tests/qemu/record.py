@@ -23,9 +23,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from erase.purge.probe import level0_argvs
 from host.errors import TabulaError
-from host.runner import CommandResult, write_fixture
+from host.runner import CommandResult, fixture_name, write_fixture
 from tests.qemu.build import build
 from tests.qemu.guest import BUS, DiskKind, DiskSpec, GuestError, boot, ctrl_arg, disk_arg, make_image
 from tests.qemu.guest import pattern_coverage as coverage
@@ -102,6 +104,11 @@ def _ata_steps(d: str) -> list[Step]:
     ]
 
 
+def _level0_steps(protocol: str, d: str) -> list[Step]:
+    """TCG Level 0 discovery as the probe asks it without sedutil-cli (QEMU's drives refuse it)."""
+    return [_s(*argv) for argv in level0_argvs(protocol, d)]
+
+
 def _short_test(d: str) -> list[Step]:
     return [
         _s("smartctl", "-t", "short", d, mutating=True),
@@ -113,7 +120,8 @@ def _short_test(d: str) -> list[Step]:
 
 def _sata_case(name: str, kind: DiskKind, serial: str, model: str, description: str) -> Case:
     d = disk_arg(serial)
-    steps = [*_machine_steps(), *_smart_steps(d), *_ata_steps(d), *_scsi_steps(d), *_short_test(d)]
+    steps = [*_machine_steps(), *_smart_steps(d), *_ata_steps(d), *_scsi_steps(d), *_level0_steps("ata", d)]
+    steps += _short_test(d)
     if kind == "sata-hdd":
         steps += [
             # ATA security: QEMU has no security feature set; hdparm still exits 0.
@@ -148,6 +156,7 @@ def _nvme_case(name: str, kind: DiskKind, serial: str, description: str, mutate:
         _s("nvme", "sanitize-log", c, "-o", "json"),
         _s("nvme", "self-test-log", c, "-o", "json"),
         _s("nvme", "error-log", c, "-o", "json"),
+        *_level0_steps("nvme", c),
     ]
     if mutate:
         steps += [
@@ -168,6 +177,7 @@ def _scsi_case(name: str, kind: DiskKind, serial: str, description: str) -> Case
         *_smart_steps(d),
         *_scsi_steps(d),
         _s("hdparm", "-I", d),
+        *_level0_steps("scsi", d),
         _s("sg_format", "--format", d, mutating=True, timeout=300),
         _s("sg_format", "--format", "--quick", d, mutating=True, timeout=300),
         _s("sg_sanitize", "--quick", "--overwrite", "--zero", d, mutating=True),
@@ -186,6 +196,7 @@ def _usb_case() -> Case:
         _s("hdparm", "-I", d),
         _s("sg_inq", d),
         _s("sg_readcap", "-l", d),
+        *_level0_steps("usb", d),
     ]
     return Case(
         "qemu-usb",
@@ -362,11 +373,59 @@ def record_case(case: Case, out_root: Path, workdir: Path) -> dict[str, object]:
     return machine
 
 
+def _recorded_argv(argv: tuple[str, ...], machine: dict[str, Any], serial: str) -> list[str]:
+    """``argv`` with the guest's disk placeholders as the case's machine.json says they resolved."""
+    (disk,) = machine["disks"]
+    names = {disk_arg(serial): disk["path"], ctrl_arg(serial): disk["controller"] or ""}
+    return [names.get(a, a) for a in argv]
+
+
+def record_missing(case: Case, out_root: Path, workdir: Path) -> list[str]:
+    """Boot once for ``case`` and record only its read-only steps that have no fixture yet (a step
+    added to the case later), leaving every other fixture as it is; machine.json lists them."""
+    target = out_root / case.name
+    path = target / "machine.json"
+    machine = json.loads(path.read_text())
+    steps = [
+        s
+        for s in case.steps
+        if s.record
+        and not s.mutating
+        and not s.subdir
+        and not (target / fixture_name(_recorded_argv(s.argv, machine, case.serial))).exists()
+    ]
+    if not steps:
+        return []
+    image = make_image(workdir / f"{case.name}.img", IMAGE_SIZE, PATTERN)
+    disk = DiskSpec(case.kind, image, serial=case.serial, model=case.model)
+    report = boot([disk], [list(s.argv) for s in steps], timeout=900, settle=60)
+    names = []
+    for result in report.results:
+        if (target / fixture_name(result.argv)).exists():
+            raise GuestError(f"{case.name}: {fixture_name(result.argv)} exists: the disk changed its name")
+        names.append(write_fixture(target, result).name)
+    machine["provenance"].setdefault("added_later", []).append(
+        {
+            "recorded_by": "python3 -m tests.qemu.record --missing-only",
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "qemu": report.qemu_version,
+            "guest_kernel": report.kernel,
+            "tools": build().manifest.get("tools"),
+            "fixtures": names,
+        }
+    )
+    path.write_text(json.dumps(machine, indent=2) + "\n")
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Record QEMU lab fixtures into tests/fixtures/machines/")
     parser.add_argument("--case", action="append", choices=sorted(CASES), help="only this case")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.add_argument("--out", type=Path, default=FIXTURES, help="fixture root directory")
+    parser.add_argument(
+        "--missing-only", action="store_true", help="record only read-only steps with no fixture yet"
+    )
     args = parser.parse_args(argv)
     if args.list:
         for case in CASES.values():
@@ -377,6 +436,9 @@ def main(argv: list[str] | None = None) -> int:
         build(log=True)
         with tempfile.TemporaryDirectory(prefix="tabula-record-") as tmp:
             for name in names:
+                if args.missing_only:
+                    print(f"{name}: added {record_missing(CASES[name], args.out, Path(tmp)) or 'nothing'}")
+                    continue
                 machine = record_case(CASES[name], args.out, Path(tmp))
                 check = machine["image_check"]
                 assert isinstance(check, dict)
