@@ -328,6 +328,8 @@ RULES = [
     _Rule("ata-intel-ssdsc2bb480g7k-sanitize", "ata-sanitize-crypto", True),
     _Rule("ata-skhynix-hfs128g39tnd-sanitize", "ata-sanitize-crypto", True),
     _Rule("emmc-mmc50-sanitize", "emmc-sanitize", True),
+    _Rule("emmc-mmc51-256gb-bredos-sanitize", "emmc-sanitize", True),  # elided page, all bytes read
+    _Rule("emmc-sld64g-mmc51-rock5b-sanitize", "emmc-secure-erase", False),  # obsolete: Clear
 ]
 
 
