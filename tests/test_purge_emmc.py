@@ -68,8 +68,8 @@ def test_an_output_without_the_banner_is_not_guessed_from() -> None:
 
 
 def test_an_emmc_4_3_has_no_security_byte_and_the_reason_says_why() -> None:
-    # mmc-utils prints SEC_FEATURE_SUPPORT only for ext_csd_rev >= 5: the real output cut to its
-    # rev-independent lines, under the banner mmc-utils prints for rev 3.
+    # mmc-utils prints SEC_FEATURE_SUPPORT only for ext_csd_rev >= 5: the real output under the
+    # banner it prints for rev 3, without that line (the other rev >= 5 lines do not matter here).
     text = _real().replace("rev 1.8 (MMC 5.1)", "rev 1.3 (MMC 4.3)")
     text = "\n".join(line for line in text.splitlines() if "SEC_FEATURE_SUPPORT" not in line)
     with pytest.raises(
