@@ -13,6 +13,16 @@ The Extended CSD register (JEDEC JESD84-B51, eMMC 5.1) holds, among others:
 Secure erase and secure trim became obsolete in eMMC 4.51, replaced by SANITIZE, which physically
 removes the data of every *unmapped* block: after every block has been discarded, nothing written
 by the host remains.
+
+What mmc-utils prints depends on its version and on the device's revision, and the parser says
+"cannot tell" (:class:`UnrecognisedOutput`, with the reason) rather than guess:
+
+* an mmc-utils older than the device prints *nothing* and exits 0: ``do_read_extcsd`` maps the
+  revisions it knows to a name and silently stops on any other (releases before 2014 know no
+  eMMC 5.0, later ones no 5.1 until it was added; EXT_CSD rev 4 is never printed);
+* SEC_FEATURE_SUPPORT is printed only from EXT_CSD rev 5 (eMMC 4.41) on;
+* one fork prints the sector count twice (``Sector Count [SEC_COUNT: 0x00e90000] 15269888``);
+  the bracketed hex value is the one read.
 """
 
 from __future__ import annotations
@@ -69,17 +79,40 @@ def _field(text: str, name: str) -> int | None:
     return int(m.group(1), 16) if m else None
 
 
-def parse_mmc_extcsd(text: str) -> EmmcExtCsd:
-    """``mmc extcsd read DEV``.  Raises :class:`UnrecognisedOutput` without a revision or the
-    security byte: what the device can erase is then unknown, never assumed."""
+def _revision(text: str) -> int:
     rev = _field(text, "EXT_CSD_REV")
     if rev is None:
         m = re.search(r"Extended CSD rev 1\.(\d+)", text)
         rev = int(m.group(1)) if m else None
+    if rev is not None:
+        return rev
+    if not text.strip():
+        raise UnrecognisedOutput(
+            "mmc extcsd read printed nothing: this mmc-utils stops silently on an EXT_CSD revision it "
+            "does not know (the eMMC is newer than the tool): cannot tell what the eMMC can erase; "
+            "a newer mmc-utils can"
+        )
+    raise UnrecognisedOutput(
+        "mmc extcsd read gives no EXT_CSD_REV (no 'Extended CSD rev' banner): an output this parser "
+        "does not know, so it cannot tell what the eMMC can erase"
+    )
+
+
+def parse_mmc_extcsd(text: str) -> EmmcExtCsd:
+    """``mmc extcsd read DEV``.  Raises :class:`UnrecognisedOutput` without a revision or the
+    security byte: what the device can erase is then unknown, never assumed."""
+    rev = _revision(text)
     sec = _field(text, "SEC_FEATURE_SUPPORT")
-    if rev is None or sec is None:
-        missing = "EXT_CSD_REV" if rev is None else "SEC_FEATURE_SUPPORT"
-        raise UnrecognisedOutput(f"mmc extcsd read gives no {missing}: cannot tell what the eMMC can erase")
+    if sec is None:
+        why = (
+            f"; mmc-utils prints it only from EXT_CSD rev 5 (eMMC 4.41) and this is rev {rev}, too old "
+            "for SANITIZE (eMMC 4.5)"
+            if rev < 5
+            else ""
+        )
+        raise UnrecognisedOutput(
+            f"mmc extcsd read gives no SEC_FEATURE_SUPPORT{why}: cannot tell what the eMMC can erase"
+        )
     return EmmcExtCsd(
         rev=rev,
         sec_feature_support=sec,
