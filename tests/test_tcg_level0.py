@@ -13,7 +13,7 @@ import pytest
 
 from erase.purge.errors import UnrecognisedOutput
 from erase.purge.planner import PurgeRefused, plan_purge
-from erase.purge.probe import TOOLS, level0_argvs, probe
+from erase.purge.probe import TOOLS, cdb, level0_argvs, probe
 from erase.purge.tcg import nvme_hexdump_bytes, parse_level0, sg_raw_hexdump_bytes
 from host.errors import CommandTimeout
 from host.identity import DriveInfo
@@ -264,51 +264,11 @@ def test_the_probe_recording_allows_exactly_these_cdbs() -> None:
     for protocol in ("ata", "usb", "scsi", "nvme"):
         for argv in level0_argvs(protocol, "/dev/sdb"):
             assert read_only(argv), argv
-    assert not read_only(
-        [
-            "sg_raw",
-            "-R",
-            "-r",
-            "512",
-            "/dev/sda",
-            "85",
-            "0a",
-            "06",
-            "00",
-            "01",
-            "00",
-            "01",
-            "00",
-            "00",
-            "00",
-            "01",
-            "00",
-            "00",
-            "00",
-            "5e",
-            "00",
-        ]
-    )
-    assert not read_only(
-        [
-            "sg_raw",
-            "-s",
-            "512",
-            "/dev/sda",
-            "b5",
-            "01",
-            "00",
-            "01",
-            "00",
-            "00",
-            "00",
-            "00",
-            "02",
-            "00",
-            "00",
-            "00",
-        ]
-    )
+    # ATA TRUSTED SEND (5Eh) through ATA PASS-THROUGH, and SECURITY PROTOCOL OUT (B5h): writes.
+    trusted_send = cdb("85 0a 06 00 01 00 01 00 00 00 01 00 00 00 5e 00")
+    assert not read_only(["sg_raw", "-R", "-r", "512", "/dev/sda", *trusted_send])
+    security_out = cdb("b5 01 00 01 00 00 00 00 02 00 00 00")
+    assert not read_only(["sg_raw", "-s", "512", "/dev/sda", *security_out])
     assert not read_only(["nvme", "security-send", "/dev/nvme0", "--secp=1", "--spsp=1", "--size=2048"])
 
 

@@ -734,25 +734,13 @@ def _probe_sedutil(drive: DriveInfo, asked: _Asked) -> TcgStatus | None:
 # field, in 512-byte blocks: byte 2 = 0Eh), FEATURE = protocol 01h, COUNT = 1 block, LBA(7:0) = 0
 # (length bits 15:8), LBA mid/high = ComID 0001h; what USB bridges pass through.  libata refuses it
 # unless the kernel runs with libata.allow_tpm=1 ("Invalid field in cdb", byte 14).
-SPIN_CDB = ("a2", "01", "00", "01", "00", "00", "00", "00", "08", "00", "00", "00")
-ATA16_TRUSTED_RECEIVE = (
-    "85",
-    "08",
-    "0e",
-    "00",
-    "01",
-    "00",
-    "01",
-    "00",
-    "00",
-    "00",
-    "01",
-    "00",
-    "00",
-    "00",
-    "5c",
-    "00",
-)
+def cdb(hex_bytes: str) -> tuple[str, ...]:
+    """A SCSI command block as sg_raw takes it: one hex byte per argument."""
+    return tuple(hex_bytes.split())
+
+
+SPIN_CDB = cdb("a2 01 00 01 00 00 00 00 08 00 00 00")
+ATA16_TRUSTED_RECEIVE = cdb("85 08 0e 00 01 00 01 00 00 00 01 00 00 00 5c 00")
 
 
 def level0_argvs(protocol: str, dev: str) -> list[list[str]]:
