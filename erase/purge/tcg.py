@@ -24,7 +24,9 @@ Three ways to read it, tried by :mod:`erase.purge.probe` in this order:
   raises :class:`UnrecognisedOutput`: "cannot tell", never a guessed capability.
 
 A PSID revert (TCG Opal/Pyrite ``Revert`` with the PSID authority) is what this station offers on
-such a drive: it is only planned when one of these says Opal, Opalite or Pyrite.
+such a drive: it is only planned when one of these says Opal, Opalite or Pyrite.  It runs through
+sedutil-cli when installed, else through the kernel's Opal ioctl (:mod:`erase.purge.sedopal`, Opal 1
+and 2 only), whose one-line result (:class:`RevertResult`) is defined and read here.
 """
 
 from __future__ import annotations
