@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -63,6 +64,12 @@ def check_argv(argv: Sequence[str]) -> tuple[str, ...]:
     return out
 
 
+def find_tool(tool: str) -> str | None:
+    """The path of ``tool``: on PATH, else installed with the station (next to its Python, as the
+    console scripts of its venv are: ``tabula-opal`` on the live image's /opt/tabula/bin)."""
+    return shutil.which(tool) or shutil.which(tool, path=str(Path(sys.executable).parent))
+
+
 class SubprocessRunner:
     """Runs the real tool, with a timeout; no shell."""
 
@@ -74,16 +81,17 @@ class SubprocessRunner:
         self._env = base
 
     def which(self, tool: str) -> bool:
-        return shutil.which(tool) is not None
+        return find_tool(tool) is not None
 
     def run(self, argv: Sequence[str], *, timeout: float = 60.0, mutating: bool = False) -> CommandResult:
         args = check_argv(argv)
-        if shutil.which(args[0]) is None:
+        path = find_tool(args[0])
+        if path is None:
             raise ToolMissing(args[0])
         start = time.monotonic()
         try:
             proc = subprocess.run(
-                list(args),
+                [path, *args[1:]],
                 capture_output=True,
                 text=True,
                 errors="replace",

@@ -178,12 +178,17 @@ def test_a_sata_opal_drive_found_locked_is_refused_with_what_to_do() -> None:
     assert not any("5c" in a for a in machine.asked), "SECURITY PROTOCOL IN answered: no ATA pass-through"
     with pytest.raises(PurgeRefused, match="LOCKED") as exc:
         plan_purge(_sata(), caps, "nist-purge")
-    # This station has no sedutil-cli (the live image): typing the PSID cannot help, the hint says so.
-    assert "needs sedutil-cli" in (exc.value.hint or "") and "--psid" not in (exc.value.hint or "")
+    # No sedutil-cli (the live image): the kernel's Opal ioctl (tabula-opal) reverts an Opal 2 drive.
+    assert "with --psid" in (exc.value.hint or "") and "sedutil" not in (exc.value.hint or "")
     with_sedutil = replace(caps, tools={**caps.tools, "sedutil-cli": True})
     with pytest.raises(PurgeRefused) as exc:
         plan_purge(_sata(), with_sedutil, "nist-purge")
     assert "with --psid" in (exc.value.hint or "")
+    # Without either (a station installed without its own tool): typing the PSID cannot help.
+    neither = replace(caps, tools={**caps.tools, "tabula-opal": False})
+    with pytest.raises(PurgeRefused) as exc:
+        plan_purge(_sata(), neither, "nist-purge")
+    assert "tabula-opal is not installed" in (exc.value.hint or "") and "--psid" not in (exc.value.hint or "")
 
 
 def test_a_usb_bridge_asks_ata_pass_through_first() -> None:

@@ -6,7 +6,8 @@ Levels depend on the media (NIST SP 800-88 Rev. 1, appendix A, and this project'
   not addressable, so never Purge);
 * ATA SANITIZE (crypto scramble, block erase on flash, overwrite), NVMe Sanitize, NVMe Format with
   Secure Erase Settings 1 or 2, SCSI SANITIZE, eMMC SANITIZE after a discard of every block, and a
-  TCG Opal/Pyrite PSID revert reach **Purge**;
+  TCG Opal/Pyrite PSID revert (sedutil-cli, or the Linux kernel's own Opal ioctl for Opal 1 and 2
+  drives: :mod:`erase.purge.sedopal`) reach **Purge**;
 * ATA SECURITY ERASE UNIT reaches Purge only in its *enhanced* form on magnetic media (a normal
   erase may leave reallocated sectors), and only **Clear** on flash, or on a drive that does not say
   whether it is flash (the drive decides what it erases; remapped flash blocks may survive).
@@ -37,7 +38,7 @@ from erase.purge.plan import (
     PurgeRefused,
 )
 from erase.purge.probe import Capabilities
-from erase.purge.rules import Candidate, Situation, candidates, missing_tool
+from erase.purge.rules import Candidate, Situation, candidates, missing_tool, psid_revert_tool
 from erase.rates import overwrite_rate
 from host.identity import DriveInfo
 
@@ -138,15 +139,12 @@ def _level_note(expected: str, requested: str, alternatives: list[Alternative], 
 
 
 def _psid_route(caps: Capabilities) -> str:
-    """How a PSID revert can be had here: with --psid, or only once sedutil-cli is installed (Tabula
-    runs the revert through it; Debian 12, hence the live image, does not package it)."""
-    if caps.tools.get("sedutil-cli", False):
+    """How a PSID revert can be had here: with --psid when sedutil-cli or the kernel's Opal support
+    (``tabula-opal``) can run it, else on another machine (a Pyrite drive, with no sedutil-cli)."""
+    tool, why = psid_revert_tool(caps)
+    if tool is not None:
         return "type the PSID printed on its label with --psid and --policy nist-purge"
-    return (
-        "a PSID revert needs sedutil-cli, which this station does not have (Debian 12 does not package "
-        "it): revert it with the PSID printed on its label on a machine that has sedutil-cli or the "
-        "vendor's tool"
-    )
+    return f"{why}: revert it with the PSID printed on its label on a machine that has sedutil-cli or the vendor's tool"
 
 
 def _refuse_locked(drive: DriveInfo, caps: Capabilities, chosen: _Choice) -> None:
@@ -191,9 +189,7 @@ def _warnings(caps: Capabilities, steps: list[PlannedStep]) -> tuple[str, ...]:
     tcg = caps.tcg
     reverted = any(s.action == "opal-psid-revert" for s in steps)
     if tcg is not None and tcg.locking_enabled and not tcg.locked and not reverted:
-        route = (
-            "--psid, with --policy nist-purge" if caps.tools.get("sedutil-cli", False) else "with sedutil-cli"
-        )
+        route = "--psid, with --policy nist-purge" if psid_revert_tool(caps)[0] else "with sedutil-cli"
         out.append(
             f"TCG locking is enabled: the drive locks itself at its next power-on; a PSID revert ({route}) "
             "erases it and returns it to factory state"

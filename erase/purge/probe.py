@@ -31,6 +31,8 @@ from host.errors import CommandError
 from host.identity import DriveInfo
 from host.runner import CommandResult, Runner, SubprocessRunner
 
+#: The station's own command for a TCG PSID revert through the Linux kernel (erase/purge/sedopal.py).
+STATION_OPAL_TOOL = "tabula-opal"
 # Tools each protocol may need, with their Debian package.
 TOOLS = {
     "hdparm": "hdparm",
@@ -40,7 +42,9 @@ TOOLS = {
     "sg_requests": "sg3-utils",
     "sg_raw": "sg3-utils",  # TCG Level 0 discovery when sedutil-cli is missing (the live image)
     "rtcwake": "util-linux",
-    "sedutil-cli": "sedutil",  # not packaged by Debian 12: without it TCG Opal/Pyrite is not checked
+    "sedutil-cli": "sedutil",  # not packaged by Debian 12: the raw Level 0 discovery replaces it
+    # The station's own PSID revert through the kernel's Opal ioctl (erase.purge.sedopal).
+    STATION_OPAL_TOOL: "tabula-station",
     "mmc": "mmc-utils",
     "blkdiscard": "util-linux",
 }

@@ -22,6 +22,7 @@ from typing import Protocol
 from erase.purge.emmc import EmmcExtCsd
 from erase.purge.plan import PASSWORD, PSID, PlannedStep, PlanOptions
 from erase.purge.probe import (
+    STATION_OPAL_TOOL,
     TOOLS,
     AtaIdentify,
     AtaSecurity,
@@ -29,6 +30,7 @@ from erase.purge.probe import (
     nvme_controller_of,
     nvme_serial_mismatch,
 )
+from erase.purge.tcg import psid_problem
 from erase.rates import overwrite_rate
 from host.identity import DriveInfo
 
@@ -42,7 +44,33 @@ def missing_tool(caps: Capabilities, tool: str) -> str | None:
     """Why ``tool`` cannot run on this machine (not installed, with its package), or None."""
     if caps.tools.get(tool, False):
         return None
+    if tool == STATION_OPAL_TOOL:
+        return f"{tool} is not installed (it comes with the station: reinstall the station)"
     return f"{tool} is not installed (apt-get install {TOOLS.get(tool, tool)})"
+
+
+#: The SSCs the Linux kernel's Opal code reverts (block/sed-opal.c reads the ComID of these only).
+KERNEL_OPAL_FAMILIES = ("Opal 1", "Opal 2")
+
+
+def psid_revert_tool(caps: Capabilities) -> tuple[str | None, str]:
+    """The tool a PSID revert runs with here, or None and why none can.
+
+    sedutil-cli when installed (as before the kernel path existed; Debian 12 does not package it),
+    else the station's own ``tabula-opal``, which asks the Linux kernel (its Opal ioctl): that one
+    reverts Opal 1 and Opal 2 drives only, not Pyrite or Opalite.
+    """
+    if caps.tools.get("sedutil-cli", False):
+        return "sedutil-cli", ""
+    families = caps.tcg.families if caps.tcg is not None else ()
+    if not any(f in KERNEL_OPAL_FAMILIES for f in families):
+        kinds = ", ".join(families) or "not an Opal drive"
+        return None, (
+            f"a PSID revert of this drive ({kinds}) needs sedutil-cli, which is not installed (Debian 12 "
+            "does not package it): the Linux kernel's Opal support reverts Opal 1 and Opal 2 drives only"
+        )
+    missing = missing_tool(caps, STATION_OPAL_TOOL)
+    return (None, missing) if missing else (STATION_OPAL_TOOL, "")
 
 
 @dataclass(frozen=True)
@@ -118,7 +146,12 @@ def cannot_tell(s: Situation, key: str, fallback: str) -> str:
 
 @dataclass(frozen=True)
 class PsidRevert:
-    """TCG Opal PSID revert: a crypto erase any Opal drive accepts with the PSID from its label."""
+    """TCG Opal PSID revert: a crypto erase any Opal drive accepts with the PSID from its label.
+
+    Run by sedutil-cli when it is installed, else by the station's ``tabula-opal`` through the Linux
+    kernel's Opal ioctl (:mod:`erase.purge.sedopal`; Opal 1 and 2 drives only): see
+    :func:`psid_revert_tool`.
+    """
 
     action: str = "opal-psid-revert"
     label: str = "TCG Opal PSID revert (crypto erase)"
@@ -130,15 +163,24 @@ class PsidRevert:
             return f"not a TCG Opal/Pyrite drive ({families}): no PSID revert"
         if s.options.psid is None:
             return "needs the PSID printed on the drive label, typed by the operator (--psid)"
-        return s.missing("sedutil-cli")
+        wrong = psid_problem(s.options.psid)
+        if wrong is not None:
+            return f"refused: {wrong}"
+        tool, why = psid_revert_tool(s.caps)
+        return why if tool is None else None
 
     def level(self, s: Situation) -> str:
         return "purge"
 
     def step(self, s: Situation) -> PlannedStep:
-        argv = ("sedutil-cli", "--PSIDrevert", PSID, s.dev)
+        tool, _ = psid_revert_tool(s.caps)
+        argv = (
+            ("sedutil-cli", "--PSIDrevert", PSID, s.dev)
+            if tool == "sedutil-cli"
+            else (STATION_OPAL_TOOL, "psid-revert", s.dev, PSID)
+        )
         return PlannedStep(
-            self.action, self.label, "purge", 30.0, argv, "sedutil-cli", "changed", {"psid": s.options.psid}
+            self.action, self.label, "purge", 30.0, argv, argv[0], "changed", {"psid": s.options.psid}
         )
 
 

@@ -24,6 +24,7 @@ from erase.purge.evidence import DataCheck, check_changed, check_pattern, hash_s
 from erase.purge.machine import Machine
 from erase.purge.planner import PASSWORD, PSID, PlannedStep
 from erase.purge.probe import (
+    STATION_OPAL_TOOL,
     AtaSecurity,
     aborted_command,
     nvme_serial_mismatch,
@@ -34,6 +35,7 @@ from erase.purge.probe import (
     parse_nvme_id_ns,
     parse_nvme_sanitize_log,
 )
+from erase.purge.tcg import parse_revert_line
 from erase.record import FirmwareStepRecord
 from host.errors import CommandError, CommandTimeout
 from host.identity import DriveInfo
@@ -490,15 +492,55 @@ def _scsi(step: PlannedStep, run: _StepRun) -> Outcome3:
 
 
 def _opal(step: PlannedStep, run: _StepRun) -> Outcome3:
+    """TCG PSID revert, by sedutil-cli or by ``tabula-opal`` (the kernel's Opal ioctl).  Any
+    failure says nothing was erased; a success still needs the data read back to have changed."""
     psid = str(step.params.get("psid", ""))
     if not psid:
-        return False, False, "refused: the PSID was not typed by the operator"
+        return False, False, "refused: the PSID was not typed by the operator; nothing was erased"
     run.secrets.append(psid)
     argv = [psid if a == PSID else a for a in step.argv]
-    r = run.run(argv, mutating=True, timeout=300)
+    try:
+        r = run.run(argv, mutating=True, timeout=300)
+    except CommandTimeout:
+        run.status("PSID revert: no answer after 300 s")
+        return False, False, _REVERT_TIMEOUT
+    if step.argv[0] == STATION_OPAL_TOOL:
+        return _opal_kernel(r, run)
     ok = r.returncode == 0 and "success" in (r.stdout + r.stderr).lower()
     run.status("PSID revert " + ("reported success" if ok else f"failed (exit {r.returncode})"))
-    return ok, ok, "" if ok else "sedutil-cli did not report a successful PSID revert"
+    if ok:
+        run.ctx.machine.rescan(run.ctx.drive)
+        return True, True, ""
+    return False, False, "sedutil-cli did not report a successful PSID revert; nothing was erased"
+
+
+_REVERT_TIMEOUT = (
+    "the PSID revert did not answer in time: the drive may or may not have been reverted, nothing is "
+    "certified as erased. Power the drive off and on, then plan it again"
+)
+
+
+def _opal_kernel(r: CommandResult, run: _StepRun) -> Outcome3:
+    """The result line of ``tabula-opal psid-revert`` (:class:`erase.purge.tcg.RevertResult`); its
+    exit code must say the same."""
+    result = parse_revert_line(r.stdout)
+    if result is None or result.exit_code != r.returncode:
+        run.status(f"PSID revert through the kernel: no result line (exit {r.returncode})")
+        return (
+            False,
+            False,
+            (
+                f"tabula-opal printed no PSID revert result (exit {r.returncode}: "
+                f"{run.redact(r.stderr.strip())[:200]}); nothing is certified as erased"
+            ),
+        )
+    run.status(f"PSID revert through the kernel: {result.result} ({result.status})")
+    if result.result != "ok":
+        sure = result.result in ("wrong-psid", "no-opal", "refused")
+        tail = "nothing was erased" if sure else "nothing is certified as erased"
+        return False, False, f"{result.explanation}; {tail}"
+    run.ctx.machine.rescan(run.ctx.drive)
+    return True, True, ""
 
 
 def _emmc_sanitize(step: PlannedStep, run: _StepRun) -> Outcome3:

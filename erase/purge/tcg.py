@@ -24,7 +24,9 @@ Three ways to read it, tried by :mod:`erase.purge.probe` in this order:
   raises :class:`UnrecognisedOutput`: "cannot tell", never a guessed capability.
 
 A PSID revert (TCG Opal/Pyrite ``Revert`` with the PSID authority) is what this station offers on
-such a drive: it is only planned when one of these says Opal, Opalite or Pyrite.
+such a drive: it is only planned when one of these says Opal, Opalite or Pyrite.  It runs through
+sedutil-cli when installed, else through the kernel's Opal ioctl (:mod:`erase.purge.sedopal`, Opal 1
+and 2 only), whose one-line result (:class:`RevertResult`) is defined and read here.
 """
 
 from __future__ import annotations
@@ -286,3 +288,124 @@ def sg_raw_hexdump_bytes(text: str) -> bytes:
         elif line.strip():
             break
     return _rows_bytes(rows, "sg_raw")
+
+
+# -- the PSID revert through the Linux kernel (erase.purge.sedopal), its result line ---------------
+
+#: The PSID printed on a TCG drive's label is 32 characters (TCG Opal SSC, PSID authority).
+PSID_MAX = 32
+#: TCG method status codes (TCG Storage Architecture Core Spec, 5.1.5), named as the kernel's
+#: block/sed-opal.c names them; 0x3F is the spec's generic FAIL.
+TCG_STATUS = {
+    0x00: "SUCCESS",
+    0x01: "NOT_AUTHORIZED",
+    0x02: "UNKNOWN_ERROR",
+    0x03: "SP_BUSY",
+    0x04: "SP_FAILED",
+    0x05: "SP_DISABLED",
+    0x06: "SP_FROZEN",
+    0x07: "NO_SESSIONS_AVAILABLE",
+    0x08: "UNIQUENESS_CONFLICT",
+    0x09: "INSUFFICIENT_SPACE",
+    0x0A: "INSUFFICIENT_ROWS",
+    0x0B: "INVALID_FUNCTION",
+    0x0C: "INVALID_PARAMETER",
+    0x0D: "INVALID_REFERENCE",
+    0x0E: "UNKNOWN_ERROR",
+    0x0F: "TPER_MALFUNCTION",
+    0x10: "TRANSACTION_FAILURE",
+    0x11: "RESPONSE_OVERFLOW",
+    0x12: "AUTHORITY_LOCKED_OUT",
+    0x3F: "FAIL",
+}
+#: TCG statuses that mean the PSID was refused: wrong, or too many wrong ones (power-cycle first).
+WRONG_PSID = frozenset({0x01, 0x12})
+#: Errors the kernel gives when it has no Opal device behind the block device: ENOTTY (the driver
+#: has no Opal ioctls: virtio, md, a kernel without CONFIG_BLK_SED_OPAL), EOPNOTSUPP (no opal_dev,
+#: or a Level 0 discovery without an Opal 1/2 SSC), 524 (ENOTSUPP, what kernels before 5.x returned
+#: for the same), and EINVAL (what the loop driver answers to any ioctl it does not know, measured on
+#: Linux 6.18; the key Tabula sends is checked first, so EINVAL never means a bad PSID here).
+NO_OPAL_ERRNOS = {25: "ENOTTY", 95: "EOPNOTSUPP", 524: "ENOTSUPP", 22: "EINVAL"}
+#: The exit code of ``tabula-opal psid-revert`` for each result.
+EXIT_CODES = {"ok": 0, "error": 1, "refused": 2, "wrong-psid": 3, "no-opal": 4}
+_LINE = re.compile(r"^psid-revert result=(ok|error|refused|wrong-psid|no-opal) status=(\S+)$", re.MULTILINE)
+
+
+def psid_problem(psid: str) -> str | None:
+    """Why ``psid`` cannot be the PSID of a drive's label (None: it can be sent)."""
+    if not psid:
+        return "the PSID is empty"
+    if len(psid) > PSID_MAX:
+        return f"the PSID is {len(psid)} characters long; a drive label's PSID has at most {PSID_MAX}"
+    if not (psid.isascii() and psid.isprintable()) or any(c.isspace() for c in psid):
+        return "the PSID holds characters no drive label has (spaces, accents, control characters)"
+    return None
+
+
+@dataclass(frozen=True)
+class RevertResult:
+    """What ``tabula-opal psid-revert`` reports: a result and its status.
+
+    ``status`` is ``ok``, ``tcg:0xNN:NAME`` (the drive's TCG method status), ``errno:N:NAME`` (the
+    kernel's error) or ``input:WHY`` (refused before anything was sent).
+    """
+
+    result: str
+    status: str
+
+    def __post_init__(self) -> None:
+        if self.result not in EXIT_CODES or not self.status or any(c.isspace() for c in self.status):
+            raise ValueError(f"not a PSID revert result: {self.result!r} {self.status!r}")
+
+    @property
+    def line(self) -> str:
+        return f"psid-revert result={self.result} status={self.status}"
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.result]
+
+    @property
+    def explanation(self) -> str:
+        """For a person (English; the station's layers translate)."""
+        return _EXPLAIN[self.result].format(status=self.status.replace(":", " ", 1))
+
+
+_EXPLAIN = {
+    "ok": "the drive accepted the PSID revert (TCG SUCCESS)",
+    "wrong-psid": (
+        "the drive refused the PSID ({status}): check it against the label (32 characters, case "
+        "matters) and type it again; after several wrong ones the drive refuses every attempt until "
+        "it is powered off and on"
+    ),
+    "no-opal": (
+        "the Linux kernel cannot send Opal commands to this device ({status}): a USB bridge that does "
+        "not pass them, a drive the kernel's Opal code does not handle (Pyrite, Opalite) or a kernel "
+        "without CONFIG_BLK_SED_OPAL; revert it with sedutil-cli or the vendor's tool"
+    ),
+    "error": "the PSID revert failed ({status})",
+    "refused": "the PSID revert was not sent ({status})",
+}
+
+
+def tcg_result(ret: int) -> RevertResult:
+    """The ioctl's non-negative return: 0, or the drive's TCG method status."""
+    name = TCG_STATUS.get(ret, "UNKNOWN")
+    if ret == 0:
+        return RevertResult("ok", "ok")
+    return RevertResult("wrong-psid" if ret in WRONG_PSID else "error", f"tcg:0x{ret:02x}:{name}")
+
+
+def errno_result(number: int, name: str) -> RevertResult:
+    """The ioctl's error (errno ``number``, named ``name``)."""
+    if number in NO_OPAL_ERRNOS:
+        return RevertResult("no-opal", f"errno:{number}:{NO_OPAL_ERRNOS[number]}")
+    return RevertResult("error", f"errno:{number}:{name or 'UNKNOWN'}")
+
+
+def parse_revert_line(text: str) -> RevertResult | None:
+    """The result line ``tabula-opal psid-revert`` printed; None when it printed none."""
+    found = _LINE.findall(text)
+    if len(found) != 1:
+        return None
+    return RevertResult(found[0][0], found[0][1])
