@@ -9,11 +9,12 @@ command runner.  The ioctl is never aimed at a device the test did not create.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,8 +35,10 @@ from erase.purge.tcg import (
 )
 from erase.record import FirmwareStepRecord
 from host.errors import CommandTimeout
+from host.identity import DriveInfo
 from host.runner import CommandResult, SubprocessRunner, find_tool, fixture_name, write_fixture
-from tests.loopdev import have_root, loop_device
+from tests.faultfs import FaultDisk, fault_disk, have_fuse
+from tests.loopdev import attach, detach, have_root, loop_device
 
 HEADER = Path("/usr/include/linux/sed-opal.h")
 IOCTL_H = Path("/usr/include/asm-generic/ioctl.h")
@@ -278,3 +281,76 @@ def test_a_revert_with_no_answer_in_time_certifies_nothing(tmp_path: Path) -> No
     machine._runner = _Hangs(machine.directory, image=img)  # a test's own replay machine
     rec = _revert(machine)
     assert rec.level_achieved == "none" and "nothing is certified as erased" in rec.note
+
+
+# -- a locked drive, for real: reads refused until the revert --------------------------------------
+
+
+class _LockedRunner(ScenarioRunner):
+    """The replayed drive, whose successful ``tabula-opal psid-revert`` also unlocks the fault disk
+    standing for it (reads stop failing)."""
+
+    disk: FaultDisk | None = None
+
+    def run(self, argv: Sequence[str], *, timeout: float = 60.0, mutating: bool = False) -> CommandResult:
+        result = super().run(argv, timeout=timeout, mutating=mutating)
+        if argv[0] == STATION_OPAL_TOOL and result.returncode == 0 and self.disk is not None:
+            self.disk.set_faults([])
+        return result
+
+
+class _LockedMachine(ReplayMachine):
+    def __init__(self, directory: Path, image: Path, locked_dev: str) -> None:
+        super().__init__(directory, image)
+        self.locked_dev = locked_dev
+
+    def data_path(self, info: DriveInfo) -> str:
+        return self.locked_dev
+
+
+@contextlib.contextmanager
+def _locked_drive(tmp: Path, line: str, code: int, *, unlocks: bool) -> Iterator[_LockedMachine]:
+    """The drive's image behind a fault-injecting FUSE mount and a loop device that refuse every read
+    (EIO), as a locked Opal drive's locking range does, until a revert the drive accepts."""
+    machine, img = _machine(tmp, line, code, "random")
+    size = img.stat().st_size
+    with fault_disk(tmp, size) as disk:
+        disk.backing.write_bytes(img.read_bytes())
+        disk.set_faults([{"op": "read", "mode": "eio", "start": 0, "end": size}])
+        loop = attach(disk.image)
+        try:
+            locked = _LockedMachine(machine.directory, disk.image, loop)
+            runner = _LockedRunner(machine.directory, image=disk.image, state_file=None)
+            runner.disk = disk if unlocks else None
+            locked._runner = runner  # a test's own replay machine
+            yield locked
+        finally:
+            detach(loop)
+
+
+@pytest.mark.skipif(not (have_root() and have_fuse()), reason="needs root, loop devices and FUSE")
+def test_a_locked_drive_is_reverted_and_the_lock_gone_is_its_evidence(tmp_path: Path) -> None:
+    with _locked_drive(tmp_path, "psid-revert result=ok status=ok\n", 0, unlocks=True) as machine:
+        with pytest.raises(OSError), open(machine.locked_dev, "rb") as f:
+            f.read(4096)  # locked: the drive refuses reads, as the step finds it
+        rec = _revert(machine)
+    assert rec.level_achieved == "purge", rec.note
+    assert rec.data_check is not None and rec.data_check["passed"]
+    assert "were unreadable before it (the drive was locked)" in rec.data_check["detail"]
+
+
+@pytest.mark.skipif(not (have_root() and have_fuse()), reason="needs root, loop devices and FUSE")
+def test_a_locked_drive_still_locked_after_an_ok_is_not_certified(tmp_path: Path) -> None:
+    with _locked_drive(tmp_path, "psid-revert result=ok status=ok\n", 0, unlocks=False) as machine:
+        rec = _revert(machine)
+    assert rec.level_achieved == "none"
+    assert rec.data_check is not None and not rec.data_check["passed"]
+    assert "still unreadable after the step" in rec.data_check["detail"]
+
+
+@pytest.mark.skipif(not (have_root() and have_fuse()), reason="needs root, loop devices and FUSE")
+def test_a_locked_drive_that_refuses_the_psid_says_nothing_was_erased(tmp_path: Path) -> None:
+    wrong = RevertResult("wrong-psid", "tcg:0x01:NOT_AUTHORIZED")
+    with _locked_drive(tmp_path, wrong.line + "\n", wrong.exit_code, unlocks=True) as machine:
+        rec = _revert(machine)
+    assert rec.level_achieved == "none" and rec.note.endswith("nothing was erased"), rec.note

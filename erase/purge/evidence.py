@@ -8,7 +8,11 @@ having erased nothing).  After each firmware step the same deterministic sample 
 * ``zeros-or-ones``: either of the two, uniformly (a normal ATA security erase writes one of them);
 * ``changed``: every sampled range must hash differently from before the step (crypto erase: the
   old data, now decrypted with a new key, looks random).  A sample that was already blank before
-  the step cannot show any change, so it fails: no proof, no level.
+  the step cannot show any change, so it fails: no proof, no level.  A TCG drive whose locking
+  range is locked refuses every read until its PSID revert: such a range, unreadable before the
+  revert (:func:`hash_readable_samples`), counts as changed when it reads after it (the lock is gone,
+  which without the owner's password only the revert, which destroys the key, can do); a range
+  still unreadable afterwards fails.
 """
 
 from __future__ import annotations
@@ -75,6 +79,27 @@ def hash_samples(path: str, seed: bytes) -> list[str]:
             buf.close()
 
 
+def hash_readable_samples(path: str, seed: bytes) -> list[str | None]:
+    """:func:`hash_samples`, with None for every range the drive refuses to read (a locked drive)."""
+    with BlockDevice.open(path, write=False) as dev:
+        ranges = sample_ranges(dev.size, dev.logical_sector_size, seed)
+        buf = aligned_buffer(MAX_RANGE)
+        view = memoryview(buf)
+        try:
+            out: list[str | None] = []
+            for off, ln in ranges:
+                try:
+                    dev.pread_into(view[:ln], off)
+                except OSError:
+                    out.append(None)
+                    continue
+                out.append(hashlib.sha256(view[:ln]).hexdigest())
+            return out
+        finally:
+            view.release()
+            buf.close()
+
+
 def blank_hashes(path: str, seed: bytes) -> set[str]:
     """Hashes of all-zero and all-0xFF ranges of the sampled lengths (a blank sample proves nothing)."""
     with BlockDevice.open(path, write=False) as dev:
@@ -86,8 +111,10 @@ def blank_hashes(path: str, seed: bytes) -> set[str]:
     return out
 
 
-def check_changed(path: str, seed: bytes, before: Sequence[str]) -> DataCheck:
-    after = hash_samples(path, seed)
+def check_changed(path: str, seed: bytes, before: Sequence[str | None]) -> DataCheck:
+    """Every sampled range differs from ``before`` (None: unreadable then, which must read now)."""
+    locked_before = any(b is None for b in before)
+    after = hash_readable_samples(path, seed) if locked_before else list(hash_samples(path, seed))
     with BlockDevice.open(path, write=False) as dev:
         size = dev.size
         ranges = sample_ranges(size, dev.logical_sector_size, seed)
@@ -103,27 +130,29 @@ def check_changed(path: str, seed: bytes, before: Sequence[str]) -> DataCheck:
             seed.hex(),
             "the device size changed between the two samples",
         )
-    same = [i for i, (b, a) in enumerate(zip(before, after, strict=True)) if a == b]
-    was_blank = [i for i, b in enumerate(before) if b in blanks]
-    bad = sorted(set(same) | set(was_blank))
-    checked = sum(ln for _, ln in ranges)
+    pairs = list(zip(before, after, strict=True))
+    same = [i for i, (b, a) in enumerate(pairs) if b is not None and a == b]
+    was_blank = [i for i, (b, _) in enumerate(pairs) if b is not None and b in blanks]
+    unreadable = [i for i, (_, a) in enumerate(pairs) if a is None]
+    unlocked = sum(1 for b, a in pairs if b is None and a is not None)
+    bad = sorted(set(same) | set(was_blank) | set(unreadable))
+    checked = sum(ln for i, (_, ln) in enumerate(ranges) if after[i] is not None)
     if bad:
         detail = f"{len(same)} of {len(after)} sampled ranges unchanged"
         if was_blank:
             detail += f", {len(was_blank)} were blank before (no change can be shown)"
+        if unreadable:
+            detail += f", {len(unreadable)} still unreadable after the step (the drive is still locked?)"
         return DataCheck(
             "changed", False, size, checked, len(after), len(bad), seed.hex(), detail, ranges[bad[0]][0]
         )
-    return DataCheck(
-        "changed",
-        True,
-        size,
-        checked,
-        len(after),
-        0,
-        seed.hex(),
-        f"all {len(after)} sampled ranges differ from before the step",
-    )
+    detail = f"all {len(after)} sampled ranges differ from before the step"
+    if unlocked:
+        detail = (
+            f"all {len(after)} sampled ranges read after the step; {unlocked} of them were unreadable "
+            "before it (the drive was locked) and the others differ from before"
+        )
+    return DataCheck("changed", True, size, checked, len(after), 0, seed.hex(), detail)
 
 
 def check_pattern(path: str, seed: bytes, kind: str) -> DataCheck:

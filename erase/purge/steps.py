@@ -20,7 +20,7 @@ from typing import Any
 from erase.errors import EraseError
 from erase.journal import utcnow
 from erase.purge.errors import UnrecognisedOutput
-from erase.purge.evidence import DataCheck, check_changed, check_pattern, hash_samples
+from erase.purge.evidence import DataCheck, check_changed, check_pattern, hash_readable_samples, hash_samples
 from erase.purge.machine import Machine
 from erase.purge.planner import PASSWORD, PSID, PlannedStep
 from erase.purge.probe import (
@@ -125,12 +125,22 @@ def step_seed(seed: bytes, index: int) -> bytes:
     return hashlib.sha256(seed + b"purge-step" + index.to_bytes(4, "big")).digest()[:16]
 
 
+def _sample_before(step: PlannedStep, data_path: str, seed: bytes) -> list[str | None] | None:
+    """The sample a ``changed`` check compares with.  A locked TCG drive refuses reads until its PSID
+    revert: for that step only, an unreadable range is kept as None (it must read afterwards)."""
+    if step.evidence != "changed":
+        return None
+    if step.action == "opal-psid-revert":
+        return hash_readable_samples(data_path, seed)
+    return list(hash_samples(data_path, seed))
+
+
 def run_step(step: PlannedStep, index: int, ctx: StepContext) -> FirmwareStepRecord:
     """Run one planned step and gather its evidence.  Never raises for a drive that fails the step."""
     run = _StepRun(step, index, ctx)
     seed = step_seed(ctx.seed, index)
     data_path = ctx.machine.data_path(ctx.drive) if step.level != "none" else ""
-    before = hash_samples(data_path, seed) if step.evidence == "changed" else None
+    before = _sample_before(step, data_path, seed)
     try:
         handler = _handler(step.action)
         completed, status_ok, note = handler(step, run)
