@@ -354,3 +354,19 @@ def test_a_locked_drive_that_refuses_the_psid_says_nothing_was_erased(tmp_path: 
     with _locked_drive(tmp_path, wrong.line + "\n", wrong.exit_code, unlocks=True) as machine:
         rec = _revert(machine)
     assert rec.level_achieved == "none" and rec.note.endswith("nothing was erased"), rec.note
+
+
+@pytest.mark.parametrize(
+    ("result", "french"),
+    [
+        (RevertResult("wrong-psid", "tcg:0x01:NOT_AUTHORIZED"), "le disque a refusé le PSID"),
+        (RevertResult("no-opal", "errno:95:EOPNOTSUPP"), "ne peut pas envoyer le retour usine par PSID"),
+        (RevertResult("error", "errno:5:EIO"), "le retour usine par PSID a échoué"),
+    ],
+)
+def test_a_failed_revert_is_told_to_a_french_trainee(result: RevertResult, french: str) -> None:
+    from station.i18n import set_language
+    from station.tui.model import step_note
+
+    set_language("fr")
+    assert french in step_note(f"{result.explanation}; nothing was erased")

@@ -517,6 +517,23 @@ STEP_NOTES = (
     ("the drive reports the sanitize failed", N_("the drive reports that the erase failed")),
     ("the sanitize log shows no new sanitize", N_("the drive shows no new erase, only an older one")),
     ("refused: the PSID was not typed", N_("the PSID was not typed")),
+    (
+        "the drive refused the PSID",
+        N_("the drive refused the PSID: check it against the label (case matters); nothing was erased"),
+    ),
+    (
+        "the Linux kernel cannot send Opal commands",
+        N_(
+            "this station cannot send the PSID revert to this drive: use sedutil-cli or the maker's tool; nothing was erased"
+        ),
+    ),
+    (
+        "the PSID revert did not answer in time",
+        N_("the PSID revert did not answer in time: power the drive off and on, then plan it again"),
+    ),
+    ("tabula-opal printed no PSID revert result", N_("the PSID revert gave no clear result")),
+    ("sedutil-cli did not report a successful PSID revert", N_("the PSID revert failed: nothing was erased")),
+    ("the PSID revert failed", N_("the PSID revert failed")),
 )
 
 
