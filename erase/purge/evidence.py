@@ -111,6 +111,45 @@ def blank_hashes(path: str, seed: bytes) -> set[str]:
     return out
 
 
+@dataclass(frozen=True)
+class _Comparison:
+    """Which sampled ranges fail a ``changed`` check, and why."""
+
+    same: list[int]  # readable before and after, unchanged
+    was_blank: list[int]  # blank before: no change can be shown
+    unreadable: list[int]  # unreadable after the step
+    unlocked: int  # unreadable before (a locked drive), readable after
+
+    @property
+    def bad(self) -> list[int]:
+        return sorted(set(self.same) | set(self.was_blank) | set(self.unreadable))
+
+    def detail(self, ranges: int) -> str:
+        if not self.bad:
+            if not self.unlocked:
+                return f"all {ranges} sampled ranges differ from before the step"
+            return (
+                f"all {ranges} sampled ranges read after the step; {self.unlocked} of them were "
+                "unreadable before it (the drive was locked) and the others differ from before"
+            )
+        text = f"{len(self.same)} of {ranges} sampled ranges unchanged"
+        if self.was_blank:
+            text += f", {len(self.was_blank)} were blank before (no change can be shown)"
+        if self.unreadable:
+            text += f", {len(self.unreadable)} still unreadable after the step (the drive is still locked?)"
+        return text
+
+
+def _compare(before: Sequence[str | None], after: Sequence[str | None], blanks: set[str]) -> _Comparison:
+    pairs = list(zip(before, after, strict=True))
+    return _Comparison(
+        same=[i for i, (b, a) in enumerate(pairs) if b is not None and a == b],
+        was_blank=[i for i, (b, _) in enumerate(pairs) if b is not None and b in blanks],
+        unreadable=[i for i, (_, a) in enumerate(pairs) if a is None],
+        unlocked=sum(1 for b, a in pairs if b is None and a is not None),
+    )
+
+
 def check_changed(path: str, seed: bytes, before: Sequence[str | None]) -> DataCheck:
     """Every sampled range differs from ``before`` (None: unreadable then, which must read now)."""
     locked_before = any(b is None for b in before)
@@ -118,41 +157,15 @@ def check_changed(path: str, seed: bytes, before: Sequence[str | None]) -> DataC
     with BlockDevice.open(path, write=False) as dev:
         size = dev.size
         ranges = sample_ranges(size, dev.logical_sector_size, seed)
-    blanks = blank_hashes(path, seed)
     if len(after) != len(before):
-        return DataCheck(
-            "changed",
-            False,
-            size,
-            0,
-            len(after),
-            len(after),
-            seed.hex(),
-            "the device size changed between the two samples",
-        )
-    pairs = list(zip(before, after, strict=True))
-    same = [i for i, (b, a) in enumerate(pairs) if b is not None and a == b]
-    was_blank = [i for i, (b, _) in enumerate(pairs) if b is not None and b in blanks]
-    unreadable = [i for i, (_, a) in enumerate(pairs) if a is None]
-    unlocked = sum(1 for b, a in pairs if b is None and a is not None)
-    bad = sorted(set(same) | set(was_blank) | set(unreadable))
+        detail = "the device size changed between the two samples"
+        return DataCheck("changed", False, size, 0, len(after), len(after), seed.hex(), detail)
+    found = _compare(before, after, blank_hashes(path, seed))
+    bad = found.bad
     checked = sum(ln for i, (_, ln) in enumerate(ranges) if after[i] is not None)
-    if bad:
-        detail = f"{len(same)} of {len(after)} sampled ranges unchanged"
-        if was_blank:
-            detail += f", {len(was_blank)} were blank before (no change can be shown)"
-        if unreadable:
-            detail += f", {len(unreadable)} still unreadable after the step (the drive is still locked?)"
-        return DataCheck(
-            "changed", False, size, checked, len(after), len(bad), seed.hex(), detail, ranges[bad[0]][0]
-        )
-    detail = f"all {len(after)} sampled ranges differ from before the step"
-    if unlocked:
-        detail = (
-            f"all {len(after)} sampled ranges read after the step; {unlocked} of them were unreadable "
-            "before it (the drive was locked) and the others differ from before"
-        )
-    return DataCheck("changed", True, size, checked, len(after), 0, seed.hex(), detail)
+    first = ranges[bad[0]][0] if bad else None
+    detail = found.detail(len(after))
+    return DataCheck("changed", not bad, size, checked, len(after), len(bad), seed.hex(), detail, first)
 
 
 def check_pattern(path: str, seed: bytes, kind: str) -> DataCheck:
