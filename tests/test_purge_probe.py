@@ -98,6 +98,16 @@ def test_hpa_dco_and_sanitize_status() -> None:
     assert busy is not None and busy.progress == pytest.approx(0.5, abs=1e-3)
 
 
+def test_hdparm_blank_serial_stays_blank() -> None:
+    """A real output whose poster emptied the serial and firmware lines (Crucial m4, corpus): a
+    blank field is None, not the next line's label ("Firmware Revision:" read as the serial)."""
+    text = out(HERE / "fixtures" / "real" / "ata-crucial-m4-ct128m4ssd2-locked" / "hdparm_-I_dev_sda")
+    ata = parse_hdparm_identify(text)
+    assert ata.model == "M4-CT128M4SSD2"
+    assert ata.serial is None and ata.firmware is None
+    assert ata.valid and ata.sectors == 250069680
+
+
 def test_recorded_hdparm_lies_are_recognised() -> None:
     r = read_fixture(MACHINES / "qemu-sata-hdd" / "hdparm_--user-master_u_--security-erase_p_dev_sda")
     assert r.returncode == 0 and aborted_command(r.stderr)

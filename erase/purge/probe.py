@@ -107,7 +107,9 @@ def parse_hdparm_identify(text: str) -> AtaIdentify:
     """``hdparm -I DEV``."""
 
     def field_(label: str) -> str | None:
-        m = re.search(rf"^\s*{label}:\s*(.*?)\s*$", text, re.M)
+        # [ \t], not \s: a blank value ("Serial Number:" a poster emptied) must stay blank, not
+        # reach into the next line and read "Firmware Revision:" as the serial.
+        m = re.search(rf"^[ \t]*{label}:[ \t]*(.*?)[ \t]*$", text, re.M)
         return m.group(1) if m and m.group(1) else None
 
     model, serial = field_("Model Number"), field_("Serial Number")
