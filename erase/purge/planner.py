@@ -123,10 +123,10 @@ def _password_steps(
         first = [_unfreeze_step(opts)] if unfreeze else []
         return [*first, _recover_password_step(drive.path, locked=sec.locked)]
     if sec.locked:
-        first = "power-cycle it" if why_not == EXPIRED_UNLOCK else "connect it directly to a SATA port"
+        way_out = "power-cycle it" if why_not == EXPIRED_UNLOCK else "connect it directly to a SATA port"
         raise PurgeRefused(
             f"{drive.path}: ATA security is LOCKED (a password is set) and cannot be cleared here: {why_not}",
-            hint=f"{first}, unlock it with its password "
+            hint=f"{way_out}, unlock it with its password "
             "(hdparm --user-master u --security-unlock PASSWORD DEV), then plan again",
         )
     return []
