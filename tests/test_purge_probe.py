@@ -112,6 +112,16 @@ def test_recorded_hdparm_lies_are_recognised() -> None:
     r = read_fixture(MACHINES / "qemu-sata-hdd" / "hdparm_--user-master_u_--security-erase_p_dev_sda")
     assert r.returncode == 0 and aborted_command(r.stderr)
     assert not aborted_command(read_fixture(MACHINES / "qemu-sata-hdd" / "hdparm_-N_dev_sda").stderr)
+    # A real Crucial MX500 (corpus): hdparm says "Operation started in background", exit 0, but the
+    # sense data (response code f0: fixed format with the VALID bit) says ABORTED COMMAND.
+    mx500 = HERE / "fixtures" / "real" / "ata-crucial-ct1000mx500ssd1-sanitize-aborted"
+    r = read_fixture(mx500 / "hdparm_--yes-i-know-what-i-am-doing_--sanitize-block-erase_dev_sda")
+    assert r.returncode == 0 and "started" in r.stdout and aborted_command(r.stderr)
+    # Other sense keys are not an abort: the SAS drive's ILLEGAL REQUEST (descriptor format, key 5).
+    sas = HERE / "fixtures" / "real" / "sas-seagate-enterprise-hdparm-fails"
+    assert not any(
+        aborted_command(read_fixture(p).stdout + read_fixture(p).stderr) for p in sas.glob("hdparm_*")
+    )
 
 
 def test_nvme_identify_and_sanitize_log() -> None:

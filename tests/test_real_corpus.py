@@ -26,8 +26,10 @@ from erase.purge.errors import UnrecognisedOutput
 from erase.purge.planner import PurgeRefused, plan_purge
 from erase.purge.probe import (
     TOOLS,
+    aborted_command,
     parse_dco_identify,
     parse_hdparm_identify,
+    parse_hdparm_sanitize_status,
     parse_nvme_id_ctrl,
     parse_nvme_sanitize_log,
     probe,
@@ -56,6 +58,8 @@ TABLE_OF = {
     "nvme_security-recv_": "level0",
     "sg_raw_": "level0",
     "hdparm_-I_": "hdparm",
+    "hdparm_--sanitize-status_": "sanitize_status",
+    "hdparm_--yes-i-know-what-i-am-doing_--sanitize-": "sanitize_start",
     "hdparm_--dco-identify_": "dco",
     "nvme_id-ctrl_": "id_ctrl",
     "nvme_sanitize-log_": "sanitize_log",
@@ -206,6 +210,29 @@ def test_hdparm_identify(case: str, want: dict[str, Any]) -> None:
         got = {k: v for k, v in got.items() if k in want}
     assert got == {k: sorted(v) if k == "security" else _value(v) for k, v in want.items()}
     assert ata.sanitize == bool(want.get("sanitize")) and sec.reported
+
+
+SANITIZE_STATUS = _expected("sanitize_status")
+
+
+@pytest.mark.parametrize(("case", "want"), SANITIZE_STATUS, ids=_ids(SANITIZE_STATUS))
+def test_hdparm_sanitize_status(case: str, want: dict[str, Any]) -> None:
+    st = parse_hdparm_sanitize_status(_recording(case, "sanitize_status").stdout)
+    assert st is not None
+    got = {"state": st.state, "progress": st.progress, "succeeded": st.succeeded, "failed": st.failed}
+    assert got == {k: _value(v) for k, v in want.items()}
+
+
+SANITIZE_START = _expected("sanitize_start")
+
+
+@pytest.mark.parametrize(("case", "want"), SANITIZE_START, ids=_ids(SANITIZE_START))
+def test_hdparm_sanitize_start(case: str, want: dict[str, Any]) -> None:
+    """hdparm exits 0 and says the operation started even when the drive's sense data says
+    ABORTED COMMAND: the sense key read by hand decides."""
+    r = _recording(case, "sanitize_start")
+    assert r.returncode == want["returncode"]
+    assert aborted_command(r.stderr) == want["aborted"]
 
 
 DCO = _expected("dco")

@@ -51,7 +51,9 @@ TOOLS = {
 
 _T = TypeVar("_T")
 
-_ABORTED_SENSE = re.compile(r"sb\[\]:\s+70 00 0b ")  # fixed-format sense, key 0xB: ABORTED COMMAND
+# Sense key 0xB, ABORTED COMMAND: fixed format (response code 70, or f0 with the VALID bit that a
+# real Crucial MX500 sets; key in byte 2's low nibble) or descriptor format (72; key in byte 1).
+_ABORTED_SENSE = re.compile(r"sb\[\]:\s+(?:[7f]0 [0-9a-f]{2} [0-9a-f]b|72 [0-9a-f]b) ")
 
 
 def aborted_command(stderr: str) -> bool:
