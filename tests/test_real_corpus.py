@@ -32,6 +32,7 @@ from erase.purge.probe import (
     parse_hdparm_sanitize_status,
     parse_nvme_id_ctrl,
     parse_nvme_sanitize_log,
+    parse_sg_opcodes,
     probe,
 )
 from erase.purge.tcg import nvme_hexdump_bytes, parse_level0, sg_raw_hexdump_bytes
@@ -66,6 +67,7 @@ TABLE_OF = {
     "smartctl_": "smart",
     "sedutil-cli_": "sedutil",
     "mmc_extcsd_read_": "extcsd",
+    "sg_opcodes_": "opcodes",
 }
 SOURCE_KEYS = {
     "repository": ("repository", "path", "commit"),
@@ -340,6 +342,18 @@ def test_emmc_extended_csd(case: str, want: dict[str, Any]) -> None:
         "secure_trim": ext.secure_trim,
     }
     assert got == {k: _value(v) for k, v in want.items()}
+
+
+OPCODES = _expected("opcodes")
+
+
+@pytest.mark.parametrize(("case", "want"), OPCODES, ids=_ids(OPCODES))
+def test_sg_opcodes(case: str, want: dict[str, Any]) -> None:
+    ops = parse_sg_opcodes(_recording(case, "opcodes"))
+    assert ops.reported == want["reported"]
+    assert (
+        _sanitize_words(ops.sanitize_crypto, ops.sanitize_block, ops.sanitize_overwrite) == want["sanitize"]
+    )
 
 
 SMART = _expected("smart")
