@@ -108,6 +108,19 @@ def test_hdparm_blank_serial_stays_blank() -> None:
     assert ata.valid and ata.sectors == 250069680
 
 
+def test_hdparm_older_name_of_encrypts_all_user_data() -> None:
+    """Older hdparm versions print IDENTIFY word 69 bit 4 as "reserved 69[4]" (a real Intel 545s,
+    corpus); newer ones as "Device encrypts all user data": the same bit, read the same."""
+    real = HERE / "fixtures" / "real"
+    old = out(real / "ata-intel-ssdsc2kw512g8-frozen-encrypts" / "hdparm_-I_dev_sda")
+    new = out(real / "ata-samsung-840evo-120gb-encrypts" / "hdparm_-I_dev_sda")
+    assert "reserved 69[4]" in old and "Device encrypts all user data" in new
+    assert parse_hdparm_identify(old).encrypts_all and parse_hdparm_identify(new).encrypts_all
+    # Not every reserved bit: the M4 lists none of them and does not encrypt.
+    m4 = out(real / "ata-crucial-m4-ct128m4ssd2-locked" / "hdparm_-I_dev_sda")
+    assert not parse_hdparm_identify(m4).encrypts_all
+
+
 def test_recorded_hdparm_lies_are_recognised() -> None:
     r = read_fixture(MACHINES / "qemu-sata-hdd" / "hdparm_--user-master_u_--security-erase_p_dev_sda")
     assert r.returncode == 0 and aborted_command(r.stderr)

@@ -140,22 +140,24 @@ def parse_hdparm_identify(text: str) -> AtaIdentify:
     )
 
 
-# AtaIdentify flag -> the words of its line under Commands/features (lowercased).
-_FEATURE_WORDS = {
-    "sanitize": "sanitize feature set",
-    "sanitize_crypto": "crypto_scramble_ext",
-    "sanitize_block": "block_erase_ext",
-    "sanitize_overwrite": "overwrite_ext",
-    "hpa_feature": "host protected area",
-    "dco_feature": "device configuration overlay",
-    "ama_feature": "accessible max address",
-    "security_feature": "security mode feature set",
-    "encrypts_all": "device encrypts all user data",
+# AtaIdentify flag -> the words of its line under Commands/features (lowercased), as every hdparm
+# version prints it: older hdparm versions name IDENTIFY word 69 bit 4 (ACS-3: the device encrypts all
+# user data) "reserved 69[4]" (a real Intel 545s in the corpus), and lists only the bits set.
+_FEATURE_WORDS: dict[str, tuple[str, ...]] = {
+    "sanitize": ("sanitize feature set",),
+    "sanitize_crypto": ("crypto_scramble_ext",),
+    "sanitize_block": ("block_erase_ext",),
+    "sanitize_overwrite": ("overwrite_ext",),
+    "hpa_feature": ("host protected area",),
+    "dco_feature": ("device configuration overlay",),
+    "ama_feature": ("accessible max address",),
+    "security_feature": ("security mode feature set",),
+    "encrypts_all": ("device encrypts all user data", "reserved 69[4]"),
 }
 
 
 def _feature_flags(features: list[str]) -> dict[str, bool]:
-    return {flag: any(words in f for f in features) for flag, words in _FEATURE_WORDS.items()}
+    return {flag: any(w in f for w in words for f in features) for flag, words in _FEATURE_WORDS.items()}
 
 
 def _features(text: str) -> list[str]:
