@@ -66,7 +66,8 @@ class Identifier:
         return self.faked(case) == self.value
 
 
-_HDPARM_SERIAL = re.compile(r"^\s*Serial Number:\s*(\S.*?)\s*$", re.M)
+# [ \t], not \s: a blank serial (a poster removed it) must not reach into the next line.
+_HDPARM_SERIAL = re.compile(r"^[ \t]*Serial Number:[ \t]*(\S.*?)[ \t]*$", re.M)
 _HDPARM_WWN = re.compile(r"WWN Device Identifier:\s*([0-9a-fA-F]{7})([0-9a-fA-F]{9})\b")
 _HDPARM_UNIQUE = re.compile(r"^\s*Unique ID\s*:\s*([0-9a-fA-F]{9})\s*$", re.M)
 _NVME_TEXT_SERIAL = re.compile(r"^sn\s*:\s*(\S+)", re.M)

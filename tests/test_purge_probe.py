@@ -98,10 +98,43 @@ def test_hpa_dco_and_sanitize_status() -> None:
     assert busy is not None and busy.progress == pytest.approx(0.5, abs=1e-3)
 
 
+def test_hdparm_blank_serial_stays_blank() -> None:
+    """A real output whose poster emptied the serial and firmware lines (Crucial m4, corpus): a
+    blank field is None, not the next line's label ("Firmware Revision:" read as the serial)."""
+    text = out(HERE / "fixtures" / "real" / "ata-crucial-m4-ct128m4ssd2-locked" / "hdparm_-I_dev_sda")
+    ata = parse_hdparm_identify(text)
+    assert ata.model == "M4-CT128M4SSD2"
+    assert ata.serial is None and ata.firmware is None
+    assert ata.valid and ata.sectors == 250069680
+
+
+def test_hdparm_older_name_of_encrypts_all_user_data() -> None:
+    """Older hdparm versions print IDENTIFY word 69 bit 4 as "reserved 69[4]" (a real Intel 545s,
+    corpus); newer ones as "Device encrypts all user data": the same bit, read the same."""
+    real = HERE / "fixtures" / "real"
+    old = out(real / "ata-intel-ssdsc2kw512g8-frozen-encrypts" / "hdparm_-I_dev_sda")
+    new = out(real / "ata-samsung-840evo-120gb-encrypts" / "hdparm_-I_dev_sda")
+    assert "reserved 69[4]" in old and "Device encrypts all user data" in new
+    assert parse_hdparm_identify(old).encrypts_all and parse_hdparm_identify(new).encrypts_all
+    # Not every reserved bit: the M4 lists none of them and does not encrypt.
+    m4 = out(real / "ata-crucial-m4-ct128m4ssd2-locked" / "hdparm_-I_dev_sda")
+    assert not parse_hdparm_identify(m4).encrypts_all
+
+
 def test_recorded_hdparm_lies_are_recognised() -> None:
     r = read_fixture(MACHINES / "qemu-sata-hdd" / "hdparm_--user-master_u_--security-erase_p_dev_sda")
     assert r.returncode == 0 and aborted_command(r.stderr)
     assert not aborted_command(read_fixture(MACHINES / "qemu-sata-hdd" / "hdparm_-N_dev_sda").stderr)
+    # A real Crucial MX500 (corpus): hdparm says "Operation started in background", exit 0, but the
+    # sense data (response code f0: fixed format with the VALID bit) says ABORTED COMMAND.
+    mx500 = HERE / "fixtures" / "real" / "ata-crucial-ct1000mx500ssd1-sanitize-aborted"
+    r = read_fixture(mx500 / "hdparm_--yes-i-know-what-i-am-doing_--sanitize-block-erase_dev_sda")
+    assert r.returncode == 0 and "started" in r.stdout and aborted_command(r.stderr)
+    # Other sense keys are not an abort: the SAS drive's ILLEGAL REQUEST (descriptor format, key 5).
+    sas = HERE / "fixtures" / "real" / "sas-seagate-enterprise-hdparm-fails"
+    assert not any(
+        aborted_command(read_fixture(p).stdout + read_fixture(p).stderr) for p in sas.glob("hdparm_*")
+    )
 
 
 def test_nvme_identify_and_sanitize_log() -> None:

@@ -101,6 +101,10 @@ def plan_purge(
     )
 
 
+# Why a locked drive whose password attempt counter expired cannot be unlocked now.
+EXPIRED_UNLOCK = "its password attempt counter expired: it refuses SECURITY UNLOCK until it is power-cycled"
+
+
 def _password_steps(
     drive: DriveInfo, caps: Capabilities, opts: PlanOptions, ata_reason: str | None, chosen: _Choice
 ) -> list[PlannedStep]:
@@ -119,9 +123,10 @@ def _password_steps(
         first = [_unfreeze_step(opts)] if unfreeze else []
         return [*first, _recover_password_step(drive.path, locked=sec.locked)]
     if sec.locked:
+        way_out = "power-cycle it" if why_not == EXPIRED_UNLOCK else "connect it directly to a SATA port"
         raise PurgeRefused(
             f"{drive.path}: ATA security is LOCKED (a password is set) and cannot be cleared here: {why_not}",
-            hint="connect it directly to a SATA port, unlock it with its password "
+            hint=f"{way_out}, unlock it with its password "
             "(hdparm --user-master u --security-unlock PASSWORD DEV), then plan again",
         )
     return []
@@ -164,6 +169,11 @@ def _why_password_stays(caps: Capabilities, ata_reason: str | None, *, frozen: b
     """Why the plan cannot clear an ATA password (None: it can)."""
     if frozen:
         return ata_reason or "frozen by the BIOS (add --unfreeze-suspend)"
+    sec = caps.ata.security if caps.ata is not None else None
+    if ata_reason is None and sec is not None and sec.locked and sec.count_expired:
+        # ATA: once the password attempt counter reaches zero the drive aborts SECURITY UNLOCK until
+        # a power-on or hardware reset (a real Crucial m4 in the corpus was left so by its owner).
+        return EXPIRED_UNLOCK
     return ata_reason or missing_tool(caps, "hdparm")
 
 

@@ -51,7 +51,9 @@ TOOLS = {
 
 _T = TypeVar("_T")
 
-_ABORTED_SENSE = re.compile(r"sb\[\]:\s+70 00 0b ")  # fixed-format sense, key 0xB: ABORTED COMMAND
+# Sense key 0xB, ABORTED COMMAND: fixed format (response code 70, or f0 with the VALID bit that a
+# real Crucial MX500 sets; key in byte 2's low nibble) or descriptor format (72; key in byte 1).
+_ABORTED_SENSE = re.compile(r"sb\[\]:\s+(?:[7f]0 [0-9a-f]{2} [0-9a-f]b|72 [0-9a-f]b) ")
 
 
 def aborted_command(stderr: str) -> bool:
@@ -107,7 +109,9 @@ def parse_hdparm_identify(text: str) -> AtaIdentify:
     """``hdparm -I DEV``."""
 
     def field_(label: str) -> str | None:
-        m = re.search(rf"^\s*{label}:\s*(.*?)\s*$", text, re.M)
+        # [ \t], not \s: a blank value ("Serial Number:" a poster emptied) must stay blank, not
+        # reach into the next line and read "Firmware Revision:" as the serial.
+        m = re.search(rf"^[ \t]*{label}:[ \t]*(.*?)[ \t]*$", text, re.M)
         return m.group(1) if m and m.group(1) else None
 
     model, serial = field_("Model Number"), field_("Serial Number")
@@ -136,22 +140,24 @@ def parse_hdparm_identify(text: str) -> AtaIdentify:
     )
 
 
-# AtaIdentify flag -> the words of its line under Commands/features (lowercased).
-_FEATURE_WORDS = {
-    "sanitize": "sanitize feature set",
-    "sanitize_crypto": "crypto_scramble_ext",
-    "sanitize_block": "block_erase_ext",
-    "sanitize_overwrite": "overwrite_ext",
-    "hpa_feature": "host protected area",
-    "dco_feature": "device configuration overlay",
-    "ama_feature": "accessible max address",
-    "security_feature": "security mode feature set",
-    "encrypts_all": "device encrypts all user data",
+# AtaIdentify flag -> the words of its line under Commands/features (lowercased), as every hdparm
+# version prints it: older hdparm versions name IDENTIFY word 69 bit 4 (ACS-3: the device encrypts all
+# user data) "reserved 69[4]" (a real Intel 545s in the corpus), and lists only the bits set.
+_FEATURE_WORDS: dict[str, tuple[str, ...]] = {
+    "sanitize": ("sanitize feature set",),
+    "sanitize_crypto": ("crypto_scramble_ext",),
+    "sanitize_block": ("block_erase_ext",),
+    "sanitize_overwrite": ("overwrite_ext",),
+    "hpa_feature": ("host protected area",),
+    "dco_feature": ("device configuration overlay",),
+    "ama_feature": ("accessible max address",),
+    "security_feature": ("security mode feature set",),
+    "encrypts_all": ("device encrypts all user data", "reserved 69[4]"),
 }
 
 
 def _feature_flags(features: list[str]) -> dict[str, bool]:
-    return {flag: any(words in f for f in features) for flag, words in _FEATURE_WORDS.items()}
+    return {flag: any(w in f for w in words for f in features) for flag, words in _FEATURE_WORDS.items()}
 
 
 def _features(text: str) -> list[str]:
