@@ -206,7 +206,9 @@ async def test_drive_list_shows_the_whole_progress_line_at_80_columns(
 
 @pytest.mark.root
 async def test_stop_a_real_erase_with_confirmation(home: Path, make_loop: Callable[..., str]) -> None:
-    dev = make_loop(32 * MiB, fill=b"\x5a")
+    # 35 passes over 256 MiB: seconds even on an idle machine, so the worker is still writing when it
+    # is held (over 32 MiB an idle machine finished the whole method before the SIGSTOP).
+    dev = make_loop(256 * MiB, fill=b"\x5a")
     app = app_for(home, [dev])
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: app.scans > 0)
@@ -223,6 +225,7 @@ async def test_stop_a_real_erase_with_confirmation(home: Path, make_loop: Callab
         # process, and the SIGTERM the TUI sends waits for it, pending, until it is let go.
         os.kill(pid, signal.SIGSTOP)
         try:
+            assert job.state.end_event is None, "the worker finished before it was held"
             await pilot.press("x")
             assert isinstance(app.screen, ConfirmScreen)
             text = str(app.screen.query_one("#confirm-text").render())
