@@ -10,7 +10,7 @@ having erased nothing).  After each firmware step the same deterministic sample 
   old data, now decrypted with a new key, looks random).  A sample that was already blank before
   the step cannot show any change, so it fails: no proof, no level.  A TCG drive whose locking
   range is locked refuses every read until its PSID revert: such a range, unreadable before the
-  revert (:func:`hash_readable_samples`), counts as changed when it reads after it (the lock is gone,
+  revert (:func:`hash_samples` with ``unreadable_ok``), counts as changed when it reads after it (the lock is gone,
   which without the owner's password only the revert, which destroys the key, can do); a range
   still unreadable afterwards fails.
 """
@@ -62,25 +62,9 @@ def sample_ranges(size: int, sector: int, seed: bytes) -> list[tuple[int, int]]:
     return out
 
 
-def hash_samples(path: str, seed: bytes) -> list[str]:
-    """SHA-256 of every sampled range of the device at ``path`` (read-only, O_DIRECT)."""
-    with BlockDevice.open(path, write=False) as dev:
-        ranges = sample_ranges(dev.size, dev.logical_sector_size, seed)
-        buf = aligned_buffer(MAX_RANGE)
-        view = memoryview(buf)
-        try:
-            out = []
-            for off, ln in ranges:
-                dev.pread_into(view[:ln], off)
-                out.append(hashlib.sha256(view[:ln]).hexdigest())
-            return out
-        finally:
-            view.release()
-            buf.close()
-
-
-def hash_readable_samples(path: str, seed: bytes) -> list[str | None]:
-    """:func:`hash_samples`, with None for every range the drive refuses to read (a locked drive)."""
+def hash_samples(path: str, seed: bytes, *, unreadable_ok: bool = False) -> list[str | None]:
+    """SHA-256 of every sampled range of the device at ``path`` (read-only, O_DIRECT).  A range the
+    drive refuses to read (a locked drive) is None with ``unreadable_ok``, else its error is raised."""
     with BlockDevice.open(path, write=False) as dev:
         ranges = sample_ranges(dev.size, dev.logical_sector_size, seed)
         buf = aligned_buffer(MAX_RANGE)
@@ -91,6 +75,8 @@ def hash_readable_samples(path: str, seed: bytes) -> list[str | None]:
                 try:
                     dev.pread_into(view[:ln], off)
                 except OSError:
+                    if not unreadable_ok:
+                        raise
                     out.append(None)
                     continue
                 out.append(hashlib.sha256(view[:ln]).hexdigest())
@@ -152,8 +138,7 @@ def _compare(before: Sequence[str | None], after: Sequence[str | None], blanks: 
 
 def check_changed(path: str, seed: bytes, before: Sequence[str | None]) -> DataCheck:
     """Every sampled range differs from ``before`` (None: unreadable then, which must read now)."""
-    locked_before = any(b is None for b in before)
-    after = hash_readable_samples(path, seed) if locked_before else list(hash_samples(path, seed))
+    after = hash_samples(path, seed, unreadable_ok=any(b is None for b in before))
     with BlockDevice.open(path, write=False) as dev:
         size = dev.size
         ranges = sample_ranges(size, dev.logical_sector_size, seed)

@@ -20,7 +20,7 @@ from typing import Any
 from erase.errors import EraseError
 from erase.journal import utcnow
 from erase.purge.errors import UnrecognisedOutput
-from erase.purge.evidence import DataCheck, check_changed, check_pattern, hash_readable_samples, hash_samples
+from erase.purge.evidence import DataCheck, check_changed, check_pattern, hash_samples
 from erase.purge.machine import Machine
 from erase.purge.planner import PASSWORD, PSID, PlannedStep
 from erase.purge.probe import (
@@ -130,9 +130,7 @@ def _sample_before(step: PlannedStep, data_path: str, seed: bytes) -> list[str |
     revert: for that step only, an unreadable range is kept as None (it must read afterwards)."""
     if step.evidence != "changed":
         return None
-    if step.action == "opal-psid-revert":
-        return hash_readable_samples(data_path, seed)
-    return list(hash_samples(data_path, seed))
+    return hash_samples(data_path, seed, unreadable_ok=step.action == "opal-psid-revert")
 
 
 def run_step(step: PlannedStep, index: int, ctx: StepContext) -> FirmwareStepRecord:
