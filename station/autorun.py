@@ -41,7 +41,7 @@ from typing import Any, Literal, TextIO, cast
 from erase.journal import JobState
 from erase.methods import method_names
 from erase.record import JobPlan, VerifyPolicy
-from host import paths, refs
+from host import paths
 from host.drives import DriveEntry, discover
 from host.errors import BadInput, TabulaError
 from host.runner import SubprocessRunner
@@ -56,7 +56,7 @@ from station.bootparams import (
     read_boot_params,
 )
 from station.certify import ensure_station_key
-from station.commands import warn_about_lot
+from station.commands import machine_refs, warn_about_lot
 from station.console import ProgressPrinter, follow, show_plan, summary
 from station.errors import StationError
 from station.i18n import _, set_language, tr
@@ -272,16 +272,7 @@ def _config(args: argparse.Namespace) -> AutorunConfig:
 
 def _lot(args: argparse.Namespace, params: BootParams) -> str:
     """``--lot`` (refused with the reason when it is not a lot reference), else ``tabula.lot=``."""
-    lot = refs.clean(args.lot)
-    if not lot:
-        return params.lot or ""
-    problem = refs.lot_problem(lot)
-    if problem is not None:
-        raise BadInput(
-            _("{option} {value!r}: {why}").format(option="--lot", value=lot[:80], why=tr(problem)),
-            hint=_("e.g. --lot LOT-2026-03"),
-        )
-    return lot
+    return machine_refs(args).get("lot") or params.lot or ""
 
 
 def _method(args: argparse.Namespace, params: BootParams) -> str:

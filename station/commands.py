@@ -293,8 +293,8 @@ def warn_about_lot(lot: str, out: TextIO) -> None:
 
 
 def machine_refs(args: argparse.Namespace) -> dict[str, str]:
-    """``--lot`` and ``--asset`` as a plan's operator fields, refused with the reason when they are not
-    a lot reference / an asset number (nothing written: exit 2)."""
+    """``--lot`` and ``--asset`` (when the command has them) as a plan's operator fields, refused with
+    the reason when they are not a lot reference / an asset number (nothing written: exit 2)."""
     lot = refs.clean(getattr(args, "lot", None))
     asset = refs.clean(getattr(args, "asset", None))
     for option, value, problem in (
@@ -304,7 +304,10 @@ def machine_refs(args: argparse.Namespace) -> dict[str, str]:
         if problem is not None:
             raise BadInput(
                 _("{option} {value!r}: {why}").format(option=option, value=value[:80], why=tr(problem)),
-                hint=_("e.g. --lot LOT-2026-03 --asset PC-0173"),
+                # station autorun takes a lot but no asset number (one bench, many machines)
+                hint=_("e.g. --lot LOT-2026-03 --asset PC-0173")
+                if hasattr(args, "asset")
+                else _("e.g. --lot LOT-2026-03"),
             )
     return {k: v for k, v in (("lot", lot), ("asset_number", asset)) if v}
 
