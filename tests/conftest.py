@@ -50,6 +50,14 @@ def _isolated_tabula_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch:
 
 
 @pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A test's own station home (``TABULA_HOME``), not yet created: the station makes what it needs."""
+    h = tmp_path / "home"
+    monkeypatch.setenv("TABULA_HOME", str(h))
+    return h
+
+
+@pytest.fixture
 def make_loop(tmp_path: Path) -> Iterator[LoopFactory]:
     """make_loop(size, sector_size=512, fill=None, name=...) -> '/dev/loopN', detached at teardown."""
     with ExitStack() as stack:

@@ -19,12 +19,6 @@ from tests.fixtures.certs.helpers import SETTINGS
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("TABULA_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
 def test_register_adds_verify_and_keys() -> None:
     parser = argparse.ArgumentParser(prog="station")
     register(parser.add_subparsers(dest="command"))

@@ -36,13 +36,6 @@ def planted(size: int) -> bytes:
     return (SECRET * (size // len(SECRET) + 1))[:size]
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    h = tmp_path / "home"
-    monkeypatch.setenv("TABULA_HOME", str(h))
-    return h
-
-
 def loop_with_secrets(make_loop: Any, size: int, **kw: Any) -> str:
     dev: str = make_loop(size, **kw)
     with open(dev, "r+b") as f:

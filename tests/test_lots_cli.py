@@ -21,13 +21,6 @@ from tests.test_lots_sync import TOKEN, lots_app
 MiB = 1 << 20
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    h = tmp_path / "home"
-    monkeypatch.setenv("TABULA_HOME", str(h))
-    return h
-
-
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     code = main(args)
     out, err = capsys.readouterr()

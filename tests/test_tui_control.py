@@ -34,13 +34,6 @@ from tests.test_tui_flows import app_for, row_status, screen_text, until
 MiB = 1 << 20
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    h = tmp_path / "home"
-    monkeypatch.setenv("TABULA_HOME", str(h))
-    return h
-
-
 @pytest.fixture(autouse=True)
 def english() -> Iterator[None]:
     set_language("en")

@@ -43,13 +43,6 @@ def english() -> Iterator[None]:
     set_language("en")
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    h = tmp_path / "home"
-    monkeypatch.setenv("TABULA_HOME", str(h))
-    return h
-
-
 def make_app(home: Path, machine: str, lang: str = "en", bounds: Bounds = SMALL) -> TabulaApp:
     setup = DiagnoseSetup(
         runner=lambda: ReplayRunner(MACHINES / machine),

@@ -37,13 +37,6 @@ pytestmark = pytest.mark.root
 MiB = 1 << 20
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    h = tmp_path / "home"
-    monkeypatch.setenv("TABULA_HOME", str(h))
-    return h
-
-
 def only(devices: list[str]) -> Callable[[], list[DriveEntry]]:
     """discover(), restricted to the loop devices this test created."""
 

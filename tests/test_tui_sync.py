@@ -32,13 +32,6 @@ def english() -> Iterator[None]:
     set_language("en")
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    h = tmp_path / "home"
-    monkeypatch.setenv("TABULA_HOME", str(h))
-    return h
-
-
 def sync_line(app: TabulaApp) -> str:
     from textual.widgets import Static
 
